@@ -1,0 +1,43 @@
+# The two commands of the README: `make demo` and `make test`. Both create .venv and install the
+# pinned dependencies (requirements.lock) first, so they work on a fresh machine.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+DEMO_OUT ?= demo
+
+.PHONY: demo test lint typecheck unit bench lock clean
+
+$(STAMP): pyproject.toml requirements.lock
+	@$(PY) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "cityos needs Python >= 3.11; set PY=python3.11")'
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c requirements.lock -e '.[dev]'
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/cityos import --demo helsinki --out $(DEMO_OUT)/helsinki --force
+	$(BIN)/cityos info $(DEMO_OUT)/helsinki
+	@echo "bundle written to $(DEMO_OUT)/helsinki"
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest
+
+test: lint typecheck unit
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_import.py
+
+# refresh the pinned versions after changing dependencies in pyproject.toml
+lock: $(STAMP)
+	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^cityos' > requirements.lock
+
+clean:
+	rm -rf $(VENV) $(DEMO_OUT) .mypy_cache .ruff_cache .pytest_cache

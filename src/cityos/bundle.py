@@ -1,0 +1,373 @@
+"""The city bundle: one GeoParquet file per layer (WGS84) plus ``manifest.json``.
+
+A bundle is the foundation every later step reads. It is written atomically (a temporary folder
+renamed into place) and every layer is checked against its schema when loaded, so a bundle from an
+older cityos, or one edited by hand, fails with a message naming the layer and the column.
+
+Layers and their columns (``?`` = may be missing)::
+
+    walk_nodes        node_id:int  geometry:Point
+    walk_edges        edge_id:int u:int v:int osm_way_id:int highway:str name:str? length_m:float
+                      geometry:LineString
+    buildings         building_id:str building:str use:str levels:float levels_source:str
+                      height_m:float? footprint_m2:float floor_area_m2:float name:str? source:str
+                      geometry:(Multi)Polygon
+    facilities        facility_id:str feature_id:str category:str rule:str name:str?
+                      area_m2:float? transit:str? source:str  geometry:Point
+    green_spaces      green_id:str kind:str name:str? area_m2:float source:str geometry:(Multi)Polygon
+    units             unit_id:str name:str? level:str? admin_level:float? source:str
+                      geometry:(Multi)Polygon
+    residential_land  landuse_id:str area_m2:float source:str geometry:(Multi)Polygon
+    registers/NAME    a plain table (no geometry) as the city supplied it
+
+Lengths and areas are measured in the manifest's projected CRS (``crs``); coordinates are stored
+in WGS84 (EPSG:4326).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+
+from cityos.errors import BundleError, OutputExistsError
+
+__all__ = [
+    "BUILDING_USES",
+    "LAYER_SCHEMAS",
+    "SCHEMA_VERSION",
+    "UNIT_LEVELS",
+    "Bundle",
+    "LayerSchema",
+    "empty_layer",
+    "read_bundle",
+    "validate_layer",
+    "write_bundle",
+]
+
+SCHEMA_VERSION = 1
+STORAGE_CRS = "EPSG:4326"
+UNIT_LEVELS = ("city", "subdistrict", "community")
+BUILDING_USES = ("residential", "non_residential", "unknown")
+
+_POLY = frozenset({"Polygon", "MultiPolygon"})
+
+
+@dataclass(frozen=True)
+class LayerSchema:
+    """Required columns (name → kind: ``int``, ``float``, ``str``; ``?`` suffix = nullable)."""
+
+    columns: Mapping[str, str]
+    geometry: frozenset[str]
+    allowed: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+LAYER_SCHEMAS: dict[str, LayerSchema] = {
+    "walk_nodes": LayerSchema({"node_id": "int"}, frozenset({"Point"})),
+    "walk_edges": LayerSchema(
+        {
+            "edge_id": "int",
+            "u": "int",
+            "v": "int",
+            "osm_way_id": "int",
+            "highway": "str",
+            "name": "str?",
+            "length_m": "float",
+        },
+        frozenset({"LineString"}),
+    ),
+    "buildings": LayerSchema(
+        {
+            "building_id": "str",
+            "building": "str",
+            "use": "str",
+            "levels": "float",
+            "levels_source": "str",
+            "height_m": "float?",
+            "footprint_m2": "float",
+            "floor_area_m2": "float",
+            "name": "str?",
+            "source": "str",
+        },
+        _POLY,
+        {"use": BUILDING_USES, "levels_source": ("tag", "height", "default", "file")},
+    ),
+    "facilities": LayerSchema(
+        {
+            "facility_id": "str",
+            "feature_id": "str",
+            "category": "str",
+            "rule": "str",
+            "name": "str?",
+            "area_m2": "float?",
+            "transit": "str?",
+            "source": "str",
+        },
+        frozenset({"Point"}),
+        {"transit": ("low", "high")},
+    ),
+    "green_spaces": LayerSchema(
+        {"green_id": "str", "kind": "str", "name": "str?", "area_m2": "float", "source": "str"},
+        _POLY,
+    ),
+    "units": LayerSchema(
+        {
+            "unit_id": "str",
+            "name": "str?",
+            "level": "str?",
+            "admin_level": "float?",
+            "source": "str",
+        },
+        _POLY,
+        {"level": UNIT_LEVELS},
+    ),
+    "residential_land": LayerSchema(
+        {"landuse_id": "str", "area_m2": "float", "source": "str"},
+        _POLY,
+    ),
+}
+
+_REGISTER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-]*")
+
+
+def empty_layer(name: str) -> gpd.GeoDataFrame:
+    """An empty GeoDataFrame with the columns and dtypes of layer ``name``."""
+    schema = LAYER_SCHEMAS[name]
+    data: dict[str, pd.Series] = {}
+    for col, kind in schema.columns.items():
+        base = kind.rstrip("?")
+        dtype = {"int": "int64", "float": "float64", "str": "object"}[base]
+        data[col] = pd.Series([], dtype=dtype)
+    return gpd.GeoDataFrame(data, geometry=gpd.GeoSeries([], crs=STORAGE_CRS), crs=STORAGE_CRS)
+
+
+def validate_layer(name: str, frame: gpd.GeoDataFrame, *, where: str = "") -> None:
+    """Raise :class:`BundleError` naming the layer and column if ``frame`` breaks its schema."""
+    schema = LAYER_SCHEMAS[name]
+    label = f"{where}layer '{name}'"
+    if not isinstance(frame, gpd.GeoDataFrame) or frame.geometry.name != "geometry":
+        raise BundleError(
+            f"{label}: no 'geometry' column; re-create the bundle with `cityos import`"
+        )
+    crs = frame.crs
+    if crs is None or crs.to_epsg() != 4326:
+        raise BundleError(f"{label}: stored CRS must be EPSG:4326, found {crs}; re-import the data")
+    for col, kind in schema.columns.items():
+        if col not in frame.columns:
+            raise BundleError(
+                f"{label}: missing column '{col}'; the bundle is from another schema version "
+                "or was edited, re-create it with `cityos import`"
+            )
+        series = frame[col]
+        nullable = kind.endswith("?")
+        base = kind.rstrip("?")
+        if not nullable and series.isna().any():
+            raise BundleError(f"{label}: column '{col}' has missing values; it must be complete")
+        if base == "int":
+            ok = pd.api.types.is_integer_dtype(series)
+        elif base == "float":
+            ok = pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+        else:
+            ok = bool(pd.api.types.is_string_dtype(series) or series.isna().all())
+        if not ok:
+            raise BundleError(f"{label}: column '{col}' must be {base}, found {series.dtype}")
+        allowed = schema.allowed.get(col)
+        if allowed is not None:
+            bad = set(series.dropna().unique()) - set(allowed)
+            if bad:
+                raise BundleError(
+                    f"{label}: column '{col}' has values {sorted(map(str, bad))[:5]}; "
+                    f"allowed: {', '.join(allowed)}"
+                )
+    if len(frame):
+        types = set(frame.geometry.geom_type.dropna().unique())
+        if frame.geometry.isna().any() or frame.geometry.is_empty.any():
+            raise BundleError(f"{label}: column 'geometry' has empty or missing geometries")
+        if not types <= schema.geometry:
+            raise BundleError(
+                f"{label}: column 'geometry' has {sorted(types)}, expected {sorted(schema.geometry)}"
+            )
+
+
+@dataclass
+class Bundle:
+    """A loaded city bundle: layers as GeoDataFrames (WGS84), registers as DataFrames.
+
+    Attributes
+    ----------
+    path
+        The bundle folder.
+    manifest
+        The parsed ``manifest.json`` (schema version, sources, CRS, counts, as-of date).
+    layers
+        Layer name → GeoDataFrame in EPSG:4326.
+    registers
+        Register name → DataFrame (the city's own tables).
+    """
+
+    path: Path
+    manifest: dict[str, Any]
+    layers: dict[str, gpd.GeoDataFrame]
+    registers: dict[str, pd.DataFrame]
+
+    @property
+    def crs(self) -> str:
+        """The projected CRS every measurement uses, e.g. ``"EPSG:32635"``."""
+        return str(self.manifest["crs"])
+
+    @property
+    def as_of(self) -> str | None:
+        """The date (``YYYY-MM-DD``) the data describe."""
+        value = self.manifest.get("as_of")
+        return str(value) if value else None
+
+    def projected(self, name: str) -> gpd.GeoDataFrame:
+        """Layer ``name`` in the measurement CRS (metres)."""
+        return self.layers[name].to_crs(self.crs)
+
+    @property
+    def walk_nodes(self) -> gpd.GeoDataFrame:
+        return self.layers["walk_nodes"]
+
+    @property
+    def walk_edges(self) -> gpd.GeoDataFrame:
+        return self.layers["walk_edges"]
+
+    @property
+    def buildings(self) -> gpd.GeoDataFrame:
+        return self.layers["buildings"]
+
+    @property
+    def facilities(self) -> gpd.GeoDataFrame:
+        return self.layers["facilities"]
+
+    @property
+    def green_spaces(self) -> gpd.GeoDataFrame:
+        return self.layers["green_spaces"]
+
+    @property
+    def units(self) -> gpd.GeoDataFrame:
+        return self.layers["units"]
+
+    @property
+    def residential_land(self) -> gpd.GeoDataFrame:
+        return self.layers["residential_land"]
+
+    def __repr__(self) -> str:
+        counts = ", ".join(f"{k}={len(v)}" for k, v in self.layers.items())
+        return f"<Bundle {self.path} crs={self.crs} {counts}>"
+
+
+def read_bundle(path: str | os.PathLike[str]) -> Bundle:
+    """Load a city bundle and validate every layer against its schema.
+
+    Raises
+    ------
+    BundleError
+        When the folder is not a bundle, is from another schema version, or a layer breaks its
+        schema (the message names the layer and the column).
+    """
+    root = Path(path)
+    manifest_path = root / "manifest.json"
+    if not manifest_path.is_file():
+        raise BundleError(
+            f"{root}: not a city bundle (no manifest.json); create one with `cityos import`"
+        )
+    try:
+        manifest = json.loads(manifest_path.read_text("utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise BundleError(
+            f"{manifest_path}: unreadable manifest ({exc}); re-create the bundle"
+        ) from exc
+    version = manifest.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise BundleError(
+            f"{root}: bundle schema version {version}, this cityos reads version {SCHEMA_VERSION}; "
+            "re-create the bundle with `cityos import`"
+        )
+    layers: dict[str, gpd.GeoDataFrame] = {}
+    for name in LAYER_SCHEMAS:
+        file = root / f"{name}.parquet"
+        if not file.is_file():
+            raise BundleError(
+                f"{root}: layer '{name}' is missing ({file.name}); re-create the bundle"
+            )
+        try:
+            frame = gpd.read_parquet(file)
+        except Exception as exc:  # pyarrow raises many types for damaged files
+            raise BundleError(
+                f"{file}: layer '{name}' is unreadable ({exc}); re-create the bundle"
+            ) from exc
+        validate_layer(name, frame, where=f"{root}: ")
+        layers[name] = frame
+    registers: dict[str, pd.DataFrame] = {}
+    for reg in manifest.get("registers", {}):
+        file = root / "registers" / f"{reg}.parquet"
+        if not file.is_file():
+            raise BundleError(f"{root}: register '{reg}' is missing ({file}); re-create the bundle")
+        registers[reg] = pd.read_parquet(file)
+    return Bundle(root, manifest, layers, registers)
+
+
+def _write_json(path: Path, data: Mapping[str, Any]) -> None:
+    path.write_text(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n", "utf-8")
+
+
+def write_bundle(
+    out: str | os.PathLike[str],
+    layers: Mapping[str, gpd.GeoDataFrame],
+    manifest: Mapping[str, Any],
+    *,
+    registers: Mapping[str, pd.DataFrame] | None = None,
+    force: bool = False,
+) -> Path:
+    """Write a bundle atomically: into a temporary sibling folder, then renamed into place.
+
+    Every layer of :data:`LAYER_SCHEMAS` must be given (empty layers are written empty) and is
+    validated first. With ``force=False`` an existing ``out`` is an :class:`OutputExistsError`;
+    with ``force=True`` it is replaced only after the new bundle is complete.
+    """
+    target = Path(out)
+    if target.exists() and not force:
+        raise OutputExistsError(f"{target}: output folder exists; pass --force to replace it")
+    missing = set(LAYER_SCHEMAS) - set(layers)
+    if missing:
+        raise BundleError(f"cannot write bundle: layers {sorted(missing)} not given")
+    registers = dict(registers or {})
+    for name in registers:
+        if not _REGISTER_NAME.fullmatch(name):
+            raise BundleError(f"register name {name!r}: use letters, digits, '_' or '-'")
+    for name in LAYER_SCHEMAS:
+        validate_layer(name, layers[name])
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        for name in LAYER_SCHEMAS:
+            layers[name].to_parquet(tmp / f"{name}.parquet", index=False)
+        if registers:
+            (tmp / "registers").mkdir()
+            for name, table in registers.items():
+                table.to_parquet(tmp / "registers" / f"{name}.parquet", index=False)
+        full = {"schema_version": SCHEMA_VERSION, **manifest, "registers": sorted(registers)}
+        _write_json(tmp / "manifest.json", full)
+        if target.exists():
+            old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
+            target.rename(old)
+            tmp.rename(target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            tmp.rename(target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target

@@ -1,0 +1,405 @@
+"""Classification tables: which OSM tags make a walkable way, a residential building, a green
+space, and which tags, names or Amap type paths make a facility of which category.
+
+The tables are TOML data shipped in ``cityos/data`` (``facilities.toml``, ``osm.toml``); a city can
+pass its own copy. Everything here is a pure function of the tags it is given.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Protocol
+
+from cityos.errors import ConfigError
+
+__all__ = [
+    "BuildingRules",
+    "FacilityRule",
+    "FacilityRules",
+    "OsmTables",
+    "TagCondition",
+    "load_osm_tables",
+    "parse_height",
+    "parse_levels",
+]
+
+
+class Tags(Protocol):
+    """Anything with ``get`` and ``in`` over string keys: a dict, or an osmium TagList."""
+
+    def get(self, key: str, default: Any = ..., /) -> Any: ...
+
+    def __contains__(self, key: object, /) -> bool: ...
+
+
+def _read_toml(path: Path | None, default_name: str) -> dict[str, Any]:
+    try:
+        if path is None:
+            text = resources.files("cityos.data").joinpath(default_name).read_text("utf-8")
+            where = f"built-in {default_name}"
+        else:
+            text = Path(path).read_text("utf-8")
+            where = str(path)
+        return tomllib.loads(text)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: rules file not found; check the path") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{where}: not valid TOML ({exc}); fix the syntax") from exc
+
+
+def _as_list(value: Any, where: str) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return list(value)
+    raise ConfigError(f"{where}: expected a string or a list of strings, got {value!r}")
+
+
+@dataclass(frozen=True)
+class TagCondition:
+    """``key`` must be present with one of ``values`` ("*" any, "~regex" searched)."""
+
+    key: str
+    values: frozenset[str]
+    patterns: tuple[re.Pattern[str], ...]
+    any_value: bool
+
+    @classmethod
+    def build(cls, key: str, raw: Any, where: str) -> TagCondition:
+        values = _as_list(raw, f"{where}.{key}")
+        try:
+            patterns = tuple(re.compile(v[1:], re.I) for v in values if v.startswith("~"))
+        except re.error as exc:
+            raise ConfigError(f"{where}.{key}: bad regular expression ({exc})") from exc
+        plain = frozenset(v for v in values if not v.startswith("~") and v != "*")
+        return cls(key, plain, patterns, "*" in values)
+
+    def matches(self, tags: Tags) -> bool:
+        value = tags.get(self.key)
+        if value is None:
+            return False
+        if self.any_value or value in self.values:
+            return True
+        return any(p.search(value) for p in self.patterns)
+
+
+def _conditions(raw: Any, where: str) -> tuple[TagCondition, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: expected a table of key = value(s)")
+    return tuple(TagCondition.build(k, v, where) for k, v in raw.items())
+
+
+def _regex(raw: Any, where: str) -> re.Pattern[str] | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, str):
+        raise ConfigError(f"{where}: expected a regular expression string")
+    try:
+        return re.compile(raw, re.I)
+    except re.error as exc:
+        raise ConfigError(f"{where}: bad regular expression ({exc})") from exc
+
+
+@dataclass(frozen=True)
+class FacilityRule:
+    """One row of the facility rules table; see ``cityos/data/facilities.toml`` for semantics."""
+
+    id: str
+    category: str
+    tags: tuple[TagCondition, ...] = ()
+    not_tags: tuple[TagCondition, ...] = ()
+    name: re.Pattern[str] | None = None
+    not_name: re.Pattern[str] | None = None
+    amap: tuple[str, ...] = ()
+    unless: frozenset[str] = frozenset()
+
+    @property
+    def name_only(self) -> bool:
+        return not self.tags and not self.amap
+
+    def matches(self, tags: Tags | None, name: str | None, amap: Iterable[str]) -> bool:
+        if self.tags and (tags is None or not all(c.matches(tags) for c in self.tags)):
+            return False
+        if self.amap and not any(t.startswith(p) for t in amap for p in self.amap):
+            return False
+        if self.name is not None and (not name or not self.name.search(name)):
+            return False
+        if self.not_name is not None and name and self.not_name.search(name):
+            return False
+        return not (tags is not None and any(c.matches(tags) for c in self.not_tags))
+
+
+_RULE_KEYS = {"id", "category", "tags", "not_tags", "name", "not_name", "amap", "unless"}
+
+
+@dataclass(frozen=True)
+class FacilityRules:
+    """The ordered facility rules and the category catalogue.
+
+    Use :meth:`load` to read the built-in table or a city's own copy.
+    """
+
+    rules: tuple[FacilityRule, ...]
+    categories: Mapping[str, Mapping[str, str]]
+    name_rules_skip_keys: frozenset[str]
+    source: str
+    trigger_keys: frozenset[str] = field(default=frozenset())
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> FacilityRules:
+        """Read and check a facility rules TOML file (default: the built-in one)."""
+        data = _read_toml(path, "facilities.toml")
+        where = str(path) if path else "facilities.toml"
+        cats = data.get("categories")
+        if not isinstance(cats, dict) or not cats:
+            raise ConfigError(f"{where}: missing [categories] table")
+        for cid in cats:
+            if not re.fullmatch(r"[a-z][a-z0-9_]*", cid):
+                raise ConfigError(f"{where}: category id {cid!r} must be snake_case")
+        rules: list[FacilityRule] = []
+        seen: set[str] = set()
+        for i, raw in enumerate(data.get("rules", [])):
+            w = f"{where}: rules[{i}]"
+            extra = set(raw) - _RULE_KEYS
+            if extra:
+                raise ConfigError(
+                    f"{w}: unknown field(s) {sorted(extra)}; allowed: {sorted(_RULE_KEYS)}"
+                )
+            if "id" not in raw or "category" not in raw:
+                raise ConfigError(f"{w}: every rule needs `id` and `category`")
+            rid, cat = str(raw["id"]), str(raw["category"])
+            if rid in seen:
+                raise ConfigError(f"{w}: duplicate rule id {rid!r}")
+            seen.add(rid)
+            unknown = {cat, *_as_list(raw.get("unless", []), w)} - set(cats)
+            if unknown:
+                raise ConfigError(
+                    f"{w} ({rid}): unknown category {sorted(unknown)}; add it to [categories]"
+                )
+            rule = FacilityRule(
+                id=rid,
+                category=cat,
+                tags=_conditions(raw.get("tags"), f"{w}.tags"),
+                not_tags=_conditions(raw.get("not_tags"), f"{w}.not_tags"),
+                name=_regex(raw.get("name"), f"{w}.name"),
+                not_name=_regex(raw.get("not_name"), f"{w}.not_name"),
+                amap=tuple(_as_list(raw.get("amap", []), f"{w}.amap")),
+                unless=frozenset(_as_list(raw.get("unless", []), w)),
+            )
+            if not rule.tags and not rule.amap and rule.name is None:
+                raise ConfigError(f"{w} ({rid}): a rule needs `tags`, `amap` or `name`")
+            rules.append(rule)
+        trigger = frozenset(c.key for r in rules for c in r.tags)
+        skip = frozenset(_as_list(data.get("name_rules_skip_keys", []), where))
+        return cls(tuple(rules), cats, skip, where, trigger)
+
+    def classify(
+        self,
+        *,
+        tags: Tags | None = None,
+        name: str | None = None,
+        amap: str | None = None,
+    ) -> list[tuple[str, str]]:
+        """Categories of one feature, as ``(category, rule_id)`` pairs in rule order.
+
+        Parameters
+        ----------
+        tags
+            OSM tags (or None for a POI table row).
+        name
+            The feature's name (``name``, else ``name:zh``); name rules need it.
+        amap
+            Amap type path(s), several separated by ``|``.
+        """
+        paths = amap.split("|") if amap else []
+        skip_names = tags is not None and any(k in tags for k in self.name_rules_skip_keys)
+        found: list[tuple[str, str]] = []
+        have: set[str] = set()
+        for rule in self.rules:
+            if rule.category in have or (rule.unless & have):
+                continue
+            if rule.name_only and skip_names:
+                continue
+            if rule.matches(tags, name, paths):
+                found.append((rule.category, rule.id))
+                have.add(rule.category)
+        return found
+
+    def transit_capacity(self, category: str) -> str | None:
+        """``"low"`` / ``"high"`` for transit categories (SDG 11.2.1), else None."""
+        value = self.categories.get(category, {}).get("transit")
+        return str(value) if value else None
+
+
+# --- numbers from tags ---------------------------------------------------------------------
+
+_NUMBER = re.compile(r"[-+]?\d+(?:[.,]\d+)?")
+
+
+def parse_levels(value: str | None) -> float | None:
+    """Storeys from a ``building:levels`` value: ``"5"``, ``"5.5"``, ``"4;6"`` (max), ``"5 levels"``.
+
+    Returns None for missing, non-numeric, zero or implausible (> 200) values.
+    """
+    if not value:
+        return None
+    numbers = [float(m.replace(",", ".")) for m in _NUMBER.findall(value)]
+    if not numbers:
+        return None
+    levels = max(numbers)
+    return levels if 0 < levels <= 200 else None
+
+
+def parse_height(value: str | None) -> float | None:
+    """Metres from an OSM ``height`` value: ``"12"``, ``"12.5 m"``, ``"40'"`` or ``"40 ft"``.
+
+    Returns None for missing, non-numeric, zero or implausible (> 1000 m) values.
+    """
+    if not value:
+        return None
+    m = _NUMBER.search(value)
+    if m is None:
+        return None
+    height = float(m.group().replace(",", "."))
+    text = value.lower()
+    if "ft" in text or "'" in text or "feet" in text:
+        height *= 0.3048
+    return height if 0 < height <= 1000 else None
+
+
+# --- OSM layer tables ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BuildingRules:
+    """Building use by ``building=*`` value; see ``[buildings]`` in ``osm.toml``."""
+
+    residential: frozenset[str]
+    non_residential: frozenset[str]
+    use_residential: frozenset[str]
+    drop: frozenset[str]
+    storey_height_m: float
+
+    def use(self, tags: Tags) -> str | None:
+        """``"residential"``, ``"non_residential"``, ``"unknown"``, or None to drop the feature."""
+        value = tags.get("building")
+        if value is None or value in self.drop:
+            return None
+        if value in self.residential:
+            return "residential"
+        if value in self.non_residential:
+            return "non_residential"
+        use = tags.get("building:use")
+        if (use is not None and use in self.use_residential) or "residential" in tags:
+            return "residential"
+        if use is not None:
+            return "non_residential"
+        return "unknown"
+
+
+@dataclass(frozen=True)
+class OsmTables:
+    """The tables of ``osm.toml`` in a form cheap to test per feature."""
+
+    walk_highway: frozenset[str]
+    walk_highway_if_foot: frozenset[str]
+    foot_allowed: frozenset[str]
+    foot_denied: frozenset[str]
+    access_denied: frozenset[str]
+    service_denied: frozenset[str]
+    walk_exclude: tuple[TagCondition, ...]
+    buildings: BuildingRules
+    green_tags: tuple[TagCondition, ...]
+    green_not_tags: tuple[TagCondition, ...]
+    green_pedestrian_area: bool
+    residential_tags: tuple[TagCondition, ...]
+    admin_tags: tuple[TagCondition, ...]
+    source: str
+
+    def is_walkable(self, tags: Tags) -> bool:
+        """True when a way with these tags belongs to the pedestrian network."""
+        highway = tags.get("highway")
+        if highway is None:
+            return False
+        foot = tags.get("foot")
+        if foot is not None and foot in self.foot_denied:
+            return False
+        if any(c.matches(tags) for c in self.walk_exclude):
+            return False
+        foot_ok = foot is not None and foot in self.foot_allowed
+        if highway in self.walk_highway_if_foot:
+            return foot_ok
+        if highway not in self.walk_highway:
+            return False
+        if foot_ok:
+            return True
+        access = tags.get("access")
+        if access is not None and access in self.access_denied:
+            return False
+        service = tags.get("service")
+        return not (service is not None and service in self.service_denied)
+
+    def green_kind(self, tags: Tags) -> str | None:
+        """The tag value that makes this area a public green space or square, else None."""
+        if any(c.matches(tags) for c in self.green_not_tags):
+            return None
+        for cond in self.green_tags:
+            if cond.matches(tags):
+                return str(tags.get(cond.key))
+        if (
+            self.green_pedestrian_area
+            and tags.get("highway") == "pedestrian"
+            and (tags.get("area") == "yes" or tags.get("type") == "multipolygon")
+        ):
+            return "pedestrian"
+        return None
+
+    def is_residential_land(self, tags: Tags) -> bool:
+        return any(c.matches(tags) for c in self.residential_tags)
+
+    def is_admin(self, tags: Tags) -> bool:
+        return any(c.matches(tags) for c in self.admin_tags)
+
+
+def load_osm_tables(path: Path | None = None) -> OsmTables:
+    """Read and check the OSM layer tables (default: the built-in ``osm.toml``)."""
+    data = _read_toml(path, "osm.toml")
+    where = str(path) if path else "osm.toml"
+    try:
+        walk, bld, green = data["walk"], data["buildings"], data["green_spaces"]
+        res, admin = data["residential_land"], data["admin"]
+    except KeyError as exc:
+        raise ConfigError(f"{where}: missing table [{exc.args[0]}]") from exc
+
+    def fs(table: Mapping[str, Any], key: str, name: str) -> frozenset[str]:
+        return frozenset(_as_list(table.get(key, []), f"{where} [{name}].{key}"))
+
+    return OsmTables(
+        walk_highway=fs(walk, "highway", "walk"),
+        walk_highway_if_foot=fs(walk, "highway_if_foot_allowed", "walk"),
+        foot_allowed=fs(walk, "foot_allowed", "walk"),
+        foot_denied=fs(walk, "foot_denied", "walk"),
+        access_denied=fs(walk, "access_denied", "walk"),
+        service_denied=fs(walk, "service_denied", "walk"),
+        walk_exclude=_conditions(walk.get("exclude"), f"{where} [walk].exclude"),
+        buildings=BuildingRules(
+            residential=fs(bld, "residential", "buildings"),
+            non_residential=fs(bld, "non_residential", "buildings"),
+            use_residential=fs(bld, "use_residential", "buildings"),
+            drop=fs(bld, "drop", "buildings"),
+            storey_height_m=float(bld.get("storey_height_m", 3.0)),
+        ),
+        green_tags=_conditions(green.get("tags"), f"{where} [green_spaces].tags"),
+        green_not_tags=_conditions(green.get("not_tags"), f"{where} [green_spaces].not_tags"),
+        green_pedestrian_area=bool(green.get("pedestrian_area", False)),
+        residential_tags=_conditions(res.get("tags"), f"{where} [residential_land].tags"),
+        admin_tags=_conditions(admin.get("tags"), f"{where} [admin].tags"),
+        source=where,
+    )

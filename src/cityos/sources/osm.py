@@ -1,0 +1,465 @@
+"""Read an OpenStreetMap extract (PBF, XML, O5M) into the raw layers of a city bundle.
+
+One streaming pass with pyosmium (libosmium) after a first pass over relations: a node-location
+index fills in way geometries, the libosmium area assembler builds polygons from closed ways and
+multipolygon/boundary relations (holes and several outer rings included), and C++ tag filters keep
+untagged and irrelevant objects out of Python. Output is in WGS84; lengths and areas are measured
+later, in the bundle's projected CRS (:mod:`cityos.importer`).
+
+The walk network is split at every node shared by two walkable ways (or visited twice by one),
+at way ends and where node locations are missing (extract borders), so ``walk_nodes`` are the
+graph's intersections and dead ends and ``walk_edges`` carry the full geometry between them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from array import array
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import osmium
+import pandas as pd
+import shapely
+from osmium.filter import EmptyTagFilter, KeyFilter
+
+from cityos.classify import FacilityRules, OsmTables
+from cityos.errors import InputError, InputFileNotFoundError
+
+__all__ = ["OsmExtract", "read_osm"]
+
+WGS84 = "EPSG:4326"
+
+_OSM_SUFFIXES = (".pbf", ".osm", ".o5m", ".osm.bz2", ".osm.gz", ".xml")
+
+
+@dataclass
+class OsmExtract:
+    """What one OSM file holds for a city bundle, in WGS84 and before measurement."""
+
+    walk_nodes: pd.DataFrame
+    walk_edges: gpd.GeoDataFrame
+    buildings: gpd.GeoDataFrame
+    facilities: gpd.GeoDataFrame
+    green_spaces: gpd.GeoDataFrame
+    residential_land: gpd.GeoDataFrame
+    admin: gpd.GeoDataFrame
+    replication_timestamp: str | None
+    newest_timestamp: str | None
+    header_bbox: tuple[float, float, float, float] | None
+    stats: dict[str, int] = field(default_factory=dict)
+
+
+def _check_file(path: Path) -> None:
+    if not path.exists():
+        raise InputFileNotFoundError(f"{path}: OSM file not found; check the path")
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder, expected an OSM file (.osm.pbf or .osm)")
+    if path.stat().st_size == 0:
+        raise InputFileNotFoundError(f"{path}: OSM file is empty; download the extract again")
+    name = path.name.lower()
+    if not name.endswith(_OSM_SUFFIXES):
+        raise InputError(
+            f"{path}: unknown OSM file type; use an .osm.pbf, .osm (XML) or .o5m extract"
+        )
+
+
+def _header(path: Path) -> tuple[str | None, tuple[float, float, float, float] | None]:
+    reader = osmium.io.Reader(str(path), osmium.osm.NOTHING)
+    try:
+        header = reader.header()
+        stamp = header.get("osmosis_replication_timestamp") or header.get("timestamp") or None
+        box = header.box()
+        bbox = None
+        if box.valid():
+            bbox = (box.bottom_left.lon, box.bottom_left.lat, box.top_right.lon, box.top_right.lat)
+        return stamp, bbox
+    finally:
+        reader.close()
+
+
+class _Collector:
+    """Accumulates the objects of one pass in flat arrays and lists."""
+
+    def __init__(self, rules: FacilityRules, tables: OsmTables) -> None:
+        self.rules = rules
+        self.tables = tables
+        self.fac_keys = rules.trigger_keys | {"name", "name:zh"}
+        # walk ways: flat node arrays with one entry per (way piece, node)
+        self.w_refs = array("q")
+        self.w_lon = array("d")
+        self.w_lat = array("d")
+        self.w_piece_start = array("q")
+        self.w_way: list[int] = []
+        self.w_highway: list[str] = []
+        self.w_name: list[str | None] = []
+        self.bld: dict[str, list[Any]] = {
+            k: [] for k in ("id", "building", "use", "lv", "h", "name", "wkb")
+        }
+        self.fac: dict[str, list[Any]] = {
+            k: [] for k in ("fid", "cat", "rule", "name", "geom", "poly")
+        }
+        self.green: dict[str, list[Any]] = {k: [] for k in ("id", "kind", "name", "wkb")}
+        self.res: dict[str, list[Any]] = {k: [] for k in ("id", "wkb")}
+        self.adm: dict[str, list[Any]] = {k: [] for k in ("id", "name", "admin_level", "wkb")}
+        self.wkb = osmium.geom.WKBFactory()
+        self.newest: dt.datetime | None = None
+        self.stats = {"area_errors": 0, "missing_locations": 0}
+
+    def _stamp(self, obj: Any) -> None:
+        ts = obj.timestamp
+        if self.newest is None or ts > self.newest:
+            self.newest = ts
+
+    def _facility(self, tags: Any, fid: str, geom: Any, is_poly: bool) -> None:
+        name = tags.get("name") or tags.get("name:zh")
+        for cat, rule in self.rules.classify(tags=tags, name=name):
+            f = self.fac
+            f["fid"].append(fid)
+            f["cat"].append(cat)
+            f["rule"].append(rule)
+            f["name"].append(name)
+            f["geom"].append(geom)
+            f["poly"].append(is_poly)
+
+    def _has_facility_key(self, tags: Any) -> bool:
+        keys = self.fac_keys
+        return any(t.k in keys for t in tags)
+
+    def node(self, n: Any) -> None:
+        tags = n.tags
+        if not self._has_facility_key(tags):
+            return
+        loc = n.location
+        if not loc.valid():
+            return
+        self._stamp(n)
+        self._facility(tags, f"osm:n{n.id}", (loc.lon, loc.lat), False)
+
+    def way(self, w: Any) -> None:
+        tags = w.tags
+        closed = w.is_closed()
+        if self.tables.is_walkable(tags):
+            self._stamp(w)
+            self._walk_way(w, tags)
+        if not closed and self._has_facility_key(tags):
+            # facilities mapped as open lines (running tracks, …): the middle node stands for them
+            nodes = [n for n in w.nodes if n.location.valid()]
+            if nodes:
+                mid = nodes[len(nodes) // 2].location
+                self._facility(tags, f"osm:w{w.id}", (mid.lon, mid.lat), False)
+
+    def _walk_way(self, w: Any, tags: Any) -> None:
+        start_len = len(self.w_refs)
+        pieces: list[int] = []
+        current = 0
+        refs, lons, lats = self.w_refs, self.w_lon, self.w_lat
+        for n in w.nodes:
+            loc = n.location
+            if not loc.valid():
+                self.stats["missing_locations"] += 1
+                if current >= 2:
+                    pieces.append(current)
+                elif current:
+                    del refs[-current:], lons[-current:], lats[-current:]
+                current = 0
+                continue
+            refs.append(n.ref)
+            lons.append(loc.lon)
+            lats.append(loc.lat)
+            current += 1
+        if current >= 2:
+            pieces.append(current)
+        elif current:
+            del refs[-current:], lons[-current:], lats[-current:]
+        if not pieces:
+            return
+        highway = tags.get("highway")
+        name = tags.get("name")
+        pos = start_len
+        for size in pieces:
+            self.w_piece_start.append(pos)
+            self.w_way.append(w.id)
+            self.w_highway.append(highway)
+            self.w_name.append(name)
+            pos += size
+
+    def area(self, a: Any) -> None:
+        tags = a.tags
+        keys = {t.k for t in tags}
+        tables = self.tables
+        prefix = "osm:w" if a.from_way() else "osm:r"
+        fid = f"{prefix}{a.orig_id()}"
+        wkb: str | None = None
+
+        def geom() -> str | None:
+            nonlocal wkb
+            if wkb is None:
+                try:
+                    wkb = self.wkb.create_multipolygon(a)
+                except RuntimeError:
+                    self.stats["area_errors"] += 1
+                    wkb = ""
+            return wkb or None
+
+        used = False
+        if "building" in keys:
+            use = tables.buildings.use(tags)
+            if use is not None and (g := geom()):
+                b = self.bld
+                b["id"].append(fid)
+                b["building"].append(tags.get("building"))
+                b["use"].append(use)
+                b["lv"].append(tags.get("building:levels"))
+                b["h"].append(tags.get("height"))
+                b["name"].append(tags.get("name"))
+                b["wkb"].append(g)
+                used = True
+        if keys & self.fac_keys:
+            name = tags.get("name") or tags.get("name:zh")
+            found = self.rules.classify(tags=tags, name=name)
+            if found and (g := geom()):
+                for cat, rule in found:
+                    f = self.fac
+                    f["fid"].append(fid)
+                    f["cat"].append(cat)
+                    f["rule"].append(rule)
+                    f["name"].append(name)
+                    f["geom"].append(g)
+                    f["poly"].append(True)
+                used = True
+        kind = tables.green_kind(tags)
+        if kind is not None and (g := geom()):
+            self.green["id"].append(fid)
+            self.green["kind"].append(kind)
+            self.green["name"].append(tags.get("name"))
+            self.green["wkb"].append(g)
+            used = True
+        if tables.is_residential_land(tags) and (g := geom()):
+            self.res["id"].append(fid)
+            self.res["wkb"].append(g)
+            used = True
+        if tables.is_admin(tags) and (g := geom()):
+            level = tags.get("admin_level")
+            self.adm["id"].append(fid)
+            self.adm["name"].append(tags.get("name"))
+            try:
+                self.adm["admin_level"].append(float(level) if level else np.nan)
+            except ValueError:
+                self.adm["admin_level"].append(np.nan)
+            self.adm["wkb"].append(g)
+            used = True
+        if used:
+            self._stamp(a)
+
+
+def _polygons(wkbs: list[str]) -> np.ndarray:
+    geoms = shapely.from_wkb(wkbs) if wkbs else np.array([], dtype=object)
+    # one outer ring comes back as a one-part MultiPolygon: store it as a Polygon
+    single = shapely.get_num_geometries(geoms) == 1
+    if single.any():
+        geoms[single] = shapely.get_geometry(geoms[single], 0)
+    return np.asarray(geoms)
+
+
+def _split_walk(c: _Collector) -> tuple[pd.DataFrame, gpd.GeoDataFrame]:
+    refs = np.frombuffer(c.w_refs, dtype=np.int64) if len(c.w_refs) else np.zeros(0, np.int64)
+    lon = np.frombuffer(c.w_lon, dtype=np.float64) if len(c.w_lon) else np.zeros(0)
+    lat = np.frombuffer(c.w_lat, dtype=np.float64) if len(c.w_lat) else np.zeros(0)
+    starts = (
+        np.frombuffer(c.w_piece_start, dtype=np.int64)
+        if len(c.w_piece_start)
+        else np.zeros(0, np.int64)
+    )
+    n = len(refs)
+    if n == 0:
+        nodes = pd.DataFrame({"node_id": np.zeros(0, np.int64), "lon": [], "lat": []})
+        edges = gpd.GeoDataFrame(
+            {
+                "u": np.zeros(0, np.int64),
+                "v": np.zeros(0, np.int64),
+                "osm_way_id": np.zeros(0, np.int64),
+                "highway": pd.Series([], dtype=object),
+                "name": pd.Series([], dtype=object),
+            },
+            geometry=gpd.GeoSeries([], crs=WGS84),
+            crs=WGS84,
+        )
+        return nodes, edges
+    ends = np.append(starts[1:], n) - 1  # last position of each piece
+    piece_of = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, n)))
+    _uniq, inverse, counts = np.unique(refs, return_inverse=True, return_counts=True)
+    split = counts[inverse] >= 2
+    split[starts] = True
+    split[ends] = True
+    # a node repeated inside one piece (a loop) is also a split point: counts >= 2 covers it
+    split_pos = np.flatnonzero(split)
+    # edges run between consecutive split positions of the same piece
+    same_piece = piece_of[split_pos[:-1]] == piece_of[split_pos[1:]]
+    e_start = split_pos[:-1][same_piece]
+    e_end = split_pos[1:][same_piece]
+    sizes = e_end - e_start + 1
+    offsets = np.repeat(e_start - np.concatenate(([0], np.cumsum(sizes)[:-1])), sizes)
+    take = np.arange(sizes.sum()) + offsets
+    edge_index = np.repeat(np.arange(len(e_start)), sizes)
+    lines = shapely.linestrings(lon[take], lat[take], indices=edge_index)
+    piece = piece_of[e_start]
+    way_ids = np.asarray(c.w_way, dtype=np.int64)[piece]
+    highway = np.asarray(c.w_highway, dtype=object)[piece]
+    names = np.asarray(c.w_name, dtype=object)[piece]
+    edges = gpd.GeoDataFrame(
+        {
+            "u": refs[e_start],
+            "v": refs[e_end],
+            "osm_way_id": way_ids,
+            "highway": highway,
+            "name": names,
+        },
+        geometry=gpd.GeoSeries(lines, crs=WGS84),
+        crs=WGS84,
+    )
+    node_pos = np.unique(np.concatenate([e_start, e_end]))
+    node_ids, first = np.unique(refs[node_pos], return_index=True)
+    pos = node_pos[first]
+    nodes = pd.DataFrame({"node_id": node_ids, "lon": lon[pos], "lat": lat[pos]})
+    return nodes, edges
+
+
+def read_osm(
+    path: str | os.PathLike[str],
+    *,
+    rules: FacilityRules,
+    tables: OsmTables,
+    progress: Callable[[int], None] | None = None,
+    location_storage: str = "flex_mem",
+) -> OsmExtract:
+    """Read an OSM extract into raw bundle layers (WGS84, unmeasured).
+
+    Parameters
+    ----------
+    path
+        ``.osm.pbf`` (or ``.osm`` XML, ``.o5m``) file.
+    rules, tables
+        The facility rules and OSM layer tables (:mod:`cityos.classify`).
+    progress
+        Called with the number of objects handled since the last call (about every 50,000).
+    location_storage
+        libosmium node-location index: ``flex_mem`` (default; switches to a dense array for large
+        extracts) or e.g. ``dense_file_array,FILE`` to keep a country-size index on disk.
+
+    Raises
+    ------
+    InputError
+        The file is missing, empty, truncated or not an OSM file.
+    """
+    p = Path(path)
+    _check_file(p)
+    try:
+        stamp, bbox = _header(p)
+    except RuntimeError as exc:
+        raise InputError(
+            f"{p}: not a readable OSM file ({exc}); check that it is an OSM extract"
+        ) from exc
+    c = _Collector(rules, tables)
+    keys = set(c.fac_keys) | {"highway", "building", "landuse", "leisure", "boundary", "place"}
+    fp = (
+        osmium.FileProcessor(str(p))
+        .with_locations(location_storage)
+        .with_areas(
+            KeyFilter("building", "landuse", "leisure", "boundary", "place", "highway", *c.fac_keys)
+        )
+        .with_filter(EmptyTagFilter())
+        .with_filter(KeyFilter(*sorted(keys)))
+    )
+    seen = 0
+    try:
+        for obj in fp:
+            if isinstance(obj, osmium.osm.Changeset):
+                continue
+            if obj.is_node():
+                c.node(obj)
+            elif obj.is_way():
+                c.way(obj)
+            elif obj.is_area():
+                c.area(obj)
+            seen += 1
+            if progress is not None and seen % 50_000 == 0:
+                progress(50_000)
+    except RuntimeError as exc:
+        raise InputError(
+            f"{p}: cannot read the OSM data ({exc}); the file is truncated or damaged, download it again"
+        ) from exc
+    if progress is not None:
+        progress(seen % 50_000)
+
+    nodes, edges = _split_walk(c)
+
+    b = c.bld
+    buildings = gpd.GeoDataFrame(
+        {
+            "building_id": pd.Series(b["id"], dtype=object),
+            "building": pd.Series(b["building"], dtype=object),
+            "use": pd.Series(b["use"], dtype=object),
+            "levels_tag": pd.Series(b["lv"], dtype=object),
+            "height_tag": pd.Series(b["h"], dtype=object),
+            "name": pd.Series(b["name"], dtype=object),
+        },
+        geometry=gpd.GeoSeries(_polygons(b["wkb"]), crs=WGS84),
+        crs=WGS84,
+    )
+
+    f = c.fac
+    poly_mask = np.asarray(f["poly"], dtype=bool)
+    geoms = np.empty(len(poly_mask), dtype=object)
+    if poly_mask.any():
+        geoms[poly_mask] = _polygons(
+            [g for g, is_p in zip(f["geom"], poly_mask, strict=True) if is_p]
+        )
+    if (~poly_mask).any():
+        pts = np.array(
+            [g for g, is_p in zip(f["geom"], poly_mask, strict=True) if not is_p], dtype=float
+        )
+        geoms[~poly_mask] = shapely.points(pts[:, 0], pts[:, 1])
+    facilities = gpd.GeoDataFrame(
+        {
+            "feature_id": pd.Series(f["fid"], dtype=object),
+            "category": pd.Series(f["cat"], dtype=object),
+            "rule": pd.Series(f["rule"], dtype=object),
+            "name": pd.Series(f["name"], dtype=object),
+        },
+        geometry=gpd.GeoSeries(geoms, crs=WGS84),
+        crs=WGS84,
+    )
+
+    def frame(d: dict[str, list[Any]], cols: dict[str, str]) -> gpd.GeoDataFrame:
+        data = {new: pd.Series(d[old], dtype=object) for old, new in cols.items()}
+        return gpd.GeoDataFrame(
+            data, geometry=gpd.GeoSeries(_polygons(d["wkb"]), crs=WGS84), crs=WGS84
+        )
+
+    green = frame(c.green, {"id": "green_id", "kind": "kind", "name": "name"})
+    res = frame(c.res, {"id": "landuse_id"})
+    admin = frame(c.adm, {"id": "unit_id", "name": "name"})
+    admin["admin_level"] = pd.Series(c.adm["admin_level"], dtype=float)
+
+    newest = c.newest.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if c.newest else None
+    stats = dict(c.stats)
+    stats["walk_ways"] = len(set(c.w_way))
+    return OsmExtract(
+        walk_nodes=nodes,
+        walk_edges=edges,
+        buildings=buildings,
+        facilities=facilities,
+        green_spaces=green,
+        residential_land=res,
+        admin=admin,
+        replication_timestamp=stamp,
+        newest_timestamp=newest,
+        header_bbox=bbox,
+        stats=stats,
+    )
