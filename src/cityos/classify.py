@@ -151,6 +151,7 @@ class FacilityRules:
     name_rules_skip_keys: frozenset[str]
     source: str
     trigger_keys: frozenset[str] = field(default=frozenset())
+    generic: frozenset[str] = field(default=frozenset())
 
     @classmethod
     def load(cls, path: Path | None = None) -> FacilityRules:
@@ -198,7 +199,10 @@ class FacilityRules:
             rules.append(rule)
         trigger = frozenset(c.key for r in rules for c in r.tags)
         skip = frozenset(_as_list(data.get("name_rules_skip_keys", []), where))
-        return cls(tuple(rules), cats, skip, where, trigger)
+        generic = frozenset(
+            c for c, meta in cats.items() if isinstance(meta, dict) and meta.get("generic")
+        )
+        return cls(tuple(rules), cats, skip, where, trigger, generic)
 
     def classify(
         self,
@@ -208,6 +212,11 @@ class FacilityRules:
         amap: str | None = None,
     ) -> list[tuple[str, str]]:
         """Categories of one feature, as ``(category, rule_id)`` pairs in rule order.
+
+        Name-only rules are skipped for roads and other linear or land features, and when a tag
+        or Amap rule of a specific category matches (a metro station named 体育场 is not a sports
+        ground); a generic category (``generic = true``, e.g. a school of unknown level) can
+        still be refined by the name.
 
         Parameters
         ----------
@@ -220,6 +229,12 @@ class FacilityRules:
         """
         paths = amap.split("|") if amap else []
         skip_names = tags is not None and any(k in tags for k in self.name_rules_skip_keys)
+        if not skip_names and name:
+            # a tag or Amap rule of a specific category wins over words in the name
+            skip_names = any(
+                not r.name_only and r.category not in self.generic and r.matches(tags, name, paths)
+                for r in self.rules
+            )
         found: list[tuple[str, str]] = []
         have: set[str] = set()
         for rule in self.rules:

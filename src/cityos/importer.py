@@ -195,14 +195,9 @@ def _read_units(sources: Sequence[UnitSource], crs: SourceCrs | None) -> list[gp
                 f"{path}: unit level unknown; pass it as LEVEL=PATH (e.g. subdistrict={path.name}) "
                 "or add a 'level' column"
             )
-        name_candidates = (
-            "name",
-            "名称",
-            "unit_name",
-            *(str(x) for x in levels.dropna().unique()),
-            "街道",
-            "社区",
-        )
+        level_names = tuple(map(str, levels.dropna().unique()))
+        name_candidates = ("name", "名称", "unit_name", *level_names, "街道", "社区")
+        name_candidates += tuple(c[:10] for c in name_candidates)  # Shapefile truncates names
         names = _text_column(frame, name_candidates)
         ids = _ids(frame, stem_id(path), ("unit_id", "id", "code", "adcode", "编码", "代码"))
         reserved = set(LAYER_SCHEMAS["units"].columns) | {"geometry"}
