@@ -148,7 +148,7 @@ def test_xlsx_and_category_column(tmp_path: Path) -> None:
             "经度": [116.41, 116.40],
             "纬度": [39.95, 39.94],
             "category": ["elderly_care", "fire_station"],
-        }  # fmt: skip
+        }
     ).to_excel(path, index=False)
     b = cityos.import_city(tmp_path / "b", facilities=[path])
     f = b.facilities.sort_values("category")

@@ -27,8 +27,6 @@ __all__ = ["cli", "info_dict", "main", "run"]
 def _show_warning(message: Warning | str, category: type[Warning], *_args: Any, **_kw: Any) -> None:
     if issubclass(category, CityosWarning):
         click.echo(f"cityos: warning: {message}", err=True)
-    else:  # third-party warnings stay out of the user's way unless asked for
-        pass
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -197,7 +195,14 @@ def info_cmd(bundle: Path, as_json: bool) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``cityos`` console script; returns the exit status."""
-    warnings.showwarning = _show_warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # third-party noise stays out of the user's way
+        warnings.simplefilter("always", CityosWarning)
+        warnings.showwarning = _show_warning
+        return _main(argv)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     try:
         cli.main(
             args=list(argv) if argv is not None else None, prog_name="cityos", standalone_mode=False

@@ -48,7 +48,7 @@ from cityos.sources.files import (
     read_register,
     stem_id,
 )
-from cityos.sources.osm import OsmExtract, read_osm
+from cityos.sources.osm import OsmExtract, check_osm_file, read_osm
 from cityos.version import __version__
 
 __all__ = [
@@ -540,6 +540,8 @@ def import_city(
     if not levels_default > 0:
         raise InputError(f"levels default must be positive, got {levels_default}")
     registers = dict(registers or {})
+    if osm is not None:
+        check_osm_file(Path(osm))
     unit_items = [_split_unit_source(u) for u in units]
     for _lvl, p in unit_items:
         check_exists(p, "units file")

@@ -3,6 +3,7 @@ and the real Helsinki and Kouvola extracts checked against independent counts.""
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import geopandas as gpd
@@ -198,7 +199,7 @@ class _Counter(osmium.SimpleHandler):  # type: ignore[misc]
         ):
             walkable = False
         if walkable:
-            for a, b in zip(locs[:-1], locs[1:], strict=True):
+            for a, b in itertools.pairwise(locs):
                 if a.valid() and b.valid():
                     self.walk_length_m += self.geod.inv(a.lon, a.lat, b.lon, b.lat)[2]
 

@@ -31,7 +31,7 @@ from osmium.filter import EmptyTagFilter, KeyFilter
 from cityos.classify import FacilityRules, OsmTables
 from cityos.errors import InputError, InputFileNotFoundError
 
-__all__ = ["OsmExtract", "read_osm"]
+__all__ = ["OsmExtract", "check_osm_file", "read_osm"]
 
 WGS84 = "EPSG:4326"
 
@@ -55,7 +55,8 @@ class OsmExtract:
     stats: dict[str, int] = field(default_factory=dict)
 
 
-def _check_file(path: Path) -> None:
+def check_osm_file(path: Path) -> None:
+    """Raise a one-line :class:`InputError` if ``path`` is missing, empty or not an OSM file name."""
     if not path.exists():
         raise InputFileNotFoundError(f"{path}: OSM file not found; check the path")
     if path.is_dir():
@@ -358,7 +359,7 @@ def read_osm(
         The file is missing, empty, truncated or not an OSM file.
     """
     p = Path(path)
-    _check_file(p)
+    check_osm_file(p)
     try:
         stamp, bbox = _header(p)
     except RuntimeError as exc:
