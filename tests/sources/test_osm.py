@@ -179,9 +179,9 @@ class _Counter(osmium.SimpleHandler):  # type: ignore[misc]
     def way(self, w: osmium.osm.Way) -> None:
         tags = w.tags
         locs = [nd.location for nd in w.nodes]
-        if "building" in tags and tags["building"] not in ("no", "entrance") and w.is_closed():
-            if all(loc.valid() for loc in locs) and len(locs) >= 4:
-                self.complete_building_ways.add(f"osm:w{w.id}")
+        building = tags.get("building") not in (None, "no", "entrance") and w.is_closed()
+        if building and all(loc.valid() for loc in locs) and len(locs) >= 4:
+            self.complete_building_ways.add(f"osm:w{w.id}")
         hw = tags.get("highway")
         walkable = hw in {"footway", "path", "pedestrian", "steps", "residential", "living_street", "service",
                           "unclassified", "tertiary", "secondary", "primary", "track", "corridor", "trunk",
