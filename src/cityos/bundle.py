@@ -329,12 +329,13 @@ def write_bundle(
     *,
     registers: Mapping[str, pd.DataFrame] | None = None,
     force: bool = False,
-) -> Path:
+) -> Bundle:
     """Write a bundle atomically: into a temporary sibling folder, then renamed into place.
 
     Every layer of :data:`LAYER_SCHEMAS` must be given (empty layers are written empty) and is
     validated first. With ``force=False`` an existing ``out`` is an :class:`OutputExistsError`;
-    with ``force=True`` it is replaced only after the new bundle is complete.
+    with ``force=True`` it is replaced only after the new bundle is complete. Returns the
+    written bundle (the layers given, not re-read).
     """
     target = Path(out)
     if target.exists() and not force:
@@ -370,4 +371,4 @@ def write_bundle(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return target
+    return Bundle(target, full, dict(layers), registers)

@@ -152,6 +152,11 @@ class FacilityRules:
     source: str
     trigger_keys: frozenset[str] = field(default=frozenset())
     generic: frozenset[str] = field(default=frozenset())
+    # indexes (rule positions) so that one feature is tested only against rules that can match
+    by_key: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
+    amap_only: tuple[int, ...] = ()
+    name_only: tuple[int, ...] = ()
+    any_name: re.Pattern[str] | None = None
 
     @classmethod
     def load(cls, path: Path | None = None) -> FacilityRules:
@@ -202,7 +207,24 @@ class FacilityRules:
         generic = frozenset(
             c for c, meta in cats.items() if isinstance(meta, dict) and meta.get("generic")
         )
-        return cls(tuple(rules), cats, skip, where, trigger, generic)
+        by_key: dict[str, list[int]] = {}
+        for i, r in enumerate(rules):
+            if r.tags:
+                by_key.setdefault(r.tags[0].key, []).append(i)
+        name_only = tuple(i for i, r in enumerate(rules) if r.name_only)
+        patterns = [rules[i].name.pattern for i in name_only if rules[i].name is not None]
+        return cls(
+            rules=tuple(rules),
+            categories=cats,
+            name_rules_skip_keys=skip,
+            source=where,
+            trigger_keys=trigger,
+            generic=generic,
+            by_key={k: tuple(v) for k, v in by_key.items()},
+            amap_only=tuple(i for i, r in enumerate(rules) if r.amap and not r.tags),
+            name_only=name_only,
+            any_name=re.compile("|".join(f"(?:{p})" for p in patterns), re.I) if patterns else None,
+        )
 
     def classify(
         self,
@@ -210,6 +232,7 @@ class FacilityRules:
         tags: Tags | None = None,
         name: str | None = None,
         amap: str | None = None,
+        keys: Iterable[str] | None = None,
     ) -> list[tuple[str, str]]:
         """Categories of one feature, as ``(category, rule_id)`` pairs in rule order.
 
@@ -226,21 +249,34 @@ class FacilityRules:
             The feature's name (``name``, else ``name:zh``); name rules need it.
         amap
             Amap type path(s), several separated by ``|``.
+        keys
+            The tag keys present, when the caller knows them (saves looking each one up).
         """
         paths = amap.split("|") if amap else []
-        skip_names = tags is not None and any(k in tags for k in self.name_rules_skip_keys)
-        if not skip_names and name:
+        candidates: set[int] = set()
+        if tags is not None:
+            present = keys if keys is not None else [k for k in self.by_key if k in tags]
+            for key in present:
+                candidates.update(self.by_key.get(key, ()))
+        if paths:
+            candidates.update(self.amap_only)
+        typed = sorted(candidates)
+        use_names = bool(name) and self.any_name is not None and self.any_name.search(name) is not None
+        if use_names and tags is not None:
+            use_names = not any(k in tags for k in self.name_rules_skip_keys)
+        if use_names:
             # a tag or Amap rule of a specific category wins over words in the name
-            skip_names = any(
-                not r.name_only and r.category not in self.generic and r.matches(tags, name, paths)
-                for r in self.rules
+            use_names = not any(
+                self.rules[i].category not in self.generic and self.rules[i].matches(tags, name, paths)
+                for i in typed
             )
+            if use_names:
+                typed = sorted(candidates.union(self.name_only))
         found: list[tuple[str, str]] = []
         have: set[str] = set()
-        for rule in self.rules:
+        for i in typed:
+            rule = self.rules[i]
             if rule.category in have or (rule.unless & have):
-                continue
-            if rule.name_only and skip_names:
                 continue
             if rule.matches(tags, name, paths):
                 found.append((rule.category, rule.id))
@@ -305,16 +341,23 @@ class BuildingRules:
     def use(self, tags: Tags) -> str | None:
         """``"residential"``, ``"non_residential"``, ``"unknown"``, or None to drop the feature."""
         value = tags.get("building")
-        if value is None or value in self.drop:
+        if value is None:
+            return None
+        use = self.use_of_value(value)
+        if use != "unknown":
+            return use
+        explicit = tags.get("building:use")
+        if (explicit is not None and explicit in self.use_residential) or "residential" in tags:
+            return "residential"
+        return "unknown" if explicit is None else "non_residential"
+
+    def use_of_value(self, value: str) -> str | None:
+        """Use from the ``building=*`` value alone (no ``building:use`` tag present)."""
+        if value in self.drop:
             return None
         if value in self.residential:
             return "residential"
         if value in self.non_residential:
-            return "non_residential"
-        use = tags.get("building:use")
-        if (use is not None and use in self.use_residential) or "residential" in tags:
-            return "residential"
-        if use is not None:
             return "non_residential"
         return "unknown"
 

@@ -31,7 +31,6 @@ from cityos.bundle import (
     UNIT_LEVELS,
     Bundle,
     empty_layer,
-    read_bundle,
     write_bundle,
 )
 from cityos.classify import FacilityRules, OsmTables, load_osm_tables, parse_height, parse_levels
@@ -528,7 +527,7 @@ def import_city(
     Returns
     -------
     Bundle
-        The written bundle, re-read and validated.
+        The written bundle (its layers validated before writing).
     """
     target = Path(out)
     if target.exists() and not force:
@@ -698,8 +697,7 @@ def import_city(
     if ext is not None:
         manifest["osm_stats"] = ext.stats
     with reporter.stage("writing bundle"):
-        write_bundle(target, layers, manifest, registers=reg_tables, force=force)
-    return read_bundle(target)
+        return write_bundle(target, layers, manifest, registers=reg_tables, force=force)
 
 
 def _parse_date(value: str | dt.date) -> dt.date:
