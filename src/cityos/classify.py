@@ -152,8 +152,10 @@ class FacilityRules:
     source: str
     trigger_keys: frozenset[str] = field(default=frozenset())
     generic: frozenset[str] = field(default=frozenset())
-    # indexes (rule positions) so that one feature is tested only against rules that can match
+    # indexes (rule positions) so that one feature is tested only against rules that can match:
+    # by the first tag condition's key and value, or by key alone for "*" and "~regex" values
     by_key: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
+    by_key_value: Mapping[tuple[str, str], tuple[int, ...]] = field(default_factory=dict)
     amap_only: tuple[int, ...] = ()
     name_only: tuple[int, ...] = ()
     any_name: re.Pattern[str] | None = None
@@ -208,11 +210,18 @@ class FacilityRules:
             c for c, meta in cats.items() if isinstance(meta, dict) and meta.get("generic")
         )
         by_key: dict[str, list[int]] = {}
+        by_key_value: dict[tuple[str, str], list[int]] = {}
         for i, r in enumerate(rules):
-            if r.tags:
-                by_key.setdefault(r.tags[0].key, []).append(i)
+            if not r.tags:
+                continue
+            first = r.tags[0]
+            by_key.setdefault(first.key, [])
+            if first.any_value or first.patterns:
+                by_key[first.key].append(i)
+            for value in first.values:
+                by_key_value.setdefault((first.key, value), []).append(i)
         name_only = tuple(i for i, r in enumerate(rules) if r.name_only)
-        patterns = [rules[i].name.pattern for i in name_only if rules[i].name is not None]
+        patterns = [p.pattern for i in name_only if (p := rules[i].name) is not None]
         return cls(
             rules=tuple(rules),
             categories=cats,
@@ -221,6 +230,7 @@ class FacilityRules:
             trigger_keys=trigger,
             generic=generic,
             by_key={k: tuple(v) for k, v in by_key.items()},
+            by_key_value={k: tuple(v) for k, v in by_key_value.items()},
             amap_only=tuple(i for i, r in enumerate(rules) if r.amap and not r.tags),
             name_only=name_only,
             any_name=re.compile("|".join(f"(?:{p})" for p in patterns), re.I) if patterns else None,
@@ -258,16 +268,18 @@ class FacilityRules:
             present = keys if keys is not None else [k for k in self.by_key if k in tags]
             for key in present:
                 candidates.update(self.by_key.get(key, ()))
+                candidates.update(self.by_key_value.get((key, tags.get(key)), ()))
         if paths:
             candidates.update(self.amap_only)
         typed = sorted(candidates)
-        use_names = bool(name) and self.any_name is not None and self.any_name.search(name) is not None
+        use_names = bool(name and self.any_name is not None and self.any_name.search(name))
         if use_names and tags is not None:
             use_names = not any(k in tags for k in self.name_rules_skip_keys)
         if use_names:
             # a tag or Amap rule of a specific category wins over words in the name
             use_names = not any(
-                self.rules[i].category not in self.generic and self.rules[i].matches(tags, name, paths)
+                self.rules[i].category not in self.generic
+                and self.rules[i].matches(tags, name, paths)
                 for i in typed
             )
             if use_names:

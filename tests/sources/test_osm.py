@@ -247,7 +247,29 @@ def test_real_walk_graph_is_consistent(real: tuple[cityos.Bundle, _Counter]) -> 
 
 def test_read_osm_reports_progress(helsinki_pbf: Path) -> None:
     seen: list[int] = []
-    read_osm(
+    ext = read_osm(
         helsinki_pbf, rules=FacilityRules.load(), tables=load_osm_tables(), progress=seen.append
     )
-    assert sum(seen) > 8000  # every object handed to Python is counted
+    # every object handed to Python is counted: at least each building, facility and walk way
+    node_facilities = ext.facilities.loc[
+        ext.facilities["feature_id"].str.startswith("osm:n"), "feature_id"
+    ]
+    handled = len(ext.buildings) + node_facilities.nunique() + ext.stats["walk_ways"]
+    assert sum(seen) >= handled > 2500
+
+
+@pytest.mark.parametrize("name", ["helsinki", "kouvola"])
+def test_two_process_read_equals_one_process(name: str) -> None:
+    path = cityos.demo_osm_path(name)
+    rules, tables = FacilityRules.load(), load_osm_tables()
+    one = read_osm(path, rules=rules, tables=tables, parallel=False)
+    two = read_osm(path, rules=rules, tables=tables, parallel=True)
+    cols = ["building_id", "building", "use", "levels_tag", "height_tag", "name"]
+    a = one.buildings.sort_values("building_id").reset_index(drop=True)
+    b = two.buildings.sort_values("building_id").reset_index(drop=True)
+    assert len(a) > 400
+    assert a[cols].equals(b[cols])
+    assert shapely.equals_exact(a.geometry.to_numpy(), b.geometry.to_numpy(), tolerance=0).all()
+    for layer in ("facilities", "green_spaces", "residential_land", "walk_edges"):
+        assert len(getattr(one, layer)) == len(getattr(two, layer)), layer
+    assert sorted(one.facilities["feature_id"]) == sorted(two.facilities["feature_id"])

@@ -13,8 +13,12 @@ graph's intersections and dead ends and ``walk_edges`` carry the full geometry b
 
 from __future__ import annotations
 
+import concurrent.futures
+import contextlib
 import datetime as dt
+import multiprocessing
 import os
+import tempfile
 from array import array
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,12 +30,16 @@ import numpy as np
 import osmium
 import pandas as pd
 import shapely
-from osmium.filter import EmptyTagFilter, KeyFilter
+from osmium.filter import EmptyTagFilter, EntityFilter, KeyFilter
 
 from cityos.classify import FacilityRules, OsmTables
 from cityos.errors import InputError, InputFileNotFoundError
 
-__all__ = ["OsmExtract", "check_osm_file", "read_osm"]
+__all__ = ["PARALLEL_MIN_BYTES", "OsmExtract", "check_osm_file", "read_osm"]
+
+#: files from this size on are read by two processes (buildings in the second); below it the
+#: start-up of a second interpreter costs more than it saves
+PARALLEL_MIN_BYTES = 4_000_000
 
 WGS84 = "EPSG:4326"
 
@@ -84,13 +92,19 @@ def _header(path: Path) -> tuple[str | None, tuple[float, float, float, float] |
         reader.close()
 
 
-class _Collector(osmium.SimpleHandler):  # type: ignore[misc]
+class _Collector(osmium.SimpleHandler):
     """Accumulates the objects of one pass in flat arrays and lists (callbacks from libosmium)."""
 
     def __init__(
-        self, rules: FacilityRules, tables: OsmTables, progress: Callable[[int], None] | None
+        self,
+        rules: FacilityRules,
+        tables: OsmTables,
+        progress: Callable[[int], None] | None,
+        *,
+        buildings: bool = True,
     ) -> None:
         super().__init__()
+        self.keep_buildings = buildings  # False: another process collects the buildings
         self.progress = progress
         self.seen = 0
         self.rules = rules
@@ -132,45 +146,63 @@ class _Collector(osmium.SimpleHandler):  # type: ignore[misc]
         """Facility-rule keys present (one C++ lookup each, much cheaper than iterating tags)."""
         return [k for k in self.rule_keys if k in tags]
 
-    def _facility(self, tags: Any, fid: str, geom: Any, is_poly: bool, present: list[str]) -> bool:
+    def _facility(
+        self, tags: Any, fid: str, geom: Callable[[], Any], is_poly: bool, present: list[str]
+    ) -> bool:
+        """Classify one object; ``geom`` is called only when it is a facility."""
         name = tags.get("name") or tags.get("name:zh")
         if not present and not name:
             return False
-        found = self.rules.classify(tags=tags, name=name, keys=present)
+        # one pass over the tags into a dict beats a C++ lookup per rule condition
+        found = self.rules.classify(tags={t.k: t.v for t in tags}, name=name, keys=present)
+        if not found:
+            return False
+        g = geom()
+        if g is None:
+            return False
         f = self.fac
         for cat, rule in found:
             f["fid"].append(fid)
             f["cat"].append(cat)
             f["rule"].append(rule)
             f["name"].append(name)
-            f["geom"].append(geom)
+            f["geom"].append(g)
             f["poly"].append(is_poly)
-        return bool(found)
+        return True
 
     def node(self, n: Any) -> None:
         self._tick()
-        tags = n.tags
         loc = n.location
         if not loc.valid():
             return
-        if self._facility(tags, f"osm:n{n.id}", (loc.lon, loc.lat), False, self._present(tags)):
+        tags = n.tags
+        if self._facility(
+            tags, f"osm:n{n.id}", lambda: (loc.lon, loc.lat), False, self._present(tags)
+        ):
             self._stamp(n)
 
     def way(self, w: Any) -> None:
         self._tick()
         tags = w.tags
-        if self.tables.is_walkable(tags):
+        walkable = self.tables.is_walkable(tags)
+        if walkable:
             self._stamp(w)
             self._walk_way(w, tags)
         if w.is_closed():  # areas are handled in area()
             return
         present = self._present(tags)
-        if present or "name" in tags:
+        if not present and (walkable or "name" not in tags):
+            return
+
+        def middle() -> tuple[float, float] | None:
             # facilities mapped as open lines (running tracks, …): the middle node stands for them
             nodes = [n for n in w.nodes if n.location.valid()]
-            if nodes:
-                mid = nodes[len(nodes) // 2].location
-                self._facility(tags, f"osm:w{w.id}", (mid.lon, mid.lat), False, present)
+            if not nodes:
+                return None
+            mid = nodes[len(nodes) // 2].location
+            return (mid.lon, mid.lat)
+
+        self._facility(tags, f"osm:w{w.id}", middle, False, present)
 
     def _walk_way(self, w: Any, tags: Any) -> None:
         start_len = len(self.w_refs)
@@ -227,9 +259,16 @@ class _Collector(osmium.SimpleHandler):  # type: ignore[misc]
         building = tags.get("building")
         if building is not None:
             levels, height, name = tags.get("building:levels"), tags.get("height"), tags.get("name")
-            plain = 1 + (levels is not None) + (height is not None) + (name is not None) == len(tags)
+            plain = 1 + (levels is not None) + (height is not None) + (name is not None) == len(
+                tags
+            )
             # a plain building (no other tags) is the common case: no further lookups
-            use = tables.buildings.use_of_value(building) if plain else tables.buildings.use(tags)
+            if not self.keep_buildings:
+                use = None
+            elif plain:
+                use = tables.buildings.use_of_value(building)
+            else:
+                use = tables.buildings.use(tags)
             if use is not None and (g := geom()):
                 b = self.bld
                 b["id"].append(fid)
@@ -240,13 +279,13 @@ class _Collector(osmium.SimpleHandler):  # type: ignore[misc]
                 b["name"].append(name)
                 b["wkb"].append(g)
             if plain:  # only its name can make it a facility
-                if name is not None and (g := geom()) and self._facility(tags, fid, g, True, []):
+                if name is not None and self._facility(tags, fid, geom, True, []):
                     self._stamp(a)
                 return
         used = False
         present = self._present(tags)
-        if (present or "name" in tags or "name:zh" in tags) and (g := geom()):
-            used = self._facility(tags, fid, g, True, present) or used
+        if present or "name" in tags or "name:zh" in tags:
+            used = self._facility(tags, fid, geom, True, present) or used
         kind = tables.green_kind(tags)
         if kind is not None and (g := geom()):
             self.green["id"].append(fid)
@@ -272,6 +311,67 @@ class _Collector(osmium.SimpleHandler):  # type: ignore[misc]
             self._stamp(a)
 
 
+class _BuildingCollector(osmium.SimpleHandler):
+    """Buildings only (a second process reads them while the first reads everything else)."""
+
+    def __init__(self, tables: OsmTables) -> None:
+        super().__init__()
+        self.tables = tables
+        self.rows: dict[str, list[Any]] = {
+            k: [] for k in ("id", "building", "use", "lv", "h", "name", "wkb")
+        }
+        self.wkb = osmium.geom.WKBFactory()
+        self.area_errors = 0
+
+    def area(self, a: Any) -> None:
+        tags = a.tags
+        building = tags.get("building")
+        levels, height, name = tags.get("building:levels"), tags.get("height"), tags.get("name")
+        plain = 1 + (levels is not None) + (height is not None) + (name is not None) == len(tags)
+        rules = self.tables.buildings
+        use = rules.use_of_value(building) if plain else rules.use(tags)
+        if use is None:
+            return
+        try:
+            wkb = self.wkb.create_multipolygon(a)
+        except RuntimeError:
+            self.area_errors += 1
+            return
+        r = self.rows
+        r["id"].append(f"{'osm:w' if a.from_way() else 'osm:r'}{a.orig_id()}")
+        r["building"].append(building)
+        r["use"].append(use)
+        r["lv"].append(levels)
+        r["h"].append(height)
+        r["name"].append(name)
+        r["wkb"].append(_wkb_bytes(wkb))
+
+
+def _only_for(filt: Any, entities: Any) -> Any:
+    """``filt`` applied to ``entities`` only (other objects pass it untouched)."""
+    filt.enable_for(entities)
+    return filt
+
+
+def _read_buildings_worker(path: str, tables: OsmTables, storage: str, out: str) -> int:
+    """Child process: collect the buildings of ``path`` into an Arrow file; returns area errors."""
+    import pyarrow as pa
+    import pyarrow.feather as feather
+
+    c = _BuildingCollector(tables)
+    # relations must pass too: the filters also choose the multipolygon relations to assemble
+    filters: list[Any] = [
+        EntityFilter(osmium.osm.AREA | osmium.osm.RELATION),
+        KeyFilter("building"),
+    ]
+    c.apply_file(path, locations=True, idx=storage, filters=filters)
+    table = pa.table(
+        {k: pa.array(v, type=pa.binary() if k == "wkb" else pa.string()) for k, v in c.rows.items()}
+    )
+    feather.write_feather(table, out, compression="uncompressed")
+    return c.area_errors
+
+
 _ONE_PART = "010600000001000000"  # little-endian WKB header: MultiPolygon of one polygon
 
 
@@ -281,8 +381,12 @@ def _polygons(wkbs: list[str]) -> np.ndarray:
         return np.array([], dtype=object)
     # dropping the 9-byte MultiPolygon header leaves the polygon's own WKB; bytes parse about
     # three times faster than hex strings in shapely
-    raw = [bytes.fromhex(w[18:] if w.startswith(_ONE_PART) else w) for w in wkbs]
+    raw = [_wkb_bytes(w) for w in wkbs]
     return np.asarray(shapely.from_wkb(raw))
+
+
+def _wkb_bytes(hex_wkb: str) -> bytes:
+    return bytes.fromhex(hex_wkb[18:] if hex_wkb.startswith(_ONE_PART) else hex_wkb)
 
 
 def _split_walk(c: _Collector) -> tuple[pd.DataFrame, gpd.GeoDataFrame]:
@@ -355,6 +459,7 @@ def read_osm(
     tables: OsmTables,
     progress: Callable[[int], None] | None = None,
     location_storage: str = "flex_mem",
+    parallel: bool | None = None,
 ) -> OsmExtract:
     """Read an OSM extract into raw bundle layers (WGS84, unmeasured).
 
@@ -369,6 +474,10 @@ def read_osm(
     location_storage
         libosmium node-location index: ``flex_mem`` (default; switches to a dense array for large
         extracts) or e.g. ``dense_file_array,FILE`` to keep a country-size index on disk.
+    parallel
+        Read the buildings in a second process while this one reads everything else (two
+        streaming passes over the file, one per core). Default: for files of at least
+        :data:`PARALLEL_MIN_BYTES` on a machine with two or more cores.
 
     Raises
     ------
@@ -383,25 +492,57 @@ def read_osm(
         raise InputError(
             f"{p}: not a readable OSM file ({exc}); check that it is an OSM extract"
         ) from exc
-    c = _Collector(rules, tables, progress)
-    keys = set(c.fac_keys) | {"highway", "building", "landuse", "leisure", "boundary", "place"}
-    try:
-        c.apply_file(
-            str(p),
-            locations=True,
-            idx=location_storage,
-            filters=[EmptyTagFilter(), KeyFilter(*sorted(keys))],
-        )
-    except RuntimeError as exc:
-        raise InputError(
-            f"{p}: cannot read the OSM data ({exc}); the file is truncated or damaged, download it again"
-        ) from exc
-    if progress is not None:
-        progress(c.seen & 0xFFFF)
+    if parallel is None:
+        parallel = p.stat().st_size >= PARALLEL_MIN_BYTES and (os.cpu_count() or 1) >= 2
+    c = _Collector(rules, tables, progress, buildings=not parallel)
+    # C++ filters per entity type keep what Python never needs out of the callbacks: untagged
+    # objects, and closed building ways (their geometry arrives as areas)
+    fac = sorted(c.fac_keys)
+    area_keys = set(fac) | {"landuse", "leisure", "boundary", "place", "highway"}
+    if not parallel:
+        area_keys.add("building")
+    filters: list[Any] = [
+        EmptyTagFilter(),
+        _only_for(KeyFilter(*fac), osmium.osm.NODE),
+        _only_for(KeyFilter("highway", *fac), osmium.osm.WAY),
+        _only_for(KeyFilter(*sorted(area_keys)), osmium.osm.AREA),
+    ]
+    with contextlib.ExitStack() as stack:
+        future = None
+        if parallel:
+            # buildings are most of a city's objects: a second process reads them meanwhile
+            tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="cityos-"))
+            arrow_file = str(Path(tmp) / "buildings.arrow")
+            pool = stack.enter_context(
+                concurrent.futures.ProcessPoolExecutor(
+                    1, mp_context=multiprocessing.get_context("spawn")
+                )
+            )
+            future = pool.submit(
+                _read_buildings_worker, str(p), tables, location_storage, arrow_file
+            )
+        try:
+            c.apply_file(str(p), locations=True, idx=location_storage, filters=filters)
+            if future is not None:
+                c.stats["area_errors"] += future.result()
+        except RuntimeError as exc:
+            raise InputError(
+                f"{p}: cannot read the OSM data ({exc}); the file is truncated or damaged, download it again"
+            ) from exc
+        if progress is not None:
+            progress(c.seen & 0xFFFF)
+        nodes, edges = _split_walk(c)
+        if future is not None:
+            import pyarrow.feather as feather
 
-    nodes, edges = _split_walk(c)
-
-    b = c.bld
+            table = feather.read_table(arrow_file)
+            b = {
+                k: table.column(k).to_pylist() for k in ("id", "building", "use", "lv", "h", "name")
+            }
+            geoms = np.asarray(shapely.from_wkb(table.column("wkb").to_numpy(zero_copy_only=False)))
+        else:
+            b = c.bld
+            geoms = _polygons(b["wkb"])
     buildings = gpd.GeoDataFrame(
         {
             "building_id": pd.Series(b["id"], dtype=object),
@@ -411,7 +552,7 @@ def read_osm(
             "height_tag": pd.Series(b["h"], dtype=object),
             "name": pd.Series(b["name"], dtype=object),
         },
-        geometry=gpd.GeoSeries(_polygons(b["wkb"]), crs=WGS84),
+        geometry=gpd.GeoSeries(geoms, crs=WGS84),
         crs=WGS84,
     )
 
