@@ -273,3 +273,24 @@ def test_two_process_read_equals_one_process(name: str) -> None:
     for layer in ("facilities", "green_spaces", "residential_land", "walk_edges"):
         assert len(getattr(one, layer)) == len(getattr(two, layer)), layer
     assert sorted(one.facilities["feature_id"]) == sorted(two.facilities["feature_id"])
+
+
+def test_failed_building_process_falls_back_to_this_process(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import subprocess
+    import sys
+
+    from cityos.sources import osm
+
+    def broken(*_a: object, **_kw: object) -> subprocess.Popen[bytes]:
+        cmd = [sys.executable, "-c", "import sys; sys.stderr.write('boom'); sys.exit(3)"]
+        return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    monkeypatch.setattr(osm, "_start_buildings_process", broken)
+    path = cityos.demo_osm_path("kouvola")
+    rules, tables = FacilityRules.load(), load_osm_tables()
+    with pytest.warns(RuntimeWarning, match="boom"):
+        got = read_osm(path, rules=rules, tables=tables, parallel=True)
+    want = read_osm(path, rules=rules, tables=tables, parallel=False)
+    assert sorted(got.buildings["building_id"]) == sorted(want.buildings["building_id"])

@@ -13,12 +13,13 @@ graph's intersections and dead ends and ``walk_edges`` carry the full geometry b
 
 from __future__ import annotations
 
-import concurrent.futures
-import contextlib
 import datetime as dt
-import multiprocessing
 import os
+import pickle
+import subprocess
+import sys
 import tempfile
+import warnings
 from array import array
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -353,8 +354,8 @@ def _only_for(filt: Any, entities: Any) -> Any:
     return filt
 
 
-def _read_buildings_worker(path: str, tables: OsmTables, storage: str, out: str) -> int:
-    """Child process: collect the buildings of ``path`` into an Arrow file; returns area errors."""
+def _read_buildings(path: str, tables: OsmTables, storage: str, out: str) -> int:
+    """Collect the buildings of ``path`` into an Arrow file ``out``; returns area errors."""
     import pyarrow as pa
     import pyarrow.feather as feather
 
@@ -370,6 +371,67 @@ def _read_buildings_worker(path: str, tables: OsmTables, storage: str, out: str)
     )
     feather.write_feather(table, out, compression="uncompressed")
     return c.area_errors
+
+
+def _buildings_main(argv: list[str]) -> int:
+    """Entry of the building reader process: ``TABLES_PICKLE PBF STORAGE OUT``."""
+    tables_file, path, storage, out = argv
+    with open(tables_file, "rb") as fh:
+        tables = pickle.load(fh)
+    errors = _read_buildings(path, tables, storage, out)
+    Path(out + ".errors").write_text(str(errors))
+    return 0
+
+
+def _start_buildings_process(
+    path: Path, tables: OsmTables, storage: str, tmp: Path
+) -> subprocess.Popen[bytes]:
+    """Start a fresh interpreter that reads the buildings (no fork, no __main__ re-import)."""
+    tables_file = tmp / "tables.pickle"
+    tables_file.write_bytes(pickle.dumps(tables))
+    code = "import sys; from cityos.sources.osm import _buildings_main; sys.exit(_buildings_main(sys.argv[1:]))"
+    args = [
+        sys.executable,
+        "-c",
+        code,
+        str(tables_file),
+        str(path),
+        storage,
+        str(tmp / "buildings.arrow"),
+    ]
+    return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def _finish_buildings(
+    child: subprocess.Popen[bytes] | None,
+    c: _Collector,
+    path: Path,
+    tables: OsmTables,
+    storage: str,
+    tmp: Path,
+) -> tuple[dict[str, list[Any]], np.ndarray]:
+    """The buildings' columns and geometries, from the child process or from ``c``."""
+    if child is not None:
+        _, err = child.communicate()
+        out = tmp / "buildings.arrow"
+        if child.returncode != 0 or not out.exists():
+            # a child that cannot start or dies is not the user's fault: read them here instead
+            warnings.warn(
+                "building reader process failed "
+                f"({err.decode(errors='replace').strip().splitlines()[-1:] or child.returncode}); "
+                "reading buildings in this process",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            _read_buildings(str(path), tables, storage, str(out))
+        else:
+            c.stats["area_errors"] += int((tmp / "buildings.arrow.errors").read_text())
+        import pyarrow.feather as feather
+
+        table = feather.read_table(out)
+        b = {k: table.column(k).to_pylist() for k in ("id", "building", "use", "lv", "h", "name")}
+        return b, np.asarray(shapely.from_wkb(table.column("wkb").to_numpy(zero_copy_only=False)))
+    return c.bld, _polygons(c.bld["wkb"])
 
 
 _ONE_PART = "010600000001000000"  # little-endian WKB header: MultiPolygon of one polygon
@@ -507,42 +569,23 @@ def read_osm(
         _only_for(KeyFilter("highway", *fac), osmium.osm.WAY),
         _only_for(KeyFilter(*sorted(area_keys)), osmium.osm.AREA),
     ]
-    with contextlib.ExitStack() as stack:
-        future = None
-        if parallel:
-            # buildings are most of a city's objects: a second process reads them meanwhile
-            tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="cityos-"))
-            arrow_file = str(Path(tmp) / "buildings.arrow")
-            pool = stack.enter_context(
-                concurrent.futures.ProcessPoolExecutor(
-                    1, mp_context=multiprocessing.get_context("spawn")
-                )
-            )
-            future = pool.submit(
-                _read_buildings_worker, str(p), tables, location_storage, arrow_file
-            )
+    with tempfile.TemporaryDirectory(prefix="cityos-") as tmp:
+        child = (
+            _start_buildings_process(p, tables, location_storage, Path(tmp)) if parallel else None
+        )
         try:
             c.apply_file(str(p), locations=True, idx=location_storage, filters=filters)
-            if future is not None:
-                c.stats["area_errors"] += future.result()
         except RuntimeError as exc:
+            if child is not None:
+                child.kill()
+                child.wait()
             raise InputError(
                 f"{p}: cannot read the OSM data ({exc}); the file is truncated or damaged, download it again"
             ) from exc
         if progress is not None:
             progress(c.seen & 0xFFFF)
         nodes, edges = _split_walk(c)
-        if future is not None:
-            import pyarrow.feather as feather
-
-            table = feather.read_table(arrow_file)
-            b = {
-                k: table.column(k).to_pylist() for k in ("id", "building", "use", "lv", "h", "name")
-            }
-            geoms = np.asarray(shapely.from_wkb(table.column("wkb").to_numpy(zero_copy_only=False)))
-        else:
-            b = c.bld
-            geoms = _polygons(b["wkb"])
+        b, geoms = _finish_buildings(child, c, p, tables, location_storage, Path(tmp))
     buildings = gpd.GeoDataFrame(
         {
             "building_id": pd.Series(b["id"], dtype=object),
