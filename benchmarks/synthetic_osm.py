@@ -32,7 +32,16 @@ POI_TAGS = [
     {"amenity": "toilets"}, {"highway": "bus_stop"}, {"railway": "station"},
     {"amenity": "fire_station"}, {"amenity": "police"},
 ]  # fmt: skip
-BUILDING_TYPES = ["yes", "yes", "residential", "apartments", "house", "commercial", "office", "retail"]
+BUILDING_TYPES = [
+    "yes",
+    "yes",
+    "residential",
+    "apartments",
+    "house",
+    "commercial",
+    "office",
+    "retail",
+]
 
 
 @dataclass(frozen=True)
@@ -106,8 +115,23 @@ def write_city(spec: CitySpec, path: Path) -> dict[str, int]:
     try:
         for i, (lo, la) in enumerate(zip(lon.tolist(), lat.tolist(), strict=True)):
             nid = i + 1
-            writer.add_node(Node(id=nid, location=(lo, la), tags=poi_tags.get(nid, {}), version=1, timestamp=stamp))
-        classes = ["primary", "secondary", "tertiary", "residential", "residential", "living_street"]
+            writer.add_node(
+                Node(
+                    id=nid,
+                    location=(lo, la),
+                    tags=poi_tags.get(nid, {}),
+                    version=1,
+                    timestamp=stamp,
+                )
+            )
+        classes = [
+            "primary",
+            "secondary",
+            "tertiary",
+            "residential",
+            "residential",
+            "living_street",
+        ]
         wid = 1
         for r in range(g):  # east-west streets: intersection, shape node, intersection, ...
             refs = np.empty(2 * g - 1, dtype=np.int64)
@@ -121,7 +145,10 @@ def write_city(spec: CitySpec, path: Path) -> dict[str, int]:
             refs[0::2] = 1 + np.arange(g) * g + c
             refs[1::2] = base_ns + np.arange(g - 1) * g + c
             private = c % 17 == 5
-            tags = {"highway": "service" if private else classes[c % len(classes)], "name": f"南北路{c}"}
+            tags = {
+                "highway": "service" if private else classes[c % len(classes)],
+                "name": f"南北路{c}",
+            }
             if private:
                 tags["access"] = "private"
             writer.add_way(Way(id=wid, nodes=refs.tolist(), tags=tags, version=1, timestamp=stamp))
@@ -141,18 +168,35 @@ def write_city(spec: CitySpec, path: Path) -> dict[str, int]:
         inner_way = {}
         for j, i in enumerate(courtyard.tolist()):
             first = base_c + 4 * j
-            writer.add_way(Way(id=wid, nodes=[first, first + 1, first + 2, first + 3, first], version=1, timestamp=stamp))
+            writer.add_way(
+                Way(
+                    id=wid,
+                    nodes=[first, first + 1, first + 2, first + 3, first],
+                    version=1,
+                    timestamp=stamp,
+                )
+            )
             inner_way[i] = wid
             wid += 1
         for j in range(len(parks)):
             first = base_k + 4 * j
             tags = {"leisure": "park", "name": f"公园{j}"}
-            writer.add_way(Way(id=wid, nodes=[first, first + 1, first + 2, first + 3, first], tags=tags, version=1, timestamp=stamp))
+            writer.add_way(
+                Way(
+                    id=wid,
+                    nodes=[first, first + 1, first + 2, first + 3, first],
+                    tags=tags,
+                    version=1,
+                    timestamp=stamp,
+                )
+            )
             wid += 1
         for rid, i in enumerate(courtyard.tolist(), start=1):
             tags = {"type": "multipolygon", "building": BUILDING_TYPES[kind[i]]}
             members = [("w", building_way[i], "outer"), ("w", inner_way[i], "inner")]
-            writer.add_relation(Relation(id=rid, members=members, tags=tags, version=1, timestamp=stamp))
+            writer.add_relation(
+                Relation(id=rid, members=members, tags=tags, version=1, timestamp=stamp)
+            )
     finally:
         writer.close()
     return {

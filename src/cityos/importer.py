@@ -582,7 +582,7 @@ def import_city(
 
     ext: OsmExtract | None = None
     if osm is not None:
-        with reporter.stage(f"reading {Path(osm).name}") as advance:
+        with reporter.stage(f"reading {Path(osm).name}", unit="objects") as advance:
             ext = read_osm(osm, rules=fac_rules, tables=tables, progress=advance)
         sources.append(
             _source(
