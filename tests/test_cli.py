@@ -67,6 +67,7 @@ def files(tmp_path: Path, helsinki_pbf: Path) -> dict[str, Path]:
         ("crs", ["--facilities", "{outofrange}", "--crs", "EPSG:999999"], "unknown CRS 'EPSG:999999'"),
         ("mcrs", ["{truncated}", "--measure-crs", "EPSG:4326"], "is not projected"),
         ("nothing", [], "nothing to import"),
+        ("index", ["{truncated}", "--node-index", "magic"], "unknown node index 'magic'"),
         ("date", ["--facilities", "{nolonlat}", "--as-of", "yesterday"], "is not a date"),
     ],
 )  # fmt: skip
@@ -157,3 +158,24 @@ def test_console_script_subprocess(tmp_path: Path) -> None:
                          capture_output=True, text=True, check=False)  # fmt: skip
     assert res.returncode == 2
     assert res.stderr.strip().startswith("cityos: error:") and "Traceback" not in res.stderr
+
+
+def test_node_index_on_disk(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    index = tmp_path / "nodes.idx"
+    out = tmp_path / "b"
+    args = [
+        "import",
+        "--demo",
+        "kouvola",
+        "--out",
+        str(out),
+        "-q",
+        "--node-index",
+        f"dense_file_array,{index}",
+    ]
+    assert run(capsys, *args)[0] == 0
+    assert index.stat().st_size > 0
+    on_disk = cityos.read_bundle(out)
+    in_memory = cityos.import_city(tmp_path / "m", osm=cityos.demo_osm_path("kouvola"))
+    assert on_disk.manifest["layers"] == in_memory.manifest["layers"]
+    assert on_disk.manifest["settings"]["node_index"].startswith("dense_file_array")

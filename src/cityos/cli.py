@@ -83,6 +83,12 @@ def cli() -> None:
     help="Storeys assumed for buildings with no levels or height tag.",
 )
 @click.option("--rules", type=click.Path(path_type=Path), help="Custom facility rules TOML.")
+@click.option(
+    "--node-index",
+    default="flex_mem",
+    show_default=True,
+    help="libosmium node-location index; dense_file_array,PATH keeps a country's index on disk (plus PATH.buildings for the building reader).",
+)
 @click.option("--force", is_flag=True, help="Replace the output folder if it exists.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress display.")
 def import_cmd(
@@ -98,6 +104,7 @@ def import_cmd(
     as_of: str | None,
     levels_default: float,
     rules: Path | None,
+    node_index: str,
     force: bool,
     quiet: bool,
 ) -> None:
@@ -123,6 +130,7 @@ def import_cmd(
         as_of=as_of,
         levels_default=levels_default,
         rules=rules,
+        node_index=node_index,
         force=force,
         quiet=quiet,
     )

@@ -497,6 +497,7 @@ def import_city(
     levels_default: float = DEFAULT_LEVELS,
     rules: PathLike | None = None,
     osm_tables: PathLike | None = None,
+    node_index: str = "flex_mem",
     force: bool = False,
     quiet: bool = True,
 ) -> Bundle:
@@ -531,6 +532,9 @@ def import_city(
         Storeys for buildings with neither levels nor height (default :data:`DEFAULT_LEVELS`).
     rules, osm_tables
         Custom facility rules / OSM layer tables (TOML); default the built-in ones.
+    node_index
+        libosmium node-location index: ``flex_mem`` (default, in memory) or
+        ``dense_file_array,PATH`` to keep the index of a country-size extract on disk.
     force
         Replace ``out`` if it exists (only once the new bundle is complete).
     quiet
@@ -583,7 +587,9 @@ def import_city(
     ext: OsmExtract | None = None
     if osm is not None:
         with reporter.stage(f"reading {Path(osm).name}", unit="objects") as advance:
-            ext = read_osm(osm, rules=fac_rules, tables=tables, progress=advance)
+            ext = read_osm(
+                osm, rules=fac_rules, tables=tables, progress=advance, location_storage=node_index
+            )
         sources.append(
             _source(
                 Path(osm), "osm",
@@ -702,6 +708,7 @@ def import_city(
             "storey_height_m": tables.buildings.storey_height_m,
             "facility_rules": fac_rules.source,
             "osm_tables": tables.source,
+            "node_index": node_index,
         },
         "warnings": warn.messages,
         "attribution": [OSM_ATTRIBUTION] if ext is not None else [],

@@ -387,6 +387,8 @@ def _start_buildings_process(
     path: Path, tables: OsmTables, storage: str, tmp: Path
 ) -> subprocess.Popen[bytes]:
     """Start a fresh interpreter that reads the buildings (no fork, no __main__ re-import)."""
+    if "," in storage:  # a file-backed index: the second process needs its own file
+        storage = f"{storage}.buildings"
     tables_file = tmp / "tables.pickle"
     tables_file.write_bytes(pickle.dumps(tables))
     code = "import sys; from cityos.sources.osm import _buildings_main; sys.exit(_buildings_main(sys.argv[1:]))"
@@ -548,6 +550,12 @@ def read_osm(
     """
     p = Path(path)
     check_osm_file(p)
+    kind = location_storage.split(",", 1)[0]
+    if kind not in osmium.index.map_types():
+        raise InputError(
+            f"unknown node index {location_storage!r}; use one of {', '.join(sorted(osmium.index.map_types()))} "
+            "(file-backed ones take ',PATH')"
+        )
     try:
         stamp, bbox = _header(p)
     except RuntimeError as exc:
