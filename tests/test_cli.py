@@ -171,11 +171,11 @@ def test_node_index_on_disk(capsys: pytest.CaptureFixture[str], tmp_path: Path) 
         str(out),
         "-q",
         "--node-index",
-        f"dense_file_array,{index}",
+        f"sparse_file_array,{index}",
     ]
     assert run(capsys, *args)[0] == 0
     assert index.stat().st_size > 0
     on_disk = cityos.read_bundle(out)
     in_memory = cityos.import_city(tmp_path / "m", osm=cityos.demo_osm_path("kouvola"))
     assert on_disk.manifest["layers"] == in_memory.manifest["layers"]
-    assert on_disk.manifest["settings"]["node_index"].startswith("dense_file_array")
+    assert on_disk.manifest["settings"]["node_index"].startswith("sparse_file_array")

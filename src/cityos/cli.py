@@ -87,7 +87,7 @@ def cli() -> None:
     "--node-index",
     default="flex_mem",
     show_default=True,
-    help="libosmium node-location index; dense_file_array,PATH keeps a country's index on disk (plus PATH.buildings for the building reader).",
+    help="libosmium node-location index; sparse_file_array,PATH keeps it on disk, about 16 bytes per node (plus PATH.buildings for the building reader).",
 )
 @click.option("--force", is_flag=True, help="Replace the output folder if it exists.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress display.")

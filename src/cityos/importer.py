@@ -534,7 +534,8 @@ def import_city(
         Custom facility rules / OSM layer tables (TOML); default the built-in ones.
     node_index
         libosmium node-location index: ``flex_mem`` (default, in memory) or
-        ``dense_file_array,PATH`` to keep the index of a country-size extract on disk.
+        ``sparse_file_array,PATH`` to keep the index on disk (about 16 bytes per node;
+        ``dense_file_array`` needs 8 bytes per node *id*, about 100 GB for current OSM ids).
     force
         Replace ``out`` if it exists (only once the new bundle is complete).
     quiet

@@ -537,7 +537,7 @@ def read_osm(
         Called with the number of objects handled since the last call (about every 50,000).
     location_storage
         libosmium node-location index: ``flex_mem`` (default; switches to a dense array for large
-        extracts) or e.g. ``dense_file_array,FILE`` to keep a country-size index on disk.
+        extracts) or ``sparse_file_array,FILE`` to keep a country-size index on disk.
     parallel
         Read the buildings in a second process while this one reads everything else (two
         streaming passes over the file, one per core). Default: for files of at least
