@@ -105,7 +105,8 @@ class _Collector(osmium.SimpleHandler):
         buildings: bool = True,
     ) -> None:
         super().__init__()
-        self.keep_buildings = buildings  # False: another process collects the buildings
+        # None: another process collects the buildings
+        self.buildings = _BuildingRows(tables) if buildings else None
         self.progress = progress
         self.seen = 0
         self.rules = rules
@@ -120,9 +121,6 @@ class _Collector(osmium.SimpleHandler):
         self.w_way: list[int] = []
         self.w_highway: list[str] = []
         self.w_name: list[str | None] = []
-        self.bld: dict[str, list[Any]] = {
-            k: [] for k in ("id", "building", "use", "lv", "h", "name", "wkb")
-        }
         self.fac: dict[str, list[Any]] = {
             k: [] for k in ("fid", "cat", "rule", "name", "geom", "poly")
         }
@@ -259,26 +257,10 @@ class _Collector(osmium.SimpleHandler):
 
         building = tags.get("building")
         if building is not None:
-            levels, height, name = tags.get("building:levels"), tags.get("height"), tags.get("name")
-            plain = 1 + (levels is not None) + (height is not None) + (name is not None) == len(
-                tags
-            )
-            # a plain building (no other tags) is the common case: no further lookups
-            if not self.keep_buildings:
-                use = None
-            elif plain:
-                use = tables.buildings.use_of_value(building)
+            if self.buildings is not None:
+                plain, name = self.buildings.add(a, tags, building)
             else:
-                use = tables.buildings.use(tags)
-            if use is not None and (g := geom()):
-                b = self.bld
-                b["id"].append(fid)
-                b["building"].append(building)
-                b["use"].append(use)
-                b["lv"].append(levels)
-                b["h"].append(height)
-                b["name"].append(name)
-                b["wkb"].append(g)
+                _, _, name, plain = _building_tags(tags)
             if plain:  # only its name can make it a facility
                 if name is not None and self._facility(tags, fid, geom, True, []):
                     self._stamp(a)
@@ -312,32 +294,36 @@ class _Collector(osmium.SimpleHandler):
             self._stamp(a)
 
 
-class _BuildingCollector(osmium.SimpleHandler):
-    """Buildings only (a second process reads them while the first reads everything else)."""
+def _building_tags(tags: Any) -> tuple[str | None, str | None, str | None, bool]:
+    """``building:levels``, ``height``, ``name`` and whether the building is plain: it has no
+    other tags (the common case, read with four lookups and no further tests)."""
+    levels, height, name = tags.get("building:levels"), tags.get("height"), tags.get("name")
+    plain = 1 + (levels is not None) + (height is not None) + (name is not None) == len(tags)
+    return levels, height, name, plain
+
+
+class _BuildingRows:
+    """The buildings layer's columns, one row per building area (shared by both readers)."""
 
     def __init__(self, tables: OsmTables) -> None:
-        super().__init__()
-        self.tables = tables
+        self.rules = tables.buildings
         self.rows: dict[str, list[Any]] = {
             k: [] for k in ("id", "building", "use", "lv", "h", "name", "wkb")
         }
         self.wkb = osmium.geom.WKBFactory()
         self.area_errors = 0
 
-    def area(self, a: Any) -> None:
-        tags = a.tags
-        building = tags.get("building")
-        levels, height, name = tags.get("building:levels"), tags.get("height"), tags.get("name")
-        plain = 1 + (levels is not None) + (height is not None) + (name is not None) == len(tags)
-        rules = self.tables.buildings
-        use = rules.use_of_value(building) if plain else rules.use(tags)
+    def add(self, a: Any, tags: Any, building: str) -> tuple[bool, str | None]:
+        """Add area ``a`` if it is a building; returns (plain, name), see :func:`_building_tags`."""
+        levels, height, name, plain = _building_tags(tags)
+        use = self.rules.use_of_value(building) if plain else self.rules.use(tags)
         if use is None:
-            return
+            return plain, name
         try:
             wkb = self.wkb.create_multipolygon(a)
         except RuntimeError:
             self.area_errors += 1
-            return
+            return plain, name
         r = self.rows
         r["id"].append(f"{'osm:w' if a.from_way() else 'osm:r'}{a.orig_id()}")
         r["building"].append(building)
@@ -346,6 +332,19 @@ class _BuildingCollector(osmium.SimpleHandler):
         r["h"].append(height)
         r["name"].append(name)
         r["wkb"].append(_wkb_bytes(wkb))
+        return plain, name
+
+
+class _BuildingCollector(osmium.SimpleHandler):
+    """Buildings only (a second process reads them while the first reads everything else)."""
+
+    def __init__(self, tables: OsmTables) -> None:
+        super().__init__()
+        self.buildings = _BuildingRows(tables)
+
+    def area(self, a: Any) -> None:
+        tags = a.tags
+        self.buildings.add(a, tags, tags.get("building"))
 
 
 def _only_for(filt: Any, entities: Any) -> Any:
@@ -366,11 +365,12 @@ def _read_buildings(path: str, tables: OsmTables, storage: str, out: str) -> int
         KeyFilter("building"),
     ]
     c.apply_file(path, locations=True, idx=storage, filters=filters)
+    rows = c.buildings.rows
     table = pa.table(
-        {k: pa.array(v, type=pa.binary() if k == "wkb" else pa.string()) for k, v in c.rows.items()}
+        {k: pa.array(v, type=pa.binary() if k == "wkb" else pa.string()) for k, v in rows.items()}
     )
     feather.write_feather(table, out, compression="uncompressed")
-    return c.area_errors
+    return c.buildings.area_errors
 
 
 def _buildings_main(argv: list[str]) -> int:
@@ -433,7 +433,10 @@ def _finish_buildings(
         table = feather.read_table(out)
         b = {k: table.column(k).to_pylist() for k in ("id", "building", "use", "lv", "h", "name")}
         return b, np.asarray(shapely.from_wkb(table.column("wkb").to_numpy(zero_copy_only=False)))
-    return c.bld, _polygons(c.bld["wkb"])
+    assert c.buildings is not None
+    c.stats["area_errors"] += c.buildings.area_errors
+    rows = c.buildings.rows
+    return rows, np.asarray(shapely.from_wkb(rows["wkb"]))
 
 
 _ONE_PART = "010600000001000000"  # little-endian WKB header: MultiPolygon of one polygon
