@@ -56,6 +56,7 @@ def test_other_schema_version(bundle_copy: Path) -> None:
         ("walk_edges", lambda f: f.drop(columns=["length_m"]), "layer 'walk_edges': missing column 'length_m'"),
         ("facilities", lambda f: f.assign(category=None), "layer 'facilities': column 'category' has missing values"),
         ("buildings", lambda f: f.assign(levels="six"), "layer 'buildings': column 'levels' must be float"),
+        ("facilities", lambda f: f.assign(name=7), "layer 'facilities': column 'name' must be str"),
         ("buildings", lambda f: f.assign(use="castle"), "layer 'buildings': column 'use' has values \\['castle'\\]"),
         ("walk_nodes", lambda f: f.to_crs(3067), "layer 'walk_nodes': stored CRS must be EPSG:4326"),
         ("facilities", lambda f: f.set_geometry(f.buffer(0.0001)), "layer 'facilities': column 'geometry' has \\['Polygon'\\]"),

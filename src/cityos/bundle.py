@@ -177,7 +177,7 @@ def validate_layer(name: str, frame: gpd.GeoDataFrame, *, where: str = "") -> No
         elif base == "float":
             ok = pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
         else:
-            ok = bool(pd.api.types.is_string_dtype(series) or series.isna().all())
+            ok = pd.api.types.infer_dtype(series, skipna=True) in ("string", "empty")
         if not ok:
             raise BundleError(f"{label}: column '{col}' must be {base}, found {series.dtype}")
         allowed = schema.allowed.get(col)

@@ -429,19 +429,12 @@ def _measure_facilities(raw: gpd.GeoDataFrame, crs: str, rules: FacilityRules) -
     )
 
 
-def _with_area(
-    raw: gpd.GeoDataFrame, crs: str, name: str, columns: Mapping[str, Any]
-) -> gpd.GeoDataFrame:
-    if raw.empty:
+def _with_area(raw: gpd.GeoDataFrame | None, crs: str, name: str) -> gpd.GeoDataFrame:
+    """OSM polygons as layer ``name``, with ``area_m2`` measured in ``crs``."""
+    if raw is None or raw.empty:
         return empty_layer(name)
-    data = {
-        k: (raw[v].to_numpy(dtype=object) if isinstance(v, str) and v in raw else v)
-        for k, v in columns.items()
-    }
-    out = gpd.GeoDataFrame(data, geometry=raw.geometry.to_numpy(), crs=WGS84)
-    if "area_m2" in LAYER_SCHEMAS[name].columns:
-        out["area_m2"] = raw.geometry.to_crs(crs).area.to_numpy()
-    return out
+    out = raw.assign(source="osm", area_m2=raw.geometry.to_crs(crs).area.to_numpy())
+    return out[[*LAYER_SCHEMAS[name].columns, "geometry"]]
 
 
 def _walk_layers(ext: OsmExtract | None, crs: str) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
@@ -658,14 +651,8 @@ def import_city(
         advance(1)
         facilities_layer = _measure_facilities(raw_fac, crs_out, fac_rules)
         advance(1)
-        green = _with_area(
-            ext.green_spaces if ext is not None else empty_layer("green_spaces"), crs_out, "green_spaces",
-            {"green_id": "green_id", "kind": "kind", "name": "name", "source": "osm"},
-        )  # fmt: skip
-        res = _with_area(
-            ext.residential_land if ext is not None else empty_layer("residential_land"), crs_out,
-            "residential_land", {"landuse_id": "landuse_id", "source": "osm"},
-        )  # fmt: skip
+        green = _with_area(ext.green_spaces if ext else None, crs_out, "green_spaces")
+        res = _with_area(ext.residential_land if ext else None, crs_out, "residential_land")
         advance(1)
         units_layer = raw_units
         advance(1)
