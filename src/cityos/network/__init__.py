@@ -1,0 +1,52 @@
+"""Walking accessibility engine: graph, edge snapping, nearest / within-radius / service areas.
+
+Example::
+
+    from cityos import read_bundle
+    from cityos.network import graph_from_bundle, snap_points, nearest
+
+    bundle = read_bundle("demo/helsinki")
+    graph = graph_from_bundle(bundle)
+    buildings = snap_points(graph, bundle.projected("buildings").representative_point())
+    stops = bundle.projected("facilities").query("category == 'bus_stop'")
+    result = nearest(graph, buildings, snap_points(graph, stops.geometry), cutoff=500)
+"""
+
+from cityos.network.access import (
+    ACCESS_COLUMNS,
+    DEFAULT_BUFFER_M,
+    DEFAULT_CUTOFF_M,
+    TOLERANCE_M,
+    Method,
+    Nearest,
+    ServiceArea,
+    Within,
+    accessibility_table,
+    count_within,
+    nearest,
+    service_area,
+)
+from cityos.network.graph import Components, WalkGraph, graph_from_bundle, graph_from_edges
+from cityos.network.snap import DEFAULT_MAX_SNAP_M, Snapped, snap_points
+
+__all__ = [
+    "ACCESS_COLUMNS",
+    "DEFAULT_BUFFER_M",
+    "DEFAULT_CUTOFF_M",
+    "DEFAULT_MAX_SNAP_M",
+    "TOLERANCE_M",
+    "Components",
+    "Method",
+    "Nearest",
+    "ServiceArea",
+    "Snapped",
+    "WalkGraph",
+    "Within",
+    "accessibility_table",
+    "count_within",
+    "graph_from_bundle",
+    "graph_from_edges",
+    "nearest",
+    "service_area",
+    "snap_points",
+]

@@ -1,0 +1,549 @@
+"""Walking accessibility: nearest facility, facilities within a radius, service areas.
+
+Every query works on points snapped to edges (:mod:`cityos.network.snap`). Network distances
+are exact shortest paths on the walking graph plus both access legs:
+
+    d(o, f) = access(o) + min( D_f[u] + offset(o),  D_f[v] + length(e) − offset(o),
+                               |offset(o) − offset(f)| + access(f)  if o and f share edge e )
+
+where ``D_f[x]`` is the shortest path from facility ``f`` (its access leg and its along-edge
+offset included) to node ``x``. The nearest facility of a category comes from *one* multi-source
+Dijkstra pass per category (scipy's ``dijkstra(min_only=True, limit=cutoff)``) over the graph
+plus one virtual node per facility; counts within a radius come from bounded searches from each
+facility (the smaller side), in chunks. ``method="euclidean"`` answers the same questions by
+straight-line distance with a KD-tree, because official definitions of 服务半径 often mean a
+radius.
+
+A facility exactly at the cutoff (within :data:`TOLERANCE_M`) is within it. Points not snapped
+(farther than the maximum snap distance from every walkable edge) reach nothing by network.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from numpy.typing import NDArray
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import dijkstra
+from scipy.spatial import cKDTree
+
+from cityos.bundle import Bundle
+from cityos.errors import InputError
+from cityos.network.graph import WalkGraph, graph_from_bundle
+from cityos.network.snap import DEFAULT_MAX_SNAP_M, Snapped, snap_points
+
+__all__ = [
+    "ACCESS_COLUMNS",
+    "DEFAULT_BUFFER_M",
+    "DEFAULT_CUTOFF_M",
+    "TOLERANCE_M",
+    "Method",
+    "Nearest",
+    "ServiceArea",
+    "Within",
+    "accessibility_table",
+    "count_within",
+    "nearest",
+    "service_area",
+]
+
+Method = Literal["network", "euclidean"]
+
+#: default search cutoff for the nearest facility (metres): the 15-minute life circle, GB 50180-2018
+DEFAULT_CUTOFF_M = 1000.0
+#: buffer around reached street segments that makes a service-area polygon (metres); the [OP]
+#: rule of ../shared/STANDARDS.md §11.1 ("polygon = 25 m buffer of reached edges")
+DEFAULT_BUFFER_M = 25.0
+#: distances within this many metres of a cutoff or radius count as inside (float rounding)
+TOLERANCE_M = 1e-6
+#: columns of the per-building accessibility table (``access.parquet``)
+ACCESS_COLUMNS = ("building_id", "category", "distance_m", "facility_id")
+
+
+@dataclass(frozen=True)
+class Nearest:
+    """Nearest facility per origin: ``distance`` in metres (inf where none within the cutoff or
+    unreachable) and ``facility``, the index into the facilities given (-1 where none)."""
+
+    distance: NDArray[np.float64]
+    facility: NDArray[np.int64]
+
+
+@dataclass(frozen=True)
+class Within:
+    """Facilities within a radius per origin: ``count`` and ``total`` (sum of their weights)."""
+
+    count: NDArray[np.int64]
+    total: NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class ServiceArea:
+    """The network within a distance of a facility set.
+
+    ``segments`` has one row per reached stretch of street (``edge``, ``start_m``, ``end_m``
+    along the edge from ``u``, geometry); ``polygon`` is their union buffered by ``buffer_m``.
+    """
+
+    segments: gpd.GeoDataFrame
+    polygon: shapely.Geometry
+    distance: float
+    buffer_m: float
+
+
+def _check_distance(value: float, what: str) -> None:
+    if not np.isfinite(value) or value < 0:
+        raise InputError(f"{what} must be a finite number of metres >= 0, got {value}")
+
+
+def _augmented(graph: WalkGraph, fac: Snapped) -> tuple[csr_matrix, NDArray[np.int64]]:
+    """The graph plus one virtual node per snapped facility, with edges facility → u and → v
+    weighted by the access leg plus the along-edge offset. Returns the matrix and the indices
+    (into ``fac``) of the facilities that got a virtual node, in virtual-node order."""
+    ok = np.flatnonzero(fac.reachable)
+    e = fac.edge[ok]
+    a, s, length = fac.offset[ok], fac.access[ok], graph.edge_length[e]
+    u, v = graph.edge_u[e], graph.edge_v[e]
+    loop = u == v
+    counts = np.where(loop, 1, 2)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+    cols = np.empty(int(counts.sum()), dtype=np.int32)
+    wts = np.empty(len(cols))
+    cols[starts] = u
+    wts[starts] = s + np.where(loop, np.minimum(a, length - a), a)
+    second = starts[~loop] + 1
+    cols[second] = v[~loop]
+    wts[second] = (s + length - a)[~loop]
+    n = graph.n_nodes + len(ok)
+    indptr = np.concatenate([graph.indptr, graph.indptr[-1] + np.cumsum(counts)])
+    matrix = csr_matrix(
+        (np.concatenate([graph.weights, wts]), np.concatenate([graph.indices, cols]), indptr),
+        shape=(n, n),
+    )
+    return matrix, ok
+
+
+def _same_edge(
+    o_edge: NDArray[np.int64],
+    o_off: NDArray[np.float64],
+    f_edge: NDArray[np.int64],
+    f_off: NDArray[np.float64],
+    f_access: NDArray[np.float64],
+    best: NDArray[np.float64],
+    best_f: NDArray[np.int64],
+) -> None:
+    """Improve ``best``/``best_f`` in place with facilities on the origin's own edge."""
+    if not len(f_edge) or not len(o_edge):
+        return
+    order = np.argsort(f_edge, kind="stable")
+    fe = f_edge[order]
+    lo = np.searchsorted(fe, o_edge, "left")
+    cnt = np.searchsorted(fe, o_edge, "right") - lo
+    sel = np.flatnonzero(cnt > 0)
+    k = 0
+    while len(sel):
+        j = order[lo[sel] + k]
+        cand = np.abs(o_off[sel] - f_off[j]) + f_access[j]
+        better = cand < best[sel]
+        best[sel[better]] = cand[better]
+        best_f[sel[better]] = j[better]
+        k += 1
+        sel = sel[cnt[sel] > k]
+
+
+def _euclid_nearest(origins: Snapped, facilities: Snapped, cutoff: float) -> Nearest:
+    n = len(origins)
+    dist = np.full(n, np.inf)
+    fac = np.full(n, -1, dtype=np.int64)
+    valid_f = np.flatnonzero(np.isfinite(facilities.xy).all(axis=1))
+    valid_o = np.flatnonzero(np.isfinite(origins.xy).all(axis=1))
+    if not len(valid_f) or not len(valid_o):
+        return Nearest(dist, fac)
+    tree = cKDTree(facilities.xy[valid_f])
+    d, i = tree.query(origins.xy[valid_o], k=1, distance_upper_bound=cutoff + TOLERANCE_M)
+    hit = np.isfinite(d)
+    dist[valid_o[hit]] = d[hit]
+    fac[valid_o[hit]] = valid_f[i[hit]]
+    return Nearest(dist, fac)
+
+
+def nearest(
+    graph: WalkGraph | None,
+    origins: Snapped,
+    facilities: Snapped,
+    *,
+    cutoff: float = DEFAULT_CUTOFF_M,
+    method: Method = "network",
+) -> Nearest:
+    """Distance to, and index of, the nearest facility for every origin.
+
+    Parameters
+    ----------
+    graph
+        The walking graph (unused, may be None, for ``method="euclidean"``).
+    origins, facilities
+        Snapped points (:func:`cityos.network.snap_points`).
+    cutoff
+        Search limit in metres (default :data:`DEFAULT_CUTOFF_M`); farther facilities are not
+        reported.
+    method
+        ``"network"`` (walking distance along the graph, access legs included) or
+        ``"euclidean"`` (straight line between the original points).
+
+    Returns
+    -------
+    Nearest
+        ``distance`` (metres; inf where none within ``cutoff``) and ``facility`` (index into
+        ``facilities``; -1 where none), aligned with ``origins``.
+    """
+    _check_distance(cutoff, "cutoff")
+    if method == "euclidean":
+        return _euclid_nearest(origins, facilities, cutoff)
+    if method != "network" or graph is None:
+        raise InputError(f"method must be 'network' (with a graph) or 'euclidean', got {method!r}")
+    n_o = len(origins)
+    dist = np.full(n_o, np.inf)
+    fac = np.full(n_o, -1, dtype=np.int64)
+    o = np.flatnonzero(origins.reachable)
+    if not len(o) or not facilities.reachable.any():
+        return Nearest(dist, fac)
+    matrix, ok = _augmented(graph, facilities)
+    n = graph.n_nodes
+    d, _, src = dijkstra(
+        matrix,
+        directed=True,
+        indices=n + np.arange(len(ok)),
+        min_only=True,
+        return_predecessors=True,
+        limit=cutoff + TOLERANCE_M,
+    )
+    e = origins.edge[o]
+    a = origins.offset[o]
+    length = graph.edge_length[e]
+    u, v = graph.edge_u[e], graph.edge_v[e]
+    du = d[u] + a
+    dv = d[v] + (length - a)
+    via_v = dv < du
+    best = np.where(via_v, dv, du)
+    source = src[np.where(via_v, v, u)]
+    best_f = np.where(source >= 0, source - n, -1).astype(np.int64)  # position in ``ok``
+    _same_edge(
+        e, a, facilities.edge[ok], facilities.offset[ok], facilities.access[ok], best, best_f
+    )
+    total = best + origins.access[o]
+    within = (total <= cutoff + TOLERANCE_M) & (best_f >= 0)
+    dist[o[within]] = total[within]
+    fac[o[within]] = ok[best_f[within]]
+    return Nearest(dist, fac)
+
+
+def _incidence(graph: WalkGraph) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Node → incident edges, as CSR (pointer, edge indices)."""
+    ends = np.concatenate([graph.edge_u, graph.edge_v])
+    edges = np.concatenate([np.arange(graph.n_edges), np.arange(graph.n_edges)])
+    order = np.argsort(ends, kind="stable")
+    ptr = np.zeros(graph.n_nodes + 1, dtype=np.int64)
+    np.cumsum(np.bincount(ends, minlength=graph.n_nodes), out=ptr[1:])
+    return ptr, edges[order]
+
+
+def _gather(
+    ptr: NDArray[np.int64], values: NDArray[np.int64], keys: NDArray[np.int64]
+) -> NDArray[np.int64]:
+    """Concatenate ``values[ptr[k]:ptr[k+1]]`` over ``keys`` (vectorised)."""
+    lo, hi = ptr[keys], ptr[keys + 1]
+    sizes = hi - lo
+    if not sizes.sum():
+        return np.zeros(0, dtype=np.int64)
+    offsets = np.repeat(lo - np.concatenate([[0], np.cumsum(sizes)[:-1]]), sizes)
+    out: NDArray[np.int64] = values[np.arange(int(sizes.sum())) + offsets]
+    return out
+
+
+def count_within(
+    graph: WalkGraph | None,
+    origins: Snapped,
+    facilities: Snapped,
+    *,
+    radius: float,
+    weights: Sequence[float] | NDArray[np.float64] | None = None,
+    method: Method = "network",
+    chunk_cells: int = 20_000_000,
+) -> Within:
+    """How many facilities (and the sum of their ``weights``) lie within ``radius`` of each origin.
+
+    Network mode runs a Dijkstra search bounded by ``radius`` from each facility (the smaller
+    side: there are fewer facilities than buildings), ``chunk_cells`` distance cells at a time,
+    and reads the origins on the edges each search reached. Euclidean mode uses a KD-tree.
+
+    Parameters
+    ----------
+    radius
+        Metres.
+    weights
+        One number per facility (area, capacity, beds); default 1, so ``total == count``.
+    """
+    _check_distance(radius, "radius")
+    n_o = len(origins)
+    w = np.ones(len(facilities)) if weights is None else np.asarray(weights, dtype=float)
+    if len(w) != len(facilities):
+        raise InputError(f"weights: {len(w)} values for {len(facilities)} facilities")
+    if method == "euclidean":
+        return _euclid_within(origins, facilities, radius, w)
+    if method != "network" or graph is None:
+        raise InputError(f"method must be 'network' (with a graph) or 'euclidean', got {method!r}")
+    count = np.zeros(n_o, dtype=np.int64)
+    total = np.zeros(n_o)
+    o = np.flatnonzero(origins.reachable)
+    if not len(o) or not facilities.reachable.any():
+        return Within(count, total)
+    matrix, ok = _augmented(graph, facilities)
+    n = graph.n_nodes
+    inc_ptr, inc_edge = _incidence(graph)
+    # origins grouped by edge
+    order = o[np.argsort(origins.edge[o], kind="stable")]
+    o_ptr = np.zeros(graph.n_edges + 1, dtype=np.int64)
+    np.cumsum(np.bincount(origins.edge[order], minlength=graph.n_edges), out=o_ptr[1:])
+    limit = radius + TOLERANCE_M
+    step = max(1, chunk_cells // matrix.shape[0])
+    hits_o: list[NDArray[np.int64]] = []
+    hits_f: list[NDArray[np.int64]] = []
+    for start in range(0, len(ok), step):
+        rows = np.arange(start, min(start + step, len(ok)))
+        block = dijkstra(matrix, directed=True, indices=n + rows, limit=limit)
+        for r, j in zip(rows, block, strict=True):
+            f = ok[r]
+            reached = np.flatnonzero(j[:n] <= limit)
+            edges = np.unique(np.append(_gather(inc_ptr, inc_edge, reached), facilities.edge[f]))
+            cand = order[_gather(o_ptr, np.arange(len(order), dtype=np.int64), edges)]
+            if not len(cand):
+                continue
+            e = origins.edge[cand]
+            a = origins.offset[cand]
+            length = graph.edge_length[e]
+            best = np.minimum(j[graph.edge_u[e]] + a, j[graph.edge_v[e]] + (length - a))
+            same = e == facilities.edge[f]
+            best[same] = np.minimum(
+                best[same], np.abs(a[same] - facilities.offset[f]) + facilities.access[f]
+            )
+            inside = best + origins.access[cand] <= limit
+            hits_o.append(cand[inside])
+            hits_f.append(np.full(int(inside.sum()), f, dtype=np.int64))
+    if hits_o:
+        ho, hf = np.concatenate(hits_o), np.concatenate(hits_f)
+        return Within(
+            np.bincount(ho, minlength=n_o).astype(np.int64),
+            np.bincount(ho, weights=w[hf], minlength=n_o),
+        )
+    return Within(count, total)
+
+
+def _euclid_within(
+    origins: Snapped, facilities: Snapped, radius: float, w: NDArray[np.float64]
+) -> Within:
+    n_o = len(origins)
+    count = np.zeros(n_o, dtype=np.int64)
+    total = np.zeros(n_o)
+    valid_f = np.flatnonzero(np.isfinite(facilities.xy).all(axis=1))
+    valid_o = np.flatnonzero(np.isfinite(origins.xy).all(axis=1))
+    if not len(valid_f) or not len(valid_o):
+        return Within(count, total)
+    ft = cKDTree(facilities.xy[valid_f])
+    ot = cKDTree(origins.xy[valid_o])
+    pairs = ot.sparse_distance_matrix(ft, radius + TOLERANCE_M, output_type="ndarray")
+    pi, pj = pairs["i"].astype(np.int64), pairs["j"].astype(np.int64)
+    count[valid_o] = np.bincount(pi, minlength=len(valid_o))
+    total[valid_o] = np.bincount(pi, weights=w[valid_f[pj]], minlength=len(valid_o))
+    return Within(count, total)
+
+
+def service_area(
+    graph: WalkGraph,
+    facilities: Snapped,
+    *,
+    distance: float,
+    buffer_m: float = DEFAULT_BUFFER_M,
+) -> ServiceArea:
+    """The streets within ``distance`` metres' walk of any facility, and a polygon around them.
+
+    Parameters
+    ----------
+    distance
+        Walking distance in metres (access legs included).
+    buffer_m
+        Half-width of the polygon around the reached streets (default :data:`DEFAULT_BUFFER_M`).
+    """
+    _check_distance(distance, "distance")
+    _check_distance(buffer_m, "buffer")
+    intervals: list[tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]] = []
+    if facilities.reachable.any() and graph.n_edges:
+        matrix, ok = _augmented(graph, facilities)
+        d = dijkstra(matrix, directed=True, indices=graph.n_nodes + np.arange(len(ok)), min_only=True,
+                     limit=distance + TOLERANCE_M)[: graph.n_nodes]  # fmt: skip
+        length = graph.edge_length
+        from_u = np.clip(distance - d[graph.edge_u], 0.0, length)
+        from_v = np.clip(distance - d[graph.edge_v], 0.0, length)
+        edges = np.arange(graph.n_edges)
+        hu = np.isfinite(d[graph.edge_u])
+        hv = np.isfinite(d[graph.edge_v])
+        intervals.append((edges[hu], np.zeros(int(hu.sum())), from_u[hu]))
+        intervals.append((edges[hv], (length - from_v)[hv], length[hv]))
+        left = distance - facilities.access[ok]
+        on = left >= 0
+        fe = facilities.edge[ok][on]
+        fo = facilities.offset[ok][on]
+        intervals.append(
+            (fe, np.clip(fo - left[on], 0, length[fe]), np.clip(fo + left[on], 0, length[fe]))
+        )
+    if intervals:
+        e = np.concatenate([i[0] for i in intervals])
+        lo = np.concatenate([i[1] for i in intervals])
+        hi = np.concatenate([i[2] for i in intervals])
+    else:
+        e, lo, hi = np.zeros(0, np.int64), np.zeros(0), np.zeros(0)
+    merged = _merge_intervals(e, lo, hi)
+    segs = _substrings(graph, *merged)
+    frame = gpd.GeoDataFrame(
+        {
+            "edge": merged[0],
+            "edge_id": graph.edge_ids[merged[0]],
+            "start_m": merged[1],
+            "end_m": merged[2],
+        },
+        geometry=gpd.GeoSeries(segs, crs=graph.crs),
+        crs=graph.crs,
+    )
+    if len(segs):
+        polygon = (
+            shapely.union_all(shapely.buffer(segs, buffer_m))
+            if buffer_m > 0
+            else shapely.union_all(segs)
+        )
+    else:
+        polygon = shapely.Polygon()
+    return ServiceArea(frame, polygon, float(distance), float(buffer_m))
+
+
+def _merge_intervals(
+    e: NDArray[np.int64], lo: NDArray[np.float64], hi: NDArray[np.float64]
+) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]:
+    """Union of [lo, hi] intervals per edge (empty ones dropped), sorted by edge and start."""
+    keep = hi > lo
+    e, lo, hi = e[keep], lo[keep], hi[keep]
+    order = np.lexsort((lo, e))
+    e, lo, hi = e[order], lo[order], hi[order]
+    out_e: list[int] = []
+    out_lo: list[float] = []
+    out_hi: list[float] = []
+    for edge, a, b in zip(e.tolist(), lo.tolist(), hi.tolist(), strict=True):
+        if out_e and out_e[-1] == edge and a <= out_hi[-1]:
+            out_hi[-1] = max(out_hi[-1], b)
+        else:
+            out_e.append(edge)
+            out_lo.append(a)
+            out_hi.append(b)
+    return np.asarray(out_e, dtype=np.int64), np.asarray(out_lo), np.asarray(out_hi)
+
+
+def _substrings(
+    graph: WalkGraph, e: NDArray[np.int64], lo: NDArray[np.float64], hi: NDArray[np.float64]
+) -> NDArray[np.object_]:
+    lines = graph.edge_geometry[e]
+    full = (lo <= 0) & (hi >= graph.edge_length[e])
+    out = lines.copy()
+    partial = np.flatnonzero(~full)
+    if len(partial):
+        from shapely.ops import substring
+
+        scale = shapely.length(lines[partial]) / np.where(
+            graph.edge_length[e[partial]] > 0, graph.edge_length[e[partial]], 1.0
+        )
+        for k, i in enumerate(partial):
+            out[i] = substring(lines[i], lo[i] * scale[k], hi[i] * scale[k])
+    return out
+
+
+def accessibility_table(
+    bundle: Bundle,
+    *,
+    categories: Sequence[str] | None = None,
+    cutoff: float = DEFAULT_CUTOFF_M,
+    method: Method = "network",
+    max_snap: float = DEFAULT_MAX_SNAP_M,
+    graph: WalkGraph | None = None,
+) -> pd.DataFrame:
+    """The per-building accessibility table of a bundle (the health check's ``access.parquet``).
+
+    One row per building and facility category: ``building_id``, ``category``, ``distance_m``
+    (walking metres to the nearest facility of that category, access legs included; NaN where
+    none lies within ``cutoff`` or the building is farther than ``max_snap`` from every walkable
+    street) and ``facility_id`` (None where NaN). Buildings are represented by a point on their
+    surface (``shapely.point_on_surface``). The settings are kept in ``DataFrame.attrs``.
+
+    Parameters
+    ----------
+    categories
+        Facility categories (default: every category in the bundle).
+    cutoff
+        Search limit in metres (default :data:`DEFAULT_CUTOFF_M`).
+    method
+        ``"network"`` (default) or ``"euclidean"``.
+    max_snap
+        Maximum access leg in metres for buildings and facilities.
+    graph
+        A prebuilt graph of the bundle (built if not given).
+    """
+    facilities = bundle.projected("facilities")
+    cats = sorted(facilities["category"].unique()) if categories is None else list(categories)
+    unknown = set(cats) - set(facilities["category"])
+    if unknown:
+        raise InputError(
+            f"no facilities of categories {sorted(unknown)} in {bundle.path}; check the names"
+        )
+    buildings = bundle.projected("buildings")
+    if method == "network":
+        graph = graph if graph is not None else graph_from_bundle(bundle)
+    origins = _locate(graph, shapely.point_on_surface(buildings.geometry.to_numpy()), max_snap)
+    parts = []
+    for cat in cats:
+        sub = facilities[facilities["category"] == cat]
+        fac = _locate(graph, sub.geometry.to_numpy(), max_snap)
+        res = nearest(graph, origins, fac, cutoff=cutoff, method=method)
+        found = res.facility >= 0
+        fid = np.full(len(res.facility), None, dtype=object)
+        fid[found] = sub["facility_id"].to_numpy()[res.facility[found]]
+        parts.append(
+            pd.DataFrame(
+                {
+                    "building_id": buildings["building_id"].to_numpy(),
+                    "category": cat,
+                    "distance_m": np.where(found, res.distance, np.nan),
+                    "facility_id": fid,
+                }
+            )
+        )
+    table = (
+        pd.concat(parts, ignore_index=True)
+        if parts
+        else pd.DataFrame({c: pd.Series([], dtype=object) for c in ACCESS_COLUMNS})
+    )
+    table["category"] = table["category"].astype("category")
+    table.attrs.update(
+        {"method": method, "cutoff_m": cutoff, "max_snap_m": max_snap, "crs": bundle.crs,
+         "origin": "building point_on_surface", "unsnapped_buildings": int((~origins.reachable).sum())}
+    )  # fmt: skip
+    return table
+
+
+def _locate(graph: WalkGraph | None, points: NDArray[np.object_], max_snap: float) -> Snapped:
+    if graph is None:  # euclidean: coordinates only
+        xy = shapely.get_coordinates(points) if len(points) else np.zeros((0, 2))
+        n = len(points)
+        return Snapped(np.full(n, -1, dtype=np.int64), np.zeros(n), np.full(n, np.nan), xy)
+    return snap_points(graph, points, max_snap=max_snap)
