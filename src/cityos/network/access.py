@@ -339,7 +339,7 @@ def count_within(
         ho, hf = np.concatenate(hits_o), np.concatenate(hits_f)
         return Within(
             np.bincount(ho, minlength=n_o).astype(np.int64),
-            np.bincount(ho, weights=w[hf], minlength=n_o),
+            np.bincount(ho, weights=w[hf], minlength=n_o).astype(np.float64),
         )
     return Within(count, total)
 
