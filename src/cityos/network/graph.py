@@ -17,12 +17,55 @@ import shapely
 from numpy.typing import NDArray
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
+from scipy.spatial import cKDTree
 from shapely import STRtree
 
 from cityos.bundle import Bundle
 from cityos.errors import InputError
 
-__all__ = ["Components", "WalkGraph", "graph_from_bundle", "graph_from_edges"]
+__all__ = ["PIECE_M", "Components", "Pieces", "WalkGraph", "graph_from_bundle", "graph_from_edges"]
+
+#: longest straight piece of street in the snapping index (metres, in the graph's CRS units)
+PIECE_M = 40.0
+
+
+@dataclass(frozen=True)
+class Pieces:
+    """Straight pieces of the edges: ends ``a``/``b`` (n, 2), ``edge`` index, ``start`` (distance
+    along the edge geometry where the piece begins), a KD-tree over the midpoints and the longest
+    half-piece ``half`` (any piece within distance d of a point has its midpoint within d + half)."""
+
+    a: NDArray[np.float64]
+    b: NDArray[np.float64]
+    edge: NDArray[np.int64]
+    start: NDArray[np.float64]
+    tree: cKDTree
+    half: float
+
+
+def _pieces(geoms: NDArray[np.object_]) -> Pieces:
+    coords, owner = shapely.get_coordinates(geoms, return_index=True)
+    same = owner[:-1] == owner[1:]
+    a, b, edge = coords[:-1][same], coords[1:][same], owner[:-1][same].astype(np.int64)
+    seg = np.hypot(*(b - a).T)
+    # distance along the edge at each segment's start: cumulative sum restarted per edge
+    cum = np.cumsum(seg)
+    first = np.r_[True, edge[1:] != edge[:-1]]
+    base = np.repeat((cum - seg)[first], np.diff(np.r_[np.flatnonzero(first), len(seg)]))
+    seg_start = cum - seg - base
+    k = np.maximum(1, np.ceil(seg / PIECE_M)).astype(np.int64)
+    rep = np.repeat(np.arange(len(seg)), k)
+    j = np.arange(len(rep)) - np.repeat(np.cumsum(k) - k, k)
+    f0 = (j / k[rep])[:, None]
+    f1 = ((j + 1) / k[rep])[:, None]
+    d = (b - a)[rep]
+    pa = a[rep] + f0 * d
+    pb = a[rep] + f1 * d
+    start = seg_start[rep] + f0[:, 0] * seg[rep]
+    mid = (pa + pb) / 2
+    half = float((seg / k).max() / 2) if len(seg) else 0.0
+    tree = cKDTree(mid if len(mid) else np.zeros((0, 2)))
+    return Pieces(pa, pb, edge[rep], start, tree, half)
 
 
 @dataclass(frozen=True)
@@ -90,6 +133,11 @@ class WalkGraph:
     def edge_tree(self) -> STRtree:
         """Spatial index over the edge geometries (built on first use)."""
         return STRtree(self.edge_geometry)
+
+    @cached_property
+    def pieces(self) -> Pieces:
+        """The edges cut into straight pieces of at most :data:`PIECE_M` metres, for snapping."""
+        return _pieces(self.edge_geometry)
 
     def matrix(self) -> csr_matrix:
         """The adjacency as a scipy CSR matrix (both directions, weights in metres)."""

@@ -57,6 +57,38 @@ class Snapped:
         return Snapped(self.edge[mask], self.offset[mask], self.access[mask], self.xy[mask])
 
 
+#: nearest pieces fetched per point before the exactness bound is checked
+_K = 8
+
+
+def _nearest_pieces(
+    graph: WalkGraph, xy: NDArray[np.float64]
+) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64], NDArray[np.bool_]]:
+    """Nearest edge per point via the pieces' KD-tree: edge, distance along the edge geometry,
+    distance to it, and whether the result is proven exact (no piece outside the ``_K`` fetched
+    can be closer: its midpoint is at least as far as the last fetched one, minus ``half``)."""
+    p = graph.pieces
+    n = len(xy)
+    k = min(_K, len(p.edge))
+    dmid, cand = p.tree.query(xy, k=k, workers=-1)
+    dmid = dmid.reshape(n, k)
+    cand = cand.reshape(n, k)
+    a, b = p.a[cand], p.b[cand]
+    d = b - a
+    dd = (d**2).sum(axis=2)
+    t = np.divide(((xy[:, None, :] - a) * d).sum(axis=2), dd, out=np.zeros_like(dd), where=dd > 0)
+    t = np.clip(t, 0.0, 1.0)
+    proj = a + t[..., None] * d
+    dist = np.hypot(*(xy[:, None, :] - proj).transpose(2, 0, 1))
+    best = np.argmin(dist, axis=1)
+    rows = np.arange(n)
+    c = cand[rows, best]
+    best_d = dist[rows, best]
+    along = p.start[c] + t[rows, best] * np.sqrt(dd[rows, best])
+    proven = (k == len(p.edge)) | (best_d <= dmid[:, -1] - p.half)
+    return p.edge[c].copy(), along, best_d, proven
+
+
 def snap_points(
     graph: WalkGraph,
     points: NDArray[np.object_],
@@ -93,13 +125,25 @@ def snap_points(
     if n == 0 or graph.n_edges == 0 or not valid.any():
         return Snapped(edge, offset, access, xy)
     idx = np.flatnonzero(valid)
-    (which, hit), dist = graph.edge_tree.query_nearest(
-        pts[idx], max_distance=max_snap, return_distance=True, all_matches=False
-    )
-    which = idx[which]
-    lines = graph.edge_geometry[hit]
-    along = shapely.line_locate_point(lines, pts[which])
-    geom_len = shapely.length(lines)
+    hit, along, dist, proven = _nearest_pieces(graph, xy[idx])
+    if not proven.all():  # the few the KD-tree bound cannot settle: exact R-tree search
+        rest = idx[~proven]
+        (which, h), dd = graph.edge_tree.query_nearest(
+            pts[rest], max_distance=max_snap, return_distance=True, all_matches=False
+        )
+        sub = np.full(len(rest), -1, dtype=np.int64)
+        sub[which] = h
+        hit[~proven] = sub
+        sub_d = np.full(len(rest), np.inf)
+        sub_d[which] = dd
+        dist[~proven] = sub_d
+        lines = graph.edge_geometry[h]
+        sub_a = np.zeros(len(rest))
+        sub_a[which] = shapely.line_locate_point(lines, pts[rest[which]])
+        along[~proven] = sub_a
+    ok = (hit >= 0) & (dist <= max_snap)
+    which, hit, along, dist = idx[ok], hit[ok], along[ok], dist[ok]
+    geom_len = shapely.length(graph.edge_geometry[hit])
     length = graph.edge_length[hit]
     scale = np.divide(length, geom_len, out=np.zeros_like(length), where=geom_len > 0)
     edge[which] = hit
