@@ -33,7 +33,9 @@ unit: $(STAMP)
 test: lint typecheck unit
 
 bench: $(STAMP)
+	$(BIN)/python -m pip install -q -c requirements.lock -e '.[dev,bench]'
 	$(BIN)/python benchmarks/bench_import.py
+	$(BIN)/python benchmarks/bench_access.py
 
 # refresh the pinned versions after changing dependencies in pyproject.toml
 lock: $(STAMP)

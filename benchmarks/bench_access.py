@@ -43,7 +43,28 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 CRS = "EPSG:32650"
 CUTOFF = 1000.0
-FACILITY_COUNTS = [5000, 3000, 2000, 1000, 800, 500, 400, 300, 200, 150, 100, 80, 60, 50, 40, 30, 20, 15, 10, 5]
+FACILITY_COUNTS = [
+    5000,
+    3000,
+    2000,
+    1000,
+    800,
+    500,
+    400,
+    300,
+    200,
+    150,
+    100,
+    80,
+    60,
+    50,
+    40,
+    30,
+    20,
+    15,
+    10,
+    5,
+]
 SIZES = {"50k": 224, "200k": 448, "500k": 708}  # grid side → about 50k, 200k, 500k nodes
 
 
@@ -86,10 +107,10 @@ def run_cityos(city: City) -> dict[str, float]:
     from cityos.network import graph_from_edges, nearest, snap_points
     from cityos.network.access import _augmented
 
-    lines = shapely.linestrings(
-        np.stack([city.node_xy[city.u], city.node_xy[city.v]], axis=1)
+    lines = shapely.linestrings(np.stack([city.node_xy[city.u], city.node_xy[city.v]], axis=1))
+    frame = gpd.GeoDataFrame(
+        {"u": city.u, "v": city.v, "length_m": city.length}, geometry=lines, crs=CRS
     )
-    frame = gpd.GeoDataFrame({"u": city.u, "v": city.v, "length_m": city.length}, geometry=lines, crs=CRS)
     t0 = time.perf_counter()
     graph = graph_from_edges(frame)
     t_graph = time.perf_counter() - t0
@@ -119,7 +140,9 @@ def run_pandana(city: City) -> dict[str, float]:
     t0 = time.perf_counter()
     nodes = pd.DataFrame({"x": city.node_xy[:, 0], "y": city.node_xy[:, 1]})
     edges = pd.DataFrame({"from": city.u, "to": city.v, "length": city.length})
-    net = pandana.Network(nodes["x"], nodes["y"], edges["from"], edges["to"], edges[["length"]], twoway=True)
+    net = pandana.Network(
+        nodes["x"], nodes["y"], edges["from"], edges["to"], edges[["length"]], twoway=True
+    )
     net.precompute(CUTOFF)
     t_pre = time.perf_counter() - t0
     origin_nodes = net.get_node_ids(pd.Series(city.origins[:, 0]), pd.Series(city.origins[:, 1]))
@@ -139,7 +162,9 @@ def run_networkx(city: City, budget: float) -> dict[str, float]:
 
     t0 = time.perf_counter()
     g = nx.Graph()
-    g.add_weighted_edges_from(zip(city.u.tolist(), city.v.tolist(), city.length.tolist(), strict=True))
+    g.add_weighted_edges_from(
+        zip(city.u.tolist(), city.v.tolist(), city.length.tolist(), strict=True)
+    )
     tree = cKDTree(city.node_xy)
     t_build = time.perf_counter() - t0
     done, spent = 0, 0.0
@@ -153,7 +178,11 @@ def run_networkx(city: City, budget: float) -> dict[str, float]:
             break
     per_cat = spent / done
     estimate = t_build + spent + per_cat * (len(city.facilities) - done)
-    return {"seconds": estimate, "categories_measured": done, "extrapolated": done < len(city.facilities)}
+    return {
+        "seconds": estimate,
+        "categories_measured": done,
+        "extrapolated": done < len(city.facilities),
+    }
 
 
 def run_floor(city: City) -> dict[str, float]:
@@ -185,11 +214,18 @@ def worker(tool: str, size: str, budget: float) -> dict[str, object]:
 
 def run_worker(tool: str, size: str, budget: float) -> dict[str, object]:
     res = subprocess.run(
-        [sys.executable, __file__, "--worker", tool, size, str(budget)], capture_output=True, text=True, check=False
+        [sys.executable, __file__, "--worker", tool, size, str(budget)],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if res.returncode != 0:
         lines = res.stderr.strip().splitlines()
-        return {"tool": tool, "size": size, "error": lines[-1] if lines else f"exit {res.returncode}"}
+        return {
+            "tool": tool,
+            "size": size,
+            "error": lines[-1] if lines else f"exit {res.returncode}",
+        }
     return dict(json.loads(res.stdout.strip().splitlines()[-1]))
 
 
@@ -198,10 +234,14 @@ def fmt(x: object, digits: int = 2) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--sizes", default="50k,200k,500k")
     parser.add_argument("--no-peers", action="store_true")
-    parser.add_argument("--nx-budget", type=float, default=60.0, help="seconds of networkx per size")
+    parser.add_argument(
+        "--nx-budget", type=float, default=60.0, help="seconds of networkx per size"
+    )
     parser.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -215,17 +255,25 @@ def main() -> None:
         rows.append({"size": size, **row})
         print(json.dumps(rows[-1]), flush=True)
     print()
-    print("| graph | nodes | origins | cityos s (incl. snapping) | cityos peak MB | shortest-path part s | floor s (20 BFS) | ×floor | pandana s (preprocess) | pandana peak MB | ×faster than pandana | networkx s | ×faster than networkx |")
+    print(
+        "| graph | nodes | origins | cityos s (incl. snapping) | cityos peak MB | shortest-path part s | floor s (20 BFS) | ×floor | pandana s (preprocess) | pandana peak MB | ×faster than pandana | networkx s | ×faster than networkx |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         c, f = r["cityos"], r["floor"]
         p, x = r.get("pandana", {}), r.get("networkx", {})
         nodes = c.get("nodes", "—")
         origins = 2 * SIZES[r["size"]] ** 2
-        ratio_floor = f"{c['shortest_path_s'] / f['seconds']:.1f}×" if "seconds" in f and "shortest_path_s" in c else "—"
+        ratio_floor = (
+            f"{c['shortest_path_s'] / f['seconds']:.1f}×"
+            if "seconds" in f and "shortest_path_s" in c
+            else "—"
+        )
         vs_p = f"{p['seconds'] / c['seconds']:.0f}×" if "seconds" in p and "seconds" in c else "—"
         vs_x = f"{x['seconds'] / c['seconds']:.0f}×" if "seconds" in x and "seconds" in c else "—"
-        nx_s = ("~" if x.get("extrapolated") else "") + fmt(x.get("seconds", x.get("error", "—")), 1)
+        nx_s = ("~" if x.get("extrapolated") else "") + fmt(
+            x.get("seconds", x.get("error", "—")), 1
+        )
         print(
             f"| {r['size']} | {nodes:,} | {origins:,} | {fmt(c.get('seconds', c.get('error')))} | {c.get('peak_mb', '—')} | "
             f"{fmt(c.get('shortest_path_s', '—'))} | {fmt(f.get('seconds', f.get('error', '—')))} | {ratio_floor} | "

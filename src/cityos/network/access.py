@@ -143,9 +143,13 @@ def _same_edge(
         return
     order = np.argsort(f_edge, kind="stable")
     fe = f_edge[order]
-    lo = np.searchsorted(fe, o_edge, "left")
-    cnt = np.searchsorted(fe, o_edge, "right") - lo
-    sel = np.flatnonzero(cnt > 0)
+    marked = np.zeros(int(max(f_edge.max(), o_edge.max())) + 1, dtype=bool)
+    marked[f_edge] = True
+    sel = np.flatnonzero(marked[o_edge])  # origins sharing an edge with some facility
+    lo = np.zeros(len(o_edge), dtype=np.int64)
+    cnt = np.zeros(len(o_edge), dtype=np.int64)
+    lo[sel] = np.searchsorted(fe, o_edge[sel], "left")
+    cnt[sel] = np.searchsorted(fe, o_edge[sel], "right") - lo[sel]
     k = 0
     while len(sel):
         j = order[lo[sel] + k]
@@ -210,8 +214,7 @@ def nearest(
     n_o = len(origins)
     dist = np.full(n_o, np.inf)
     fac = np.full(n_o, -1, dtype=np.int64)
-    o = np.flatnonzero(origins.reachable)
-    if not len(o) or not facilities.reachable.any():
+    if not origins.reachable.any() or not facilities.reachable.any():
         return Nearest(dist, fac)
     matrix, ok = _augmented(graph, facilities)
     n = graph.n_nodes
@@ -223,15 +226,13 @@ def nearest(
         return_predecessors=True,
         limit=cutoff + TOLERANCE_M,
     )
-    e = origins.edge[o]
-    a = origins.offset[o]
-    length = graph.edge_length[e]
-    u, v = graph.edge_u[e], graph.edge_v[e]
-    du = d[u] + a
-    dv = d[v] + (length - a)
+    ends = origins.ends(graph)
+    o, e, a = ends.index, ends.edge, ends.head
+    du = d[ends.u] + a
+    dv = d[ends.v] + ends.tail
     via_v = dv < du
     best = np.where(via_v, dv, du)
-    source = src[np.where(via_v, v, u)]
+    source = src[np.where(via_v, ends.v, ends.u)]
     best_f = np.where(source >= 0, source - n, -1).astype(np.int64)  # position in ``ok``
     _same_edge(
         e, a, facilities.edge[ok], facilities.offset[ok], facilities.access[ok], best, best_f

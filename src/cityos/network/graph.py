@@ -26,7 +26,7 @@ from cityos.errors import InputError
 __all__ = ["PIECE_M", "Components", "Pieces", "WalkGraph", "graph_from_bundle", "graph_from_edges"]
 
 #: longest straight piece of street in the snapping index (metres, in the graph's CRS units)
-PIECE_M = 40.0
+PIECE_M = 60.0
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,21 @@ class Pieces:
     start: NDArray[np.float64]
     tree: cKDTree
     half: float
+
+    @cached_property
+    def columns(self) -> tuple[NDArray[np.float64], ...]:
+        """ax, ay, dx, dy, 1/|d|² (0 for zero-length pieces) and |d| as flat arrays."""
+        d = self.b - self.a
+        dd = (d**2).sum(axis=1)
+        inv = np.divide(1.0, dd, out=np.zeros_like(dd), where=dd > 0)
+        return (
+            self.a[:, 0].copy(),
+            self.a[:, 1].copy(),
+            d[:, 0].copy(),
+            d[:, 1].copy(),
+            inv,
+            np.sqrt(dd),
+        )
 
 
 def _pieces(geoms: NDArray[np.object_]) -> Pieces:
@@ -207,8 +222,11 @@ def graph_from_edges(
     geoms = edges.geometry.to_numpy()
     xy = np.zeros((len(ids), 2))
     if m:
-        xy[eu] = shapely.get_coordinates(shapely.get_point(geoms, 0))
-        xy[ev] = shapely.get_coordinates(shapely.get_point(geoms, -1))
+        coords, owner = shapely.get_coordinates(geoms, return_index=True)
+        first = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
+        last = np.r_[first[1:], len(owner)] - 1
+        xy[eu[owner[first]]] = coords[first]
+        xy[ev[owner[last]]] = coords[last]
     indptr, indices, weights = _csr(len(ids), eu, ev, lengths)
     n = len(ids)
     matrix = csr_matrix((weights, indices, indptr), shape=(n, n))

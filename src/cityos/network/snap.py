@@ -10,7 +10,7 @@ joined silently.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import shapely
@@ -23,6 +23,19 @@ __all__ = ["DEFAULT_MAX_SNAP_M", "Snapped", "snap_points"]
 
 #: default maximum access leg (metres): points farther from every walkable edge are unreachable
 DEFAULT_MAX_SNAP_M = 200.0
+
+
+@dataclass(frozen=True)
+class Ends:
+    """Reachable points ``index`` on ``edge``: ``head`` metres to node ``u``, ``tail`` to ``v``."""
+
+    graph: WalkGraph
+    index: NDArray[np.int64]
+    edge: NDArray[np.int64]
+    head: NDArray[np.float64]
+    tail: NDArray[np.float64]
+    u: NDArray[np.int64]
+    v: NDArray[np.int64]
 
 
 @dataclass(frozen=True)
@@ -45,6 +58,22 @@ class Snapped:
     offset: NDArray[np.float64]
     access: NDArray[np.float64]
     xy: NDArray[np.float64]
+    _ends: dict[int, Ends] = field(default_factory=dict, compare=False, repr=False)
+
+    def ends(self, graph: WalkGraph) -> Ends:
+        """The snapped points with their edge's end nodes and both along-edge legs (computed
+        once per graph: the same buildings are measured against every facility category)."""
+        cached = self._ends.get(id(graph))
+        if cached is None or cached.graph is not graph:
+            o = np.flatnonzero(self.reachable)
+            e = self.edge[o]
+            a = self.offset[o]
+            cached = Ends(
+                graph, o, e, a, graph.edge_length[e] - a, graph.edge_u[e], graph.edge_v[e]
+            )
+            self._ends.clear()
+            self._ends[id(graph)] = cached
+        return cached
 
     @property
     def reachable(self) -> NDArray[np.bool_]:
@@ -59,6 +88,8 @@ class Snapped:
 
 #: nearest pieces fetched per point before the exactness bound is checked
 _K = 8
+#: points per block in the vectorised candidate search
+_CHUNK = 65_536
 
 
 def _nearest_pieces(
@@ -68,25 +99,33 @@ def _nearest_pieces(
     distance to it, and whether the result is proven exact (no piece outside the ``_K`` fetched
     can be closer: its midpoint is at least as far as the last fetched one, minus ``half``)."""
     p = graph.pieces
+    ax, ay, dx, dy, inv, plen = p.columns
     n = len(xy)
     k = min(_K, len(p.edge))
-    dmid, cand = p.tree.query(xy, k=k, workers=-1)
-    dmid = dmid.reshape(n, k)
-    cand = cand.reshape(n, k)
-    a, b = p.a[cand], p.b[cand]
-    d = b - a
-    dd = (d**2).sum(axis=2)
-    t = np.divide(((xy[:, None, :] - a) * d).sum(axis=2), dd, out=np.zeros_like(dd), where=dd > 0)
-    t = np.clip(t, 0.0, 1.0)
-    proj = a + t[..., None] * d
-    dist = np.hypot(*(xy[:, None, :] - proj).transpose(2, 0, 1))
-    best = np.argmin(dist, axis=1)
-    rows = np.arange(n)
-    c = cand[rows, best]
-    best_d = dist[rows, best]
-    along = p.start[c] + t[rows, best] * np.sqrt(dd[rows, best])
-    proven = (k == len(p.edge)) | (best_d <= dmid[:, -1] - p.half)
-    return p.edge[c].copy(), along, best_d, proven
+    edge = np.empty(n, dtype=np.int64)
+    along = np.empty(n)
+    dist = np.empty(n)
+    proven = np.empty(n, dtype=bool)
+    for lo in range(0, n, _CHUNK):  # chunks keep the (points × k) temporaries in cache
+        hi = min(lo + _CHUNK, n)
+        px, py = xy[lo:hi, 0:1], xy[lo:hi, 1:2]
+        dmid, cand = p.tree.query(xy[lo:hi], k=k, workers=-1)
+        dmid = dmid.reshape(hi - lo, k)
+        cand = cand.reshape(hi - lo, k)
+        rx, ry = px - ax[cand], py - ay[cand]
+        cx, cy = dx[cand], dy[cand]
+        t = np.clip((rx * cx + ry * cy) * inv[cand], 0.0, 1.0)
+        ex, ey = rx - t * cx, ry - t * cy
+        d2 = ex * ex + ey * ey
+        best = np.argmin(d2, axis=1)
+        rows = np.arange(hi - lo)
+        c = cand[rows, best]
+        bd = np.sqrt(d2[rows, best])
+        edge[lo:hi] = p.edge[c]
+        along[lo:hi] = p.start[c] + t[rows, best] * plen[c]
+        dist[lo:hi] = bd
+        proven[lo:hi] = (k == len(p.edge)) | (bd <= dmid[:, -1] - p.half)
+    return edge, along, dist, proven
 
 
 def snap_points(
