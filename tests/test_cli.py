@@ -179,3 +179,42 @@ def test_node_index_on_disk(capsys: pytest.CaptureFixture[str], tmp_path: Path) 
     in_memory = cityos.import_city(tmp_path / "m", osm=cityos.demo_osm_path("kouvola"))
     assert on_disk.manifest["layers"] == in_memory.manifest["layers"]
     assert on_disk.manifest["settings"]["node_index"].startswith("sparse_file_array")
+
+
+def test_access_command(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    bundle = tmp_path / "hel"
+    run(capsys, "import", "--demo", "helsinki", "--out", str(bundle), "-q")
+    out = tmp_path / "access.parquet"
+    code, _, err = run(
+        capsys,
+        "access",
+        str(bundle),
+        "--out",
+        str(out),
+        "--category",
+        "bus_stop",
+        "--cutoff",
+        "400",
+    )
+    assert code == 0, err
+    import pandas as pd
+
+    table = pd.read_parquet(out)
+    assert list(table.columns) == ["building_id", "category", "distance_m", "facility_id"]
+    assert len(table) == len(cityos.read_bundle(bundle).buildings)
+    assert (table["distance_m"].dropna() <= 400 + 1e-6).all()
+    assert "within 400 m" in err
+    code, _, err = run(capsys, "access", str(bundle), "--out", str(out), "-q")
+    assert code == 2 and "--force" in _error_line(err)
+    code, _, err = run(
+        capsys,
+        "access",
+        str(bundle),
+        "--out",
+        str(tmp_path / "a.csv"),
+        "-q",
+        "--category",
+        "spaceport",
+    )
+    assert code == 2 and "spaceport" in _error_line(err)
+    assert not (tmp_path / "a.csv").exists()

@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from cityos.bundle import Bundle, read_bundle
-from cityos.errors import CityosError, CityosWarning
+from cityos.errors import CityosError, CityosWarning, InputError, OutputExistsError
 from cityos.importer import DEFAULT_LEVELS, import_city
 from cityos.sources.demo import DEMO_CITIES, demo_osm_path
 from cityos.version import __version__
@@ -32,7 +32,7 @@ def _show_warning(message: Warning | str, category: type[Warning], *_args: Any, 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="cityos")
 def cli() -> None:
-    """cityos — city digital foundation: city bundles, health check, renewal, operations."""
+    """cityos — city digital foundation: city bundles, walking accessibility, health check."""
 
 
 @cli.command("import")
@@ -199,6 +199,81 @@ def info_cmd(bundle: Path, as_json: bool) -> None:
     for credit in info["attribution"]:
         lines.append(f"data {credit}")
     click.echo("\n".join(lines))
+
+
+@cli.command("access")
+@click.argument("bundle", type=click.Path(path_type=Path))
+@click.option(
+    "--out",
+    "-o",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Parquet or CSV file to write.",
+)
+@click.option(
+    "--category", "categories", multiple=True, help="Facility category (repeatable; default all)."
+)
+@click.option(
+    "--cutoff", type=float, default=1000.0, show_default=True, help="Search limit in metres."
+)
+@click.option(
+    "--method",
+    type=click.Choice(["network", "euclidean"]),
+    default="network",
+    show_default=True,
+    help="Walking distance along streets, or straight line.",
+)
+@click.option(
+    "--max-snap", type=float, default=200.0, show_default=True, help="Maximum access leg in metres."
+)
+@click.option("--force", is_flag=True, help="Replace the output file if it exists.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress display.")
+def access_cmd(
+    bundle: Path,
+    out: Path,
+    categories: Sequence[str],
+    cutoff: float,
+    method: str,
+    max_snap: float,
+    force: bool,
+    quiet: bool,
+) -> None:
+    """Nearest facility of each category for every building (building_id, category, distance_m,
+    facility_id), by walking distance along the streets or straight line."""
+    from cityos.network import accessibility_table
+    from cityos.progress import Reporter
+
+    if out.exists() and not force:
+        raise OutputExistsError(f"{out}: output file exists; pass --force to replace it")
+    if out.suffix.lower() not in (".parquet", ".csv"):
+        raise InputError(f"{out}: write .parquet or .csv")
+    b = read_bundle(bundle)
+    with Reporter(quiet=quiet).stage("walking distances"):
+        table = accessibility_table(
+            b, categories=list(categories) or None, cutoff=cutoff, method=method,  # type: ignore[arg-type]
+            max_snap=max_snap,
+        )  # fmt: skip
+    tmp = out.with_name(f".{out.name}.tmp")
+    try:
+        if out.suffix.lower() == ".csv":
+            table.to_csv(tmp, index=False)
+        else:
+            table.to_parquet(tmp, index=False)
+        tmp.replace(out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    if table.attrs.get("unsnapped_buildings"):
+        warnings.warn(
+            f"{table.attrs['unsnapped_buildings']} buildings lie farther than {max_snap:g} m from every "
+            "walkable street and reach nothing by network",
+            CityosWarning,
+            stacklevel=1,
+        )
+    if not quiet:
+        reached = table["distance_m"].notna().mean() if len(table) else 0.0
+        click.echo(
+            f"wrote {out} ({len(table):,} rows, {reached:.1%} within {cutoff:g} m)", err=True
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
