@@ -1,0 +1,103 @@
+"""Indicator methods worked out by hand."""
+
+from __future__ import annotations
+
+import math
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+
+from cityos.checkup.methods import (
+    area_coverage,
+    park_service_area,
+    per_capita_area,
+    population_coverage,
+    register_count,
+)
+from cityos.errors import InputError
+
+CRS = "EPSG:32650"
+UNITS = gpd.GeoDataFrame(
+    {"unit_id": ["A", "B"]},
+    geometry=[shapely.box(0, 0, 100, 100), shapely.box(100, 0, 200, 100)],
+    crs=CRS,
+)
+
+
+def test_population_coverage() -> None:
+    got = population_coverage(
+        pd.Series([100.0, 300.0, 301.0, np.nan, np.inf]),
+        pd.Series([10.0, 20.0, 30.0, 40.0, 50.0]),
+        pd.Series(["A", "A", "A", "B", None], dtype=object),
+        radius_m=300,
+        units=["A", "B", "C"],
+    )
+    assert got.loc["A"].tolist() == [30.0, 60.0, 50.0]  # the building exactly at 300 m counts
+    assert got.loc["B"].tolist() == [0.0, 40.0, 0.0]
+    assert got.loc["C", "denominator"] == 0 and math.isnan(got.loc["C", "value"])  # no data, not 0
+    with pytest.raises(InputError, match="radius"):
+        population_coverage(
+            pd.Series([1.0]), pd.Series([1.0]), pd.Series(["A"]), radius_m=-1, units=["A"]
+        )
+
+
+def test_area_coverage() -> None:
+    land = gpd.GeoDataFrame(geometry=[shapely.box(0, 0, 100, 50)], crs=CRS)
+    got = area_coverage(shapely.box(0, 0, 50, 100), land, UNITS)
+    assert got.loc["A"].tolist() == pytest.approx([2500.0, 5000.0, 50.0])
+    assert got.loc["B", "denominator"] == 0 and math.isnan(got.loc["B", "value"])
+
+
+def test_per_capita_area_dissolves_overlaps() -> None:
+    pitches = gpd.GeoDataFrame(
+        geometry=[shapely.box(0, 0, 10, 10), shapely.box(5, 0, 15, 10)], crs=CRS
+    )
+    got = per_capita_area(pitches, pd.Series({"A": 30.0, "B": 0.0}), UNITS)
+    assert got.loc["A"].tolist() == pytest.approx([150.0, 30.0, 5.0])
+    assert math.isnan(got.loc["B", "value"])
+
+
+def test_register_count() -> None:
+    register = pd.DataFrame(
+        {"building_id": ["B1", "B2", "B3", "B4"], "structural_hazard": ["1", "0", "是", "yes"]}
+    )
+    got, unmatched = register_count(
+        register, key="building_id", column="structural_hazard",
+        unit_of=pd.Series({"B1": "A", "B2": "A", "B3": "B"}), units=["A", "B", "C"],
+    )  # fmt: skip
+    assert got.loc["A"].tolist() == [1.0, 2.0, 1.0]
+    assert got.loc["B"].tolist() == [1.0, 1.0, 1.0]
+    assert math.isnan(got.loc["C", "value"])
+    assert unmatched == 1
+    with pytest.raises(InputError, match="gas_hazard"):
+        register_count(
+            register,
+            key="building_id",
+            column="gas_hazard",
+            unit_of=pd.Series(dtype=object),
+            units=["A"],
+        )
+
+
+def test_park_service_area_tiers() -> None:
+    def square(x: float, area: float) -> shapely.Polygon:
+        side = math.sqrt(area)
+        return shapely.box(x, 0, x + side, side)
+
+    parks = gpd.GeoDataFrame(
+        {"area_m2": [6000.0, 3000.0, 1000.0]},
+        geometry=[square(0, 6000), square(5000, 3000), square(10000, 1000)],
+        crs=CRS,
+    )
+    served = park_service_area(parks, [(5000, math.inf, 500), (2000, 5000, 300)])
+    side = math.sqrt(6000)
+    assert served.contains(shapely.Point(side + 499, 0)) and not served.contains(
+        shapely.Point(side + 501, 0)
+    )
+    assert served.contains(shapely.Point(5000 - 299, 10)) and not served.contains(
+        shapely.Point(5000 - 301, 10)
+    )
+    assert not served.contains(shapely.Point(10000 - 50, 10))  # below every tier
