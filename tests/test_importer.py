@@ -206,7 +206,7 @@ def test_building_footprints_from_file(tmp_path: Path) -> None:
     assert list(got["levels"]) == [3.0, 4.0, 18.0]
     assert list(got["levels_source"]) == ["file", "default", "file"]
     assert got["footprint_m2"].to_numpy() == pytest.approx([200.0] * 3, rel=1e-6)
-    assert got.loc["b:c", "floor_area_m2"] == pytest.approx(200.0 * 18, rel=1e-6)
+    assert got.loc["c", "floor_area_m2"] == pytest.approx(200.0 * 18, rel=1e-6)
 
 
 def test_outside_and_empty_category_warnings(tmp_path: Path, beijing: Path, shanghai: Path) -> None:

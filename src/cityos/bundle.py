@@ -29,8 +29,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +37,7 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 
+from cityos.atomic import atomic_folder
 from cityos.errors import BundleError, OutputExistsError
 
 __all__ = [
@@ -349,26 +348,13 @@ def write_bundle(
             raise BundleError(f"register name {name!r}: use letters, digits, '_' or '-'")
     for name in LAYER_SCHEMAS:
         validate_layer(name, layers[name])
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
-    try:
+    full = {"schema_version": SCHEMA_VERSION, **manifest, "registers": sorted(registers)}
+    with atomic_folder(target, force=force) as tmp:
         for name in LAYER_SCHEMAS:
             layers[name].to_parquet(tmp / f"{name}.parquet", index=False)
         if registers:
             (tmp / "registers").mkdir()
             for name, table in registers.items():
                 table.to_parquet(tmp / "registers" / f"{name}.parquet", index=False)
-        full = {"schema_version": SCHEMA_VERSION, **manifest, "registers": sorted(registers)}
         _write_json(tmp / "manifest.json", full)
-        if target.exists():
-            old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
-            target.rename(old)
-            tmp.rename(target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return Bundle(target, full, dict(layers), registers)

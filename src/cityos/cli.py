@@ -276,6 +276,68 @@ def access_cmd(
         )
 
 
+@cli.command("checkup")
+@click.argument("bundle", type=click.Path(path_type=Path))
+@click.option(
+    "--out", "-o", required=True, type=click.Path(path_type=Path), help="Results folder to create."
+)
+@click.option(
+    "--system",
+    "systems",
+    multiple=True,
+    help="Indicator system: a built-in id (mohurd-2024) or a TOML file of your own. Repeatable.",
+)
+@click.option(
+    "--cutoff",
+    type=float,
+    default=1000.0,
+    show_default=True,
+    help="Walking-distance search limit (m).",
+)
+@click.option(
+    "--area-per-person",
+    type=float,
+    default=40.0,
+    show_default=True,
+    help="Floor area per resident (m²) for the population estimate; an unconfirmed default.",
+)
+@click.option("--country", help="OSM admin_level table for units from OSM boundaries (cn, fi).")
+@click.option("--force", is_flag=True, help="Replace the results folder if it exists.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress display.")
+def checkup_cmd(
+    bundle: Path,
+    out: Path,
+    systems: Sequence[str],
+    cutoff: float,
+    area_per_person: float,
+    country: str | None,
+    force: bool,
+    quiet: bool,
+) -> None:
+    """Run the city health check (城市体检) on a bundle and write the results folder."""
+    from cityos.checkup.engine import checkup
+    from cityos.checkup.results import write_results
+    from cityos.progress import Reporter
+    from cityos.units import admin_level_table
+
+    if out.exists() and not force:
+        raise OutputExistsError(f"{out}: output folder exists; pass --force to replace it")
+    b = read_bundle(bundle)
+    table = admin_level_table(country) if country else None
+    with Reporter(quiet=quiet).stage("health check"):
+        result = checkup(
+            b, systems=list(systems) or ["mohurd-2024"], cutoff_m=cutoff,
+            area_per_person=area_per_person, admin_levels=table,
+        )  # fmt: skip
+        write_results(result, out, force=force)
+    counts = result.summary["status_counts"]
+    click.echo(
+        f"wrote {out}: {counts['pass']} pass, {counts['fail']} fail, {counts['no_data']} no data, "
+        f"{counts['no_target']} without target",
+        err=quiet is False,
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``cityos`` console script; returns the exit status."""
     with warnings.catch_warnings():

@@ -169,10 +169,18 @@ def _text_column(frame: pd.DataFrame, candidates: tuple[str, ...]) -> pd.Series 
     return frame[col].where(frame[col].notna(), None).astype(object)
 
 
-def _ids(frame: pd.DataFrame, prefix: str, candidates: tuple[str, ...]) -> pd.Series:
+def _ids(
+    frame: pd.DataFrame, prefix: str, candidates: tuple[str, ...], *, keep: bool = False
+) -> pd.Series:
+    """Ids from the first candidate column when complete and unique, else ``prefix:row``.
+
+    ``keep=True`` keeps the city's own codes as they are (unit and building ids, which its
+    registers use as keys); otherwise they are prefixed with the file's name.
+    """
     col = find_column(list(frame.columns), candidates)
     if col is not None and frame[col].notna().all() and frame[col].astype(str).is_unique:
-        return prefix + ":" + frame[col].astype(str)
+        codes = frame[col].astype(str)
+        return codes.astype(object) if keep else prefix + ":" + codes
     return pd.Series([f"{prefix}:{i}" for i in range(len(frame))], index=frame.index, dtype=object)
 
 
@@ -198,7 +206,9 @@ def _read_units(sources: Sequence[UnitSource], crs: SourceCrs | None) -> list[gp
         name_candidates = ("name", "名称", "unit_name", *level_names, "街道", "社区")
         name_candidates += tuple(c[:10] for c in name_candidates)  # Shapefile truncates names
         names = _text_column(frame, name_candidates)
-        ids = _ids(frame, stem_id(path), ("unit_id", "id", "code", "adcode", "编码", "代码"))
+        ids = _ids(
+            frame, stem_id(path), ("unit_id", "id", "code", "adcode", "编码", "代码"), keep=True
+        )
         reserved = set(LAYER_SCHEMAS["units"].columns) | {"geometry"}
         extra = frame.drop(columns=[c for c in frame.columns if c in reserved])
         out = gpd.GeoDataFrame(
@@ -316,7 +326,7 @@ def _read_building_files(
         out = gpd.GeoDataFrame(
             {
                 "building_id": _ids(
-                    frame, stem_id(path), ("building_id", "id", "bid", "编号")
+                    frame, stem_id(path), ("building_id", "id", "bid", "编号"), keep=True
                 ).to_numpy(),
                 "building": types.to_numpy(dtype=object),
                 "use": use.to_numpy(dtype=object),
@@ -628,6 +638,16 @@ def import_city(
             else None
         )
         raw_units = _concat([f for f in [osm_units, *unit_frames] if f is not None], "units")
+        raw_buildings_ids = (
+            raw_buildings["building_id"] if len(raw_buildings) else pd.Series([], dtype=object)
+        )
+        for what, ids in (("unit", raw_units["unit_id"]), ("building", raw_buildings_ids)):
+            dup = ids[ids.duplicated()]
+            if len(dup):
+                raise InputError(
+                    f"{what} ids repeat across the input files (e.g. {dup.iloc[0]!r}); "
+                    "give every file its own codes"
+                )
 
         extent_frames = [
             ext.walk_edges if ext is not None else empty_layer("walk_edges"),

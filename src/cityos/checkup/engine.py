@@ -1,0 +1,545 @@
+"""The health-check engine: evaluate indicator systems on a city bundle, unit by unit.
+
+For each indicator and each unit level at or above the indicator's own (a housing indicator is
+counted per community, subdistrict and city; a coverage rate is computed per unit at each level),
+the method gives numerator, denominator and value; a missing input gives ``no_data`` with the
+reason, never 0. Registers (the city's own tables) are used when the bundle has them; otherwise an
+indicator with an open-data ``proxy`` is computed from OSM and labelled as a proxy.
+
+Status: ``pass`` / ``fail`` against the target; count-of-problems indicators (direction
+``lower``, units 个/栋/套/条/处/起) without a published target fail on any case (implicit target
+0, labelled); rates without a target get ``no_target``; missing data ``no_data``.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from importlib import resources
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from cityos.bundle import Bundle
+from cityos.checkup.catalogue import Indicator, IndicatorSystem, load_system
+from cityos.checkup.methods import (
+    area_coverage,
+    park_service_area,
+    population_coverage,
+    register_count,
+)
+from cityos.errors import ConfigError, InputError
+from cityos.network import accessibility_table, graph_from_bundle, service_area, snap_points
+from cityos.population import DEFAULT_AREA_PER_PERSON_M2, PopulationEstimate, estimate_population
+from cityos.units import UnitSet, assign_to_units, units_by_level
+
+__all__ = ["INDICATOR_COLUMNS", "CheckupResult", "checkup"]
+
+UNIT_LEVEL_ORDER = ("community", "subdistrict", "city")
+COUNT_UNITS = {"个", "栋", "套", "条", "处", "起", "条/处"}
+#: columns of indicators.parquet / indicators.csv
+INDICATOR_COLUMNS = (
+    "unit_id", "unit_name", "level", "indicator_id", "name_zh", "name_en", "value", "unit", "target",
+    "status", "confirmed", "method", "radius_m", "sources", "system", "numerator", "denominator",
+    "target_op", "target_source", "generated_unit", "note",
+)  # fmt: skip
+#: residential land fallback: residential building footprints buffered by this much (STANDARDS §11.1)
+RES_BUFFER_M = 15.0
+
+
+@dataclass
+class CheckupResult:
+    """What a health check produced (see :func:`checkup`)."""
+
+    indicators: pd.DataFrame
+    access: pd.DataFrame
+    problems: pd.DataFrame
+    units: dict[str, gpd.GeoDataFrame]
+    summary: dict[str, Any]
+
+
+@dataclass
+class _Eval:
+    frames: dict[str, pd.DataFrame] = field(
+        default_factory=dict
+    )  # level → numerator/denominator/value
+    method: str = ""
+    radius_m: float | None = None
+    note: str = ""
+    no_data: str | None = None
+
+
+class _Context:
+    """Everything the methods share, computed once per check."""
+
+    def __init__(self, bundle: Bundle, *, cutoff_m: float, area_per_person: float,
+                 admin_levels: dict[int, str] | None) -> None:  # fmt: skip
+        self.bundle = bundle
+        self.crs = bundle.crs
+        self.cutoff_m = cutoff_m
+        self.buildings = bundle.projected("buildings")
+        if self.buildings.empty:
+            raise InputError(
+                f"{bundle.path}: the bundle has no buildings; the health check needs them"
+            )
+        self.points = gpd.GeoSeries(
+            shapely.point_on_surface(self.buildings.geometry.to_numpy()),
+            index=self.buildings.index,
+            crs=self.crs,
+        )
+        self.unit_set: UnitSet = units_by_level(
+            bundle.units, bundle.buildings, crs=self.crs, admin_levels=admin_levels
+        )
+        self.unit_of = assign_to_units(self.points, self.unit_set)
+        calib_level = next(
+            (lv for lv in UNIT_LEVEL_ORDER if "population" in self.unit_set.levels[lv]
+             and pd.to_numeric(self.unit_set.levels[lv]["population"], errors="coerce").notna().any()),
+            None,
+        )  # fmt: skip
+        self.population: PopulationEstimate = estimate_population(
+            self.buildings,
+            area_per_person=area_per_person,
+            residential_land=bundle.projected("residential_land"),
+            units=self.unit_set.levels[calib_level] if calib_level else None,
+        )
+        self.facilities = bundle.projected("facilities")
+        self._distances: dict[tuple[tuple[str, ...], str], pd.Series] = {}
+
+    @cached_property
+    def graph(self) -> Any:
+        return graph_from_bundle(self.bundle)
+
+    @cached_property
+    def access(self) -> pd.DataFrame:
+        cats = sorted(self.facilities["category"].unique())
+        if not cats or self.bundle.walk_edges.empty:
+            return pd.DataFrame(columns=["building_id", "category", "distance_m", "facility_id"])
+        return accessibility_table(
+            self.bundle, categories=cats, cutoff=self.cutoff_m, graph=self.graph
+        )
+
+    def distance(self, categories: Sequence[str], method: str) -> pd.Series | None:
+        """Distance from each building to the nearest facility of any of ``categories``."""
+        present = [c for c in categories if (self.facilities["category"] == c).any()]
+        if not present:
+            return None
+        key = (tuple(sorted(present)), method)
+        if key not in self._distances:
+            if method == "network" and not self.bundle.walk_edges.empty:
+                acc = self.access[self.access["category"].isin(present)]
+                d = acc.groupby("building_id", observed=True)["distance_m"].min()
+            else:
+                table = accessibility_table(
+                    self.bundle, categories=present, cutoff=self.cutoff_m, method="euclidean"
+                )
+                d = table.groupby("building_id", observed=True)["distance_m"].min()
+            self._distances[key] = pd.Series(
+                d.reindex(self.buildings["building_id"]).to_numpy(), index=self.buildings.index
+            )
+        return self._distances[key]
+
+    @cached_property
+    def residential_land(self) -> tuple[gpd.GeoDataFrame, str]:
+        land = self.bundle.projected("residential_land")
+        if len(land):
+            return land, "landuse=residential"
+        res = self.buildings[self.population.residential.to_numpy()]
+        merged = (
+            shapely.union_all(shapely.buffer(res.geometry.to_numpy(), RES_BUFFER_M))
+            if len(res)
+            else shapely.Polygon()
+        )
+        return gpd.GeoDataFrame(
+            geometry=[merged], crs=self.crs
+        ), f"residential buildings buffered {RES_BUFFER_M:g} m [OP]"
+
+    def units(self, level: str) -> gpd.GeoDataFrame:
+        return self.unit_set.levels[level]
+
+
+def _levels_for(indicator: Indicator) -> list[str]:
+    start = (
+        0
+        if indicator.level in ("housing", "community")
+        else UNIT_LEVEL_ORDER.index(indicator.level)
+    )
+    return list(UNIT_LEVEL_ORDER[start:])
+
+
+def _served(
+    ctx: _Context, categories: Sequence[str], radius: float, distance: str
+) -> shapely.Geometry:
+    fac = ctx.facilities[ctx.facilities["category"].isin(categories)]
+    if distance == "network" and not ctx.bundle.walk_edges.empty:
+        snapped = snap_points(ctx.graph, fac.geometry.to_numpy())
+        return service_area(ctx.graph, snapped, distance=radius).polygon
+    return shapely.union_all(shapely.buffer(fac.geometry.to_numpy(), radius))
+
+
+def _coverage(ctx: _Context, ind: Indicator, params: Any, levels: list[str]) -> _Eval:
+    cats = list(params["categories"])
+    radius = float(params["radius_m"])
+    measure = params["measure"]
+    distance = params.get("distance", "network")
+    if not (ctx.facilities["category"].isin(cats)).any():
+        return _Eval(no_data=f"no facilities of {', '.join(cats)} in the bundle")
+    ev = _Eval(
+        method=f"coverage of {measure} within {radius:g} m ({distance}) of {', '.join(cats)}",
+        radius_m=radius,
+    )
+    if measure == "population":
+        d = ctx.distance(cats, distance)
+        assert d is not None
+        for lv in levels:
+            ev.frames[lv] = population_coverage(
+                d,
+                ctx.population.population,
+                ctx.unit_of[lv],
+                radius_m=radius,
+                units=list(ctx.units(lv)["unit_id"]),
+            )
+        return ev
+    served = _served(ctx, cats, radius, distance)
+    land, source = ctx.residential_land
+    for lv in levels:
+        units = ctx.units(lv)
+        denom = (
+            land
+            if measure == "residential_area"
+            else gpd.GeoDataFrame(geometry=units.geometry.to_numpy(), crs=ctx.crs)
+        )
+        ev.frames[lv] = area_coverage(served, denom, units)
+    ev.note = (
+        f"residential land: {source}" if measure == "residential_area" else "share of unit area"
+    )
+    return ev
+
+
+def _park_coverage(ctx: _Context, ind: Indicator, params: Any, levels: list[str]) -> _Eval:
+    rules = tomllib.loads(
+        resources.files("cityos.checkup").joinpath("parks.toml").read_text("utf-8")
+    )["rule_sets"]
+    name = params["rule_set"]
+    if name not in rules:
+        raise ConfigError(
+            f"indicator {ind.id}: unknown park rule set {name!r}; known: {', '.join(rules)}"
+        )
+    tiers = [
+        (float(lo), math.inf if hi == "inf" else float(hi), float(r))
+        for lo, hi, r in rules[name]["tiers"]
+    ]
+    parks = ctx.bundle.projected("green_spaces")
+    if parks.empty:
+        return _Eval(no_data="no public green spaces in the bundle")
+    served = park_service_area(parks, tiers)
+    land, source = ctx.residential_land
+    ev = _Eval(
+        method=f"park service radius ({name}: {rules[name]['source']})",
+        note=f"residential land: {source}",
+    )
+    for lv in levels:
+        ev.frames[lv] = area_coverage(served, land, ctx.units(lv))
+    return ev
+
+
+def _road_density(ctx: _Context, ind: Indicator, params: Any, levels: list[str]) -> _Eval:
+    classes = set(params["highways"])
+    if params.get("links"):
+        classes |= {f"{c}_link" for c in list(classes)}
+    edges = ctx.bundle.projected("walk_edges")
+    edges = edges[edges["highway"].isin(classes)]
+    if edges.empty:
+        return _Eval(no_data="no streets of the listed classes in the walk network")
+    lines = shapely.union_all(edges.geometry.to_numpy())
+    ev = _Eval(method="road length ÷ unit area (km/km²), streets of the walk network",
+               note="motorways are not in the walk network; dual carriageways counted twice")  # fmt: skip
+    for lv in levels:
+        units = ctx.units(lv)
+        geoms = units.geometry.to_numpy()
+        km = shapely.length(shapely.intersection(geoms, lines)) / 1000.0
+        km2 = shapely.area(geoms) / 1e6
+        ev.frames[lv] = pd.DataFrame(
+            {
+                "numerator": km,
+                "denominator": km2,
+                "value": np.where(km2 > 0, km / np.where(km2 > 0, km2, 1), np.nan),
+            },
+            index=pd.Index(units["unit_id"], name="unit_id"),
+        )
+    return ev
+
+
+def _register(ctx: _Context, ind: Indicator, params: Any, levels: list[str]) -> _Eval:
+    name = params["register"]
+    if name not in ctx.bundle.registers:
+        return _Eval(
+            no_data=f"register '{name}' not in the bundle (data class {ind.data}); import it with --register {name}=FILE"
+        )
+    table = ctx.bundle.registers[name]
+    missing = [c for c in (params["key"], params["column"]) if c not in table]
+    if missing:
+        return _Eval(
+            no_data=f"register '{name}' has no column {', '.join(repr(c) for c in missing)}"
+        )
+    ev = _Eval(method=f"register '{name}', column '{params['column']}'")
+    key = params["key"]
+    for lv in levels:
+        if key == "building_id":
+            unit_of = pd.Series(
+                ctx.unit_of[lv].to_numpy(), index=ctx.buildings["building_id"].to_numpy()
+            )
+        else:
+            ids = ctx.units(lv)["unit_id"]
+            unit_of = pd.Series(ids.to_numpy(), index=ids.to_numpy())
+        frame, unmatched = register_count(
+            table,
+            key=key,
+            column=params["column"],
+            unit_of=unit_of,
+            units=list(ctx.units(lv)["unit_id"]),
+        )
+        if ind.method == "register_value":
+            values = pd.to_numeric(table[params["column"]], errors="coerce")
+            per = pd.DataFrame(
+                {"unit": table[key].astype(str).map(unit_of.astype(object).to_dict()), "v": values}
+            ).dropna()
+            frame["value"] = per.groupby("unit")["v"].mean().reindex(frame.index)
+        ev.frames[lv] = frame
+        if unmatched:
+            ev.note = f"{unmatched} of {len(table)} register rows match no {key}"
+    return ev
+
+
+def _units_without(ctx: _Context, ind: Indicator, params: Any, levels: list[str]) -> _Eval:
+    cats = list(params["categories"])
+    if not (ctx.facilities["category"].isin(cats)).any():
+        return _Eval(no_data=f"no facilities of {', '.join(cats)} in the bundle")
+    base_level = ind.level if ind.level in UNIT_LEVEL_ORDER else "community"
+    base = ctx.units(base_level)
+    lacking: pd.Series
+    if "min_area_m2" in params:
+        fac = ctx.facilities[
+            ctx.facilities["category"].isin(cats)
+            & (ctx.facilities["area_m2"] >= params["min_area_m2"])
+        ]
+        hit = np.zeros(len(base), dtype=bool)
+        hit[np.unique(base.sindex.query(fac.geometry.to_numpy(), predicate="intersects")[1])] = True
+        lacking = pd.Series(~hit, index=base["unit_id"].to_numpy())
+        method = f"units with no {', '.join(cats)} of ≥ {params['min_area_m2']:g} m² inside [proxy]"
+    else:
+        radius = float(params["radius_m"])
+        d = ctx.distance(cats, params.get("distance", "network"))
+        assert d is not None
+        cov = population_coverage(
+            d,
+            ctx.population.population,
+            ctx.unit_of[base_level],
+            radius_m=radius,
+            units=list(base["unit_id"]),
+        )
+        lacking = (cov["value"] < 50.0).where(cov["value"].notna())
+        method = f"{base_level} units where under half the residents have {', '.join(cats)} within {radius:g} m [proxy]"
+    ev = _Eval(method=method, radius_m=params.get("radius_m"), note=str(params.get("note", "")))
+    community_of = pd.Series(base["unit_id"].to_numpy(), index=base["unit_id"].to_numpy())
+    for lv in levels:
+        ids = list(ctx.units(lv)["unit_id"])
+        if lv == base_level:
+            v = lacking.astype(float)
+            ev.frames[lv] = pd.DataFrame(
+                {"numerator": v, "denominator": 1.0, "value": v},
+                index=pd.Index(ids, name="unit_id"),
+            )
+            continue
+        # a community belongs to the higher unit that holds its representative point
+        pts = gpd.GeoSeries(shapely.point_on_surface(base.geometry.to_numpy()), crs=ctx.crs)
+        owner = assign_to_units(pts, UnitSet({lv: ctx.units(lv)}, {lv: ""}))[lv].to_numpy()
+        frame = pd.DataFrame(
+            {"unit": owner, "lack": lacking.reindex(community_of.index).astype(float).to_numpy()}
+        ).dropna()
+        g = frame.groupby("unit")["lack"]
+        num = g.sum().reindex(ids, fill_value=0.0)
+        den = g.size().reindex(ids, fill_value=0).astype(float)
+        ev.frames[lv] = pd.DataFrame(
+            {"numerator": num, "denominator": den, "value": np.where(den > 0, num, np.nan)},
+            index=pd.Index(ids, name="unit_id"),
+        )
+    return ev
+
+
+_METHODS = {
+    "coverage": _coverage,
+    "park_coverage": _park_coverage,
+    "road_density": _road_density,
+    "register_count": _register,
+    "register_value": _register,
+    "units_without": _units_without,
+}
+
+
+def _evaluate(ctx: _Context, ind: Indicator) -> _Eval:
+    levels = _levels_for(ind)
+    fn = _METHODS.get(ind.method)
+    if fn is None:
+        return _Eval(no_data=f"method '{ind.method}' is not computed by this cityos version yet")
+    ev = fn(ctx, ind, ind.params, levels)
+    if ev.no_data is not None and ind.proxy is not None:
+        proxy_fn = _METHODS.get(str(ind.proxy.get("method")))
+        if proxy_fn is not None:
+            params = {k: v for k, v in ind.proxy.items() if k != "method"}
+            pev = proxy_fn(ctx, ind, params, levels)
+            if pev.no_data is None:
+                pev.method = f"[proxy] {pev.method}; official data missing: {ev.no_data}"
+                return pev
+            ev.no_data = f"{ev.no_data}; proxy: {pev.no_data}"
+    return ev
+
+
+def _status(ind: Indicator, value: float) -> tuple[str, float | None, str | None, str | None]:
+    """(status, target, op, source) of one value."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "no_data", ind.target, ind.target_op, ind.target_source
+    target, op, source = ind.target, ind.target_op, ind.target_source
+    if target is None and ind.direction == "lower" and ind.unit in COUNT_UNITS:
+        target, op, source = 0.0, "<=", "implicit: every case is a problem (no published target)"
+    if target is None:
+        return "no_target", None, None, None
+    op = op or (">=" if ind.direction == "higher" else "<=")
+    ok = {
+        ">=": value >= target - 1e-9,
+        "<=": value <= target + 1e-9,
+        ">": value > target,
+        "<": value < target,
+        "==": value == target,
+    }[op]
+    return ("pass" if ok else "fail"), target, op, source
+
+
+def checkup(
+    bundle: Bundle,
+    *,
+    systems: Sequence[str | IndicatorSystem] = ("mohurd-2024",),
+    cutoff_m: float = 1000.0,
+    area_per_person: float = DEFAULT_AREA_PER_PERSON_M2,
+    admin_levels: dict[int, str] | None = None,
+) -> CheckupResult:
+    """Run the health check on a bundle.
+
+    Parameters
+    ----------
+    bundle
+        A city bundle (:func:`cityos.read_bundle`).
+    systems
+        Built-in system ids or paths of a city's own system files, or loaded systems.
+    cutoff_m
+        Search limit of the walking distances (default 1000 m, the 15-minute life circle).
+    area_per_person
+        Floor area per resident for the population estimate (m², unconfirmed default).
+    admin_levels
+        OSM admin_level → level table for units from OSM (see :func:`cityos.units.admin_level_table`).
+
+    Returns
+    -------
+    CheckupResult
+        ``indicators`` (one row per unit × indicator, columns :data:`INDICATOR_COLUMNS`),
+        ``access`` (per building and category), ``problems`` (failing units with the cause),
+        ``units`` (per level, indicator values as columns) and ``summary``.
+    """
+    loaded = [s if isinstance(s, IndicatorSystem) else load_system(s) for s in systems]
+    ctx = _Context(
+        bundle, cutoff_m=cutoff_m, area_per_person=area_per_person, admin_levels=admin_levels
+    )
+    sources = "; ".join(
+        f"{s['kind']}:{s['path'].rsplit('/', 1)[-1]}" for s in bundle.manifest.get("sources", [])
+    )
+    rows: list[dict[str, Any]] = []
+    for system in loaded:
+        for ind in system.indicators:
+            ev = _evaluate(ctx, ind)
+            for lv in _levels_for(ind):
+                units = ctx.units(lv)
+                frame = ev.frames.get(lv)
+                for uid, uname, gen in zip(
+                    units["unit_id"], units["name"], units["generated"], strict=True
+                ):
+                    value = (
+                        float(frame.loc[uid, "value"])
+                        if frame is not None and uid in frame.index
+                        else math.nan
+                    )
+                    status, target, op, tsource = _status(ind, value)
+                    rows.append({
+                        "unit_id": uid, "unit_name": uname, "level": lv, "indicator_id": ind.id,
+                        "name_zh": ind.name_zh, "name_en": ind.name_en, "value": value, "unit": ind.unit,
+                        "target": target, "status": status, "confirmed": ind.confirmed,
+                        "method": ev.method or ind.method, "radius_m": ev.radius_m, "sources": sources,
+                        "system": system.id,
+                        "numerator": float(frame.loc[uid, "numerator"]) if frame is not None and uid in frame.index else math.nan,
+                        "denominator": float(frame.loc[uid, "denominator"]) if frame is not None and uid in frame.index else math.nan,
+                        "target_op": op, "target_source": tsource, "generated_unit": bool(gen),
+                        "note": ev.no_data if ev.no_data else ev.note,
+                    })  # fmt: skip
+    indicators = pd.DataFrame(rows, columns=list(INDICATOR_COLUMNS))
+    problems = _problems(ctx, indicators)
+    unit_layers = _unit_layers(ctx, indicators)
+    counts = indicators["status"].value_counts().to_dict()
+    summary = {
+        "systems": [{"id": s.id, "version": s.version, "source": s.path} for s in loaded],
+        "bundle": str(bundle.path), "as_of": bundle.as_of, "crs": bundle.crs,
+        "status_counts": {k: int(counts.get(k, 0)) for k in ("pass", "fail", "no_data", "no_target")},
+        "population": ctx.population.method,
+        "units": {lv: {"count": len(ctx.units(lv)), "source": ctx.unit_set.sources[lv]} for lv in UNIT_LEVEL_ORDER},
+        "distances": {"cutoff_m": cutoff_m, "origin": "building point_on_surface", "snap": "nearest walkable edge ≤ 200 m"},
+        "attribution": bundle.manifest.get("attribution", []),
+    }  # fmt: skip
+    return CheckupResult(indicators, ctx.access, problems, unit_layers, summary)
+
+
+def _problems(ctx: _Context, indicators: pd.DataFrame) -> pd.DataFrame:
+    fail = indicators[indicators["status"] == "fail"]
+    rows = []
+    for rec in fail.to_dict("records"):
+        cause = (
+            f"{rec['value']:.4g} {rec['unit']} against target {rec['target_op']} {rec['target']:g}"
+        )
+        if str(rec["method"]).startswith("coverage of population"):
+            uncovered = float(rec["denominator"]) - float(rec["numerator"])
+            cause += (
+                f"; {uncovered:,.0f} of {float(rec['denominator']):,.0f} residents are farther than "
+                f"{float(rec['radius_m']):g} m"
+            )
+        rows.append({k: rec[k] for k in ("unit_id", "unit_name", "level", "indicator_id", "name_zh", "value", "target")}
+                    | {"cause": cause})  # fmt: skip
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "unit_id",
+            "unit_name",
+            "level",
+            "indicator_id",
+            "name_zh",
+            "value",
+            "target",
+            "cause",
+        ],
+    )
+
+
+def _unit_layers(ctx: _Context, indicators: pd.DataFrame) -> dict[str, gpd.GeoDataFrame]:
+    out = {}
+    for lv in UNIT_LEVEL_ORDER:
+        units = ctx.units(lv)[["unit_id", "name", "generated", "geometry"]].copy()
+        pop = ctx.population.population.groupby(ctx.unit_of[lv].to_numpy()).sum()
+        units["population"] = units["unit_id"].map(pop).fillna(0.0)
+        wide = indicators[indicators["level"] == lv].pivot_table(
+            index="unit_id", columns="indicator_id", values="value", aggfunc="first", dropna=False
+        )
+        out[lv] = units.merge(wide, left_on="unit_id", right_index=True, how="left").to_crs(
+            "EPSG:4326"
+        )
+    return out

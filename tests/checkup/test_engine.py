@@ -1,0 +1,154 @@
+"""The health check on a hand-built toy city: every number below is worked out by hand.
+
+y=200                 |footway
+                      |
+y=0   ==================================== residential street, x 0..1000 m
+      K(100,10)                      M(900,10)      K kindergarten, M middle school
+buildings B1..B10: 10×10 m, 4 storeys (400 m² → 10 residents at 40 m²/person), centred at
+x = 50, 150, …, 950, y = 25; communities C1 = x 0..500, C2 = x 500..1000
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+import pytest
+import shapely
+
+import cityos
+from cityos.checkup.engine import INDICATOR_COLUMNS, checkup
+from cityos.checkup.results import RESULT_FILES, write_results
+from cityos.cli import main
+from tests.conftest import TOY_CRS, TOY_ORIGIN, ToyOsm
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory: pytest.TempPathFactory) -> cityos.Bundle:
+    root = tmp_path_factory.mktemp("toycity")
+    t = ToyOsm()
+    a, m, b = t.node(0, 0), t.node(500, 0), t.node(1000, 0)
+    t.way([a, m, b], highway="residential", name="幸福路")
+    t.way([m, t.node(500, 200)], highway="footway")
+    for i in range(10):
+        x = 50 + 100 * i
+        t.ring(x - 5, 20, x + 5, 30, building="apartments", building__levels="4", name=f"B{i + 1}")
+    t.node(100, 10, amenity="kindergarten", name="阳光幼儿园")
+    t.node(900, 10, amenity="school", **{"isced__level": "2"}, name="第一初级中学")
+    osm = t.write(root / "toy.osm")
+    units = gpd.GeoDataFrame(
+        {"unit_id": ["C1", "C2"], "name": ["东社区", "西社区"]},
+        geometry=[shapely.box(0, -100, 500, 300), shapely.box(500, -100, 1000, 300)],
+        crs=TOY_CRS,
+    ).translate(*TOY_ORIGIN)
+    units_path = root / "communities.geojson"
+    gpd.GeoDataFrame(
+        {"unit_id": ["C1", "C2"], "name": ["东社区", "西社区"]}, geometry=units, crs=TOY_CRS
+    ).to_crs(4326).to_file(units_path)
+    # housing-safety register keyed by building id: B2 and B7 have structural hazards
+    bundle = cityos.import_city(root / "probe", osm=osm, measure_crs=TOY_CRS)
+    ids = dict(zip(bundle.buildings["name"], bundle.buildings["building_id"], strict=True))
+    register = root / "housing.csv"
+    pd.DataFrame(
+        {"building_id": [ids["B2"], ids["B7"], ids["B8"]], "structural_hazard": [1, 1, 0]}
+    ).to_csv(register, index=False)
+    return cityos.import_city(
+        root / "bundle", osm=osm, measure_crs=TOY_CRS, units=[("community", units_path)],
+        registers={"housing": register},
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def result(toy: cityos.Bundle) -> cityos.checkup.engine.CheckupResult:  # type: ignore[name-defined]
+    return checkup(toy, systems=["mohurd-2024"])
+
+
+def row(result: object, indicator: str, unit: str) -> pd.Series:
+    frame = result.indicators  # type: ignore[attr-defined]
+    hit = frame[(frame["indicator_id"] == indicator) & (frame["unit_id"] == unit)]
+    assert len(hit) == 1, (indicator, unit)
+    return hit.iloc[0]
+
+
+def test_population_ten_per_building(result: object) -> None:
+    layers = result.units  # type: ignore[attr-defined]
+    # footprints are 100 m² up to the 1e-7° precision of OSM coordinates
+    population = layers["community"].set_index("unit_id")["population"].to_dict()
+    assert population == pytest.approx({"C1": 50.0, "C2": 50.0}, rel=1e-4)
+
+
+def test_register_counts_per_community_and_city(result: object) -> None:
+    assert row(result, "housing_structural_hazard", "C1")["value"] == 1
+    assert row(result, "housing_structural_hazard", "C2")["value"] == 1
+    city = row(result, "housing_structural_hazard", "city")
+    assert city["value"] == 2 and city["status"] == "fail"
+    assert "implicit" in city["target_source"]
+
+
+def test_kindergarten_proxy_by_walking_distance(result: object) -> None:
+    # B1–B4 are within 300 m walk of the kindergarten (25 + |x − 100| + 10), B5 (385 m) is not:
+    # C1 80 % covered (not lacking), C2 0 % (lacking); the city counts one lacking community
+    c1 = row(result, "community_kindergarten_substandard", "C1")
+    c2 = row(result, "community_kindergarten_substandard", "C2")
+    assert (c1["value"], c2["value"]) == (0.0, 1.0)
+    assert (
+        c2["method"].startswith("[proxy]")
+        and "register 'community' not in the bundle" in c2["method"]
+    )
+    assert row(result, "community_kindergarten_substandard", "city")["value"] == 1
+
+
+def test_middle_school_area_coverage(result: object) -> None:
+    r = row(result, "middle_school_coverage", "city")
+    assert r["value"] == pytest.approx(100.0) and r["radius_m"] == 1000
+    # residential land = footprints buffered 15 m (rounded corners, 8 segments a quarter circle)
+    assert r["denominator"] == pytest.approx(10 * (100 + 4 * 10 * 15 + math.pi * 15**2), rel=5e-3)
+
+
+def test_road_density(result: object) -> None:
+    # 1 km of residential street in a city unit = the buildings' hull (a 900 m line) buffered 250 m
+    r = row(result, "road_network_density", "city")
+    area_km2 = (900 * 500 + math.pi * 250**2) / 1e6
+    assert r["numerator"] == pytest.approx(1.0, rel=1e-4)
+    assert r["value"] == pytest.approx(1.0 / area_km2, rel=1e-3)
+    assert r["status"] == "fail" and r["target"] == 8
+
+
+def test_missing_register_is_no_data_with_reason(result: object) -> None:
+    r = row(result, "community_waste_sorting_missing", "C1")
+    assert r["status"] == "no_data" and math.isnan(r["value"])
+    assert "register 'community' not in the bundle" in r["note"]
+
+
+def test_shape_of_results(result: object, tmp_path: Path) -> None:
+    ind = result.indicators  # type: ignore[attr-defined]
+    assert tuple(ind.columns) == INDICATOR_COLUMNS
+    assert set(ind["status"]) <= {"pass", "fail", "no_data", "no_target"}
+    assert ind["indicator_id"].nunique() == 61
+    out = write_results(result, tmp_path / "res")  # type: ignore[arg-type]
+    assert sorted(p.name for p in out.iterdir()) == sorted(RESULT_FILES)
+    back = pd.read_parquet(out / "indicators.parquet")
+    assert len(back) == len(ind)
+    summary = json.loads((out / "summary.json").read_text("utf-8"))
+    assert summary["population"]["area_per_person_confirmed"] is False
+    assert summary["units"]["community"]["source"] == "city files"
+    layers = gpd.list_layers(out / "units.gpkg")["name"].tolist()
+    assert sorted(layers) == ["city", "community", "subdistrict"]
+
+
+def test_cli_checkup(
+    toy: cityos.Bundle, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "r"
+    assert main(["checkup", str(toy.path), "--out", str(out), "-q"]) == 0
+    assert (out / "problems.csv").read_text("utf-8-sig").count("housing_structural_hazard") >= 1
+    assert main(["checkup", str(toy.path), "--out", str(out), "-q"]) == 2
+    assert "--force" in capsys.readouterr().err
+    assert (
+        main(["checkup", str(toy.path), "--out", str(tmp_path / "x"), "-q", "--system", "nope"])
+        == 2
+    )
+    assert "no such indicator system" in capsys.readouterr().err
