@@ -18,7 +18,8 @@ $(STAMP): pyproject.toml requirements.lock
 demo: $(STAMP)
 	$(BIN)/cityos import --demo helsinki --out $(DEMO_OUT)/helsinki --force
 	$(BIN)/cityos info $(DEMO_OUT)/helsinki
-	@echo "bundle written to $(DEMO_OUT)/helsinki"
+	$(BIN)/cityos checkup $(DEMO_OUT)/helsinki --out $(DEMO_OUT)/helsinki-checkup --force
+	@echo "bundle: $(DEMO_OUT)/helsinki   health-check results: $(DEMO_OUT)/helsinki-checkup"
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

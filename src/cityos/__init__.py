@@ -6,9 +6,12 @@ Build a city bundle from OpenStreetMap and the city's own files, then read it ba
     bundle = cityos.import_city("helsinki", osm=cityos.demo_osm_path())
     bundle = cityos.read_bundle("helsinki")
     bundle.facilities.category.value_counts()
+    result = cityos.checkup(bundle, systems=["mohurd-2024"])
+    result.indicators.query("status == 'fail'")
 """
 
 from cityos.bundle import Bundle, read_bundle
+from cityos.checkup.engine import CheckupResult, checkup
 from cityos.errors import (
     BundleError,
     CityosError,
@@ -24,12 +27,14 @@ from cityos.version import __version__
 __all__ = [
     "Bundle",
     "BundleError",
+    "CheckupResult",
     "CityosError",
     "CityosWarning",
     "ConfigError",
     "InputError",
     "OutputExistsError",
     "__version__",
+    "checkup",
     "demo_osm_path",
     "import_city",
     "read_bundle",

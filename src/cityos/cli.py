@@ -338,6 +338,34 @@ def checkup_cmd(
     )
 
 
+@cli.command("compare")
+@click.argument("old", type=click.Path(path_type=Path))
+@click.argument("new", type=click.Path(path_type=Path))
+@click.option(
+    "--out", "-o", type=click.Path(path_type=Path), help="Write the full comparison as CSV."
+)
+@click.option("--force", is_flag=True, help="Replace the CSV if it exists.")
+def compare_cmd(old: Path, new: Path, out: Path | None, force: bool) -> None:
+    """Year-over-year change per indicator and unit (improved / worsened / unchanged)."""
+    from cityos.checkup.compare import compare_results, read_indicators
+
+    if out is not None and out.exists() and not force:
+        raise OutputExistsError(f"{out}: output file exists; pass --force to replace it")
+    table = compare_results(read_indicators(old), read_indicators(new))
+    counts = table.groupby(["level", "trend"]).size().unstack(fill_value=0)
+    lines = [f"{'level':<12}" + "".join(f"{c:>16}" for c in counts.columns)]
+    for level, row in counts.iterrows():
+        lines.append(f"{level!s:<12}" + "".join(f"{int(v):>16,}" for v in row))
+    click.echo("\n".join(lines))
+    if out is not None:
+        tmp = out.with_name(f".{out.name}.tmp")
+        try:
+            table.to_csv(tmp, index=False, encoding="utf-8-sig")
+            tmp.replace(out)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``cityos`` console script; returns the exit status."""
     with warnings.catch_warnings():

@@ -47,7 +47,7 @@ COUNT_UNITS = {"个", "栋", "套", "条", "处", "起", "条/处"}
 INDICATOR_COLUMNS = (
     "unit_id", "unit_name", "level", "indicator_id", "name_zh", "name_en", "value", "unit", "target",
     "status", "confirmed", "method", "radius_m", "sources", "system", "numerator", "denominator",
-    "target_op", "target_source", "generated_unit", "note",
+    "target_op", "target_source", "generated_unit", "note", "direction",
 )  # fmt: skip
 #: residential land fallback: residential building footprints buffered by this much (STANDARDS §11.1)
 RES_BUFFER_M = 15.0
@@ -483,6 +483,7 @@ def checkup(
                         "denominator": float(frame.loc[uid, "denominator"]) if frame is not None and uid in frame.index else math.nan,
                         "target_op": op, "target_source": tsource, "generated_unit": bool(gen),
                         "note": ev.no_data if ev.no_data else ev.note,
+                        "direction": ind.direction,
                     })  # fmt: skip
     indicators = pd.DataFrame(rows, columns=list(INDICATOR_COLUMNS))
     problems = _problems(ctx, indicators)
