@@ -285,7 +285,8 @@ def access_cmd(
     "--system",
     "systems",
     multiple=True,
-    help="Indicator system: a built-in id (mohurd-2024) or a TOML file of your own. Repeatable.",
+    help="Indicator system: a built-in id (mohurd-2024, complete-community, sdg-11; default all three) "
+    "or a TOML file of your own. Repeatable.",
 )
 @click.option(
     "--cutoff",
@@ -326,7 +327,7 @@ def checkup_cmd(
     table = admin_level_table(country) if country else None
     with Reporter(quiet=quiet).stage("health check"):
         result = checkup(
-            b, systems=list(systems) or ["mohurd-2024"], cutoff_m=cutoff,
+            b, systems=list(systems) or ["mohurd-2024", "complete-community", "sdg-11"], cutoff_m=cutoff,
             area_per_person=area_per_person, admin_levels=table,
         )  # fmt: skip
         write_results(result, out, force=force)

@@ -152,3 +152,55 @@ def test_cli_checkup(
         == 2
     )
     assert "no such indicator system" in capsys.readouterr().err
+
+
+SETS = """
+[system]
+id = "toy-sets"
+
+[[indicator]]
+id = "set"
+name_zh = "设施齐全度"
+name_en = "set"
+level = "community"
+dimension = "设施完善"
+unit = "%"
+direction = "higher"
+confirmed = false
+target = 100
+target_source = "toy"
+method = "complete_set"
+params = { share = 50, items = [ { label = "kg300", categories = ["kindergarten"], radius_m = 300 },
+                                 { label = "ms1000", categories = ["middle_school"], radius_m = 1000 } ] }
+
+[[indicator]]
+id = "any"
+name_zh = "任一"
+name_en = "any"
+level = "community"
+dimension = "设施完善"
+unit = "%"
+direction = "higher"
+confirmed = false
+method = "coverage_any"
+params = { rules = [ { categories = ["kindergarten"], radius_m = 300 }, { categories = ["middle_school"], radius_m = 100 } ] }
+"""
+
+
+def test_complete_set_and_any_rule_by_hand(toy: cityos.Bundle, tmp_path: Path) -> None:
+    path = tmp_path / "sets.toml"
+    path.write_text(SETS, "utf-8")
+    res = checkup(toy, systems=[str(path)])
+    # C1: kindergarten for 4 of 5 buildings (80 %) and the middle school for all → both items;
+    # C2: no kindergarten within 300 m → one of two items; city: 1 of 2 communities complete
+    assert row(res, "set", "C1")["value"] == 100.0
+    c2 = row(res, "set", "C2")
+    assert c2["value"] == 50.0 and c2["note"] == "missing: kg300" and c2["status"] == "fail"
+    assert row(res, "set", "city")["value"] == 50.0
+    assert "missing: kg300" in res.problems.loc[res.problems["unit_id"] == "C2", "cause"].iloc[0]
+    # any rule: kindergarten ≤ 300 m (B1–B4) or middle school ≤ 100 m (B9: 85 m, B10: 85 m)
+    assert row(res, "any", "C1")["value"] == pytest.approx(
+        80.0, rel=1e-4
+    )  # equal footprints up to 1e-7°
+    assert row(res, "any", "C2")["value"] == pytest.approx(40.0, rel=1e-4)
+    assert row(res, "any", "C2")["status"] == "no_target"

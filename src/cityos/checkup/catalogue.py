@@ -39,6 +39,9 @@ METHODS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "road_density": (frozenset({"highways"}), frozenset({"links"})),
     "register_count": (frozenset({"register", "column", "key"}), frozenset()),
     "register_value": (frozenset({"register", "column", "key"}), frozenset()),
+    "coverage_any": (frozenset({"rules"}), frozenset({"distance", "measure"})),
+    "area_share": (frozenset({"layer"}), frozenset()),
+    "complete_set": (frozenset({"items"}), frozenset({"share", "distance"})),
 }
 
 _REQUIRED = (
@@ -54,7 +57,7 @@ _REQUIRED = (
 )
 _DATA_CLASSES = {"O", "OP", "R", "F", "S", "T"}
 
-BUILTIN_SYSTEMS = ("mohurd-2024",)
+BUILTIN_SYSTEMS = ("mohurd-2024", "complete-community", "sdg-11")
 
 
 @dataclass(frozen=True)

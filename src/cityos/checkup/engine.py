@@ -35,7 +35,13 @@ from cityos.checkup.methods import (
     register_count,
 )
 from cityos.errors import ConfigError, InputError
-from cityos.network import accessibility_table, graph_from_bundle, service_area, snap_points
+from cityos.network import (
+    accessibility_table,
+    graph_from_bundle,
+    nearest,
+    service_area,
+    snap_points,
+)
 from cityos.population import DEFAULT_AREA_PER_PERSON_M2, PopulationEstimate, estimate_population
 from cityos.units import UnitSet, assign_to_units, units_by_level
 
@@ -51,6 +57,8 @@ INDICATOR_COLUMNS = (
 )  # fmt: skip
 #: residential land fallback: residential building footprints buffered by this much (STANDARDS §11.1)
 RES_BUFFER_M = 15.0
+#: green spaces are reached at their edge, sampled this often (metres): entrances are not mapped
+GREEN_EDGE_STEP_M = 25.0
 
 
 @dataclass
@@ -73,6 +81,7 @@ class _Eval:
     radius_m: float | None = None
     note: str = ""
     no_data: str | None = None
+    missing: dict[str, list[str]] = field(default_factory=dict)  # unit → items it lacks
 
 
 class _Context:
@@ -125,24 +134,69 @@ class _Context:
         )
 
     def distance(self, categories: Sequence[str], method: str) -> pd.Series | None:
-        """Distance from each building to the nearest facility of any of ``categories``."""
-        present = [c for c in categories if (self.facilities["category"] == c).any()]
-        if not present:
+        """Distance from each building to the nearest facility of any of ``categories``.
+
+        A category ``green_space`` (optionally ``green_space>=AREA_M2``) means the public green
+        spaces of at least that area, reached at any point of their edge (sampled every
+        :data:`GREEN_EDGE_STEP_M` metres, since entrances are not mapped).
+        """
+        green = [c for c in categories if c.startswith("green_space")]
+        present = [
+            c for c in categories if c not in green and (self.facilities["category"] == c).any()
+        ]
+        parts = [self._facility_distance(tuple(sorted(present)), method)] if present else []
+        parts += [d for c in green if (d := self._green_distance(c, method)) is not None]
+        if not parts:
             return None
-        key = (tuple(sorted(present)), method)
+        return pd.concat(parts, axis=1).min(axis=1, skipna=True)
+
+    def _facility_distance(self, present: tuple[str, ...], method: str) -> pd.Series:
+        key = (present, method)
         if key not in self._distances:
             if method == "network" and not self.bundle.walk_edges.empty:
                 acc = self.access[self.access["category"].isin(present)]
                 d = acc.groupby("building_id", observed=True)["distance_m"].min()
             else:
                 table = accessibility_table(
-                    self.bundle, categories=present, cutoff=self.cutoff_m, method="euclidean"
+                    self.bundle, categories=list(present), cutoff=self.cutoff_m, method="euclidean"
                 )
                 d = table.groupby("building_id", observed=True)["distance_m"].min()
             self._distances[key] = pd.Series(
                 d.reindex(self.buildings["building_id"]).to_numpy(), index=self.buildings.index
             )
         return self._distances[key]
+
+    def _green_distance(self, category: str, method: str) -> pd.Series | None:
+        key = ((category,), method)
+        if key not in self._distances:
+            min_area = float(category.split(">=", 1)[1]) if ">=" in category else 0.0
+            parks = self.bundle.projected("green_spaces")
+            parks = parks[parks["area_m2"] >= min_area]
+            if parks.empty:
+                return None
+            edge = shapely.segmentize(
+                shapely.boundary(parks.geometry.to_numpy()), GREEN_EDGE_STEP_M
+            )
+            pts = shapely.points(shapely.get_coordinates(edge))
+            if method == "network" and not self.bundle.walk_edges.empty:
+                res = nearest(
+                    self.graph, self.origins, snap_points(self.graph, pts), cutoff=self.cutoff_m
+                )
+                dist = res.distance
+            else:
+                tree = shapely.STRtree(parks.geometry.to_numpy())
+                _, d = tree.query_nearest(
+                    self.points.to_numpy(), return_distance=True, all_matches=False
+                )
+                dist = d
+            self._distances[key] = pd.Series(
+                np.where(np.isfinite(dist), dist, np.nan), index=self.buildings.index
+            )
+        return self._distances[key]
+
+    @cached_property
+    def origins(self) -> Any:
+        return snap_points(self.graph, self.points.to_numpy())
 
     @cached_property
     def residential_land(self) -> tuple[gpd.GeoDataFrame, str]:
@@ -187,7 +241,9 @@ def _coverage(ctx: _Context, ind: Indicator, params: Any, levels: list[str]) -> 
     radius = float(params["radius_m"])
     measure = params["measure"]
     distance = params.get("distance", "network")
-    if not (ctx.facilities["category"].isin(cats)).any():
+    if measure == "population" and ctx.distance(cats, distance) is None:
+        return _Eval(no_data=f"no facilities of {', '.join(cats)} in the bundle")
+    if measure != "population" and not (ctx.facilities["category"].isin(cats)).any():
         return _Eval(no_data=f"no facilities of {', '.join(cats)} in the bundle")
     ev = _Eval(
         method=f"coverage of {measure} within {radius:g} m ({distance}) of {', '.join(cats)}",
@@ -372,7 +428,119 @@ def _units_without(ctx: _Context, ind: Indicator, params: Any, levels: list[str]
     return ev
 
 
+def _coverage_any(ctx: _Context, ind: Indicator, params: Any, levels: list[str]) -> _Eval:
+    """Population within reach of any rule: e.g. SDG 11.2.1, a low-capacity stop within 500 m
+    or a high-capacity one within 1000 m."""
+    distance = params.get("distance", "network")
+    covered = pd.Series(False, index=ctx.buildings.index)
+    used = []
+    for rule in params["rules"]:
+        d = ctx.distance(list(rule["categories"]), distance)
+        if d is None:
+            continue
+        covered |= d.fillna(np.inf) <= float(rule["radius_m"]) + 1e-6
+        used.append(f"{'/'.join(rule['categories'])} ≤ {float(rule['radius_m']):g} m")
+    if not used:
+        return _Eval(no_data="none of the listed facilities is in the bundle")
+    d0 = pd.Series(np.where(covered, 0.0, np.inf), index=ctx.buildings.index)
+    ev = _Eval(method=f"population with any of: {'; '.join(used)} ({distance})")
+    for lv in levels:
+        ev.frames[lv] = population_coverage(
+            d0,
+            ctx.population.population,
+            ctx.unit_of[lv],
+            radius_m=0.0,
+            units=list(ctx.units(lv)["unit_id"]),
+        )
+    return ev
+
+
+def _complete_set(ctx: _Context, ind: Indicator, params: Any, levels: list[str]) -> _Eval:
+    """Per community: the share (%) of the set's items it meets; an item is met when at least
+    ``share`` % of the community's residents reach it within its radius. Higher levels: the share
+    of their communities that meet every item. Missing items are listed in ``missing``."""
+    share = float(params.get("share", 50.0))
+    distance = params.get("distance", "network")
+    base = ctx.units("community")
+    ids = list(base["unit_id"])
+    met = pd.DataFrame(index=pd.Index(ids, name="unit_id"))
+    for item in params["items"]:
+        d = ctx.distance(list(item["categories"]), distance)
+        label = str(item["label"])
+        if d is None:
+            met[label] = False
+            continue
+        cov = population_coverage(
+            d,
+            ctx.population.population,
+            ctx.unit_of["community"],
+            radius_m=float(item["radius_m"]),
+            units=ids,
+        )
+        met[label] = (cov["value"] >= share) & cov["value"].notna()
+    residents = (
+        ctx.population.population.groupby(ctx.unit_of["community"].to_numpy())
+        .sum()
+        .reindex(ids, fill_value=0.0)
+    )
+    has_people = residents > 0
+    ev = _Eval(
+        method=f"complete set of {len(params['items'])} items, each met by ≥ {share:g} % of residents ({distance})"
+    )
+    ev.missing = {
+        uid: [c for c in met.columns if not met.loc[uid, c]] for uid in ids if has_people[uid]
+    }
+    for lv in levels:
+        if lv == "community":
+            value = met.mean(axis=1) * 100.0
+            ev.frames[lv] = pd.DataFrame({"numerator": met.sum(axis=1).astype(float), "denominator": float(met.shape[1]),
+                                          "value": value.where(has_people)}, index=pd.Index(ids, name="unit_id"))  # fmt: skip
+            continue
+        pts = gpd.GeoSeries(shapely.point_on_surface(base.geometry.to_numpy()), crs=ctx.crs)
+        owner = assign_to_units(pts, UnitSet({lv: ctx.units(lv)}, {lv: ""}))[lv].to_numpy()
+        frame = pd.DataFrame(
+            {
+                "unit": owner,
+                "all": met.all(axis=1).astype(float).to_numpy(),
+                "people": has_people.to_numpy(),
+            }
+        )
+        frame = frame[frame["people"]].dropna(subset=["unit"])
+        g = frame.groupby("unit")["all"]
+        lv_ids = list(ctx.units(lv)["unit_id"])
+        num = g.sum().reindex(lv_ids, fill_value=0.0)
+        den = g.size().reindex(lv_ids, fill_value=0).astype(float)
+        ev.frames[lv] = pd.DataFrame({"numerator": num, "denominator": den,
+                                      "value": np.where(den > 0, num / den.where(den > 0, 1.0) * 100.0, np.nan)},
+                                     index=pd.Index(lv_ids, name="unit_id"))  # fmt: skip
+    return ev
+
+
+def _area_share(ctx: _Context, ind: Indicator, params: Any, levels: list[str]) -> _Eval:
+    """Share (%) of each unit's area covered by a bundle layer's polygons (dissolved)."""
+    layer = ctx.bundle.projected(params["layer"])
+    if layer.empty:
+        return _Eval(no_data=f"layer '{params['layer']}' is empty in the bundle")
+    merged = shapely.union_all(layer.geometry.to_numpy())
+    ev = _Eval(
+        method=f"area of {params['layer']} ÷ unit area", note="street space not counted [OP]"
+    )
+    for lv in levels:
+        units = ctx.units(lv)
+        geoms = units.geometry.to_numpy()
+        num = pd.Series(
+            shapely.area(shapely.intersection(geoms, merged)), index=units["unit_id"].to_numpy()
+        )
+        den = pd.Series(shapely.area(geoms), index=units["unit_id"].to_numpy())
+        ev.frames[lv] = pd.DataFrame({"numerator": num, "denominator": den,
+                                      "value": np.where(den > 0, num / den.where(den > 0, 1.0) * 100, np.nan)})  # fmt: skip
+    return ev
+
+
 _METHODS = {
+    "area_share": _area_share,
+    "coverage_any": _coverage_any,
+    "complete_set": _complete_set,
     "coverage": _coverage,
     "park_coverage": _park_coverage,
     "road_density": _road_density,
@@ -423,7 +591,7 @@ def _status(ind: Indicator, value: float) -> tuple[str, float | None, str | None
 def checkup(
     bundle: Bundle,
     *,
-    systems: Sequence[str | IndicatorSystem] = ("mohurd-2024",),
+    systems: Sequence[str | IndicatorSystem] = ("mohurd-2024", "complete-community", "sdg-11"),
     cutoff_m: float = 1000.0,
     area_per_person: float = DEFAULT_AREA_PER_PERSON_M2,
     admin_levels: dict[int, str] | None = None,
@@ -435,7 +603,8 @@ def checkup(
     bundle
         A city bundle (:func:`cityos.read_bundle`).
     systems
-        Built-in system ids or paths of a city's own system files, or loaded systems.
+        Built-in system ids or paths of a city's own system files, or loaded systems (default:
+        the three built-in systems together).
     cutoff_m
         Search limit of the walking distances (default 1000 m, the 15-minute life circle).
     area_per_person
@@ -482,7 +651,9 @@ def checkup(
                         "numerator": float(frame.loc[uid, "numerator"]) if frame is not None and uid in frame.index else math.nan,
                         "denominator": float(frame.loc[uid, "denominator"]) if frame is not None and uid in frame.index else math.nan,
                         "target_op": op, "target_source": tsource, "generated_unit": bool(gen),
-                        "note": ev.no_data if ev.no_data else ev.note,
+                        "note": ev.no_data if ev.no_data else (
+                            "missing: " + ", ".join(ev.missing[uid]) if ev.missing.get(uid) and lv == "community" else ev.note
+                        ),
                         "direction": ind.direction,
                     })  # fmt: skip
     indicators = pd.DataFrame(rows, columns=list(INDICATOR_COLUMNS))
@@ -508,6 +679,8 @@ def _problems(ctx: _Context, indicators: pd.DataFrame) -> pd.DataFrame:
         cause = (
             f"{rec['value']:.4g} {rec['unit']} against target {rec['target_op']} {rec['target']:g}"
         )
+        if str(rec["note"]).startswith("missing: "):
+            cause += f"; {rec['note']}"
         if str(rec["method"]).startswith("coverage of population"):
             uncovered = float(rec["denominator"]) - float(rec["numerator"])
             cause += (
