@@ -204,3 +204,21 @@ def test_complete_set_and_any_rule_by_hand(toy: cityos.Bundle, tmp_path: Path) -
     )  # equal footprints up to 1e-7°
     assert row(res, "any", "C2")["value"] == pytest.approx(40.0, rel=1e-3)
     assert row(res, "any", "C2")["status"] == "no_target"
+
+
+def test_register_rows_matching_no_building_warn(toy: cityos.Bundle, tmp_path: Path) -> None:
+    import shutil
+
+    from cityos.errors import CityosWarning
+
+    copy = Path(shutil.copytree(toy.path, tmp_path / "b"))
+    reg = pd.read_parquet(copy / "registers" / "housing.parquet")
+    pd.concat(
+        [reg, pd.DataFrame({"building_id": ["nowhere"], "structural_hazard": ["1"]})]
+    ).to_parquet(copy / "registers" / "housing.parquet")
+    with pytest.warns(
+        CityosWarning,
+        match=r"register 'housing': 1 of 4 register rows match no building_id .*3 matched",
+    ):
+        res = checkup(cityos.read_bundle(copy), systems=["mohurd-2024"])
+    assert row(res, "housing_structural_hazard", "city")["value"] == 2

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import tomllib
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -34,7 +35,7 @@ from cityos.checkup.methods import (
     population_coverage,
     register_count,
 )
-from cityos.errors import ConfigError, InputError
+from cityos.errors import CityosWarning, ConfigError, InputError
 from cityos.network import (
     accessibility_table,
     graph_from_bundle,
@@ -119,6 +120,7 @@ class _Context:
         )
         self.facilities = bundle.projected("facilities")
         self._distances: dict[tuple[tuple[str, ...], str], pd.Series] = {}
+        self.warned: set[tuple[str, str]] = set()
 
     @cached_property
     def graph(self) -> Any:
@@ -369,6 +371,14 @@ def _register(ctx: _Context, ind: Indicator, params: Any, levels: list[str]) -> 
         ev.frames[lv] = frame
         if unmatched:
             ev.note = f"{unmatched} of {len(table)} register rows match no {key}"
+    if unmatched and (name, key) not in ctx.warned:
+        ctx.warned.add((name, key))
+        warnings.warn(
+            f"register '{name}': {ev.note} in the bundle ({len(table) - unmatched} matched); "
+            f"check the {key} codes",
+            CityosWarning,
+            stacklevel=2,
+        )
     return ev
 
 
