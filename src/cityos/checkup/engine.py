@@ -14,6 +14,7 @@ Status: ``pass`` / ``fail`` against the target; count-of-problems indicators (di
 from __future__ import annotations
 
 import math
+import time
 import tomllib
 import warnings
 from collections.abc import Sequence
@@ -26,6 +27,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from numpy.typing import NDArray
 
 from cityos.bundle import Bundle
 from cityos.checkup.catalogue import Indicator, IndicatorSystem, load_system
@@ -121,6 +123,7 @@ class _Context:
         self.facilities = bundle.projected("facilities")
         self._distances: dict[tuple[tuple[str, ...], str], pd.Series] = {}
         self.warned: set[tuple[str, str]] = set()
+        self._owners: dict[tuple[str, str], NDArray[np.object_]] = {}
 
     @cached_property
     def graph(self) -> Any:
@@ -201,22 +204,90 @@ class _Context:
         return snap_points(self.graph, self.points.to_numpy())
 
     @cached_property
-    def residential_land(self) -> tuple[gpd.GeoDataFrame, str]:
+    def residential_pieces(self) -> tuple[NDArray[np.object_], str]:
+        """RES ∩ community, one geometry per community unit, and where RES came from.
+
+        RES is ``landuse=residential`` when the bundle has it, else the footprints of residential
+        buildings buffered by :data:`RES_BUFFER_M` (STANDARDS §11.1 fallback), dissolved per
+        community so that a million buildings never become one giant union.
+        """
+        units = self.units("community")
+        geoms = units.geometry.to_numpy()
         land = self.bundle.projected("residential_land")
         if len(land):
-            return land, "landuse=residential"
-        res = self.buildings[self.population.residential.to_numpy()]
-        merged = (
-            shapely.union_all(shapely.buffer(res.geometry.to_numpy(), RES_BUFFER_M))
-            if len(res)
-            else shapely.Polygon()
-        )
-        return gpd.GeoDataFrame(
-            geometry=[merged], crs=self.crs
-        ), f"residential buildings buffered {RES_BUFFER_M:g} m [OP]"
+            merged = shapely.union_all(land.geometry.to_numpy())
+            return shapely.intersection(geoms, merged), "landuse=residential"
+        res = self.population.residential.to_numpy()
+        buffers = shapely.buffer(self.buildings.geometry.to_numpy()[res], RES_BUFFER_M)
+        owner = self.unit_of["community"].to_numpy()[res]
+        index = {uid: k for k, uid in enumerate(units["unit_id"])}
+        pieces = np.array([shapely.Polygon()] * len(units), dtype=object)
+        frame = pd.DataFrame({"owner": owner, "k": np.arange(len(owner))}).dropna(subset=["owner"])
+        for uid, rows in frame.groupby("owner")["k"]:
+            k = index[uid]
+            pieces[k] = shapely.intersection(geoms[k], shapely.union_all(buffers[rows.to_numpy()]))
+        return pieces, f"residential buildings buffered {RES_BUFFER_M:g} m [OP]"
+
+    def owner_of(self, base: str, level: str) -> NDArray[np.object_]:
+        """For each unit of ``base``, the unit of ``level`` holding its representative point."""
+        key = (base, level)
+        if key not in self._owners:
+            units = self.units(base)
+            pts = gpd.GeoSeries(shapely.point_on_surface(units.geometry.to_numpy()), crs=self.crs)
+            self._owners[key] = assign_to_units(
+                pts, UnitSet({level: self.units(level)}, {level: ""})
+            )[level].to_numpy()
+        return self._owners[key]
+
+    def residential_coverage(
+        self, served: shapely.Geometry, levels: Sequence[str]
+    ) -> dict[str, pd.DataFrame]:
+        """AreaCov per unit: residential land inside ``served`` ÷ residential land. Communities
+        are measured directly; higher levels sum the communities whose point they hold."""
+        pieces, _ = self.residential_pieces
+        ids = self.units("community")["unit_id"].to_numpy()
+        num = shapely.area(shapely.intersection(pieces, served))
+        den = shapely.area(pieces)
+        out = {}
+        for lv in levels:
+            lv_ids = list(self.units(lv)["unit_id"])
+            if lv == "community":
+                n, d = pd.Series(num, index=ids), pd.Series(den, index=ids)
+            else:
+                owner = self.owner_of("community", lv)
+                frame = pd.DataFrame({"unit": owner, "num": num, "den": den}).dropna(
+                    subset=["unit"]
+                )
+                n, d = frame.groupby("unit")["num"].sum(), frame.groupby("unit")["den"].sum()
+            n, d = n.reindex(lv_ids, fill_value=0.0), d.reindex(lv_ids, fill_value=0.0)
+            out[lv] = pd.DataFrame(
+                {
+                    "numerator": n,
+                    "denominator": d,
+                    "value": np.where(d > 0, n / d.where(d > 0, 1.0) * 100.0, np.nan),
+                },
+                index=pd.Index(lv_ids, name="unit_id"),
+            )
+        return out
 
     def units(self, level: str) -> gpd.GeoDataFrame:
         return self.unit_set.levels[level]
+
+
+class _Stages:
+    """Wall-clock seconds per stage of a check (kept in the summary)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._t = time.perf_counter()
+
+    def mark_start(self) -> None:
+        self._t = time.perf_counter()
+
+    def mark(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.seconds[stage] = round(self.seconds.get(stage, 0.0) + now - self._t, 3)
+        self._t = now
 
 
 def _levels_for(indicator: Indicator) -> list[str]:
@@ -264,18 +335,15 @@ def _coverage(ctx: _Context, ind: Indicator, params: Any, levels: list[str]) -> 
             )
         return ev
     served = _served(ctx, cats, radius, distance)
-    land, source = ctx.residential_land
-    for lv in levels:
-        units = ctx.units(lv)
-        denom = (
-            land
-            if measure == "residential_area"
-            else gpd.GeoDataFrame(geometry=units.geometry.to_numpy(), crs=ctx.crs)
-        )
-        ev.frames[lv] = area_coverage(served, denom, units)
-    ev.note = (
-        f"residential land: {source}" if measure == "residential_area" else "share of unit area"
-    )
+    if measure == "residential_area":
+        ev.frames = ctx.residential_coverage(served, levels)
+        ev.note = f"residential land: {ctx.residential_pieces[1]}"
+    else:
+        for lv in levels:
+            units = ctx.units(lv)
+            whole = gpd.GeoDataFrame(geometry=units.geometry.to_numpy(), crs=ctx.crs)
+            ev.frames[lv] = area_coverage(served, whole, units)
+        ev.note = "share of unit area"
     return ev
 
 
@@ -296,13 +364,11 @@ def _park_coverage(ctx: _Context, ind: Indicator, params: Any, levels: list[str]
     if parks.empty:
         return _Eval(no_data="no public green spaces in the bundle")
     served = park_service_area(parks, tiers)
-    land, source = ctx.residential_land
     ev = _Eval(
         method=f"park service radius ({name}: {rules[name]['source']})",
-        note=f"residential land: {source}",
+        note=f"residential land: {ctx.residential_pieces[1]}",
     )
-    for lv in levels:
-        ev.frames[lv] = area_coverage(served, land, ctx.units(lv))
+    ev.frames = ctx.residential_coverage(served, levels)
     return ev
 
 
@@ -420,11 +486,9 @@ def _units_without(ctx: _Context, ind: Indicator, params: Any, levels: list[str]
             ev.frames[lv] = pd.DataFrame(
                 {"numerator": v, "denominator": 1.0, "value": v},
                 index=pd.Index(ids, name="unit_id"),
-            )
             continue
         # a community belongs to the higher unit that holds its representative point
-        pts = gpd.GeoSeries(shapely.point_on_surface(base.geometry.to_numpy()), crs=ctx.crs)
-        owner = assign_to_units(pts, UnitSet({lv: ctx.units(lv)}, {lv: ""}))[lv].to_numpy()
+        owner = ctx.owner_of(base_level, lv)  # the higher unit holding each base unit's point
         frame = pd.DataFrame(
             {"unit": owner, "lack": lacking.reindex(community_of.index).astype(float).to_numpy()}
         ).dropna()
@@ -506,8 +570,7 @@ def _complete_set(ctx: _Context, ind: Indicator, params: Any, levels: list[str])
             ev.frames[lv] = pd.DataFrame({"numerator": met.sum(axis=1).astype(float), "denominator": float(met.shape[1]),
                                           "value": value.where(has_people)}, index=pd.Index(ids, name="unit_id"))  # fmt: skip
             continue
-        pts = gpd.GeoSeries(shapely.point_on_surface(base.geometry.to_numpy()), crs=ctx.crs)
-        owner = assign_to_units(pts, UnitSet({lv: ctx.units(lv)}, {lv: ""}))[lv].to_numpy()
+        owner = ctx.owner_of("community", lv)
         frame = pd.DataFrame(
             {
                 "unit": owner,
@@ -629,15 +692,20 @@ def checkup(
         ``access`` (per building and category), ``problems`` (failing units with the cause),
         ``units`` (per level, indicator values as columns) and ``summary``.
     """
+    clock = _Stages()
     loaded = [s if isinstance(s, IndicatorSystem) else load_system(s) for s in systems]
     ctx = _Context(
         bundle, cutoff_m=cutoff_m, area_per_person=area_per_person, admin_levels=admin_levels
     )
+    clock.mark("units and population")
+    _ = ctx.access
+    clock.mark("walking distances (all categories)")
     sources = "; ".join(
         f"{s['kind']}:{s['path'].rsplit('/', 1)[-1]}" for s in bundle.manifest.get("sources", [])
     )
     rows: list[dict[str, Any]] = []
     for system in loaded:
+        clock.mark_start()
         for ind in system.indicators:
             ev = _evaluate(ctx, ind)
             for lv in _levels_for(ind):
@@ -666,9 +734,11 @@ def checkup(
                         ),
                         "direction": ind.direction,
                     })  # fmt: skip
+        clock.mark(f"system {system.id}")
     indicators = pd.DataFrame(rows, columns=list(INDICATOR_COLUMNS))
     problems = _problems(ctx, indicators)
     unit_layers = _unit_layers(ctx, indicators)
+    clock.mark("tables and unit layers")
     counts = indicators["status"].value_counts().to_dict()
     summary = {
         "systems": [{"id": s.id, "version": s.version, "source": s.path} for s in loaded],
@@ -678,6 +748,7 @@ def checkup(
         "units": {lv: {"count": len(ctx.units(lv)), "source": ctx.unit_set.sources[lv]} for lv in UNIT_LEVEL_ORDER},
         "distances": {"cutoff_m": cutoff_m, "origin": "building point_on_surface", "snap": "nearest walkable edge ≤ 200 m"},
         "attribution": bundle.manifest.get("attribution", []),
+        "timings_s": clock.seconds,
     }  # fmt: skip
     return CheckupResult(indicators, ctx.access, problems, unit_layers, summary)
 

@@ -1,0 +1,112 @@
+"""Benchmark: the full health check (mohurd-2024 + complete-community + sdg-11) on seeded
+synthetic cities, time and peak memory by stage.
+
+Cities come from benchmarks/synthetic_osm.py (a perturbed street grid with buildings, POIs and
+parks, written as .osm.pbf and cached in benchmarks/.cache); each size runs in a fresh process:
+import → checkup (stages as recorded in summary.json's ``timings_s``) → write results. Peak
+memory is ru_maxrss after each stage (cumulative, process plus the import's building reader).
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_checkup.py                     # 50k, 250k, 1M buildings
+    .venv/bin/python benchmarks/bench_checkup.py --sizes small
+
+Target (issue 4): the 1,000,000-building city in under 120 s and under 8 GB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from bench_import import SIZES  # noqa: E402
+from synthetic_osm import write_city  # noqa: E402
+
+
+def _peak_gb() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return round((own + kids) / 1024 / 1024, 2)
+
+
+def worker(pbf: str) -> dict[str, object]:
+    warnings.simplefilter("ignore")
+    import cityos
+    from cityos.checkup.results import write_results
+
+    stages: dict[str, dict[str, float]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        bundle = cityos.import_city(Path(tmp) / "bundle", osm=pbf)
+        stages["import"] = {"seconds": round(time.perf_counter() - t0, 2), "peak_gb": _peak_gb()}
+        t1 = time.perf_counter()
+        result = cityos.checkup(bundle)
+        for name, sec in result.summary["timings_s"].items():
+            stages[name] = {"seconds": sec}
+        stages["checkup total"] = {
+            "seconds": round(time.perf_counter() - t1, 2),
+            "peak_gb": _peak_gb(),
+        }
+        t2 = time.perf_counter()
+        write_results(result, Path(tmp) / "results")
+        stages["write results"] = {
+            "seconds": round(time.perf_counter() - t2, 2),
+            "peak_gb": _peak_gb(),
+        }
+        rows = len(result.indicators)
+        units = {k: v["count"] for k, v in result.summary["units"].items()}
+    total = sum(
+        v["seconds"] for k, v in stages.items() if k in ("import", "checkup total", "write results")
+    )
+    return {"stages": stages, "total_s": round(total, 2), "peak_gb": _peak_gb(), "indicator_rows": rows,
+            "units": units, "buildings": int(bundle.manifest["layers"]["buildings"])}  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sizes", default="small,medium,large")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(worker(args.worker), ensure_ascii=False))
+        return
+    for name in args.sizes.split(","):
+        spec = SIZES[name]
+        pbf = (
+            HERE
+            / ".cache"
+            / f"city-{spec.name}-g{spec.grid}-b{spec.buildings}-s{spec.seed}.osm.pbf"
+        )
+        if not pbf.exists():
+            write_city(spec, pbf)
+        res = subprocess.run(
+            [sys.executable, __file__, "--worker", str(pbf)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if res.returncode != 0:
+            print(f"{name}: failed: {res.stderr.strip().splitlines()[-1:]}")
+            continue
+        out = json.loads(res.stdout.strip().splitlines()[-1])
+        print(f"\n{name}: {out['buildings']:,} buildings, units {out['units']}, {out['indicator_rows']:,} indicator rows, "
+              f"total {out['total_s']} s, peak {out['peak_gb']} GB")  # fmt: skip
+        print("| stage | seconds | peak GB (cumulative) |\n|---|---:|---:|")
+        for stage, v in out["stages"].items():
+            print(f"| {stage} | {v['seconds']} | {v.get('peak_gb', '')} |")
+
+
+if __name__ == "__main__":
+    main()
