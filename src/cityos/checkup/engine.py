@@ -486,8 +486,8 @@ def _units_without(ctx: _Context, ind: Indicator, params: Any, levels: list[str]
             ev.frames[lv] = pd.DataFrame(
                 {"numerator": v, "denominator": 1.0, "value": v},
                 index=pd.Index(ids, name="unit_id"),
+            )
             continue
-        # a community belongs to the higher unit that holds its representative point
         owner = ctx.owner_of(base_level, lv)  # the higher unit holding each base unit's point
         frame = pd.DataFrame(
             {"unit": owner, "lack": lacking.reindex(community_of.index).astype(float).to_numpy()}
