@@ -104,8 +104,8 @@ def test_kindergarten_proxy_by_walking_distance(result: object) -> None:
 def test_middle_school_area_coverage(result: object) -> None:
     r = row(result, "middle_school_coverage", "city")
     assert r["value"] == pytest.approx(100.0) and r["radius_m"] == 1000
-    # residential land = footprints buffered 15 m (rounded corners, 8 segments a quarter circle)
-    assert r["denominator"] == pytest.approx(10 * (100 + 4 * 10 * 15 + math.pi * 15**2), rel=5e-3)
+    # residential land = footprints grown 15 m on every side (mitred): ten 40 × 40 m squares
+    assert r["denominator"] == pytest.approx(10 * 40 * 40, rel=1e-3)
 
 
 def test_road_density(result: object) -> None:

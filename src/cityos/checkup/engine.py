@@ -208,8 +208,8 @@ class _Context:
         """RES ∩ community, one geometry per community unit, and where RES came from.
 
         RES is ``landuse=residential`` when the bundle has it, else the footprints of residential
-        buildings buffered by :data:`RES_BUFFER_M` (STANDARDS §11.1 fallback), dissolved per
-        community so that a million buildings never become one giant union.
+        buildings grown by :data:`RES_BUFFER_M` on every side (mitred corners; the STANDARDS §11.1
+        fallback), dissolved per community so that a million buildings never become one union.
         """
         units = self.units("community")
         geoms = units.geometry.to_numpy()
@@ -218,7 +218,10 @@ class _Context:
             merged = shapely.union_all(land.geometry.to_numpy())
             return shapely.intersection(geoms, merged), "landuse=residential"
         res = self.population.residential.to_numpy()
-        buffers = shapely.buffer(self.buildings.geometry.to_numpy()[res], RES_BUFFER_M)
+        # mitred corners: a rectangle stays a rectangle, which keeps the unions cheap
+        buffers = shapely.buffer(
+            self.buildings.geometry.to_numpy()[res], RES_BUFFER_M, join_style="mitre"
+        )
         owner = self.unit_of["community"].to_numpy()[res]
         index = {uid: k for k, uid in enumerate(units["unit_id"])}
         pieces = np.array([shapely.Polygon()] * len(units), dtype=object)
@@ -226,7 +229,7 @@ class _Context:
         for uid, rows in frame.groupby("owner")["k"]:
             k = index[uid]
             pieces[k] = shapely.intersection(geoms[k], shapely.union_all(buffers[rows.to_numpy()]))
-        return pieces, f"residential buildings buffered {RES_BUFFER_M:g} m [OP]"
+        return pieces, f"residential building footprints grown {RES_BUFFER_M:g} m (mitred) [OP]"
 
     def owner_of(self, base: str, level: str) -> NDArray[np.object_]:
         """For each unit of ``base``, the unit of ``level`` holding its representative point."""
@@ -380,13 +383,16 @@ def _road_density(ctx: _Context, ind: Indicator, params: Any, levels: list[str])
     edges = edges[edges["highway"].isin(classes)]
     if edges.empty:
         return _Eval(no_data="no streets of the listed classes in the walk network")
-    lines = shapely.union_all(edges.geometry.to_numpy())
+    lines = edges.geometry.to_numpy()
     ev = _Eval(method="road length ÷ unit area (km/km²), streets of the walk network",
                note="motorways are not in the walk network; dual carriageways counted twice")  # fmt: skip
     for lv in levels:
         units = ctx.units(lv)
         geoms = units.geometry.to_numpy()
-        km = shapely.length(shapely.intersection(geoms, lines)) / 1000.0
+        # each street clipped to each unit it touches (no union of the whole network)
+        e_idx, u_idx = units.sindex.query(lines, predicate="intersects")
+        clipped = shapely.length(shapely.intersection(lines[e_idx], geoms[u_idx]))
+        km = np.bincount(u_idx, weights=clipped, minlength=len(units)) / 1000.0
         km2 = shapely.area(geoms) / 1e6
         ev.frames[lv] = pd.DataFrame(
             {
