@@ -303,6 +303,14 @@ def access_cmd(
     help="Floor area per resident (m²) for the population estimate; an unconfirmed default.",
 )
 @click.option("--country", help="OSM admin_level table for units from OSM boundaries (cn, fi).")
+@click.option(
+    "--city-population", type=float, help="Calibrate the population estimate to this city total."
+)
+@click.option(
+    "--distance",
+    type=click.Choice(["network", "euclidean"]),
+    help="Use this distance for every coverage indicator (default: each indicator's own).",
+)
 @click.option("--force", is_flag=True, help="Replace the results folder if it exists.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress display.")
 def checkup_cmd(
@@ -312,6 +320,8 @@ def checkup_cmd(
     cutoff: float,
     area_per_person: float,
     country: str | None,
+    city_population: float | None,
+    distance: str | None,
     force: bool,
     quiet: bool,
 ) -> None:
@@ -329,6 +339,7 @@ def checkup_cmd(
         result = checkup(
             b, systems=list(systems) or ["mohurd-2024", "complete-community", "sdg-11"], cutoff_m=cutoff,
             area_per_person=area_per_person, admin_levels=table,
+            city_population=city_population, distance=distance,
         )  # fmt: skip
         write_results(result, out, force=force)
     counts = result.summary["status_counts"]

@@ -222,3 +222,30 @@ def test_register_rows_matching_no_building_warn(toy: cityos.Bundle, tmp_path: P
     ):
         res = checkup(cityos.read_bundle(copy), systems=["mohurd-2024"])
     assert row(res, "housing_structural_hazard", "city")["value"] == 2
+
+
+def test_problem_list_names_uncovered_buildings(toy: cityos.Bundle, tmp_path: Path) -> None:
+    system = SETS.replace('method = "complete_set"', 'method = "coverage"').replace(
+        'params = { share = 50, items = [ { label = "kg300", categories = ["kindergarten"], radius_m = 300 },\n'
+        '                                 { label = "ms1000", categories = ["middle_school"], radius_m = 1000 } ] }',
+        'params = { categories = ["kindergarten"], radius_m = 300, measure = "population" }',
+    )
+    path = tmp_path / "cov.toml"
+    path.write_text(system, "utf-8")
+    res = checkup(toy, systems=[str(path)])
+    p = res.problems.set_index(["indicator_id", "unit_id"])
+    # C1: B5 alone is beyond 300 m (10 residents); C2: all five buildings, 50 residents
+    assert p.loc[("set", "C1"), "buildings"] == 1
+    names = dict(zip(toy.buildings["building_id"], toy.buildings["name"], strict=True))
+    assert [names[b] for b in p.loc[("set", "C1"), "building_ids"].split(", ")] == ["B5"]
+    assert p.loc[("set", "C2"), "buildings"] == 5
+    assert "50 of 50 residents in 5 residential buildings" in p.loc[("set", "C2"), "cause"]
+
+
+def test_city_population_and_distance_override(toy: cityos.Bundle) -> None:
+    res = checkup(toy, systems=["complete-community"], city_population=1000, distance="euclidean")
+    assert res.summary["population"]["calibration"] == "city total"
+    assert res.units["city"]["population"].iloc[0] == pytest.approx(1000)
+    r = row(res, "pop_kindergarten_300m", "C1")
+    # straight line from (x, 25) to (100, 10): B1–B4 within 300 m, B5 at ≈ 350 m
+    assert r["value"] == pytest.approx(80.0, rel=1e-3) and "(euclidean)" in r["method"]

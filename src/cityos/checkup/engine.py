@@ -85,13 +85,16 @@ class _Eval:
     note: str = ""
     no_data: str | None = None
     missing: dict[str, list[str]] = field(default_factory=dict)  # unit → items it lacks
+    uncovered: pd.Series | None = None  # per building: a resident not reached (coverage)
 
 
 class _Context:
     """Everything the methods share, computed once per check."""
 
     def __init__(self, bundle: Bundle, *, cutoff_m: float, area_per_person: float,
-                 admin_levels: dict[int, str] | None) -> None:  # fmt: skip
+                 admin_levels: dict[int, str] | None, city_population: float | None = None,
+                 distance: str | None = None) -> None:  # fmt: skip
+        self.distance_override = distance
         self.bundle = bundle
         self.crs = bundle.crs
         self.cutoff_m = cutoff_m
@@ -118,7 +121,10 @@ class _Context:
             self.buildings,
             area_per_person=area_per_person,
             residential_land=bundle.projected("residential_land"),
-            units=self.unit_set.levels[calib_level] if calib_level else None,
+            units=self.unit_set.levels[calib_level]
+            if calib_level and city_population is None
+            else None,
+            city_total=city_population,
         )
         self.facilities = bundle.projected("facilities")
         self._distances: dict[tuple[tuple[str, ...], str], pd.Series] = {}
@@ -231,6 +237,10 @@ class _Context:
             pieces[k] = shapely.intersection(geoms[k], shapely.union_all(buffers[rows.to_numpy()]))
         return pieces, f"residential building footprints grown {RES_BUFFER_M:g} m (mitred) [OP]"
 
+    def method_of(self, params: Any) -> str:
+        """The distance method of an indicator: its own (default network), unless overridden."""
+        return self.distance_override or str(params.get("distance", "network"))
+
     def owner_of(self, base: str, level: str) -> NDArray[np.object_]:
         """For each unit of ``base``, the unit of ``level`` holding its representative point."""
         key = (base, level)
@@ -316,7 +326,7 @@ def _coverage(ctx: _Context, ind: Indicator, params: Any, levels: list[str]) -> 
     cats = list(params["categories"])
     radius = float(params["radius_m"])
     measure = params["measure"]
-    distance = params.get("distance", "network")
+    distance = ctx.method_of(params)
     if measure == "population" and ctx.distance(cats, distance) is None:
         return _Eval(no_data=f"no facilities of {', '.join(cats)} in the bundle")
     if measure != "population" and not (ctx.facilities["category"].isin(cats)).any():
@@ -328,6 +338,7 @@ def _coverage(ctx: _Context, ind: Indicator, params: Any, levels: list[str]) -> 
     if measure == "population":
         d = ctx.distance(cats, distance)
         assert d is not None
+        ev.uncovered = (ctx.population.population > 0) & ~(d.fillna(np.inf) <= radius + 1e-6)
         for lv in levels:
             ev.frames[lv] = population_coverage(
                 d,
@@ -472,7 +483,7 @@ def _units_without(ctx: _Context, ind: Indicator, params: Any, levels: list[str]
         method = f"units with no {', '.join(cats)} of ≥ {params['min_area_m2']:g} m² inside [proxy]"
     else:
         radius = float(params["radius_m"])
-        d = ctx.distance(cats, params.get("distance", "network"))
+        d = ctx.distance(cats, ctx.method_of(params))
         assert d is not None
         cov = population_coverage(
             d,
@@ -511,7 +522,7 @@ def _units_without(ctx: _Context, ind: Indicator, params: Any, levels: list[str]
 def _coverage_any(ctx: _Context, ind: Indicator, params: Any, levels: list[str]) -> _Eval:
     """Population within reach of any rule: e.g. SDG 11.2.1, a low-capacity stop within 500 m
     or a high-capacity one within 1000 m."""
-    distance = params.get("distance", "network")
+    distance = ctx.method_of(params)
     covered = pd.Series(False, index=ctx.buildings.index)
     used = []
     for rule in params["rules"]:
@@ -540,7 +551,7 @@ def _complete_set(ctx: _Context, ind: Indicator, params: Any, levels: list[str])
     ``share`` % of the community's residents reach it within its radius. Higher levels: the share
     of their communities that meet every item. Missing items are listed in ``missing``."""
     share = float(params.get("share", 50.0))
-    distance = params.get("distance", "network")
+    distance = ctx.method_of(params)
     base = ctx.units("community")
     ids = list(base["unit_id"])
     met = pd.DataFrame(index=pd.Index(ids, name="unit_id"))
@@ -674,6 +685,8 @@ def checkup(
     cutoff_m: float = 1000.0,
     area_per_person: float = DEFAULT_AREA_PER_PERSON_M2,
     admin_levels: dict[int, str] | None = None,
+    city_population: float | None = None,
+    distance: str | None = None,
 ) -> CheckupResult:
     """Run the health check on a bundle.
 
@@ -690,6 +703,10 @@ def checkup(
         Floor area per resident for the population estimate (m², unconfirmed default).
     admin_levels
         OSM admin_level → level table for units from OSM (see :func:`cityos.units.admin_level_table`).
+    city_population
+        A city total to calibrate the building estimates to (instead of unit totals).
+    distance
+        ``"network"`` or ``"euclidean"`` for every coverage indicator, overriding their own.
 
     Returns
     -------
@@ -700,9 +717,12 @@ def checkup(
     """
     clock = _Stages()
     loaded = [s if isinstance(s, IndicatorSystem) else load_system(s) for s in systems]
+    if distance not in (None, "network", "euclidean"):
+        raise InputError(f"distance must be 'network' or 'euclidean', got {distance!r}")
     ctx = _Context(
-        bundle, cutoff_m=cutoff_m, area_per_person=area_per_person, admin_levels=admin_levels
-    )
+        bundle, cutoff_m=cutoff_m, area_per_person=area_per_person, admin_levels=admin_levels,
+        city_population=city_population, distance=distance,
+    )  # fmt: skip
     clock.mark("units and population")
     _ = ctx.access
     clock.mark("walking distances (all categories)")
@@ -710,6 +730,7 @@ def checkup(
         f"{s['kind']}:{s['path'].rsplit('/', 1)[-1]}" for s in bundle.manifest.get("sources", [])
     )
     rows: list[dict[str, Any]] = []
+    listed: dict[tuple[str, str, str], tuple[int, str]] = {}  # uncovered buildings per failing unit
     for system in loaded:
         clock.mark_start()
         for ind in system.indicators:
@@ -726,6 +747,10 @@ def checkup(
                         else math.nan
                     )
                     status, target, op, tsource = _status(ind, value)
+                    if status == "fail" and ev.uncovered is not None:
+                        mask = ev.uncovered.to_numpy() & (ctx.unit_of[lv].to_numpy() == uid)
+                        ids = ctx.buildings["building_id"].to_numpy()[mask]
+                        listed[(ind.id, lv, uid)] = (len(ids), ", ".join(map(str, ids[:20])))
                     rows.append({
                         "unit_id": uid, "unit_name": uname, "level": lv, "indicator_id": ind.id,
                         "name_zh": ind.name_zh, "name_en": ind.name_en, "value": value, "unit": ind.unit,
@@ -742,7 +767,7 @@ def checkup(
                     })  # fmt: skip
         clock.mark(f"system {system.id}")
     indicators = pd.DataFrame(rows, columns=list(INDICATOR_COLUMNS))
-    problems = _problems(ctx, indicators)
+    problems = _problems(indicators, listed)
     unit_layers = _unit_layers(ctx, indicators)
     clock.mark("tables and unit layers")
     counts = indicators["status"].value_counts().to_dict()
@@ -759,7 +784,11 @@ def checkup(
     return CheckupResult(indicators, ctx.access, problems, unit_layers, summary)
 
 
-def _problems(ctx: _Context, indicators: pd.DataFrame) -> pd.DataFrame:
+def _problems(
+    indicators: pd.DataFrame, listed: dict[tuple[str, str, str], tuple[int, str]]
+) -> pd.DataFrame:
+    """The problem list: each failing unit and indicator with its cause, and for coverage the
+    residential buildings not reached (count and up to 20 ids)."""
     fail = indicators[indicators["status"] == "fail"]
     rows = []
     for rec in fail.to_dict("records"):
@@ -768,27 +797,28 @@ def _problems(ctx: _Context, indicators: pd.DataFrame) -> pd.DataFrame:
         )
         if str(rec["note"]).startswith("missing: "):
             cause += f"; {rec['note']}"
+        count, ids = listed.get((rec["indicator_id"], rec["level"], rec["unit_id"]), (0, ""))
         if str(rec["method"]).startswith("coverage of population"):
             uncovered = float(rec["denominator"]) - float(rec["numerator"])
             cause += (
-                f"; {uncovered:,.0f} of {float(rec['denominator']):,.0f} residents are farther than "
-                f"{float(rec['radius_m']):g} m"
+                f"; {uncovered:,.0f} of {float(rec['denominator']):,.0f} residents in {count:,} residential "
+                f"buildings are farther than {float(rec['radius_m']):g} m"
             )
         rows.append({k: rec[k] for k in ("unit_id", "unit_name", "level", "indicator_id", "name_zh", "value", "target")}
-                    | {"cause": cause})  # fmt: skip
-    return pd.DataFrame(
-        rows,
-        columns=[
-            "unit_id",
-            "unit_name",
-            "level",
-            "indicator_id",
-            "name_zh",
-            "value",
-            "target",
-            "cause",
-        ],
-    )
+                    | {"cause": cause, "buildings": count, "building_ids": ids})  # fmt: skip
+    columns = [
+        "unit_id",
+        "unit_name",
+        "level",
+        "indicator_id",
+        "name_zh",
+        "value",
+        "target",
+        "cause",
+        "buildings",
+        "building_ids",
+    ]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def _unit_layers(ctx: _Context, indicators: pd.DataFrame) -> dict[str, gpd.GeoDataFrame]:
