@@ -56,7 +56,7 @@ COUNT_UNITS = {"个", "栋", "套", "条", "处", "起", "条/处"}
 INDICATOR_COLUMNS = (
     "unit_id", "unit_name", "level", "indicator_id", "name_zh", "name_en", "value", "unit", "target",
     "status", "confirmed", "method", "radius_m", "sources", "system", "numerator", "denominator",
-    "target_op", "target_source", "generated_unit", "note", "direction",
+    "target_op", "target_source", "generated_unit", "note", "direction", "dimension",
 )  # fmt: skip
 #: residential land fallback: residential building footprints buffered by this much (STANDARDS §11.1)
 RES_BUFFER_M = 15.0
@@ -764,6 +764,7 @@ def checkup(
                             "missing: " + ", ".join(ev.missing[uid]) if ev.missing.get(uid) and lv == "community" else ev.note
                         ),
                         "direction": ind.direction,
+                        "dimension": ind.dimension,
                     })  # fmt: skip
         clock.mark(f"system {system.id}")
     indicators = pd.DataFrame(rows, columns=list(INDICATOR_COLUMNS))
