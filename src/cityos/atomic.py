@@ -8,9 +8,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pandas as pd
+
 from cityos.errors import OutputExistsError
 
-__all__ = ["atomic_folder"]
+__all__ = ["atomic_folder", "write_table"]
 
 
 @contextmanager
@@ -38,3 +40,17 @@ def atomic_folder(target: Path, *, force: bool = False) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def write_table(table: pd.DataFrame, out: Path) -> None:
+    """Write ``table`` as CSV (UTF-8 with BOM, so Excel reads Chinese) or Parquet, by the file's
+    suffix, through a temporary file renamed into place."""
+    tmp = out.with_name(f".{out.name}.tmp")
+    try:
+        if out.suffix.lower() == ".csv":
+            table.to_csv(tmp, index=False, encoding="utf-8-sig")
+        else:
+            table.to_parquet(tmp, index=False)
+        tmp.replace(out)
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -15,6 +15,7 @@ from typing import Any
 
 import click
 
+from cityos.atomic import write_table
 from cityos.bundle import Bundle, read_bundle
 from cityos.errors import CityosError, CityosWarning, InputError, OutputExistsError
 from cityos.importer import DEFAULT_LEVELS, import_city
@@ -253,15 +254,7 @@ def access_cmd(
             b, categories=list(categories) or None, cutoff=cutoff, method=method,  # type: ignore[arg-type]
             max_snap=max_snap,
         )  # fmt: skip
-    tmp = out.with_name(f".{out.name}.tmp")
-    try:
-        if out.suffix.lower() == ".csv":
-            table.to_csv(tmp, index=False)
-        else:
-            table.to_parquet(tmp, index=False)
-        tmp.replace(out)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_table(table, out)
     if table.attrs.get("unsnapped_buildings"):
         warnings.warn(
             f"{table.attrs['unsnapped_buildings']} buildings lie farther than {max_snap:g} m from every "
@@ -370,12 +363,7 @@ def compare_cmd(old: Path, new: Path, out: Path | None, force: bool) -> None:
         lines.append(f"{level!s:<12}" + "".join(f"{int(v):>16,}" for v in row))
     click.echo("\n".join(lines))
     if out is not None:
-        tmp = out.with_name(f".{out.name}.tmp")
-        try:
-            table.to_csv(tmp, index=False, encoding="utf-8-sig")
-            tmp.replace(out)
-        finally:
-            tmp.unlink(missing_ok=True)
+        write_table(table, out)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
