@@ -170,8 +170,9 @@ def _euclid_nearest(origins: Snapped, facilities: Snapped, cutoff: float) -> Nea
     if not len(valid_f) or not len(valid_o):
         return Nearest(dist, fac)
     tree = cKDTree(facilities.xy[valid_f])
-    d, i = tree.query(origins.xy[valid_o], k=1, distance_upper_bound=cutoff + TOLERANCE_M)
-    hit = np.isfinite(d)
+    # the KD-tree bound is strict: ask a little beyond and keep what is within the tolerance
+    d, i = tree.query(origins.xy[valid_o], k=1, distance_upper_bound=cutoff + 2 * TOLERANCE_M)
+    hit = d <= cutoff + TOLERANCE_M
     dist[valid_o[hit]] = d[hit]
     fac[valid_o[hit]] = valid_f[i[hit]]
     return Nearest(dist, fac)
@@ -357,7 +358,8 @@ def _euclid_within(
         return Within(count, total)
     ft = cKDTree(facilities.xy[valid_f])
     ot = cKDTree(origins.xy[valid_o])
-    pairs = ot.sparse_distance_matrix(ft, radius + TOLERANCE_M, output_type="ndarray")
+    pairs = ot.sparse_distance_matrix(ft, radius + 2 * TOLERANCE_M, output_type="ndarray")
+    pairs = pairs[pairs["v"] <= radius + TOLERANCE_M]
     pi, pj = pairs["i"].astype(np.int64), pairs["j"].astype(np.int64)
     count[valid_o] = np.bincount(pi, minlength=len(valid_o))
     total[valid_o] = np.bincount(pi, weights=w[valid_f[pj]], minlength=len(valid_o))
