@@ -11,6 +11,12 @@ from xml.sax.saxutils import quoteattr
 
 import pyproj
 import pytest
+from hypothesis import settings
+
+# CI runs the property tests on a fixed sequence of examples (reproducible); locally they explore
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 import cityos
 
