@@ -13,12 +13,12 @@ import pyproj
 import pytest
 from hypothesis import settings
 
+import cityos
+
 # CI runs the property tests on a fixed sequence of examples (reproducible); locally they explore
 settings.register_profile("ci", derandomize=True, print_blob=True)
 if os.environ.get("CI"):
     settings.load_profile("ci")
-
-import cityos
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("CITYOS_SHARED_DATA", REPO.parent / "shared" / "data"))
