@@ -1,0 +1,141 @@
+"""The health check as an Excel workbook in the shape of the reporting tables cities submit.
+
+Sheets: one per level (城区 city, 街区 subdistrict, 社区 community) with one row per unit and
+indicator — 序号, 指标, indicator, 单位, 体检单元, 数值, 目标, 状态, 阈值已确认, 方法 — the problem list
+(问题清单), and a methods sheet (data, population method, systems, credits). Values are written
+as numbers, never text; missing values are empty cells with the status 无数据 (no data).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from openpyxl import Workbook
+from openpyxl.styles import Font
+from openpyxl.utils import get_column_letter
+
+from cityos.errors import BundleError
+
+__all__ = ["LEVEL_SHEETS", "STATUS_ZH", "write_workbook"]
+
+LEVEL_SHEETS = {
+    "city": "城区 city",
+    "subdistrict": "街区 subdistrict",
+    "community": "社区 community",
+}
+STATUS_ZH = {
+    "pass": "达标 pass",
+    "fail": "不达标 fail",
+    "no_data": "无数据 no data",
+    "no_target": "无目标值 no target",
+}
+HEADER = ["序号 no", "指标", "indicator", "单位 unit", "体检单元 unit", "单元编号 unit id", "数值 value",
+          "目标 target", "状态 status", "阈值已确认 confirmed", "方法 method", "体系 system"]  # fmt: skip
+
+
+def _number(value: Any) -> float | None:
+    if value is None:
+        return None
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(f) else f
+
+
+def _read(results: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    need = [results / "indicators.parquet", results / "problems.csv", results / "summary.json"]
+    missing = [p.name for p in need if not p.is_file()]
+    if missing:
+        raise BundleError(
+            f"{results}: not a complete health-check results folder (missing {', '.join(missing)}); run `cityos checkup`"
+        )
+    indicators = pd.read_parquet(need[0])
+    for col in (
+        "level",
+        "indicator_id",
+        "name_zh",
+        "name_en",
+        "value",
+        "unit",
+        "target",
+        "status",
+        "unit_id",
+        "unit_name",
+    ):
+        if col not in indicators:
+            raise BundleError(
+                f"{need[0]}: from another cityos version (no column '{col}'); run the checkup again"
+            )
+    problems = pd.read_csv(need[1], encoding="utf-8-sig")
+    summary = json.loads(need[2].read_text("utf-8"))
+    return indicators, problems, summary
+
+
+def _widths(ws: Any, widths: list[int]) -> None:
+    for i, w in enumerate(widths, start=1):
+        ws.column_dimensions[get_column_letter(i)].width = w
+
+
+def write_workbook(results: str | os.PathLike[str], out: str | os.PathLike[str]) -> Path:
+    """Write the workbook for a results folder to ``out`` (.xlsx, through a temporary file)."""
+    folder, target = Path(results), Path(out)
+    indicators, problems, summary = _read(folder)
+    wb = Workbook()
+    wb.remove(wb.active)
+    bold = Font(bold=True)
+    order = {iid: k for k, iid in enumerate(dict.fromkeys(indicators["indicator_id"]))}
+    for level, title in LEVEL_SHEETS.items():
+        rows = indicators[indicators["level"] == level]
+        ws = wb.create_sheet(title)
+        ws.append(HEADER)
+        for cell in ws[1]:
+            cell.font = bold
+        rows = rows.assign(_k=rows["indicator_id"].map(order)).sort_values(
+            ["_k", "unit_id"], kind="stable"
+        )
+        for rec in rows.to_dict("records"):
+            ws.append([
+                int(rec["_k"]) + 1, rec["name_zh"], rec["name_en"], rec["unit"], rec["unit_name"], rec["unit_id"],
+                _number(rec["value"]), _number(rec["target"]), STATUS_ZH.get(rec["status"], rec["status"]),
+                "是 yes" if rec.get("confirmed") else "否 no", rec.get("method"), rec.get("system"),
+            ])  # fmt: skip
+        ws.freeze_panes = "A2"
+        _widths(ws, [8, 36, 40, 10, 22, 22, 12, 10, 16, 14, 60, 18])
+    ws = wb.create_sheet("问题清单 problems")
+    ws.append(list(problems.columns))
+    for cell in ws[1]:
+        cell.font = bold
+    for values in problems.itertuples(index=False, name=None):
+        ws.append([_number(v) if isinstance(v, float) else v for v in values])
+    ws = wb.create_sheet("方法 methods")
+    ws.append(["项目 item", "内容 content"])
+    for cell in ws[1]:
+        cell.font = bold
+    meta = [
+        (
+            "体检体系 systems",
+            "; ".join(f"{s['id']} {s.get('version', '')}" for s in summary.get("systems", [])),
+        ),
+        ("数据截至 as of", summary.get("as_of")),
+        ("坐标系 CRS (measurement)", summary.get("crs")),
+        ("人口方法 population", json.dumps(summary.get("population", {}), ensure_ascii=False)),
+        ("体检单元 units", json.dumps(summary.get("units", {}), ensure_ascii=False)),
+        ("距离 distances", json.dumps(summary.get("distances", {}), ensure_ascii=False)),
+        ("数据来源 credits", "; ".join(summary.get("attribution", []))),
+    ]
+    for item, content in meta:
+        ws.append([item, None if content is None else str(content)])
+    _widths(ws, [28, 120])
+    tmp = target.with_name(f".{target.name}.tmp")
+    try:
+        wb.save(tmp)
+        tmp.replace(target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return target
