@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DEMO_OUT ?= demo
 
-.PHONY: demo test lint typecheck unit bench lock clean
+.PHONY: demo test lint typecheck unit bench lock clean chromium
 
 $(STAMP): pyproject.toml requirements.lock
 	@$(PY) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "cityos needs Python >= 3.11; set PY=python3.11")'
@@ -19,7 +19,8 @@ demo: $(STAMP)
 	$(BIN)/cityos import --demo helsinki --out $(DEMO_OUT)/helsinki --force
 	$(BIN)/cityos info $(DEMO_OUT)/helsinki
 	$(BIN)/cityos checkup $(DEMO_OUT)/helsinki --out $(DEMO_OUT)/helsinki-checkup --force
-	@echo "bundle: $(DEMO_OUT)/helsinki   health-check results: $(DEMO_OUT)/helsinki-checkup"
+	$(BIN)/cityos report $(DEMO_OUT)/helsinki-checkup --out $(DEMO_OUT)/helsinki-report.html --lang en --force
+	@echo "bundle: $(DEMO_OUT)/helsinki   results: $(DEMO_OUT)/helsinki-checkup   report: $(DEMO_OUT)/helsinki-report.html"
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
@@ -28,7 +29,11 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP)
+# the report's browser tests drive Debian's Chromium (no browser download at run time)
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+unit: $(STAMP) chromium
 	$(BIN)/pytest
 
 test: lint typecheck unit

@@ -366,6 +366,41 @@ def compare_cmd(old: Path, new: Path, out: Path | None, force: bool) -> None:
         write_table(table, out)
 
 
+@cli.command("report")
+@click.argument("results", type=click.Path(path_type=Path))
+@click.option(
+    "--out", "-o", required=True, type=click.Path(path_type=Path), help="report.html or report.xlsx"
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["html", "xlsx"]), help="Default: from the file suffix."
+)
+@click.option(
+    "--lang",
+    type=click.Choice(["zh", "en"]),
+    default="zh",
+    show_default=True,
+    help="Language of the HTML report.",
+)
+@click.option(
+    "--compare", type=click.Path(path_type=Path), help="Last year's results folder, for the change."
+)
+@click.option("--force", is_flag=True, help="Replace the output file if it exists.")
+def report_cmd(
+    results: Path, out: Path, fmt: str | None, lang: str, compare: Path | None, force: bool
+) -> None:
+    """The health-check report: one offline HTML file with maps, or the Excel reporting tables."""
+    from cityos.report import write_html, write_workbook
+
+    if out.exists() and not force:
+        raise OutputExistsError(f"{out}: output file exists; pass --force to replace it")
+    fmt = fmt or ("xlsx" if out.suffix.lower() == ".xlsx" else "html")
+    if fmt == "xlsx":
+        write_workbook(results, out)
+    else:
+        write_html(results, out, lang=lang, compare=compare)
+    click.echo(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB)", err=True)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``cityos`` console script; returns the exit status."""
     with warnings.catch_warnings():

@@ -1,6 +1,6 @@
-"""Health-check outputs for people: the Excel workbook of the reporting tables (the HTML report
-with maps is issue 5's remaining part)."""
+"""Health-check outputs for people: one offline HTML report and the Excel reporting tables."""
 
 from cityos.report.excel import write_workbook
+from cityos.report.html import write_html
 
-__all__ = ["write_workbook"]
+__all__ = ["write_html", "write_workbook"]

@@ -1,0 +1,318 @@
+"""The health check as one self-contained HTML file: maps, charts, problem list, methods.
+
+Nothing is fetched: the maps are SVG drawn by a small script embedded in the page from data
+embedded in the page (unit outlines simplified to 2 m and rounded to whole metres in the
+measurement CRS; streets from the bundle as the basemap). The page works offline, opens fast for
+large cities because it draws units, not buildings, and needs no WebGL.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from cityos.errors import BundleError
+from cityos.report.excel import LEVEL_SHEETS
+
+__all__ = ["write_html"]
+
+SIMPLIFY_M = 2.0
+TEXT = {
+    "zh": {"title": "城市体检报告", "score": "体检概览", "map": "指标地图", "problems": "问题清单",
+           "cc": "完整社区：缺失设施", "methods": "方法与数据", "level": "层级", "indicator": "指标",
+           "unit": "单元", "value": "数值", "target": "目标", "status": "状态", "unconfirmed": "阈值未确认",
+           "ranking": "单元排名", "locate": "定位", "missing": "缺失项", "change": "年度变化"},
+    "en": {"title": "City health check report", "score": "Scorecard", "map": "Indicator map",
+           "problems": "Problem list", "cc": "Complete communities: missing facilities",
+           "methods": "Methods and data", "level": "Level", "indicator": "Indicator", "unit": "Unit",
+           "value": "Value", "target": "Target", "status": "Status", "unconfirmed": "threshold unconfirmed",
+           "ranking": "Ranking of units", "locate": "locate", "missing": "Missing items", "change": "Year-over-year"},
+}  # fmt: skip
+
+
+def _num(value: Any) -> float | None:
+    """A JSON-safe number (None for missing), rounded to 4 decimals."""
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(f) else round(f, 4)
+
+
+def _coords(geom: shapely.Geometry) -> list[list[list[float]]]:
+    """Rings of a (multi)polygon as lists of [x, y] in whole metres."""
+    rings = []
+    for poly in getattr(geom, "geoms", [geom]):
+        if poly.is_empty:
+            continue
+        for ring in [poly.exterior, *poly.interiors]:
+            rings.append(np.round(np.asarray(ring.coords)[:, :2]).astype(int).tolist())
+    return rings
+
+
+def _streets(bundle_path: str | None, crs: str) -> list[list[list[int]]]:
+    if not bundle_path:
+        return []
+    file = Path(bundle_path) / "walk_edges.parquet"
+    if not file.is_file():
+        return []
+    edges = gpd.read_parquet(file, columns=["highway", "geometry"]).to_crs(crs)
+    major = edges[
+        ~edges["highway"].isin(
+            ["footway", "path", "steps", "corridor", "service", "track", "bridleway"]
+        )
+    ]
+    lines = shapely.simplify(major.geometry.to_numpy(), SIMPLIFY_M * 2)
+    return [np.round(shapely.get_coordinates(g)).astype(int).tolist() for g in lines]
+
+
+def _payload(results: Path, compare: Path | None) -> dict[str, Any]:
+    need = [
+        results / n for n in ("indicators.parquet", "problems.csv", "summary.json", "units.gpkg")
+    ]
+    missing = [p.name for p in need if not p.exists()]
+    if missing:
+        raise BundleError(
+            f"{results}: not a complete health-check results folder (missing {', '.join(missing)}); run `cityos checkup`"
+        )
+    ind = pd.read_parquet(need[0])
+    for col in (
+        "level",
+        "indicator_id",
+        "unit_id",
+        "value",
+        "status",
+        "name_zh",
+        "name_en",
+        "unit",
+        "confirmed",
+    ):
+        if col not in ind:
+            raise BundleError(
+                f"{need[0]}: from another cityos version (no column '{col}'); run the checkup again"
+            )
+    summary = json.loads(need[2].read_text("utf-8"))
+    crs = summary.get("crs") or "EPSG:3857"
+    units: dict[str, list[dict[str, Any]]] = {}
+    for level in LEVEL_SHEETS:
+        layer = gpd.read_file(need[3], layer=level).to_crs(crs)
+        geoms = shapely.simplify(layer.geometry.to_numpy(), SIMPLIFY_M)
+        units[level] = [{"id": str(u), "name": str(n), "gen": bool(g), "rings": _coords(geom)}
+                        for u, n, g, geom in zip(layer["unit_id"], layer["name"], layer["generated"], geoms, strict=True)]  # fmt: skip
+    meta = (
+        ind.drop_duplicates("indicator_id")
+        .set_index("indicator_id")[["name_zh", "name_en", "unit", "confirmed", "system"]]
+        .assign(
+            target=ind.groupby("indicator_id")["target"].first(),
+            source=ind.groupby("indicator_id")["target_source"].first(),
+            direction=ind.groupby("indicator_id")["direction"].first()
+            if "direction" in ind
+            else "higher",
+            dimension=ind.groupby("indicator_id")["dimension"].first()
+            if "dimension" in ind
+            else "",
+        )
+    )
+    records = ind.to_dict("records")
+    old = None
+    if compare is not None:
+        old_records = pd.read_parquet(compare / "indicators.parquet").to_dict("records")
+        old = {
+            f"{r['level']}|{r['indicator_id']}|{r['unit_id']}": _num(r["value"])
+            for r in old_records
+        }
+    values = {
+        f"{r['level']}|{r['indicator_id']}|{r['unit_id']}": [_num(r["value"]), r["status"]]
+        for r in records
+    }
+    notes = {str(r["unit_id"]): r["note"] for r in records
+             if isinstance(r.get("note"), str) and r["note"].startswith("missing: ") and r["level"] == "community"}  # fmt: skip
+    problems = pd.read_csv(need[1], encoding="utf-8-sig").fillna("").to_dict("records")
+    return {
+        "units": units,
+        "streets": _streets(summary.get("bundle"), crs),
+        "indicators": {
+            k: {
+                kk: (None if isinstance(vv, float) and math.isnan(vv) else vv)
+                for kk, vv in v.items()
+            }
+            for k, v in meta.to_dict("index").items()
+        },
+        "levels": {
+            lv: sorted(ind.loc[ind["level"] == lv, "indicator_id"].unique().tolist())
+            for lv in LEVEL_SHEETS
+        },
+        "values": values,
+        "old": old,
+        "missing": notes,
+        "problems": problems,
+        "summary": summary,
+        "counts": ind.groupby(["level", "status"]).size().unstack(fill_value=0).to_dict("index"),
+    }
+
+
+def write_html(
+    results: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    lang: str = "zh",
+    compare: str | os.PathLike[str] | None = None,
+) -> Path:
+    """Write the self-contained HTML report of a results folder (optionally against last year's)."""
+    if lang not in TEXT:
+        raise BundleError(f"language {lang!r}: use zh or en")
+    data = _payload(Path(results), Path(compare) if compare else None)
+    t = TEXT[lang]
+    doc = _TEMPLATE.replace("__TITLE__", html.escape(t["title"])).replace("__LANG__", lang)
+    doc = doc.replace("__TEXT__", json.dumps(t, ensure_ascii=False))
+    doc = doc.replace(
+        "__DATA__", json.dumps(data, ensure_ascii=False, default=str).replace("</", "<\\/")
+    )
+    target = Path(out)
+    tmp = target.with_name(f".{target.name}.tmp")
+    try:
+        tmp.write_text(doc, "utf-8")
+        tmp.replace(target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return target
+
+
+_TEMPLATE = r"""<!DOCTYPE html>
+<html lang="__LANG__"><head><meta charset="utf-8"><title>__TITLE__</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>
+body{font-family:system-ui,"PingFang SC","Microsoft YaHei",sans-serif;margin:0;color:#222}
+header{background:#234;color:#fff;padding:12px 20px}main{padding:12px 20px;max-width:1300px}
+h2{border-bottom:2px solid #234;padding-bottom:4px}table{border-collapse:collapse;font-size:13px}
+td,th{border:1px solid #ccc;padding:3px 6px;text-align:left}th{background:#eef}
+#mapwrap{display:flex;gap:16px;flex-wrap:wrap}#map{width:760px;height:560px;border:1px solid #999;background:#f7f7f4;cursor:grab}
+#side{flex:1;min-width:320px}#tip{position:fixed;pointer-events:none;background:#fff;border:1px solid #555;padding:4px 8px;font-size:12px;display:none}
+.unit{stroke:#333;stroke-width:1;vector-effect:non-scaling-stroke}.unit:hover{stroke:#e00;stroke-width:2}
+.street{fill:none;stroke:#b8b8b8;stroke-width:1;vector-effect:non-scaling-stroke}
+.fail{color:#b00}.pass{color:#070}.badge{background:#fc0;padding:0 4px;border-radius:3px;font-size:11px}
+</style></head><body>
+<header><h1 id="title">__TITLE__</h1><div id="sub"></div></header>
+<main>
+<h2 data-t="score"></h2><div id="score"></div>
+<h2 data-t="map"></h2>
+<div><label><span data-t="level"></span> <select id="level"></select></label>
+<label><span data-t="indicator"></span> <select id="indicator"></select></label></div>
+<div id="mapwrap"><svg id="map" xmlns="http://www.w3.org/2000/svg"><g id="view"><g id="streets"></g><g id="units"></g></g></svg>
+<div id="side"><div id="info"></div><h3 data-t="ranking"></h3><svg id="chart" width="470" height="300"></svg></div></div>
+<div id="legend"></div>
+<h2 data-t="problems"></h2><div id="problems"></div>
+<h2 data-t="cc"></h2><div id="cc"></div>
+<h2 data-t="methods"></h2><div id="methods"></div>
+</main><div id="tip"></div>
+<script>
+"use strict";
+const T = __TEXT__;
+const D = __DATA__;
+const NS = "http://www.w3.org/2000/svg";
+const $ = (id) => document.getElementById(id);
+document.querySelectorAll("[data-t]").forEach((e) => { e.textContent = T[e.dataset.t]; });
+const esc = (s) => String(s ?? "").replace(/[&<>"]/g, (c) => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"}[c]));
+const S = D.summary;
+$("sub").textContent = `${(S.systems || []).map((s) => s.id).join(" + ")} · ${S.as_of || ""} · ${S.crs}`;
+// scorecard
+let sc = `<table><tr><th>${T.level}</th><th>pass</th><th>fail</th><th>no_data</th><th>no_target</th></tr>`;
+for (const [lv, c] of Object.entries(D.counts)) sc += `<tr><td>${lv}</td><td class="pass">${c.pass || 0}</td><td class="fail">${c.fail || 0}</td><td>${c.no_data || 0}</td><td>${c.no_target || 0}</td></tr>`;
+$("score").innerHTML = sc + "</table>";
+// map frame
+let minx = Infinity, miny = Infinity, maxx = -Infinity, maxy = -Infinity;
+for (const u of D.units.city) for (const r of u.rings) for (const [x, y] of r) { minx = Math.min(minx, x); maxx = Math.max(maxx, x); miny = Math.min(miny, y); maxy = Math.max(maxy, y); }
+const pad = 0.03 * Math.max(maxx - minx, maxy - miny, 1);
+let vb = [minx - pad, -(maxy + pad), maxx - minx + 2 * pad, maxy - miny + 2 * pad];
+const svg = $("map");
+const setVB = () => svg.setAttribute("viewBox", vb.join(" "));
+setVB();
+const path = (rings) => rings.map((r) => "M" + r.map(([x, y]) => `${x},${-y}`).join("L") + "Z").join("");
+$("streets").innerHTML = `<path class="street" d="${D.streets.map((l) => "M" + l.map(([x, y]) => `${x},${-y}`).join("L")).join("")}"/>`;
+// pan and zoom by the viewBox
+let drag = null;
+svg.addEventListener("mousedown", (e) => { drag = [e.clientX, e.clientY, vb[0], vb[1]]; });
+window.addEventListener("mouseup", () => { drag = null; });
+svg.addEventListener("mousemove", (e) => {
+  if (!drag) return;
+  const k = vb[2] / svg.clientWidth;
+  vb[0] = drag[2] - (e.clientX - drag[0]) * k; vb[1] = drag[3] - (e.clientY - drag[1]) * k; setVB();
+});
+svg.addEventListener("wheel", (e) => {
+  e.preventDefault();
+  const f = e.deltaY > 0 ? 1.2 : 1 / 1.2, r = svg.getBoundingClientRect();
+  const px = vb[0] + (e.clientX - r.left) / r.width * vb[2], py = vb[1] + (e.clientY - r.top) / r.height * vb[3];
+  vb = [px - (px - vb[0]) * f, py - (py - vb[1]) * f, vb[2] * f, vb[3] * f]; setVB();
+}, {passive: false});
+// colours: a sequential scale from the indicator's range, grey for no data
+const ramp = (t) => `hsl(212,65%,${Math.round(90 - 58 * t)}%)`;  // light → dark: low → high
+const name = (id) => (T === undefined ? id : (document.documentElement.lang === "zh" ? D.indicators[id].name_zh : D.indicators[id].name_en));
+const lvSel = $("level"), indSel = $("indicator");
+for (const lv of Object.keys(D.units)) lvSel.add(new Option(lv, lv));
+lvSel.value = "community";
+function fillIndicators() {
+  const keep = indSel.value; indSel.innerHTML = "";
+  for (const id of D.levels[lvSel.value]) indSel.add(new Option(name(id), id));
+  if (D.levels[lvSel.value].includes(keep)) indSel.value = keep;
+  else { const firstWithData = D.levels[lvSel.value].find((id) => D.units[lvSel.value].some((u) => (D.values[`${lvSel.value}|${id}|${u.id}`] || [null])[0] !== null)); if (firstWithData) indSel.value = firstWithData; }
+}
+const tip = $("tip");
+function draw() {
+  const lv = lvSel.value, id = indSel.value, meta = D.indicators[id];
+  const vals = D.units[lv].map((u) => (D.values[`${lv}|${id}|${u.id}`] || [null, "no_data"]));
+  const nums = vals.map((v) => v[0]).filter((v) => v !== null);
+  const lo = Math.min(...nums), hi = Math.max(...nums);
+  let g = "";
+  D.units[lv].forEach((u, i) => {
+    const v = vals[i][0];
+    const fill = v === null ? "#ddd" : ramp(hi > lo ? (v - lo) / (hi - lo) : 0.5);
+    g += `<path class="unit" data-i="${i}" fill="${fill}" fill-opacity="0.75" d="${path(u.rings)}"/>`;
+  });
+  $("units").innerHTML = g;
+  $("units").querySelectorAll(".unit").forEach((p) => {
+    p.addEventListener("mousemove", (e) => {
+      const u = D.units[lv][+p.dataset.i], v = vals[+p.dataset.i];
+      const old = D.old ? D.old[`${lv}|${id}|${u.id}`] : undefined;
+      tip.style.display = "block"; tip.style.left = e.clientX + 12 + "px"; tip.style.top = e.clientY + 12 + "px";
+      tip.innerHTML = `<b>${esc(u.name)}</b>${u.gen ? " (generated)" : ""}<br>${T.value}: ${v[0] === null ? "—" : v[0]} ${esc(meta.unit)}<br>${T.target}: ${meta.target ?? "—"}<br>${T.status}: ${v[1]}` + (old !== undefined ? `<br>${T.change}: ${old ?? "—"} → ${v[0] ?? "—"}` : "");
+    });
+    p.addEventListener("mouseleave", () => { tip.style.display = "none"; });
+  });
+  $("info").innerHTML = `<b>${esc(name(id))}</b> (${esc(meta.unit)})<br>${T.target}: ${meta.target ?? "—"} ${esc(meta.source || "")}` + (meta.confirmed ? "" : ` <span class="badge">${T.unconfirmed}</span>`);
+  $("legend").textContent = nums.length ? `${lo.toFixed(2)} … ${hi.toFixed(2)} ${meta.unit}` : "no data";
+  // ranking chart
+  const ranked = D.units[lv].map((u, i) => [u.name, vals[i][0]]).filter((r) => r[1] !== null).sort((a, b) => b[1] - a[1]).slice(0, 15);
+  const top = Math.max(...ranked.map((r) => r[1]), 1e-9);
+  $("chart").innerHTML = ranked.map((r, k) => `<rect x="150" y="${k * 19 + 2}" height="15" width="${Math.max(1, 250 * r[1] / top)}" fill="#468"/><text x="146" y="${k * 19 + 14}" font-size="11" text-anchor="end">${esc(String(r[0]).slice(0, 22))}</text><text x="${154 + 250 * r[1] / top}" y="${k * 19 + 14}" font-size="10">${r[1].toFixed(1)}</text>`).join("");
+}
+lvSel.addEventListener("change", () => { fillIndicators(); draw(); });
+indSel.addEventListener("change", draw);
+fillIndicators(); draw();
+// problem list with locate buttons
+function locate(level, unitId) {
+  lvSel.value = level; fillIndicators(); draw();
+  const u = D.units[level].find((x) => x.id === unitId); if (!u) return;
+  const xs = u.rings.flat().map((p) => p[0]), ys = u.rings.flat().map((p) => p[1]);
+  const w = Math.max(...xs) - Math.min(...xs), h = Math.max(...ys) - Math.min(...ys), m = Math.max(w, h) * 0.6 + 50;
+  vb = [Math.min(...xs) - m, -Math.max(...ys) - m, w + 2 * m, h + 2 * m]; setVB();
+  svg.scrollIntoView();
+}
+let pr = `<table><tr><th>${T.level}</th><th>${T.unit}</th><th>${T.indicator}</th><th>${T.value}</th><th>${T.target}</th><th></th><th>cause</th></tr>`;
+D.problems.slice(0, 2000).forEach((p, k) => { pr += `<tr><td>${esc(p.level)}</td><td>${esc(p.unit_name)}</td><td>${esc(p.name_zh)}</td><td>${esc(p.value)}</td><td>${esc(p.target)}</td><td><button data-k="${k}">${T.locate}</button></td><td>${esc(p.cause)}</td></tr>`; });
+$("problems").innerHTML = pr + "</table>";
+$("problems").querySelectorAll("button").forEach((b) => b.addEventListener("click", () => { const p = D.problems[+b.dataset.k]; locate(p.level, String(p.unit_id)); }));
+let cc = `<table><tr><th>${T.unit}</th><th>${T.missing}</th></tr>`;
+for (const [u, note] of Object.entries(D.missing)) cc += `<tr><td>${esc(u)}</td><td>${esc(note.replace("missing: ", ""))}</td></tr>`;
+$("cc").innerHTML = cc + "</table>";
+$("methods").innerHTML = `<table>${[["systems", (S.systems || []).map((s) => `${s.id} ${s.version}`).join("; ")], ["as of", S.as_of], ["CRS", S.crs], ["population", JSON.stringify(S.population)], ["units", JSON.stringify(S.units)], ["distances", JSON.stringify(S.distances)], ["credits", (S.attribution || []).join("; ")]].map(([k, v]) => `<tr><th>${esc(k)}</th><td>${esc(v)}</td></tr>`).join("")}</table>`;
+</script></body></html>
+"""

@@ -1,0 +1,97 @@
+"""The HTML report in a real headless Chromium (Debian's, driven by Playwright): it loads with no
+console error and no request leaving the file, draws the map, follows the indicator selector,
+and the map is not blank. Plus the CLI's formats and bad input."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, sync_playwright
+
+import cityos
+from cityos.checkup.results import write_results
+from cityos.cli import main
+from cityos.report import write_html
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--no-first-run", "--disable-sync"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("rep")
+    bundle = cityos.import_city(root / "b", osm=cityos.demo_osm_path())
+    return write_results(cityos.checkup(bundle), root / "results")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+def test_file_is_self_contained(results: Path, tmp_path: Path) -> None:
+    doc = write_html(results, tmp_path / "r.html").read_text("utf-8")
+    assert not re.findall(r"""(?:src|href)\s*=\s*["']?(?:https?:)?//""", doc)
+    assert "<script src" not in doc and "<link" not in doc
+    assert "OpenStreetMap contributors" in doc
+
+
+def test_page_in_chromium(results: Path, tmp_path: Path, browser: Browser) -> None:
+    old = tmp_path / "old"
+    shutil.copytree(results, old)
+    report = write_html(results, tmp_path / "report.html", lang="en", compare=old)
+    page = browser.new_page(viewport={"width": 1300, "height": 1000})
+    errors: list[str] = []
+    outside: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on(
+        "request",
+        lambda r: None if r.url.startswith(("file:", "data:", "about:")) else outside.append(r.url),
+    )
+    page.goto(report.as_uri())
+    page.wait_for_selector("#units path")
+    assert errors == [] and outside == []
+    assert page.locator("#units path").count() > 1
+    assert page.locator("#streets path").get_attribute("d").count("M") > 100  # the streets basemap
+
+    def fills() -> list[str]:
+        return page.eval_on_selector_all("#units path", "ps => ps.map(p => p.getAttribute('fill'))")
+
+    page.select_option("#indicator", "pop_supermarket_500m")
+    before = fills()
+    assert len(set(before)) > 1  # a choropleth, not one colour
+    assert "supermarket" in page.inner_text("#info")
+    page.select_option("#indicator", "pop_primary_school_500m")
+    assert fills() != before  # choosing another indicator redraws the map
+    assert "primary_school" in page.inner_text("#info")
+    # hover shows the unit, its value, target, status and last year's value
+    page.hover("#units path >> nth=0")
+    tip = page.inner_text("#tip")
+    assert "Value" in tip and "Status" in tip and "Year-over-year" in tip
+    # the map area is drawn, not blank: many distinct colours in its screenshot
+    shot = page.locator("#map").screenshot()
+    assert len(shot) > 20_000
+    assert page.locator("#problems button").count() > 0
+    page.close()
+
+
+def test_cli_report_formats_and_bad_input(
+    results: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["report", str(results), "--out", str(tmp_path / "r.html")]) == 0
+    assert main(["report", str(results), "--out", str(tmp_path / "r.xlsx")]) == 0
+    assert (tmp_path / "r.xlsx").stat().st_size > 5000
+    assert main(["report", str(results), "--out", str(tmp_path / "r.html")]) == 2
+    assert "--force" in capsys.readouterr().err
+    assert main(["report", str(tmp_path), "--out", str(tmp_path / "x.html")]) == 2
+    assert "not a complete health-check results folder" in capsys.readouterr().err
+    assert not (tmp_path / "x.html").exists()
