@@ -39,6 +39,8 @@ def browser() -> Iterator[Browser]:
 
 def test_file_is_self_contained(results: Path, tmp_path: Path) -> None:
     doc = write_html(results, tmp_path / "r.html").read_text("utf-8")
+    assert '<html lang="en">' in doc  # Helsinki's units have no Chinese names
+    assert "城市体检报告" in write_html(results, tmp_path / "zh.html", lang="zh").read_text("utf-8")
     assert not re.findall(r"""(?:src|href)\s*=\s*["']?(?:https?:)?//""", doc)
     assert "<script src" not in doc and "<link" not in doc
     assert "OpenStreetMap contributors" in doc
@@ -77,6 +79,12 @@ def test_page_in_chromium(results: Path, tmp_path: Path, browser: Browser) -> No
     page.hover("#units path >> nth=0")
     tip = page.inner_text("#tip")
     assert "Value" in tip and "Status" in tip and "Year-over-year" in tip
+    # year-over-year view: the same results as last year → every unit with data unchanged
+    page.check("#showchange")
+    changed = set(fills())
+    assert "#bbb" in changed and changed <= {"#bbb", "#ddd"}
+    page.uncheck("#showchange")
+    assert "sources" in page.inner_text("#methods") and "osm" in page.inner_text("#methods")
     # the map area is drawn, not blank: many distinct colours in its screenshot
     shot = page.locator("#map").screenshot()
     assert len(shot) > 20_000

@@ -780,6 +780,10 @@ def checkup(
         "units": {lv: {"count": len(ctx.units(lv)), "source": ctx.unit_set.sources[lv]} for lv in UNIT_LEVEL_ORDER},
         "distances": {"cutoff_m": cutoff_m, "origin": "building point_on_surface", "snap": "nearest walkable edge ≤ 200 m"},
         "attribution": bundle.manifest.get("attribution", []),
+        "sources": [
+            {k: src[k] for k in ("kind", "path", "sha256", "replication_timestamp", "newest_object") if k in src}
+            for src in bundle.manifest.get("sources", [])
+        ],
         "timings_s": clock.seconds,
     }  # fmt: skip
     return CheckupResult(indicators, ctx.access, problems, unit_layers, summary)

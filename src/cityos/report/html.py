@@ -12,6 +12,7 @@ import html
 import json
 import math
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -26,16 +27,23 @@ from cityos.report.excel import LEVEL_SHEETS
 __all__ = ["write_html"]
 
 SIMPLIFY_M = 2.0
+#: above this many street segments the basemap keeps only streets above residential class, so a
+#: metropolis still gives a file that opens in seconds
+MAX_STREETS = 30_000
+MINOR = ["footway", "path", "steps", "corridor", "service", "track", "bridleway", "pedestrian"]
+LOCAL = ["residential", "living_street", "unclassified", "road"]
 TEXT = {
     "zh": {"title": "城市体检报告", "score": "体检概览", "map": "指标地图", "problems": "问题清单",
            "cc": "完整社区：缺失设施", "methods": "方法与数据", "level": "层级", "indicator": "指标",
            "unit": "单元", "value": "数值", "target": "目标", "status": "状态", "unconfirmed": "阈值未确认",
-           "ranking": "单元排名", "locate": "定位", "missing": "缺失项", "change": "年度变化"},
+           "ranking": "单元排名", "locate": "定位", "missing": "缺失项", "change": "年度变化", "dist": "数值分布",
+           "improved": "改善", "worsened": "恶化", "unchanged": "不变"},
     "en": {"title": "City health check report", "score": "Scorecard", "map": "Indicator map",
            "problems": "Problem list", "cc": "Complete communities: missing facilities",
            "methods": "Methods and data", "level": "Level", "indicator": "Indicator", "unit": "Unit",
            "value": "Value", "target": "Target", "status": "Status", "unconfirmed": "threshold unconfirmed",
-           "ranking": "Ranking of units", "locate": "locate", "missing": "Missing items", "change": "Year-over-year"},
+           "ranking": "Ranking of units", "locate": "locate", "missing": "Missing items", "change": "Year-over-year",
+           "dist": "Distribution", "improved": "improved", "worsened": "worsened", "unchanged": "unchanged"},
 }  # fmt: skip
 
 
@@ -164,13 +172,19 @@ def write_html(
     results: str | os.PathLike[str],
     out: str | os.PathLike[str],
     *,
-    lang: str = "zh",
+    lang: str | None = None,
     compare: str | os.PathLike[str] | None = None,
 ) -> Path:
-    """Write the self-contained HTML report of a results folder (optionally against last year's)."""
+    """Write the self-contained HTML report of a results folder (optionally against last year's).
+
+    ``lang`` is ``zh`` or ``en``; by default Chinese when the unit names are Chinese.
+    """
+    data = _payload(Path(results), Path(compare) if compare else None)
+    if lang is None:
+        names = " ".join(u["name"] for units in data["units"].values() for u in units[:50])
+        lang = "zh" if re.search(r"[\u4e00-\u9fff]", names) else "en"
     if lang not in TEXT:
         raise BundleError(f"language {lang!r}: use zh or en")
-    data = _payload(Path(results), Path(compare) if compare else None)
     t = TEXT[lang]
     doc = _TEMPLATE.replace("__TITLE__", html.escape(t["title"])).replace("__LANG__", lang)
     doc = doc.replace("__TEXT__", json.dumps(t, ensure_ascii=False))
@@ -208,7 +222,9 @@ td,th{border:1px solid #ccc;padding:3px 6px;text-align:left}th{background:#eef}
 <div><label><span data-t="level"></span> <select id="level"></select></label>
 <label><span data-t="indicator"></span> <select id="indicator"></select></label></div>
 <div id="mapwrap"><svg id="map" xmlns="http://www.w3.org/2000/svg"><g id="view"><g id="streets"></g><g id="units"></g></g></svg>
-<div id="side"><div id="info"></div><h3 data-t="ranking"></h3><svg id="chart" width="470" height="300"></svg></div></div>
+<div id="side"><div id="info"></div><label id="chg"><input type="checkbox" id="showchange"> <span data-t="change"></span></label>
+<h3 data-t="dist"></h3><svg id="hist" width="470" height="110"></svg>
+<h3 data-t="ranking"></h3><svg id="chart" width="470" height="300"></svg></div></div>
 <div id="legend"></div>
 <h2 data-t="problems"></h2><div id="problems"></div>
 <h2 data-t="cc"></h2><div id="cc"></div>
@@ -272,9 +288,15 @@ function draw() {
   const nums = vals.map((v) => v[0]).filter((v) => v !== null);
   const lo = Math.min(...nums), hi = Math.max(...nums);
   let g = "";
+  const showChange = D.old && $("showchange").checked;
   D.units[lv].forEach((u, i) => {
     const v = vals[i][0];
-    const fill = v === null ? "#ddd" : ramp(hi > lo ? (v - lo) / (hi - lo) : 0.5);
+    let fill = v === null ? "#ddd" : ramp(hi > lo ? (v - lo) / (hi - lo) : 0.5);
+    if (showChange) {
+      const o = D.old[`${lv}|${id}|${u.id}`];
+      const d = (v === null || o === null || o === undefined) ? null : (meta.direction === "lower" ? o - v : v - o);
+      fill = d === null ? "#ddd" : d > 1e-9 ? "#3a3" : d < -1e-9 ? "#c33" : "#bbb";
+    }
     g += `<path class="unit" data-i="${i}" fill="${fill}" fill-opacity="0.75" d="${path(u.rings)}"/>`;
   });
   $("units").innerHTML = g;
@@ -289,6 +311,11 @@ function draw() {
   });
   $("info").innerHTML = `<b>${esc(name(id))}</b> (${esc(meta.unit)})<br>${T.target}: ${meta.target ?? "—"} ${esc(meta.source || "")}` + (meta.confirmed ? "" : ` <span class="badge">${T.unconfirmed}</span>`);
   $("legend").textContent = nums.length ? `${lo.toFixed(2)} … ${hi.toFixed(2)} ${meta.unit}` : "no data";
+  // distribution: 20 bins between the lowest and the highest value
+  const bins = new Array(20).fill(0);
+  for (const v of nums) bins[Math.min(19, Math.floor(hi > lo ? (v - lo) / (hi - lo) * 20 : 0))]++;
+  const bmax = Math.max(...bins, 1);
+  $("hist").innerHTML = bins.map((b, k) => `<rect x="${10 + k * 22}" y="${95 - 85 * b / bmax}" width="20" height="${85 * b / bmax}" fill="#468"/>`).join("") + `<text x="10" y="108" font-size="10">${nums.length ? lo.toFixed(1) : ""}</text><text x="450" y="108" font-size="10" text-anchor="end">${nums.length ? hi.toFixed(1) : ""}</text>`;
   // ranking chart
   const ranked = D.units[lv].map((u, i) => [u.name, vals[i][0]]).filter((r) => r[1] !== null).sort((a, b) => b[1] - a[1]).slice(0, 15);
   const top = Math.max(...ranked.map((r) => r[1]), 1e-9);
@@ -296,6 +323,8 @@ function draw() {
 }
 lvSel.addEventListener("change", () => { fillIndicators(); draw(); });
 indSel.addEventListener("change", draw);
+$("showchange").addEventListener("change", draw);
+if (!D.old) $("chg").style.display = "none";
 fillIndicators(); draw();
 // problem list with locate buttons
 function locate(level, unitId) {
@@ -313,6 +342,6 @@ $("problems").querySelectorAll("button").forEach((b) => b.addEventListener("clic
 let cc = `<table><tr><th>${T.unit}</th><th>${T.missing}</th></tr>`;
 for (const [u, note] of Object.entries(D.missing)) cc += `<tr><td>${esc(u)}</td><td>${esc(note.replace("missing: ", ""))}</td></tr>`;
 $("cc").innerHTML = cc + "</table>";
-$("methods").innerHTML = `<table>${[["systems", (S.systems || []).map((s) => `${s.id} ${s.version}`).join("; ")], ["as of", S.as_of], ["CRS", S.crs], ["population", JSON.stringify(S.population)], ["units", JSON.stringify(S.units)], ["distances", JSON.stringify(S.distances)], ["credits", (S.attribution || []).join("; ")]].map(([k, v]) => `<tr><th>${esc(k)}</th><td>${esc(v)}</td></tr>`).join("")}</table>`;
+$("methods").innerHTML = `<table>${[["systems", (S.systems || []).map((s) => `${s.id} ${s.version}`).join("; ")], ["as of", S.as_of], ["CRS", S.crs], ["population", JSON.stringify(S.population)], ["units", JSON.stringify(S.units)], ["distances", JSON.stringify(S.distances)], ["sources", (S.sources || []).map((s) => `${s.kind}: ${s.path} (${(s.sha256 || "").slice(0, 12)} ${s.replication_timestamp || s.newest_object || ""})`).join("; ")], ["credits", (S.attribution || []).join("; ")]].map(([k, v]) => `<tr><th>${esc(k)}</th><td>${esc(v)}</td></tr>`).join("")}</table>`;
 </script></body></html>
 """
