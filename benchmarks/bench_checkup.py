@@ -3,7 +3,8 @@ synthetic cities, time and peak memory by stage.
 
 Cities come from benchmarks/synthetic_osm.py (a perturbed street grid with buildings, POIs and
 parks, written as .osm.pbf and cached in benchmarks/.cache); each size runs in a fresh process:
-import → checkup (stages as recorded in summary.json's ``timings_s``) → write results. Peak
+import → checkup (stages as recorded in summary.json's ``timings_s``) → write results → HTML
+report (its file size is printed too). Peak
 memory is ru_maxrss after each stage (cumulative, process plus the import's building reader).
 
 Usage::
@@ -63,12 +64,22 @@ def worker(pbf: str) -> dict[str, object]:
             "seconds": round(time.perf_counter() - t2, 2),
             "peak_gb": _peak_gb(),
         }
+        t3 = time.perf_counter()
+        from cityos.report import write_html
+
+        page = write_html(Path(tmp) / "results", Path(tmp) / "report.html")
+        stages["HTML report"] = {
+            "seconds": round(time.perf_counter() - t3, 2),
+            "peak_gb": _peak_gb(),
+        }
+        report_mb = round(page.stat().st_size / 1e6, 1)
         rows = len(result.indicators)
         units = {k: v["count"] for k, v in result.summary["units"].items()}
     total = sum(
         v["seconds"] for k, v in stages.items() if k in ("import", "checkup total", "write results")
     )
     return {"stages": stages, "total_s": round(total, 2), "peak_gb": _peak_gb(), "indicator_rows": rows,
+            "report_mb": report_mb,
             "units": units, "buildings": int(bundle.manifest["layers"]["buildings"])}  # fmt: skip
 
 
@@ -102,7 +113,7 @@ def main() -> None:
             continue
         out = json.loads(res.stdout.strip().splitlines()[-1])
         print(f"\n{name}: {out['buildings']:,} buildings, units {out['units']}, {out['indicator_rows']:,} indicator rows, "
-              f"total {out['total_s']} s, peak {out['peak_gb']} GB")  # fmt: skip
+              f"total {out['total_s']} s, peak {out['peak_gb']} GB, HTML report {out['report_mb']} MB")  # fmt: skip
         print("| stage | seconds | peak GB (cumulative) |\n|---|---:|---:|")
         for stage, v in out["stages"].items():
             print(f"| {stage} | {v['seconds']} | {v.get('peak_gb', '')} |")

@@ -47,6 +47,34 @@ TEXT = {
 }  # fmt: skip
 
 
+STATUS_CODES = {"pass": 0, "fail": 1, "no_data": 2, "no_target": 3}
+#: rows of the problem list shown in the page (the CSV has them all)
+MAX_PROBLEMS = 2000
+
+
+def _grid(ind: pd.DataFrame, order: dict[str, list[str]], *, with_status: bool) -> dict[str, Any]:
+    """{level: {indicator: {"v": [value per unit], "s": [status code per unit]}}}."""
+    out: dict[str, Any] = {}
+    for lv, ids in order.items():
+        sub = ind[ind["level"] == lv]
+        val = sub.pivot_table(
+            index="indicator_id", columns="unit_id", values="value", aggfunc="first", dropna=False
+        )
+        val = val.reindex(columns=ids)
+        st = None
+        if with_status:
+            codes = sub.assign(code=sub["status"].map(STATUS_CODES).fillna(2))
+            st = codes.pivot_table(
+                index="indicator_id", columns="unit_id", values="code", aggfunc="first"
+            ).reindex(columns=ids)
+        out[lv] = {
+            iid: {"v": [_num(v) for v in val.loc[iid].to_numpy()],
+                  **({"s": [int(c) if c == c else 2 for c in st.loc[iid].to_numpy()]} if st is not None and iid in st.index else {})}
+            for iid in val.index
+        }  # fmt: skip
+    return out
+
+
 def _num(value: Any) -> float | None:
     """A JSON-safe number (None for missing), rounded to 4 decimals."""
     try:
@@ -131,20 +159,22 @@ def _payload(results: Path, compare: Path | None) -> dict[str, Any]:
         )
     )
     records = ind.to_dict("records")
-    old = None
-    if compare is not None:
-        old_records = pd.read_parquet(compare / "indicators.parquet").to_dict("records")
-        old = {
-            f"{r['level']}|{r['indicator_id']}|{r['unit_id']}": _num(r["value"])
-            for r in old_records
-        }
-    values = {
-        f"{r['level']}|{r['indicator_id']}|{r['unit_id']}": [_num(r["value"]), r["status"]]
-        for r in records
-    }
+    # values per level and indicator as arrays aligned with the units (compact for big cities)
+    order = {lv: [u["id"] for u in units[lv]] for lv in units}
+    values = _grid(ind, order, with_status=True)
+    old = (
+        _grid(pd.read_parquet(compare / "indicators.parquet"), order, with_status=False)
+        if compare
+        else None
+    )
     notes = {str(r["unit_id"]): r["note"] for r in records
              if isinstance(r.get("note"), str) and r["note"].startswith("missing: ") and r["level"] == "community"}  # fmt: skip
-    problems = pd.read_csv(need[1], encoding="utf-8-sig").fillna("").to_dict("records")
+    problem_table = pd.read_csv(need[1], encoding="utf-8-sig").fillna("")
+    problems = (
+        problem_table.drop(columns=["building_ids"], errors="ignore")
+        .head(MAX_PROBLEMS)
+        .to_dict("records")
+    )
     return {
         "units": units,
         "streets": _streets(summary.get("bundle"), crs),
@@ -163,6 +193,7 @@ def _payload(results: Path, compare: Path | None) -> dict[str, Any]:
         "old": old,
         "missing": notes,
         "problems": problems,
+        "problems_total": len(problem_table),
         "summary": summary,
         "counts": ind.groupby(["level", "status"]).size().unstack(fill_value=0).to_dict("index"),
     }
@@ -273,18 +304,24 @@ svg.addEventListener("wheel", (e) => {
 const ramp = (t) => `hsl(212,65%,${Math.round(90 - 58 * t)}%)`;  // light → dark: low → high
 const name = (id) => (T === undefined ? id : (document.documentElement.lang === "zh" ? D.indicators[id].name_zh : D.indicators[id].name_en));
 const lvSel = $("level"), indSel = $("indicator");
+const STATUS = ["pass", "fail", "no_data", "no_target"];
+function cell(lv, id, i) {
+  const g = (D.values[lv] || {})[id];
+  return g ? [g.v[i], STATUS[g.s ? g.s[i] : 2]] : [null, "no_data"];
+}
+const oldValue = (lv, id, i) => { const g = D.old && (D.old[lv] || {})[id]; return g ? g.v[i] : undefined; };
 for (const lv of Object.keys(D.units)) lvSel.add(new Option(lv, lv));
 lvSel.value = "community";
 function fillIndicators() {
   const keep = indSel.value; indSel.innerHTML = "";
   for (const id of D.levels[lvSel.value]) indSel.add(new Option(name(id), id));
   if (D.levels[lvSel.value].includes(keep)) indSel.value = keep;
-  else { const firstWithData = D.levels[lvSel.value].find((id) => D.units[lvSel.value].some((u) => (D.values[`${lvSel.value}|${id}|${u.id}`] || [null])[0] !== null)); if (firstWithData) indSel.value = firstWithData; }
+  else { const firstWithData = D.levels[lvSel.value].find((id) => D.units[lvSel.value].some((u, i) => cell(lvSel.value, id, i)[0] !== null)); if (firstWithData) indSel.value = firstWithData; }
 }
 const tip = $("tip");
 function draw() {
   const lv = lvSel.value, id = indSel.value, meta = D.indicators[id];
-  const vals = D.units[lv].map((u) => (D.values[`${lv}|${id}|${u.id}`] || [null, "no_data"]));
+  const vals = D.units[lv].map((u, i) => cell(lv, id, i));
   const nums = vals.map((v) => v[0]).filter((v) => v !== null);
   const lo = Math.min(...nums), hi = Math.max(...nums);
   let g = "";
@@ -293,7 +330,7 @@ function draw() {
     const v = vals[i][0];
     let fill = v === null ? "#ddd" : ramp(hi > lo ? (v - lo) / (hi - lo) : 0.5);
     if (showChange) {
-      const o = D.old[`${lv}|${id}|${u.id}`];
+      const o = oldValue(lv, id, i);
       const d = (v === null || o === null || o === undefined) ? null : (meta.direction === "lower" ? o - v : v - o);
       fill = d === null ? "#ddd" : d > 1e-9 ? "#3a3" : d < -1e-9 ? "#c33" : "#bbb";
     }
@@ -303,7 +340,7 @@ function draw() {
   $("units").querySelectorAll(".unit").forEach((p) => {
     p.addEventListener("mousemove", (e) => {
       const u = D.units[lv][+p.dataset.i], v = vals[+p.dataset.i];
-      const old = D.old ? D.old[`${lv}|${id}|${u.id}`] : undefined;
+      const old = oldValue(lv, id, +p.dataset.i);
       tip.style.display = "block"; tip.style.left = e.clientX + 12 + "px"; tip.style.top = e.clientY + 12 + "px";
       tip.innerHTML = `<b>${esc(u.name)}</b>${u.gen ? " (generated)" : ""}<br>${T.value}: ${v[0] === null ? "—" : v[0]} ${esc(meta.unit)}<br>${T.target}: ${meta.target ?? "—"}<br>${T.status}: ${v[1]}` + (old !== undefined ? `<br>${T.change}: ${old ?? "—"} → ${v[0] ?? "—"}` : "");
     });
@@ -337,7 +374,7 @@ function locate(level, unitId) {
 }
 let pr = `<table><tr><th>${T.level}</th><th>${T.unit}</th><th>${T.indicator}</th><th>${T.value}</th><th>${T.target}</th><th></th><th>cause</th></tr>`;
 D.problems.slice(0, 2000).forEach((p, k) => { pr += `<tr><td>${esc(p.level)}</td><td>${esc(p.unit_name)}</td><td>${esc(p.name_zh)}</td><td>${esc(p.value)}</td><td>${esc(p.target)}</td><td><button data-k="${k}">${T.locate}</button></td><td>${esc(p.cause)}</td></tr>`; });
-$("problems").innerHTML = pr + "</table>";
+$("problems").innerHTML = pr + "</table>" + (D.problems_total > D.problems.length ? `<p>${D.problems.length} / ${D.problems_total} (problems.csv)</p>` : "");
 $("problems").querySelectorAll("button").forEach((b) => b.addEventListener("click", () => { const p = D.problems[+b.dataset.k]; locate(p.level, String(p.unit_id)); }));
 let cc = `<table><tr><th>${T.unit}</th><th>${T.missing}</th></tr>`;
 for (const [u, note] of Object.entries(D.missing)) cc += `<tr><td>${esc(u)}</td><td>${esc(note.replace("missing: ", ""))}</td></tr>`;
