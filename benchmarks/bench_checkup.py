@@ -40,6 +40,25 @@ def _peak_gb() -> float:
     return round((own + kids) / 1024 / 1024, 2)
 
 
+def _open_seconds(page: Path) -> float | str:
+    """Seconds until headless Chromium has drawn the report's map (Debian's chromium)."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        return "playwright not installed"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path="/usr/bin/chromium", args=["--no-sandbox", "--disable-gpu"]
+        )
+        tab = browser.new_page()
+        t0 = time.perf_counter()
+        tab.goto(page.as_uri())
+        tab.wait_for_selector("#units path")
+        seconds = round(time.perf_counter() - t0, 2)
+        browser.close()
+    return seconds
+
+
 def worker(pbf: str) -> dict[str, object]:
     warnings.simplefilter("ignore")
     import cityos
@@ -73,6 +92,7 @@ def worker(pbf: str) -> dict[str, object]:
             "peak_gb": _peak_gb(),
         }
         report_mb = round(page.stat().st_size / 1e6, 1)
+        stages["HTML report opens in Chromium"] = {"seconds": _open_seconds(page)}
         rows = len(result.indicators)
         units = {k: v["count"] for k, v in result.summary["units"].items()}
     total = sum(

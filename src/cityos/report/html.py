@@ -101,12 +101,13 @@ def _streets(bundle_path: str | None, crs: str) -> list[list[list[int]]]:
     file = Path(bundle_path) / "walk_edges.parquet"
     if not file.is_file():
         return []
-    edges = gpd.read_parquet(file, columns=["highway", "geometry"]).to_crs(crs)
-    major = edges[
-        ~edges["highway"].isin(
-            ["footway", "path", "steps", "corridor", "service", "track", "bridleway"]
-        )
-    ]
+    edges = gpd.read_parquet(file, columns=["highway", "geometry"])
+    major = edges[~edges["highway"].isin(MINOR)]
+    if len(major) > MAX_STREETS:
+        major = major[~major["highway"].isin(LOCAL)]
+    major = major.to_crs(crs)
+    if len(major) > MAX_STREETS:  # still too many: the longest streets carry the picture
+        major = major.iloc[np.argsort(-major.length.to_numpy(), kind="stable")[:MAX_STREETS]]
     lines = shapely.simplify(major.geometry.to_numpy(), SIMPLIFY_M * 2)
     return [np.round(shapely.get_coordinates(g)).astype(int).tolist() for g in lines]
 
