@@ -84,6 +84,8 @@ def test_page_in_chromium(results: Path, tmp_path: Path, browser: Browser) -> No
     changed = set(fills())
     assert "#bbb" in changed and changed <= {"#bbb", "#ddd"}
     page.uncheck("#showchange")
+    assert "unchanged" in page.inner_text("#info")  # the change summary of the indicator
+    assert page.locator("#worst tr").count() > 1  # the units failing most indicators
     assert "sources" in page.inner_text("#methods") and "osm" in page.inner_text("#methods")
     # the map area is drawn, not blank: many distinct colours in its screenshot
     shot = page.locator("#map").screenshot()

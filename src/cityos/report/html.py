@@ -249,7 +249,7 @@ td,th{border:1px solid #ccc;padding:3px 6px;text-align:left}th{background:#eef}
 </style></head><body>
 <header><h1 id="title">__TITLE__</h1><div id="sub"></div></header>
 <main>
-<h2 data-t="score"></h2><div id="score"></div>
+<h2 data-t="score"></h2><div id="score" style="display:flex;gap:24px;flex-wrap:wrap;align-items:flex-start"></div>
 <h2 data-t="map"></h2>
 <div><label><span data-t="level"></span> <select id="level"></select></label>
 <label><span data-t="indicator"></span> <select id="indicator"></select></label></div>
@@ -275,7 +275,18 @@ $("sub").textContent = `${(S.systems || []).map((s) => s.id).join(" + ")} · ${S
 // scorecard
 let sc = `<table><tr><th>${T.level}</th><th>pass</th><th>fail</th><th>no_data</th><th>no_target</th></tr>`;
 for (const [lv, c] of Object.entries(D.counts)) sc += `<tr><td>${lv}</td><td class="pass">${c.pass || 0}</td><td class="fail">${c.fail || 0}</td><td>${c.no_data || 0}</td><td>${c.no_target || 0}</td></tr>`;
-$("score").innerHTML = sc + "</table>";
+sc += "</table>";
+// by dimension, and the units failing most indicators
+const byDim = {}, fails = {};
+for (const [lv, inds] of Object.entries(D.values)) for (const [id, g] of Object.entries(inds)) {
+  const dim = (D.indicators[id] || {}).dimension || "—";
+  byDim[dim] = byDim[dim] || [0, 0, 0, 0];
+  (g.s || []).forEach((c, i) => { byDim[dim][c]++; if (c === 1) { const k = `${lv}|${D.units[lv][i].name}`; fails[k] = (fails[k] || 0) + 1; } });
+}
+sc += `<table><tr><th>dimension</th><th>pass</th><th>fail</th><th>no_data</th><th>no_target</th></tr>` + Object.entries(byDim).map(([d, c]) => `<tr><td>${esc(d)}</td><td class="pass">${c[0]}</td><td class="fail">${c[1]}</td><td>${c[2]}</td><td>${c[3]}</td></tr>`).join("") + "</table>";
+const worst = Object.entries(fails).sort((a, b) => b[1] - a[1]).slice(0, 10);
+sc += `<table id="worst"><tr><th>${T.unit}</th><th>fail</th></tr>` + worst.map(([k, n]) => `<tr><td>${esc(k.replace("|", " · "))}</td><td class="fail">${n}</td></tr>`).join("") + "</table>";
+$("score").innerHTML = sc;
 // map frame
 let minx = Infinity, miny = Infinity, maxx = -Infinity, maxy = -Infinity;
 for (const u of D.units.city) for (const r of u.rings) for (const [x, y] of r) { minx = Math.min(minx, x); maxx = Math.max(maxx, x); miny = Math.min(miny, y); maxy = Math.max(maxy, y); }
@@ -349,6 +360,16 @@ function draw() {
   });
   $("info").innerHTML = `<b>${esc(name(id))}</b> (${esc(meta.unit)})<br>${T.target}: ${meta.target ?? "—"} ${esc(meta.source || "")}` + (meta.confirmed ? "" : ` <span class="badge">${T.unconfirmed}</span>`);
   $("legend").textContent = nums.length ? `${lo.toFixed(2)} … ${hi.toFixed(2)} ${meta.unit}` : "no data";
+  if (D.old) {  // the change of this indicator over its units
+    const t = {improved: 0, worsened: 0, unchanged: 0};
+    D.units[lv].forEach((u, i) => {
+      const v = vals[i][0], o = oldValue(lv, id, i);
+      if (v === null || o === null || o === undefined) return;
+      const d = meta.direction === "lower" ? o - v : v - o;
+      t[d > 1e-9 ? "improved" : d < -1e-9 ? "worsened" : "unchanged"]++;
+    });
+    $("info").innerHTML += `<br>${T.change}: ${T.improved} ${t.improved} · ${T.worsened} ${t.worsened} · ${T.unchanged} ${t.unchanged}`;
+  }
   // distribution: 20 bins between the lowest and the highest value
   const bins = new Array(20).fill(0);
   for (const v of nums) bins[Math.min(19, Math.floor(hi > lo ? (v - lo) / (hi - lo) * 20 : 0))]++;
