@@ -377,16 +377,14 @@ def compare_cmd(old: Path, new: Path, out: Path | None, force: bool) -> None:
 @click.option(
     "--lang",
     type=click.Choice(["zh", "en"]),
-    default="zh",
-    show_default=True,
-    help="Language of the HTML report.",
+    help="Language of the HTML report (default: Chinese when the unit names are).",
 )
 @click.option(
     "--compare", type=click.Path(path_type=Path), help="Last year's results folder, for the change."
 )
 @click.option("--force", is_flag=True, help="Replace the output file if it exists.")
 def report_cmd(
-    results: Path, out: Path, fmt: str | None, lang: str, compare: Path | None, force: bool
+    results: Path, out: Path, fmt: str | None, lang: str | None, compare: Path | None, force: bool
 ) -> None:
     """The health-check report: one offline HTML file with maps, or the Excel reporting tables."""
     from cityos.report import write_html, write_workbook

@@ -105,3 +105,10 @@ def test_cli_report_formats_and_bad_input(
     assert main(["report", str(tmp_path), "--out", str(tmp_path / "x.html")]) == 2
     assert "not a complete health-check results folder" in capsys.readouterr().err
     assert not (tmp_path / "x.html").exists()
+
+
+def test_cli_language_follows_the_data(results: Path, tmp_path: Path) -> None:
+    assert main(["report", str(results), "--out", str(tmp_path / "r.html")]) == 0
+    assert '<html lang="en">' in (tmp_path / "r.html").read_text("utf-8")
+    assert main(["report", str(results), "--out", str(tmp_path / "z.html"), "--lang", "zh"]) == 0
+    assert '<html lang="zh">' in (tmp_path / "z.html").read_text("utf-8")
