@@ -38,10 +38,11 @@ unit: $(STAMP) chromium
 
 test: lint typecheck unit
 
-bench: $(STAMP)
+bench: $(STAMP) chromium
 	$(BIN)/python -m pip install -q -c requirements.lock -e '.[dev,bench]'
 	$(BIN)/python benchmarks/bench_import.py
 	$(BIN)/python benchmarks/bench_access.py
+	$(BIN)/python benchmarks/bench_checkup.py
 
 # refresh the pinned versions after changing dependencies in pyproject.toml
 lock: $(STAMP)
