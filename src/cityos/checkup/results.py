@@ -11,13 +11,20 @@ RESULTS/
 from __future__ import annotations
 
 import json
+import math
 import os
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import pandas as pd
 
 from cityos.atomic import atomic_folder
 from cityos.checkup.engine import CheckupResult
+from cityos.errors import BundleError
 
-__all__ = ["RESULT_FILES", "write_results"]
+__all__ = ["RESULT_FILES", "SavedResults", "as_number", "read_results", "write_results"]
 
 RESULT_FILES = (
     "indicators.parquet",
@@ -47,3 +54,63 @@ def write_results(
             json.dumps(result.summary, ensure_ascii=False, indent=2, default=str) + "\n", "utf-8"
         )
     return target
+
+
+_INDICATOR_NEEDS = (
+    "level",
+    "indicator_id",
+    "unit_id",
+    "unit_name",
+    "value",
+    "status",
+    "name_zh",
+    "name_en",
+    "unit",
+    "target",
+)
+
+
+@dataclass(frozen=True)
+class SavedResults:
+    """A results folder read back: the indicator table, the problem list and the summary."""
+
+    folder: Path
+    indicators: pd.DataFrame
+    problems: pd.DataFrame
+    summary: dict[str, Any]
+
+
+def read_results(folder: str | os.PathLike[str], *, also: Sequence[str] = ()) -> SavedResults:
+    """Read a health-check results folder, checking it is complete (``also``: further files that
+    must exist, e.g. ``units.gpkg``) and from this cityos version.
+
+    Raises
+    ------
+    BundleError
+        One line naming the folder and what is missing.
+    """
+    root = Path(folder)
+    names = ("indicators.parquet", "problems.csv", "summary.json", *also)
+    missing = [n for n in names if not (root / n).exists()]
+    if missing:
+        raise BundleError(
+            f"{root}: not a complete health-check results folder (missing {', '.join(missing)}); run `cityos checkup`"
+        )
+    indicators = pd.read_parquet(root / "indicators.parquet")
+    absent = [c for c in _INDICATOR_NEEDS if c not in indicators]
+    if absent:
+        raise BundleError(
+            f"{root / 'indicators.parquet'}: from another cityos version (no column {absent[0]!r}); run the checkup again"
+        )
+    problems = pd.read_csv(root / "problems.csv", encoding="utf-8-sig")
+    summary = json.loads((root / "summary.json").read_text("utf-8"))
+    return SavedResults(root, indicators, problems, summary)
+
+
+def as_number(value: Any) -> float | None:
+    """A float, or None for missing and non-numbers (for JSON and spreadsheets)."""
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(f) else f

@@ -9,17 +9,15 @@ as numbers, never text; missing values are empty cells with the status 无数据
 from __future__ import annotations
 
 import json
-import math
 import os
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 from openpyxl import Workbook
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
-from cityos.errors import BundleError
+from cityos.checkup.results import as_number, read_results
 
 __all__ = ["LEVEL_SHEETS", "STATUS_ZH", "write_workbook"]
 
@@ -38,45 +36,6 @@ HEADER = ["序号 no", "指标", "indicator", "单位 unit", "体检单元 unit"
           "目标 target", "状态 status", "阈值已确认 confirmed", "方法 method", "体系 system"]  # fmt: skip
 
 
-def _number(value: Any) -> float | None:
-    if value is None:
-        return None
-    try:
-        f = float(value)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(f) else f
-
-
-def _read(results: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
-    need = [results / "indicators.parquet", results / "problems.csv", results / "summary.json"]
-    missing = [p.name for p in need if not p.is_file()]
-    if missing:
-        raise BundleError(
-            f"{results}: not a complete health-check results folder (missing {', '.join(missing)}); run `cityos checkup`"
-        )
-    indicators = pd.read_parquet(need[0])
-    for col in (
-        "level",
-        "indicator_id",
-        "name_zh",
-        "name_en",
-        "value",
-        "unit",
-        "target",
-        "status",
-        "unit_id",
-        "unit_name",
-    ):
-        if col not in indicators:
-            raise BundleError(
-                f"{need[0]}: from another cityos version (no column '{col}'); run the checkup again"
-            )
-    problems = pd.read_csv(need[1], encoding="utf-8-sig")
-    summary = json.loads(need[2].read_text("utf-8"))
-    return indicators, problems, summary
-
-
 def _widths(ws: Any, widths: list[int]) -> None:
     for i, w in enumerate(widths, start=1):
         ws.column_dimensions[get_column_letter(i)].width = w
@@ -84,8 +43,9 @@ def _widths(ws: Any, widths: list[int]) -> None:
 
 def write_workbook(results: str | os.PathLike[str], out: str | os.PathLike[str]) -> Path:
     """Write the workbook for a results folder to ``out`` (.xlsx, through a temporary file)."""
-    folder, target = Path(results), Path(out)
-    indicators, problems, summary = _read(folder)
+    target = Path(out)
+    saved = read_results(results)
+    indicators, problems, summary = saved.indicators, saved.problems, saved.summary
     wb = Workbook()
     wb.remove(wb.active)
     bold = Font(bold=True)
@@ -102,7 +62,7 @@ def write_workbook(results: str | os.PathLike[str], out: str | os.PathLike[str])
         for rec in rows.to_dict("records"):
             ws.append([
                 int(rec["_k"]) + 1, rec["name_zh"], rec["name_en"], rec["unit"], rec["unit_name"], rec["unit_id"],
-                _number(rec["value"]), _number(rec["target"]), STATUS_ZH.get(rec["status"], rec["status"]),
+                as_number(rec["value"]), as_number(rec["target"]), STATUS_ZH.get(rec["status"], rec["status"]),
                 "是 yes" if rec.get("confirmed") else "否 no", rec.get("method"), rec.get("system"),
             ])  # fmt: skip
         ws.freeze_panes = "A2"
@@ -112,7 +72,7 @@ def write_workbook(results: str | os.PathLike[str], out: str | os.PathLike[str])
     for cell in ws[1]:
         cell.font = bold
     for values in problems.itertuples(index=False, name=None):
-        ws.append([_number(v) if isinstance(v, float) else v for v in values])
+        ws.append([as_number(v) if isinstance(v, float) else v for v in values])
     ws = wb.create_sheet("方法 methods")
     ws.append(["项目 item", "内容 content"])
     for cell in ws[1]:

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from cityos.checkup.results import as_number, read_results
 from cityos.errors import BundleError
 from cityos.report.excel import LEVEL_SHEETS
 
@@ -77,11 +78,8 @@ def _grid(ind: pd.DataFrame, order: dict[str, list[str]], *, with_status: bool) 
 
 def _num(value: Any) -> float | None:
     """A JSON-safe number (None for missing), rounded to 4 decimals."""
-    try:
-        f = float(value)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(f) else round(f, 4)
+    f = as_number(value)
+    return None if f is None else round(f, 4)
 
 
 def _coords(geom: shapely.Geometry) -> list[list[list[float]]]:
@@ -113,35 +111,12 @@ def _streets(bundle_path: str | None, crs: str) -> list[list[list[int]]]:
 
 
 def _payload(results: Path, compare: Path | None) -> dict[str, Any]:
-    need = [
-        results / n for n in ("indicators.parquet", "problems.csv", "summary.json", "units.gpkg")
-    ]
-    missing = [p.name for p in need if not p.exists()]
-    if missing:
-        raise BundleError(
-            f"{results}: not a complete health-check results folder (missing {', '.join(missing)}); run `cityos checkup`"
-        )
-    ind = pd.read_parquet(need[0])
-    for col in (
-        "level",
-        "indicator_id",
-        "unit_id",
-        "value",
-        "status",
-        "name_zh",
-        "name_en",
-        "unit",
-        "confirmed",
-    ):
-        if col not in ind:
-            raise BundleError(
-                f"{need[0]}: from another cityos version (no column '{col}'); run the checkup again"
-            )
-    summary = json.loads(need[2].read_text("utf-8"))
+    saved = read_results(results, also=["units.gpkg"])
+    ind, summary = saved.indicators, saved.summary
     crs = summary.get("crs") or "EPSG:3857"
     units: dict[str, list[dict[str, Any]]] = {}
     for level in LEVEL_SHEETS:
-        layer = gpd.read_file(need[3], layer=level).to_crs(crs)
+        layer = gpd.read_file(results / "units.gpkg", layer=level).to_crs(crs)
         geoms = shapely.simplify(layer.geometry.to_numpy(), SIMPLIFY_M)
         units[level] = [{"id": str(u), "name": str(n), "gen": bool(g), "rings": _coords(geom)}
                         for u, n, g, geom in zip(layer["unit_id"], layer["name"], layer["generated"], geoms, strict=True)]  # fmt: skip
@@ -170,7 +145,7 @@ def _payload(results: Path, compare: Path | None) -> dict[str, Any]:
     )
     notes = {str(r["unit_id"]): r["note"] for r in records
              if isinstance(r.get("note"), str) and r["note"].startswith("missing: ") and r["level"] == "community"}  # fmt: skip
-    problem_table = pd.read_csv(need[1], encoding="utf-8-sig").fillna("")
+    problem_table = saved.problems.fillna("")
     problems = (
         problem_table.drop(columns=["building_ids"], errors="ignore")
         .head(MAX_PROBLEMS)
