@@ -83,3 +83,23 @@ def test_bad_instances(k: int, weights: list[float], message: str) -> None:
 def test_no_candidates() -> None:
     with pytest.raises(InputError, match="no candidate sites"):
         max_cover(csr_matrix((0, 3), dtype=bool), [1.0, 1.0, 1.0], 1)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 5), st.integers(1, 8), st.integers(0, 10_000))
+def test_p_median_exact_equals_brute_force(n_c: int, n_d: int, seed: int) -> None:
+    from cityos.renewal import p_median
+
+    rng = np.random.default_rng(seed)
+    d = rng.uniform(0, 1000, (n_c, n_d)).round()
+    w = rng.integers(1, 20, n_d).astype(float)
+    current = rng.uniform(200, 1500, n_d).round()
+    k = int(rng.integers(1, n_c + 1))
+    best = min(
+        float((w * np.minimum(current, d[list(c)].min(axis=0))).sum())
+        for c in itertools.combinations(range(n_c), k)
+    )
+    exact = p_median(d, w, k, current=current, method="exact")
+    assert exact.covered == pytest.approx(best)
+    greedy = p_median(d, w, k, current=current, method="greedy")
+    assert greedy.covered >= best - 1e-9 and greedy.bound <= best + 1e-9
