@@ -39,6 +39,7 @@ from cityos.checkup.methods import (
 )
 from cityos.errors import CityosWarning, ConfigError, InputError
 from cityos.network import (
+    TOLERANCE_M,
     accessibility_table,
     graph_from_bundle,
     nearest,
@@ -338,7 +339,7 @@ def _coverage(ctx: _Context, ind: Indicator, params: Any, levels: list[str]) -> 
     if measure == "population":
         d = ctx.distance(cats, distance)
         assert d is not None
-        ev.uncovered = (ctx.population.population > 0) & ~(d.fillna(np.inf) <= radius + 1e-6)
+        ev.uncovered = (ctx.population.population > 0) & ~(d.fillna(np.inf) <= radius + TOLERANCE_M)
         for lv in levels:
             ev.frames[lv] = population_coverage(
                 d,
@@ -529,7 +530,7 @@ def _coverage_any(ctx: _Context, ind: Indicator, params: Any, levels: list[str])
         d = ctx.distance(list(rule["categories"]), distance)
         if d is None:
             continue
-        covered |= d.fillna(np.inf) <= float(rule["radius_m"]) + 1e-6
+        covered |= d.fillna(np.inf) <= float(rule["radius_m"]) + TOLERANCE_M
         used.append(f"{'/'.join(rule['categories'])} ≤ {float(rule['radius_m']):g} m")
     if not used:
         return _Eval(no_data="none of the listed facilities is in the bundle")

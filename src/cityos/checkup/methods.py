@@ -20,6 +20,7 @@ import pandas as pd
 import shapely
 
 from cityos.errors import InputError
+from cityos.network.access import TOLERANCE_M
 
 __all__ = [
     "ParkTier",
@@ -67,7 +68,7 @@ def population_coverage(
         raise InputError(f"radius must be >= 0 m, got {radius_m}")
     d = distance_m.astype(float).fillna(np.inf)
     pop = population.astype(float)
-    covered = pop.where(d <= radius_m + 1e-6, 0.0)
+    covered = pop.where(d <= radius_m + TOLERANCE_M, 0.0)
     frame = pd.DataFrame({"unit": unit_of, "pop": pop, "covered": covered}).dropna(subset=["unit"])
     grouped = frame.groupby("unit")
     return _frame(
