@@ -24,6 +24,7 @@ from cityos.network import (
     graph_from_bundle,
     graph_from_edges,
     nearest,
+    pairs_within,
     service_area,
     snap_points,
 )
@@ -116,6 +117,12 @@ def test_count_within_equals_networkx(
     inside = ref <= radius + 1e-6
     assert list(got.count) == list(inside.sum(axis=1))
     assert np.allclose(got.total, (inside * weights).sum(axis=1))
+    # the pairs themselves, with their distances (the coverage relation of facility siting)
+    pairs = pairs_within(graph, origins, facilities, radius=radius, chunk_cells=5)
+    dense = np.full(ref.shape, np.inf)
+    dense[pairs.origin, pairs.facility] = pairs.distance
+    assert np.allclose(dense, np.where(inside, ref, np.inf), atol=1e-6, rtol=0)
+    assert len(set(zip(pairs.origin, pairs.facility, strict=True))) == len(pairs.origin)
 
 
 @settings(max_examples=100, deadline=None)
@@ -138,6 +145,10 @@ def test_euclidean_equals_brute_force(
     w = np.linspace(1, 2, len(f))
     within = count_within(None, origins, facilities, radius=radius, weights=w, method="euclidean")
     assert list(within.count) == list((d <= radius + 1e-6).sum(axis=1))
+    pairs = pairs_within(None, origins, facilities, radius=radius, method="euclidean")
+    dense = np.full(d.shape, np.inf)
+    dense[pairs.origin, pairs.facility] = pairs.distance
+    assert np.allclose(dense, np.where(d <= radius + 1e-6, d, np.inf), atol=1e-6, rtol=0)
     assert np.allclose(within.total, ((d <= radius + 1e-6) * w).sum(axis=1))
 
 

@@ -19,11 +19,13 @@ from cityos.network.access import (
     TOLERANCE_M,
     Method,
     Nearest,
+    Pairs,
     ServiceArea,
     Within,
     accessibility_table,
     count_within,
     nearest,
+    pairs_within,
     service_area,
 )
 from cityos.network.graph import Components, WalkGraph, graph_from_bundle, graph_from_edges
@@ -38,6 +40,7 @@ __all__ = [
     "Components",
     "Method",
     "Nearest",
+    "Pairs",
     "ServiceArea",
     "Snapped",
     "WalkGraph",
@@ -47,6 +50,7 @@ __all__ = [
     "graph_from_bundle",
     "graph_from_edges",
     "nearest",
+    "pairs_within",
     "service_area",
     "snap_points",
 ]

@@ -45,11 +45,13 @@ __all__ = [
     "TOLERANCE_M",
     "Method",
     "Nearest",
+    "Pairs",
     "ServiceArea",
     "Within",
     "accessibility_table",
     "count_within",
     "nearest",
+    "pairs_within",
     "service_area",
 ]
 
@@ -268,43 +270,41 @@ def _gather(
     return out
 
 
-def count_within(
+@dataclass(frozen=True)
+class Pairs:
+    """Origin–facility pairs within a radius: ``origin`` and ``facility`` (indices into the
+    points given) and ``distance`` in metres, one entry per pair."""
+
+    origin: NDArray[np.int64]
+    facility: NDArray[np.int64]
+    distance: NDArray[np.float64]
+
+
+def pairs_within(
     graph: WalkGraph | None,
     origins: Snapped,
     facilities: Snapped,
     *,
     radius: float,
-    weights: Sequence[float] | NDArray[np.float64] | None = None,
     method: Method = "network",
     chunk_cells: int = 20_000_000,
-) -> Within:
-    """How many facilities (and the sum of their ``weights``) lie within ``radius`` of each origin.
+) -> Pairs:
+    """Every (origin, facility) pair whose distance is at most ``radius`` metres.
 
     Network mode runs a Dijkstra search bounded by ``radius`` from each facility (the smaller
     side: there are fewer facilities than buildings), ``chunk_cells`` distance cells at a time,
-    and reads the origins on the edges each search reached. Euclidean mode uses a KD-tree.
-
-    Parameters
-    ----------
-    radius
-        Metres.
-    weights
-        One number per facility (area, capacity, beds); default 1, so ``total == count``.
+    and reads the origins on the edges each search reached, with the same distance formula as
+    :func:`nearest` (access legs, along-edge offsets, shared edges). Euclidean mode uses a
+    KD-tree. This is the coverage relation of facility siting and of :func:`count_within`.
     """
     _check_distance(radius, "radius")
-    n_o = len(origins)
-    w = np.ones(len(facilities)) if weights is None else np.asarray(weights, dtype=float)
-    if len(w) != len(facilities):
-        raise InputError(f"weights: {len(w)} values for {len(facilities)} facilities")
     if method == "euclidean":
-        return _euclid_within(origins, facilities, radius, w)
+        return _euclid_pairs(origins, facilities, radius)
     if method != "network" or graph is None:
         raise InputError(f"method must be 'network' (with a graph) or 'euclidean', got {method!r}")
-    count = np.zeros(n_o, dtype=np.int64)
-    total = np.zeros(n_o)
     o = np.flatnonzero(origins.reachable)
     if not len(o) or not facilities.reachable.any():
-        return Within(count, total)
+        return Pairs(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
     matrix, ok = _augmented(graph, facilities)
     n = graph.n_nodes
     inc_ptr, inc_edge = _incidence(graph)
@@ -316,6 +316,7 @@ def count_within(
     step = max(1, chunk_cells // matrix.shape[0])
     hits_o: list[NDArray[np.int64]] = []
     hits_f: list[NDArray[np.int64]] = []
+    hits_d: list[NDArray[np.float64]] = []
     for start in range(0, len(ok), step):
         rows = np.arange(start, min(start + step, len(ok)))
         block = dijkstra(matrix, directed=True, indices=n + rows, limit=limit)
@@ -334,36 +335,66 @@ def count_within(
             best[same] = np.minimum(
                 best[same], np.abs(a[same] - facilities.offset[f]) + facilities.access[f]
             )
-            inside = best + origins.access[cand] <= limit
+            total = best + origins.access[cand]
+            inside = total <= limit
             hits_o.append(cand[inside])
             hits_f.append(np.full(int(inside.sum()), f, dtype=np.int64))
-    if hits_o:
-        ho, hf = np.concatenate(hits_o), np.concatenate(hits_f)
-        return Within(
-            np.bincount(ho, minlength=n_o).astype(np.int64),
-            np.bincount(ho, weights=w[hf], minlength=n_o).astype(np.float64),
-        )
-    return Within(count, total)
+            hits_d.append(total[inside])
+    if not hits_o:
+        return Pairs(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
+    return Pairs(np.concatenate(hits_o), np.concatenate(hits_f), np.concatenate(hits_d))
 
 
-def _euclid_within(
-    origins: Snapped, facilities: Snapped, radius: float, w: NDArray[np.float64]
+def count_within(
+    graph: WalkGraph | None,
+    origins: Snapped,
+    facilities: Snapped,
+    *,
+    radius: float,
+    weights: Sequence[float] | NDArray[np.float64] | None = None,
+    method: Method = "network",
+    chunk_cells: int = 20_000_000,
 ) -> Within:
+    """How many facilities (and the sum of their ``weights``) lie within ``radius`` of each origin.
+
+    Counts the pairs of :func:`pairs_within` (network: bounded searches from each facility;
+    euclidean: a KD-tree).
+
+    Parameters
+    ----------
+    radius
+        Metres.
+    weights
+        One number per facility (area, capacity, beds); default 1, so ``total == count``.
+    """
+    w = np.ones(len(facilities)) if weights is None else np.asarray(weights, dtype=float)
+    if len(w) != len(facilities):
+        raise InputError(f"weights: {len(w)} values for {len(facilities)} facilities")
+    pairs = pairs_within(
+        graph, origins, facilities, radius=radius, method=method, chunk_cells=chunk_cells
+    )
     n_o = len(origins)
-    count = np.zeros(n_o, dtype=np.int64)
-    total = np.zeros(n_o)
+    return Within(
+        np.bincount(pairs.origin, minlength=n_o).astype(np.int64),
+        np.bincount(pairs.origin, weights=w[pairs.facility], minlength=n_o).astype(np.float64),
+    )
+
+
+def _euclid_pairs(origins: Snapped, facilities: Snapped, radius: float) -> Pairs:
     valid_f = np.flatnonzero(np.isfinite(facilities.xy).all(axis=1))
     valid_o = np.flatnonzero(np.isfinite(origins.xy).all(axis=1))
     if not len(valid_f) or not len(valid_o):
-        return Within(count, total)
+        return Pairs(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
     ft = cKDTree(facilities.xy[valid_f])
     ot = cKDTree(origins.xy[valid_o])
+    # the KD-tree bound is strict: ask a little beyond and keep what is within the tolerance
     pairs = ot.sparse_distance_matrix(ft, radius + 2 * TOLERANCE_M, output_type="ndarray")
     pairs = pairs[pairs["v"] <= radius + TOLERANCE_M]
-    pi, pj = pairs["i"].astype(np.int64), pairs["j"].astype(np.int64)
-    count[valid_o] = np.bincount(pi, minlength=len(valid_o))
-    total[valid_o] = np.bincount(pi, weights=w[valid_f[pj]], minlength=len(valid_o))
-    return Within(count, total)
+    return Pairs(
+        valid_o[pairs["i"].astype(np.int64)],
+        valid_f[pairs["j"].astype(np.int64)],
+        pairs["v"].astype(np.float64),
+    )
 
 
 def service_area(
