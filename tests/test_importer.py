@@ -189,6 +189,7 @@ def test_building_footprints_from_file(tmp_path: Path) -> None:
             "id": ["a", "b", "c"],
             "floors": [3, None, 18],
             "use": ["住宅", "non_residential", "residential"],
+            "闲置": ["否", "是", None],
         },
         geometry=[
             shapely.transform(s, lambda xy: np.column_stack(to_wgs.transform(xy[:, 0], xy[:, 1])))
@@ -207,6 +208,7 @@ def test_building_footprints_from_file(tmp_path: Path) -> None:
     assert list(got["levels_source"]) == ["file", "default", "file"]
     assert got["footprint_m2"].to_numpy() == pytest.approx([200.0] * 3, rel=1e-6)
     assert got.loc["c", "floor_area_m2"] == pytest.approx(200.0 * 18, rel=1e-6)
+    assert list(got["vacancy"].fillna("-")) == ["-", "vacant", "-"]
 
 
 def test_outside_and_empty_category_warnings(tmp_path: Path, beijing: Path, shanghai: Path) -> None:

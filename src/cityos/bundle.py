@@ -10,7 +10,8 @@ Layers and their columns (``?`` = may be missing)::
     walk_edges        edge_id:int u:int v:int osm_way_id:int highway:str name:str? length_m:float
                       geometry:LineString
     buildings         building_id:str building:str use:str levels:float levels_source:str
-                      height_m:float? footprint_m2:float floor_area_m2:float name:str? source:str
+                      height_m:float? footprint_m2:float floor_area_m2:float name:str?
+                      vacancy:str? (disused / abandoned / vacant: out of use) source:str
                       geometry:(Multi)Polygon
     facilities        facility_id:str feature_id:str category:str rule:str name:str?
                       area_m2:float? transit:str? source:str  geometry:Point
@@ -53,7 +54,7 @@ __all__ = [
     "write_bundle",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 STORAGE_CRS = "EPSG:4326"
 UNIT_LEVELS = ("city", "subdistrict", "community")
 BUILDING_USES = ("residential", "non_residential", "unknown")
@@ -95,10 +96,15 @@ LAYER_SCHEMAS: dict[str, LayerSchema] = {
             "footprint_m2": "float",
             "floor_area_m2": "float",
             "name": "str?",
+            "vacancy": "str?",
             "source": "str",
         },
         _POLY,
-        {"use": BUILDING_USES, "levels_source": ("tag", "height", "default", "file")},
+        {
+            "use": BUILDING_USES,
+            "levels_source": ("tag", "height", "default", "file"),
+            "vacancy": ("disused", "abandoned", "vacant"),
+        },
     ),
     "facilities": LayerSchema(
         {

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 import pyproj
 import shapely
+from numpy.typing import NDArray
 
 from cityos.bundle import (
     BUILDING_USES,
@@ -333,6 +334,7 @@ def _read_building_files(
                 "levels_tag": frame[lv_col].astype(str).to_numpy(dtype=object) if lv_col else None,
                 "height_tag": frame[h_col].astype(str).to_numpy(dtype=object) if h_col else None,
                 "name": _text_column(frame, ("name", "名称")),
+                "vacancy": _vacancy_column(frame, path),
                 "source": path.name,
                 "levels_from_file": bool(lv_col),
             },
@@ -341,6 +343,24 @@ def _read_building_files(
         )
         frames.append(out)
     return frames
+
+
+_VACANT_WORDS = {"yes", "true", "1", "vacant", "idle", "disused", "abandoned", "是", "闲置", "空置"}
+_IN_USE_WORDS = {"", "no", "false", "0", "nan", "none", "否", "在用", "使用"}
+
+
+def _vacancy_column(frame: pd.DataFrame, path: Path) -> NDArray[np.object_]:
+    """``vacant`` where a ``vacancy`` / ``vacant`` / ``闲置`` column says the building is idle."""
+    col = find_column(list(frame.columns), ("vacancy", "vacant", "idle", "闲置", "空置"))
+    if col is None:
+        return np.full(len(frame), None, dtype=object)
+    words = frame[col].astype(object).fillna("").astype(str).str.strip().str.lower()
+    bad = set(words) - _VACANT_WORDS - _IN_USE_WORDS
+    if bad:
+        raise InputError(
+            f"{path}: column '{col}' has values {sorted(bad)[:5]}; use yes/no (or 闲置/在用)"
+        )
+    return np.where(words.isin(_VACANT_WORDS), "vacant", None).astype(object)
 
 
 def _concat(frames: list[gpd.GeoDataFrame], name: str) -> gpd.GeoDataFrame:
@@ -401,6 +421,7 @@ def _measure_buildings(
             "footprint_m2": footprint,
             "floor_area_m2": footprint * levels,
             "name": raw["name"].to_numpy(dtype=object),
+            "vacancy": raw.get("vacancy", pd.Series([None] * len(raw))).to_numpy(dtype=object),
             "source": raw["source"].to_numpy(dtype=object),
         },
         geometry=raw.geometry.to_numpy(),

@@ -9,6 +9,7 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import osmium
+import pandas as pd
 import pytest
 import shapely
 
@@ -45,6 +46,10 @@ def toy_bundle(tmp_path_factory: pytest.TempPathFactory) -> cityos.Bundle:
     t.ring(600, 0, 610, 10, building="commercial")  # 100 m², default levels
     t.ring(700, 0, 710, 10, building="yes", building__levels="abc")  # unparsable -> default
     t.ring(800, 0, 810, 10, building="no")  # dropped
+    # out of use (urban-renewal stock): a lifecycle prefix, a flag, and vacant=no (in use)
+    t.ring(900, 0, 910, 10, building="retail", **{"disused__shop": "convenience"})
+    t.ring(920, 0, 930, 10, building="industrial", abandoned="yes")
+    t.ring(940, 0, 950, 10, building="office", vacant="no")
     # a park of two separate 50x50 m parts (one multipolygon), and a private garden (not public)
     a1, a2 = t.ring(0, 400, 50, 450), t.ring(100, 400, 150, 450)
     t.relation(
@@ -103,7 +108,7 @@ def test_toy_walk_network_splits_at_intersections(toy_bundle: cityos.Bundle) -> 
 
 def test_toy_buildings_multipolygon_hole_levels(toy_bundle: cityos.Bundle) -> None:
     b = toy_bundle.buildings.set_index("building_id")
-    assert len(b) == 4  # building=no dropped
+    assert len(b) == 7  # building=no dropped
     mp = b.loc["osm:r5000"]
     assert mp["footprint_m2"] == pytest.approx(100 * 100 - 20 * 20, rel=5e-4)  # 1e-7° OSM precision
     assert (mp["levels"], mp["levels_source"], mp["use"]) == (5.0, "tag", "residential")
@@ -111,8 +116,16 @@ def test_toy_buildings_multipolygon_hole_levels(toy_bundle: cityos.Bundle) -> No
     tall = b[b["height_m"].notna()].iloc[0]
     assert (tall["levels"], tall["levels_source"], tall["height_m"]) == (4.0, "height", 12.0)
     defaults = b[b["levels_source"] == "default"]
-    assert len(defaults) == 2 and set(defaults["levels"]) == {cityos.importer.DEFAULT_LEVELS}
+    assert len(defaults) == 5 and set(defaults["levels"]) == {cityos.importer.DEFAULT_LEVELS}
     assert set(b["use"]) == {"residential", "unknown", "non_residential"}
+
+
+def test_toy_buildings_out_of_use(toy_bundle: cityos.Bundle) -> None:
+    b = toy_bundle.buildings
+    got = dict(zip(b["building"], b["vacancy"], strict=True))
+    assert (got["retail"], got["industrial"]) == ("disused", "abandoned")
+    assert pd.isna(got["office"])
+    assert b["vacancy"].notna().sum() == 2
 
 
 def test_toy_green_spaces_two_outers_and_private_garden(toy_bundle: cityos.Bundle) -> None:
@@ -264,7 +277,7 @@ def test_two_process_read_equals_one_process(name: str) -> None:
     rules, tables = FacilityRules.load(), load_osm_tables()
     one = read_osm(path, rules=rules, tables=tables, parallel=False)
     two = read_osm(path, rules=rules, tables=tables, parallel=True)
-    cols = ["building_id", "building", "use", "levels_tag", "height_tag", "name"]
+    cols = ["building_id", "building", "use", "levels_tag", "height_tag", "name", "vacancy"]
     a = one.buildings.sort_values("building_id").reset_index(drop=True)
     b = two.buildings.sort_values("building_id").reset_index(drop=True)
     assert len(a) > 400

@@ -294,6 +294,21 @@ class _Collector(osmium.SimpleHandler):
             self._stamp(a)
 
 
+#: lifecycle prefixes and flags that mark a building as out of use (OSM "lifecycle prefix" and
+#: ``disused=yes`` / ``abandoned=yes`` / ``vacant=yes``): candidates for re-use in urban renewal
+VACANCY_KEYS = ("disused", "abandoned", "vacant")
+
+
+def _vacancy(tags: Any) -> str | None:
+    """``disused``, ``abandoned`` or ``vacant`` when the tags say the building is out of use."""
+    for tag in tags:
+        key = tag.k
+        head = key.split(":", 1)[0]
+        if head in VACANCY_KEYS and (key != head or tag.v not in ("no", "")):
+            return head
+    return None
+
+
 def _building_tags(tags: Any) -> tuple[str | None, str | None, str | None, bool]:
     """``building:levels``, ``height``, ``name`` and whether the building is plain: it has no
     other tags (the common case, read with four lookups and no further tests)."""
@@ -308,7 +323,7 @@ class _BuildingRows:
     def __init__(self, tables: OsmTables) -> None:
         self.rules = tables.buildings
         self.rows: dict[str, list[Any]] = {
-            k: [] for k in ("id", "building", "use", "lv", "h", "name", "wkb")
+            k: [] for k in ("id", "building", "use", "lv", "h", "name", "vacancy", "wkb")
         }
         self.wkb = osmium.geom.WKBFactory()
         self.area_errors = 0
@@ -331,6 +346,7 @@ class _BuildingRows:
         r["lv"].append(levels)
         r["h"].append(height)
         r["name"].append(name)
+        r["vacancy"].append(None if plain else _vacancy(tags))
         r["wkb"].append(_wkb_bytes(wkb))
         return plain, name
 
@@ -431,7 +447,7 @@ def _finish_buildings(
         import pyarrow.feather as feather
 
         table = feather.read_table(out)
-        b = {k: table.column(k).to_pylist() for k in ("id", "building", "use", "lv", "h", "name")}
+        b = {k: table.column(k).to_pylist() for k in ("id", "building", "use", "lv", "h", "name", "vacancy")}
         return b, np.asarray(shapely.from_wkb(table.column("wkb").to_numpy(zero_copy_only=False)))
     assert c.buildings is not None
     c.stats["area_errors"] += c.buildings.area_errors
@@ -605,6 +621,7 @@ def read_osm(
             "levels_tag": pd.Series(b["lv"], dtype=object),
             "height_tag": pd.Series(b["h"], dtype=object),
             "name": pd.Series(b["name"], dtype=object),
+            "vacancy": pd.Series(b["vacancy"], dtype=object),
         },
         geometry=gpd.GeoSeries(geoms, crs=WGS84),
         crs=WGS84,
