@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scipy.sparse import csr_matrix
+from scipy.sparse import coo_matrix, csr_matrix
 
 from cityos.errors import InputError
 from cityos.renewal import max_cover
@@ -103,3 +103,20 @@ def test_p_median_exact_equals_brute_force(n_c: int, n_d: int, seed: int) -> Non
     assert exact.covered == pytest.approx(best)
     greedy = p_median(d, w, k, current=current, method="greedy")
     assert greedy.covered >= best - 1e-9 and greedy.bound <= best + 1e-9
+    assert greedy.covered == pytest.approx(
+        float((w * np.minimum(current, d[greedy.chosen].min(axis=0))).sum())
+    )
+    # the same instance as pairs within a 600 m cutoff (the rest cannot beat min(current, 600))
+    cap = np.minimum(current, 600.0)
+    near = d <= 600.0
+    sparse = coo_matrix((d[near], np.nonzero(near)), shape=d.shape)
+    best_cap = min(
+        float((w * np.minimum(cap, np.where(near, d, np.inf)[list(c)].min(axis=0))).sum())
+        for c in itertools.combinations(range(n_c), k)
+    )
+    assert p_median(sparse, w, k, current=cap, method="exact").covered == pytest.approx(best_cap)
+    g = p_median(sparse, w, k, current=cap, method="greedy")
+    assert best_cap - 1e-9 <= g.covered and g.bound <= best_cap + 1e-9
+    # greedy keeps at least (1 − 1/e) of the best saving
+    base = float((w * cap).sum())
+    assert base - g.covered >= (1 - 1 / math.e) * (base - best_cap) - 1e-9

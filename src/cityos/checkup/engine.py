@@ -49,7 +49,7 @@ from cityos.network import (
 from cityos.population import DEFAULT_AREA_PER_PERSON_M2, PopulationEstimate, estimate_population
 from cityos.units import UnitSet, assign_to_units, units_by_level
 
-__all__ = ["INDICATOR_COLUMNS", "CheckupResult", "checkup"]
+__all__ = ["INDICATOR_COLUMNS", "CheckupContext", "CheckupResult", "categories_of", "checkup"]
 
 UNIT_LEVEL_ORDER = ("community", "subdistrict", "city")
 COUNT_UNITS = {"个", "栋", "套", "条", "处", "起", "条/处"}
@@ -89,13 +89,17 @@ class _Eval:
     uncovered: pd.Series | None = None  # per building: a resident not reached (coverage)
 
 
-class _Context:
-    """Everything the methods share, computed once per check."""
+class CheckupContext:
+    """Everything the methods share, computed once per check: units, the buildings' points and
+    residents, the walking graph and distances (also used by facility siting, so that its
+    coverage figures are the health check's own). ``categories`` limits the walking-distance
+    table to those facility categories (default: every category in the bundle)."""
 
     def __init__(self, bundle: Bundle, *, cutoff_m: float, area_per_person: float,
                  admin_levels: dict[int, str] | None, city_population: float | None = None,
-                 distance: str | None = None) -> None:  # fmt: skip
+                 distance: str | None = None, categories: Sequence[str] | None = None) -> None:  # fmt: skip
         self.distance_override = distance
+        self.categories = None if categories is None else sorted(set(categories))
         self.bundle = bundle
         self.crs = bundle.crs
         self.cutoff_m = cutoff_m
@@ -139,6 +143,8 @@ class _Context:
     @cached_property
     def access(self) -> pd.DataFrame:
         cats = sorted(self.facilities["category"].unique())
+        if self.categories is not None:
+            cats = [c for c in cats if c in self.categories]
         if not cats or self.bundle.walk_edges.empty:
             return pd.DataFrame(columns=["building_id", "category", "distance_m", "facility_id"])
         return accessibility_table(
@@ -304,6 +310,27 @@ class _Stages:
         self._t = now
 
 
+def categories_of(indicator: Indicator) -> set[str]:
+    """The facility categories an indicator uses: in its params, its proxy, and the items or
+    rules of composite methods (``green_space`` pseudo-categories included)."""
+    found: set[str] = set()
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if key == "categories":
+                    found.update(str(c) for c in item)
+                else:
+                    walk(item)
+        elif isinstance(value, list | tuple):
+            for item in value:
+                walk(item)
+
+    walk(dict(indicator.params))
+    walk(dict(indicator.proxy or {}))
+    return found
+
+
 def _levels_for(indicator: Indicator) -> list[str]:
     start = (
         0
@@ -314,7 +341,7 @@ def _levels_for(indicator: Indicator) -> list[str]:
 
 
 def _served(
-    ctx: _Context, categories: Sequence[str], radius: float, distance: str
+    ctx: CheckupContext, categories: Sequence[str], radius: float, distance: str
 ) -> shapely.Geometry:
     fac = ctx.facilities[ctx.facilities["category"].isin(categories)]
     if distance == "network" and not ctx.bundle.walk_edges.empty:
@@ -323,7 +350,7 @@ def _served(
     return shapely.union_all(shapely.buffer(fac.geometry.to_numpy(), radius))
 
 
-def _coverage(ctx: _Context, ind: Indicator, params: Any, levels: list[str]) -> _Eval:
+def _coverage(ctx: CheckupContext, ind: Indicator, params: Any, levels: list[str]) -> _Eval:
     cats = list(params["categories"])
     radius = float(params["radius_m"])
     measure = params["measure"]
@@ -362,7 +389,7 @@ def _coverage(ctx: _Context, ind: Indicator, params: Any, levels: list[str]) -> 
     return ev
 
 
-def _park_coverage(ctx: _Context, ind: Indicator, params: Any, levels: list[str]) -> _Eval:
+def _park_coverage(ctx: CheckupContext, ind: Indicator, params: Any, levels: list[str]) -> _Eval:
     rules = tomllib.loads(
         resources.files("cityos.checkup").joinpath("parks.toml").read_text("utf-8")
     )["rule_sets"]
@@ -387,7 +414,7 @@ def _park_coverage(ctx: _Context, ind: Indicator, params: Any, levels: list[str]
     return ev
 
 
-def _road_density(ctx: _Context, ind: Indicator, params: Any, levels: list[str]) -> _Eval:
+def _road_density(ctx: CheckupContext, ind: Indicator, params: Any, levels: list[str]) -> _Eval:
     classes = set(params["highways"])
     if params.get("links"):
         classes |= {f"{c}_link" for c in list(classes)}
@@ -417,7 +444,7 @@ def _road_density(ctx: _Context, ind: Indicator, params: Any, levels: list[str])
     return ev
 
 
-def _register(ctx: _Context, ind: Indicator, params: Any, levels: list[str]) -> _Eval:
+def _register(ctx: CheckupContext, ind: Indicator, params: Any, levels: list[str]) -> _Eval:
     name = params["register"]
     if name not in ctx.bundle.registers:
         return _Eval(
@@ -466,7 +493,7 @@ def _register(ctx: _Context, ind: Indicator, params: Any, levels: list[str]) -> 
     return ev
 
 
-def _units_without(ctx: _Context, ind: Indicator, params: Any, levels: list[str]) -> _Eval:
+def _units_without(ctx: CheckupContext, ind: Indicator, params: Any, levels: list[str]) -> _Eval:
     cats = list(params["categories"])
     if not (ctx.facilities["category"].isin(cats)).any():
         return _Eval(no_data=f"no facilities of {', '.join(cats)} in the bundle")
@@ -520,7 +547,7 @@ def _units_without(ctx: _Context, ind: Indicator, params: Any, levels: list[str]
     return ev
 
 
-def _coverage_any(ctx: _Context, ind: Indicator, params: Any, levels: list[str]) -> _Eval:
+def _coverage_any(ctx: CheckupContext, ind: Indicator, params: Any, levels: list[str]) -> _Eval:
     """Population within reach of any rule: e.g. SDG 11.2.1, a low-capacity stop within 500 m
     or a high-capacity one within 1000 m."""
     distance = ctx.method_of(params)
@@ -547,7 +574,7 @@ def _coverage_any(ctx: _Context, ind: Indicator, params: Any, levels: list[str])
     return ev
 
 
-def _complete_set(ctx: _Context, ind: Indicator, params: Any, levels: list[str]) -> _Eval:
+def _complete_set(ctx: CheckupContext, ind: Indicator, params: Any, levels: list[str]) -> _Eval:
     """Per community: the share (%) of the set's items it meets; an item is met when at least
     ``share`` % of the community's residents reach it within its radius. Higher levels: the share
     of their communities that meet every item. Missing items are listed in ``missing``."""
@@ -607,7 +634,7 @@ def _complete_set(ctx: _Context, ind: Indicator, params: Any, levels: list[str])
     return ev
 
 
-def _area_share(ctx: _Context, ind: Indicator, params: Any, levels: list[str]) -> _Eval:
+def _area_share(ctx: CheckupContext, ind: Indicator, params: Any, levels: list[str]) -> _Eval:
     """Share (%) of each unit's area covered by a bundle layer's polygons (dissolved)."""
     layer = ctx.bundle.projected(params["layer"])
     if layer.empty:
@@ -641,7 +668,7 @@ _METHODS = {
 }
 
 
-def _evaluate(ctx: _Context, ind: Indicator) -> _Eval:
+def _evaluate(ctx: CheckupContext, ind: Indicator) -> _Eval:
     levels = _levels_for(ind)
     fn = _METHODS.get(ind.method)
     if fn is None:
@@ -688,6 +715,7 @@ def checkup(
     admin_levels: dict[int, str] | None = None,
     city_population: float | None = None,
     distance: str | None = None,
+    categories: Sequence[str] | None = None,
 ) -> CheckupResult:
     """Run the health check on a bundle.
 
@@ -708,6 +736,10 @@ def checkup(
         A city total to calibrate the building estimates to (instead of unit totals).
     distance
         ``"network"`` or ``"euclidean"`` for every coverage indicator, overriding their own.
+    categories
+        Facility categories of the walking-distance table (``access``); default every category
+        in the bundle. Indicators' values do not depend on it as long as it holds the categories
+        they use (:func:`categories_of`); facility siting passes just those.
 
     Returns
     -------
@@ -720,9 +752,9 @@ def checkup(
     loaded = [s if isinstance(s, IndicatorSystem) else load_system(s) for s in systems]
     if distance not in (None, "network", "euclidean"):
         raise InputError(f"distance must be 'network' or 'euclidean', got {distance!r}")
-    ctx = _Context(
+    ctx = CheckupContext(
         bundle, cutoff_m=cutoff_m, area_per_person=area_per_person, admin_levels=admin_levels,
-        city_population=city_population, distance=distance,
+        city_population=city_population, distance=distance, categories=categories,
     )  # fmt: skip
     clock.mark("units and population")
     _ = ctx.access
@@ -827,7 +859,7 @@ def _problems(
     return pd.DataFrame(rows, columns=columns)
 
 
-def _unit_layers(ctx: _Context, indicators: pd.DataFrame) -> dict[str, gpd.GeoDataFrame]:
+def _unit_layers(ctx: CheckupContext, indicators: pd.DataFrame) -> dict[str, gpd.GeoDataFrame]:
     out = {}
     for lv in UNIT_LEVEL_ORDER:
         units = ctx.units(lv)[["unit_id", "name", "generated", "geometry"]].copy()

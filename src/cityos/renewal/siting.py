@@ -22,14 +22,16 @@ from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.sparse import csr_matrix
+from scipy.sparse import coo_matrix, csr_matrix, issparse, sparray, spmatrix
 
 from cityos.errors import InputError
 
-__all__ = ["EXACT_MAX_NONZEROS", "SitingResult", "max_cover", "p_median"]
+__all__ = ["EXACT_MAX_NONZEROS", "EXACT_MAX_PAIRS", "SitingResult", "max_cover", "p_median"]
 
 #: coverage-matrix size (nonzeros) up to which ``method="auto"`` solves the MIP exactly
 EXACT_MAX_NONZEROS = 5_000_000
+#: useful candidate–demand pairs up to which ``p_median(method="auto")`` solves exactly
+EXACT_MAX_PAIRS = 200_000
 
 
 @dataclass(frozen=True)
@@ -174,87 +176,180 @@ def max_cover(
     raise InputError(f"method must be 'auto', 'exact' or 'greedy', got {method!r}")
 
 
+def _pairs_of(
+    distance: NDArray[np.float64] | spmatrix | sparray,
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64], int, int]:
+    """(candidate, demand, metres, n_candidates, n_demand) of a dense or sparse distance matrix."""
+    if issparse(distance):
+        coo = coo_matrix(distance)  # stored entries are the pairs; explicit zeros are kept
+        return (coo.row.astype(np.int64), coo.col.astype(np.int64),
+                coo.data.astype(float), coo.shape[0], coo.shape[1])  # fmt: skip
+    d = np.asarray(distance, dtype=float)
+    n_c, n_d = d.shape
+    cand, dem = np.divmod(np.arange(n_c * n_d, dtype=np.int64), n_d)
+    return cand, dem, d.ravel(), n_c, n_d
+
+
 def p_median(
-    distance: NDArray[np.float64],
+    distance: NDArray[np.float64] | spmatrix | sparray,
     weights: NDArray[np.float64] | list[float],
     k: int,
     *,
-    current: NDArray[np.float64] | None = None,
-    method: Literal["exact", "greedy"] = "greedy",
+    current: NDArray[np.float64] | list[float] | None = None,
+    method: Literal["auto", "exact", "greedy"] = "auto",
     time_limit: float = 60.0,
+    exact_max_pairs: int = EXACT_MAX_PAIRS,
 ) -> SitingResult:
     """Choose ``k`` candidates minimising the weighted distance to the nearest facility (p-median).
 
-    ``distance`` is a dense candidates × demand matrix in metres (use the search cutoff for
-    pairs beyond it); ``current`` the distance of each demand point to its nearest existing
-    facility (default: the largest distance given). ``covered`` in the result is the weighted
-    distance after the additions (lower is better); ``bound`` a lower bound on the optimum and
-    ``gap`` = (value − bound) / value. Exact: HiGHS MIP over assignment variables (small
-    instances); greedy: add the site that lowers the total most, K times.
+    Objective: ``Σ_i w_i · min(current_i, min_{j chosen} d_ij)`` — each demand point keeps its
+    existing facility unless a new site is nearer.
+
+    Parameters
+    ----------
+    distance
+        Candidates × demand points, metres: a dense array (every pair), or a sparse matrix whose
+        stored entries are the pairs within the search cutoff (explicit zeros count; pairs not
+        stored cannot improve on ``current``).
+    weights
+        Residents per demand point.
+    current
+        Distance of each demand point to its nearest existing facility, capped at the search
+        cutoff (default: the largest distance given).
+    method
+        ``exact`` (HiGHS MIP over assignment variables, one per useful pair), ``greedy`` (lazy
+        greedy on the distance saved, which is submodular), or ``auto`` (exact up to
+        ``exact_max_pairs`` useful pairs).
+
+    Returns
+    -------
+    SitingResult
+        ``covered`` is the weighted distance after the additions (person-metres, lower is
+        better), ``bound`` a lower bound on the optimum and ``gap`` = (value − bound) / value.
+        Greedy's bound is the best of: every point at its nearest candidate; and the distance
+        saved by greedy over (1 − 1/e), or the saving so far plus the K largest marginal savings
+        at any step (Nemhauser, Wolsey & Fisher 1978).
     """
-    d = np.asarray(distance, dtype=float)
+    cand, dem, dist, n_c, n_d = _pairs_of(distance)
     w = np.asarray(weights, dtype=float)
-    n_c, n_d = d.shape
-    _check(csr_matrix(np.ones((n_c, n_d), dtype=bool)), w, k)
-    base = (
-        np.full(n_d, float(d.max()) if d.size else 0.0)
-        if current is None
-        else np.asarray(current, dtype=float)
-    )
+    if n_c == 0:
+        raise InputError("no candidate sites; give candidates (a file, 'stock' or 'network')")
+    if k < 1:
+        raise InputError(f"the number of new sites must be at least 1, got {k}")
+    if k > n_c:
+        raise InputError(f"asked for {k} new sites but there are only {n_c} candidates")
+    if n_d != len(w):
+        raise InputError(f"distances have {n_d} demand columns but {len(w)} weights")
+    if n_d == 0 or not np.any(w > 0):
+        raise InputError("no demand: there are no residents to serve")
+    if current is None:
+        base = np.full(n_d, float(dist.max()) if len(dist) else 0.0)
+    else:
+        base = np.asarray(current, dtype=float)
+    useful = (dist < base[dem]) & (w[dem] > 0)  # pairs that can lower the objective
+    cand, dem, dist = cand[useful], dem[useful], dist[useful]
+    base_cost = float((w * base).sum())
+    if method == "auto":
+        method = "exact" if len(cand) <= exact_max_pairs else "greedy"
     if method == "greedy":
-        best = base.copy()
-        chosen: list[int] = []
-        for _ in range(k):
-            totals = (w * np.minimum(best[None, :], d)).sum(axis=1)
-            totals[chosen] = np.inf
-            j = int(np.argmin(totals))
-            chosen.append(j)
-            best = np.minimum(best, d[j])
-        value = float((w * best).sum())
-        lower = float((w * np.minimum(base, d.min(axis=0))).sum())  # every point at its best site
-        return SitingResult(
-            np.asarray(chosen, dtype=np.int64), value, "greedy", lower, _gap_low(value, lower)
-        )
-    if method != "exact":
-        raise InputError(f"method must be 'exact' or 'greedy', got {method!r}")
+        return _p_median_greedy(cand, dem, dist, n_c, w, base, base_cost, k)
+    if method == "exact":
+        return _p_median_exact(cand, dem, dist, n_c, w, base, k, time_limit)
+    raise InputError(f"method must be 'auto', 'exact' or 'greedy', got {method!r}")
+
+
+def _p_median_greedy(
+    cand: NDArray[np.int64], dem: NDArray[np.int64], dist: NDArray[np.float64], n_c: int,
+    w: NDArray[np.float64], base: NDArray[np.float64], base_cost: float, k: int,
+) -> SitingResult:  # fmt: skip
+    order = np.argsort(cand, kind="stable")
+    dem, dist = dem[order], dist[order]
+    ptr = np.zeros(n_c + 1, dtype=np.int64)
+    np.cumsum(np.bincount(cand, minlength=n_c), out=ptr[1:])
+    best = base.copy()
+
+    def saving(j: int) -> float:
+        i, d = dem[ptr[j] : ptr[j + 1]], dist[ptr[j] : ptr[j + 1]]
+        return float((w[i] * np.maximum(best[i] - d, 0.0)).sum())
+
+    heap = [(-saving(j), j, 0) for j in range(n_c)]
+    heapq.heapify(heap)
+    chosen: list[int] = []
+    saved = 0.0
+    upper = math.inf  # on the best saving of k sites
+    for step in range(k):
+        while True:
+            neg, j, seen = heapq.heappop(heap)
+            if seen == step:
+                break
+            heapq.heappush(heap, (-saving(j), j, step))
+        top = [-neg, *sorted((-g for g, _, s in heap), reverse=True)[: k - 1]]
+        upper = min(upper, saved + sum(top))
+        chosen.append(j)
+        saved += -neg
+        i, d = dem[ptr[j] : ptr[j + 1]], dist[ptr[j] : ptr[j + 1]]
+        best[i] = np.minimum(best[i], d)
+    upper = min(upper, saved / (1 - 1 / math.e))
+    value = float((w * best).sum())
+    at_best = base.copy()
+    np.minimum.at(at_best, dem, dist)
+    lower = min(value, max(float((w * at_best).sum()), base_cost - upper))
+    return SitingResult(
+        np.asarray(chosen, dtype=np.int64), value, "greedy (lazy)", lower, _gap_low(value, lower)
+    )
+
+
+def _p_median_exact(
+    cand: NDArray[np.int64], dem: NDArray[np.int64], dist: NDArray[np.float64], n_c: int,
+    w: NDArray[np.float64], base: NDArray[np.float64], k: int, time_limit: float,
+) -> SitingResult:  # fmt: skip
     import highspy
 
+    n_d, n_p = len(w), len(cand)
     h: Any = highspy.Highs()  # type: ignore[no-untyped-call]
     h.setOptionValue("output_flag", False)
     h.setOptionValue("time_limit", float(time_limit))
-    # columns: x_j (n_c, binary), z_ij (n_c*n_d, assign i to new site j), e_i (n_d, keep existing)
-    n_z = n_c * n_d
-    costs = np.concatenate([np.zeros(n_c), (w[None, :] * d).ravel(), w * base])
-    h.addVars(n_c + n_z + n_d, np.zeros(n_c + n_z + n_d), np.ones(n_c + n_z + n_d))
-    h.changeColsCost(len(costs), np.arange(len(costs), dtype=np.int32), costs)
+    inf = highspy.kHighsInf
+    # columns: x_j (n_c, binary) | z_p (n_p: demand dem[p] served by cand[p]) | e_i (n_d: keeps
+    # its existing facility); minimise Σ w d z + Σ w base e
+    n = n_c + n_p + n_d
+    h.addVars(n, np.zeros(n), np.ones(n))
+    costs = np.concatenate([np.zeros(n_c), w[dem] * dist, w * base])
+    h.changeColsCost(n, np.arange(n, dtype=np.int32), costs)
     h.changeColsIntegrality(
         n_c, np.arange(n_c, dtype=np.int32), np.full(n_c, highspy.HighsVarType.kInteger)
     )
-    # each demand point assigned once: Σ_j z_ij + e_i = 1
-    for i in range(n_d):
-        idx = np.concatenate([n_c + np.arange(n_c) * n_d + i, [n_c + n_z + i]]).astype(np.int32)
-        h.addRow(1.0, 1.0, len(idx), idx, np.ones(len(idx)))
-    # only to open sites: z_ij ≤ x_j
-    for j in range(n_c):
-        for i in range(n_d):
-            h.addRow(
-                -highspy.kHighsInf,
-                0.0,
-                2,
-                np.array([n_c + j * n_d + i, j], dtype=np.int32),
-                np.array([1.0, -1.0]),
-            )
-    h.addRow(float(k), float(k), n_c, np.arange(n_c, dtype=np.int32), np.ones(n_c))
+    # each demand point served once: Σ_{p of i} z_p + e_i = 1
+    order = np.argsort(dem, kind="stable")
+    sizes = np.bincount(dem, minlength=n_d) + 1
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int32)
+    idx = np.empty(int(sizes.sum()), dtype=np.int32)
+    last = starts + sizes - 1
+    body = np.ones(len(idx), dtype=bool)
+    body[last] = False
+    idx[body] = n_c + order
+    idx[last] = n_c + n_p + np.arange(n_d)
+    h.addRows(n_d, np.ones(n_d), np.ones(n_d), len(idx), starts, idx, np.ones(len(idx)))
+    # only through open sites: z_p − x_{cand p} ≤ 0
+    if n_p:
+        pidx = np.column_stack([n_c + np.arange(n_p), cand]).ravel().astype(np.int32)
+        pval = np.tile([1.0, -1.0], n_p)
+        h.addRows(n_p, np.full(n_p, -inf), np.zeros(n_p), 2 * n_p,
+                  np.arange(0, 2 * n_p, 2, dtype=np.int32), pidx, pval)  # fmt: skip
+    h.addRows(1, np.array([float(k)]), np.array([float(k)]), n_c, np.array([0], dtype=np.int32),
+              np.arange(n_c, dtype=np.int32), np.ones(n_c))  # fmt: skip
     h.run()
     sol = np.asarray(h.getSolution().col_value)
-    chosen_idx = np.flatnonzero(sol[:n_c] > 0.5).astype(np.int64)
-    best = np.minimum(base, d[chosen_idx].min(axis=0)) if len(chosen_idx) else base
+    chosen = np.flatnonzero(sol[:n_c] > 0.5).astype(np.int64)
+    best = base.copy()
+    sel = np.isin(cand, chosen)
+    np.minimum.at(best, dem[sel], dist[sel])
     value = float((w * best).sum())
     info = h.getInfo()
     lower = min(value, float(info.mip_dual_bound)) if math.isfinite(info.mip_dual_bound) else value
     status = h.modelStatusToString(h.getModelStatus())
     return SitingResult(
-        chosen_idx, value, f"exact (HiGHS MIP, {status})", lower, _gap_low(value, lower)
+        chosen, value, f"exact (HiGHS MIP, {status})", lower, _gap_low(value, lower)
     )
 
 
