@@ -399,6 +399,117 @@ def report_cmd(
     click.echo(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB)", err=True)
 
 
+@cli.command("site")
+@click.argument("bundle", type=click.Path(path_type=Path))
+@click.option(
+    "--category", required=True, help="Facility category, e.g. kindergarten, elderly_care."
+)
+@click.option("--add", "add", type=int, default=0, help="Number of new sites K.")
+@click.option("--radius", type=float, required=True, help="Service radius in metres.")
+@click.option(
+    "--objective",
+    type=click.Choice(["cover", "distance"]),
+    default="cover",
+    show_default=True,
+    help="cover: most residents newly within the radius (maximal covering); distance: least "
+    "population-weighted walking distance (p-median).",
+)
+@click.option(
+    "--candidates",
+    default="network",
+    show_default=True,
+    help="A file of points or buildings (CSV/XLSX with lon/lat, GeoPackage, GeoJSON, …), 'stock' "
+    "(under-used buildings) or 'network' (street nodes).",
+)
+@click.option(
+    "--method",
+    type=click.Choice(["auto", "exact", "greedy"]),
+    default="auto",
+    show_default=True,
+    help="exact: HiGHS MIP; greedy: lazy greedy with a bound; auto: exact when it fits.",
+)
+@click.option(
+    "--distance",
+    type=click.Choice(["network", "euclidean"]),
+    default="network",
+    show_default=True,
+    help="Walking distance along streets, or straight line.",
+)
+@click.option(
+    "--cutoff", type=float, default=1000.0, show_default=True, help="Walking search limit (m)."
+)
+@click.option("--existing-only", is_flag=True, help="Score the existing facilities, add none.")
+@click.option(
+    "--system",
+    "systems",
+    multiple=True,
+    help="Indicator systems to recompute (default the three built-in ones). Repeatable.",
+)
+@click.option("--stock-rules", type=click.Path(path_type=Path), help="TOML replacing stock.toml.")
+@click.option(
+    "--time-limit", type=float, default=60.0, show_default=True, help="Exact solver limit (s)."
+)
+@click.option("--area-per-person", type=float, default=40.0, show_default=True,
+              help="Floor area per resident (m²), as for checkup.")  # fmt: skip
+@click.option("--country", help="OSM admin_level table for units from OSM boundaries (cn, fi).")
+@click.option("--city-population", type=float, help="Calibrate the population to this total.")
+@click.option(
+    "--out", "-o", required=True, type=click.Path(path_type=Path), help="Output folder to create."
+)
+@click.option("--force", is_flag=True, help="Replace the output folder if it exists.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress display.")
+def site_cmd(
+    bundle: Path,
+    category: str,
+    add: int,
+    radius: float,
+    objective: str,
+    candidates: str,
+    method: str,
+    distance: str,
+    cutoff: float,
+    existing_only: bool,
+    systems: Sequence[str],
+    stock_rules: Path | None,
+    time_limit: float,
+    area_per_person: float,
+    country: str | None,
+    city_population: float | None,
+    out: Path,
+    force: bool,
+    quiet: bool,
+) -> None:
+    """Facility siting (城市更新): choose K new sites of a category that serve the most residents,
+    add them to a scenario copy of the bundle and recompute the indicators they change."""
+    from cityos.progress import Reporter
+    from cityos.renewal import plan_sites, write_plan
+    from cityos.units import admin_level_table
+
+    if out.exists() and not force:
+        raise OutputExistsError(f"{out}: output folder exists; pass --force to replace it")
+    if existing_only and add:
+        raise click.UsageError("--existing-only scores the current facilities; drop --add")
+    if not existing_only and add < 1:
+        raise InputError("give the number of new sites with --add K (K >= 1), or --existing-only")
+    if candidates not in ("network", "stock") and not Path(candidates).exists():
+        raise InputError(
+            f"--candidates {candidates}: no such file; give a file, 'stock' or 'network'"
+        )
+    b = read_bundle(bundle)
+    with Reporter(quiet=quiet).stage("siting"):
+        plan = plan_sites(
+            b, category=category, add=add, radius=radius, objective=objective,  # type: ignore[arg-type]
+            candidates=candidates, method=method, distance=distance, cutoff=cutoff,  # type: ignore[arg-type]
+            existing_only=existing_only, systems=list(systems) or ["mohurd-2024", "complete-community", "sdg-11"],
+            area_per_person=area_per_person, city_population=city_population, time_limit=time_limit,
+            admin_levels=admin_level_table(country) if country else None, stock_rules=stock_rules,
+        )  # fmt: skip
+        write_plan(plan, out, force=force)
+    s = plan.summary
+    gap = f", gap {s['gap']:.2%}" if not existing_only else ""
+    click.echo(f"{s['headline']} ({s['solver']}{gap}); wrote {out}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``cityos`` console script; returns the exit status."""
     with warnings.catch_warnings():

@@ -360,7 +360,9 @@ def _vacancy_column(frame: pd.DataFrame, path: Path) -> NDArray[np.object_]:
         raise InputError(
             f"{path}: column '{col}' has values {sorted(bad)[:5]}; use yes/no (or 闲置/在用)"
         )
-    return np.where(words.isin(_VACANT_WORDS), "vacant", None).astype(object)
+    out = np.full(len(frame), None, dtype=object)
+    out[words.isin(_VACANT_WORDS).to_numpy()] = "vacant"
+    return out
 
 
 def _concat(frames: list[gpd.GeoDataFrame], name: str) -> gpd.GeoDataFrame:

@@ -305,7 +305,7 @@ def _vacancy(tags: Any) -> str | None:
         key = tag.k
         head = key.split(":", 1)[0]
         if head in VACANCY_KEYS and (key != head or tag.v not in ("no", "")):
-            return head
+            return str(head)
     return None
 
 
@@ -447,7 +447,10 @@ def _finish_buildings(
         import pyarrow.feather as feather
 
         table = feather.read_table(out)
-        b = {k: table.column(k).to_pylist() for k in ("id", "building", "use", "lv", "h", "name", "vacancy")}
+        b = {
+            k: table.column(k).to_pylist()
+            for k in ("id", "building", "use", "lv", "h", "name", "vacancy")
+        }
         return b, np.asarray(shapely.from_wkb(table.column("wkb").to_numpy(zero_copy_only=False)))
     assert c.buildings is not None
     c.stats["area_errors"] += c.buildings.area_errors
