@@ -399,6 +399,36 @@ def report_cmd(
     click.echo(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB)", err=True)
 
 
+@cli.command("renew")
+@click.argument("results", type=click.Path(path_type=Path))
+@click.option("--weights", type=click.Path(path_type=Path), help="Weights TOML (default built-in).")
+@click.option(
+    "--out", "-o", type=click.Path(path_type=Path), help="Folder for the files (default RESULTS)."
+)
+@click.option("--top", type=int, default=5, show_default=True, help="Units to print per level.")
+@click.option("--force", is_flag=True, help="Replace existing priority files.")
+def renew_cmd(results: Path, weights: Path | None, out: Path | None, top: int, force: bool) -> None:
+    """Renewal priorities (城市更新优先级): rank communities and subdistricts by their failing
+    indicators weighted by the residents affected; writes priorities.csv, priorities_detail.csv,
+    priorities.gpkg and priorities.json (the report then shows a priorities map)."""
+    from cityos.renewal.priorities import write_priorities
+
+    target, table = write_priorities(results, weights=weights, out=out, force=force)
+    lines = []
+    for level, rows in table.groupby("level", sort=False):
+        lines.append(
+            f"{level}: {len(rows):,} units, {int((rows['score'] > 0).sum()):,} with failing indicators"
+        )
+        for r in rows.head(top).to_dict("records"):
+            if float(r["score"]) > 0:
+                first = str(r["explanation_en"]).split("; ")[0]
+                lines.append(
+                    f"  {r['rank']:>3}. {r['unit_name']}  score {r['score']:,.0f}  {first}"
+                )
+    lines.append(f"wrote {target / 'priorities.csv'} and priorities.gpkg")
+    click.echo("\n".join(lines))
+
+
 @cli.command("site")
 @click.argument("bundle", type=click.Path(path_type=Path))
 @click.option(

@@ -94,6 +94,41 @@ def test_page_in_chromium(results: Path, tmp_path: Path, browser: Browser) -> No
     page.close()
 
 
+def test_priorities_map_in_chromium(results: Path, tmp_path: Path, browser: Browser) -> None:
+    folder = tmp_path / "res"
+    shutil.copytree(results, folder)
+    assert main(["renew", str(folder)]) == 0
+    report = write_html(folder, tmp_path / "p.html", lang="en")
+    page = browser.new_page(viewport={"width": 1300, "height": 1000})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(report.as_uri())
+    page.wait_for_selector("#units path")
+    # the priority score is the community level's first map layer, coloured by score
+    assert page.input_value("#indicator") == "renewal_priority"
+    fills = page.eval_on_selector_all("#units path", "ps => ps.map(p => p.getAttribute('fill'))")
+    assert len(set(fills)) > 2
+    assert "Renewal priority score" in page.inner_text("#info")
+    # the table of top units: rank 1 first, with what drives its score
+    rows = page.locator("#priorities table.prio >> nth=0").locator("tr")
+    assert rows.count() > 2
+    first = rows.nth(1).inner_text()
+    assert first.startswith("1") and "residents" in first
+    # locate: switches to the priority layer at that level and zooms; the hover explains
+    page.select_option("#indicator", "pop_supermarket_500m")
+    page.locator("#priorities button >> nth=0").click()
+    assert page.input_value("#indicator") == "renewal_priority"
+    page.hover("#units path >> nth=0")
+    assert "Rank" in page.inner_text("#tip")
+    assert errors == []
+    page.close()
+
+
+def test_report_without_priorities_hides_the_section(results: Path, tmp_path: Path) -> None:
+    doc = write_html(results, tmp_path / "r.html").read_text("utf-8")
+    assert '"priorities": null' in doc
+
+
 def test_cli_report_formats_and_bad_input(
     results: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

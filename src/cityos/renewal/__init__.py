@@ -2,6 +2,17 @@
 before/after indicators, and renewal priorities from the health check."""
 
 from cityos.renewal.plan import SitePlan, plan_sites, write_plan
+from cityos.renewal.priorities import load_weights, priorities, write_priorities
 from cityos.renewal.siting import SitingResult, max_cover, p_median
 
-__all__ = ["SitePlan", "SitingResult", "max_cover", "p_median", "plan_sites", "write_plan"]
+__all__ = [
+    "SitePlan",
+    "SitingResult",
+    "load_weights",
+    "max_cover",
+    "p_median",
+    "plan_sites",
+    "priorities",
+    "write_plan",
+    "write_priorities",
+]

@@ -38,13 +38,16 @@ TEXT = {
            "cc": "完整社区：缺失设施", "methods": "方法与数据", "level": "层级", "indicator": "指标",
            "unit": "单元", "value": "数值", "target": "目标", "status": "状态", "unconfirmed": "阈值未确认",
            "ranking": "单元排名", "locate": "定位", "missing": "缺失项", "change": "年度变化", "dist": "数值分布",
-           "improved": "改善", "worsened": "恶化", "unchanged": "不变"},
+           "improved": "改善", "worsened": "恶化", "unchanged": "不变", "priorities": "城市更新优先级",
+           "rank": "排名", "why": "主要原因", "priority_score": "优先级得分"},
     "en": {"title": "City health check report", "score": "Scorecard", "map": "Indicator map",
            "problems": "Problem list", "cc": "Complete communities: missing facilities",
            "methods": "Methods and data", "level": "Level", "indicator": "Indicator", "unit": "Unit",
            "value": "Value", "target": "Target", "status": "Status", "unconfirmed": "threshold unconfirmed",
            "ranking": "Ranking of units", "locate": "locate", "missing": "Missing items", "change": "Year-over-year",
-           "dist": "Distribution", "improved": "improved", "worsened": "worsened", "unchanged": "unchanged"},
+           "dist": "Distribution", "improved": "improved", "worsened": "worsened", "unchanged": "unchanged",
+           "priorities": "Renewal priorities", "rank": "Rank", "why": "What drives the score",
+           "priority_score": "Priority score"},
 }  # fmt: skip
 
 
@@ -74,6 +77,13 @@ def _grid(ind: pd.DataFrame, order: dict[str, list[str]], *, with_status: bool) 
             for iid in val.index
         }  # fmt: skip
     return out
+
+
+def _with_priority(values: dict[str, Any], priorities: dict[str, Any] | None) -> dict[str, Any]:
+    if priorities:
+        for lv, grid in priorities["levels"].items():
+            values.setdefault(lv, {})[PRIORITY_ID] = {"v": grid["v"], "s": [3] * len(grid["v"])}
+    return values
 
 
 def _num(value: Any) -> float | None:
@@ -151,7 +161,9 @@ def _payload(results: Path, compare: Path | None) -> dict[str, Any]:
         .head(MAX_PROBLEMS)
         .to_dict("records")
     )
+    priorities = _priorities(results, order, meta)
     return {
+        "priorities": priorities,
         "units": units,
         "streets": _streets(summary.get("bundle"), crs),
         "indicators": {
@@ -162,10 +174,11 @@ def _payload(results: Path, compare: Path | None) -> dict[str, Any]:
             for k, v in meta.to_dict("index").items()
         },
         "levels": {
-            lv: sorted(ind.loc[ind["level"] == lv, "indicator_id"].unique().tolist())
+            lv: ([PRIORITY_ID] if priorities and lv in priorities["levels"] else [])
+            + sorted(ind.loc[ind["level"] == lv, "indicator_id"].unique().tolist())
             for lv in LEVEL_SHEETS
         },
-        "values": values,
+        "values": _with_priority(values, priorities),
         "old": old,
         "missing": notes,
         "problems": problems,
@@ -173,6 +186,41 @@ def _payload(results: Path, compare: Path | None) -> dict[str, Any]:
         "summary": summary,
         "counts": ind.groupby(["level", "status"]).size().unstack(fill_value=0).to_dict("index"),
     }
+
+
+PRIORITY_ID = "renewal_priority"
+#: rows of the priorities table shown per level (priorities.csv has them all)
+MAX_PRIORITIES = 30
+
+
+def _priorities(
+    results: Path, order: dict[str, list[str]], meta: pd.DataFrame
+) -> dict[str, Any] | None:
+    """The renewal priorities of ``cityos renew`` (priorities.csv) when the folder has them: the
+    score as one more map layer per scored level, and the top units with their explanation."""
+    file = results / "priorities.csv"
+    if not file.is_file():
+        return None
+    table = pd.read_csv(file, encoding="utf-8-sig", dtype={"unit_id": str})
+    out: dict[str, Any] = {"levels": {}, "top": {}}
+    for lv, rows in table.groupby("level", sort=False):
+        if lv not in order:
+            continue
+        by_id = rows.set_index("unit_id")
+        ids = order[str(lv)]
+        out["levels"][lv] = {
+            "v": [_num(by_id["score"].get(u)) for u in ids],
+            "rank": [int(r) if r == r else None for r in by_id["rank"].reindex(ids)],
+            "why": [str(w) if isinstance(w, str) else "" for w in by_id["explanation"].reindex(ids)],
+            "why_en": [str(w) if isinstance(w, str) else "" for w in by_id["explanation_en"].reindex(ids)],
+        }  # fmt: skip
+        top = rows[rows["score"] > 0].head(MAX_PRIORITIES)
+        out["top"][lv] = top[["rank", "unit_id", "unit_name", "score", "explanation", "explanation_en"]].fillna("").to_dict("records")  # fmt: skip
+    meta.loc[PRIORITY_ID] = {"name_zh": "城市更新优先级得分", "name_en": "Renewal priority score",
+                             "unit": "score", "confirmed": False, "system": "renew", "target": np.nan,
+                             "source": "cityos renew: Σ weight × severity × residents affected",
+                             "direction": "lower", "dimension": "城市更新"}  # fmt: skip
+    return out
 
 
 def write_html(
@@ -233,6 +281,7 @@ td,th{border:1px solid #ccc;padding:3px 6px;text-align:left}th{background:#eef}
 <h3 data-t="dist"></h3><svg id="hist" width="470" height="110"></svg>
 <h3 data-t="ranking"></h3><svg id="chart" width="470" height="300"></svg></div></div>
 <div id="legend"></div>
+<div id="prio"><h2 data-t="priorities"></h2><div id="priorities"></div></div>
 <h2 data-t="problems"></h2><div id="problems"></div>
 <h2 data-t="cc"></h2><div id="cc"></div>
 <h2 data-t="methods"></h2><div id="methods"></div>
@@ -254,6 +303,7 @@ sc += "</table>";
 // by dimension, and the units failing most indicators
 const byDim = {}, fails = {};
 for (const [lv, inds] of Object.entries(D.values)) for (const [id, g] of Object.entries(inds)) {
+  if (id === "renewal_priority") continue;
   const dim = (D.indicators[id] || {}).dimension || "—";
   byDim[dim] = byDim[dim] || [0, 0, 0, 0];
   (g.s || []).forEach((c, i) => { byDim[dim][c]++; if (c === 1) { const k = `${lv}|${D.units[lv][i].name}`; fails[k] = (fails[k] || 0) + 1; } });
@@ -330,6 +380,7 @@ function draw() {
       const old = oldValue(lv, id, +p.dataset.i);
       tip.style.display = "block"; tip.style.left = e.clientX + 12 + "px"; tip.style.top = e.clientY + 12 + "px";
       tip.innerHTML = `<b>${esc(u.name)}</b>${u.gen ? " (generated)" : ""}<br>${T.value}: ${v[0] === null ? "—" : v[0]} ${esc(meta.unit)}<br>${T.target}: ${meta.target ?? "—"}<br>${T.status}: ${v[1]}` + (old !== undefined ? `<br>${T.change}: ${old ?? "—"} → ${v[0] ?? "—"}` : "");
+      if (id === "renewal_priority") { const P = D.priorities.levels[lv], k = +p.dataset.i; tip.innerHTML = `<b>${esc(u.name)}</b><br>${T.rank}: ${P.rank[k] ?? "—"} · ${T.priority_score}: ${v[0] ?? "—"}<br>${esc(document.documentElement.lang === "zh" ? P.why[k] : P.why_en[k])}`; }
     });
     p.addEventListener("mouseleave", () => { tip.style.display = "none"; });
   });
@@ -361,8 +412,8 @@ $("showchange").addEventListener("change", draw);
 if (!D.old) $("chg").style.display = "none";
 fillIndicators(); draw();
 // problem list with locate buttons
-function locate(level, unitId) {
-  lvSel.value = level; fillIndicators(); draw();
+function locate(level, unitId, indicator) {
+  lvSel.value = level; fillIndicators(); if (indicator) indSel.value = indicator; draw();
   const u = D.units[level].find((x) => x.id === unitId); if (!u) return;
   const xs = u.rings.flat().map((p) => p[0]), ys = u.rings.flat().map((p) => p[1]);
   const w = Math.max(...xs) - Math.min(...xs), h = Math.max(...ys) - Math.min(...ys), m = Math.max(w, h) * 0.6 + 50;
@@ -373,6 +424,16 @@ let pr = `<table><tr><th>${T.level}</th><th>${T.unit}</th><th>${T.indicator}</th
 D.problems.slice(0, 2000).forEach((p, k) => { pr += `<tr><td>${esc(p.level)}</td><td>${esc(p.unit_name)}</td><td>${esc(p.name_zh)}</td><td>${esc(p.value)}</td><td>${esc(p.target)}</td><td><button data-k="${k}">${T.locate}</button></td><td>${esc(p.cause)}</td></tr>`; });
 $("problems").innerHTML = pr + "</table>" + (D.problems_total > D.problems.length ? `<p>${D.problems.length} / ${D.problems_total} (problems.csv)</p>` : "");
 $("problems").querySelectorAll("button").forEach((b) => b.addEventListener("click", () => { const p = D.problems[+b.dataset.k]; locate(p.level, String(p.unit_id)); }));
+if (D.priorities) {
+  let ph = "";
+  for (const [lv, rows] of Object.entries(D.priorities.top)) {
+    ph += `<h3>${esc(lv)}</h3><table class="prio"><tr><th>${T.rank}</th><th>${T.unit}</th><th>${T.priority_score}</th><th></th><th>${T.why}</th></tr>`;
+    rows.forEach((r, k) => { ph += `<tr><td>${r.rank}</td><td>${esc(r.unit_name)}</td><td>${Math.round(r.score).toLocaleString()}</td><td><button data-lv="${esc(lv)}" data-id="${esc(r.unit_id)}">${T.locate}</button></td><td>${esc(document.documentElement.lang === "zh" ? r.explanation : r.explanation_en)}</td></tr>`; });
+    ph += "</table>";
+  }
+  $("priorities").innerHTML = ph;
+  $("priorities").querySelectorAll("button").forEach((b) => b.addEventListener("click", () => locate(b.dataset.lv, b.dataset.id, "renewal_priority")));
+} else $("prio").style.display = "none";
 let cc = `<table><tr><th>${T.unit}</th><th>${T.missing}</th></tr>`;
 for (const [u, note] of Object.entries(D.missing)) cc += `<tr><td>${esc(u)}</td><td>${esc(note.replace("missing: ", ""))}</td></tr>`;
 $("cc").innerHTML = cc + "</table>";
