@@ -19,8 +19,10 @@ demo: $(STAMP)
 	$(BIN)/cityos import --demo helsinki --out $(DEMO_OUT)/helsinki --force
 	$(BIN)/cityos info $(DEMO_OUT)/helsinki
 	$(BIN)/cityos checkup $(DEMO_OUT)/helsinki --out $(DEMO_OUT)/helsinki-checkup --force
+	$(BIN)/cityos renew $(DEMO_OUT)/helsinki-checkup --force
 	$(BIN)/cityos report $(DEMO_OUT)/helsinki-checkup --out $(DEMO_OUT)/helsinki-report.html --lang en --force
-	@echo "bundle: $(DEMO_OUT)/helsinki   results: $(DEMO_OUT)/helsinki-checkup   report: $(DEMO_OUT)/helsinki-report.html"
+	$(BIN)/cityos site $(DEMO_OUT)/helsinki --category supermarket --add 3 --radius 300 --candidates stock --out $(DEMO_OUT)/helsinki-sites --force
+	@echo "bundle: $(DEMO_OUT)/helsinki   results: $(DEMO_OUT)/helsinki-checkup   report: $(DEMO_OUT)/helsinki-report.html   siting: $(DEMO_OUT)/helsinki-sites"
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
@@ -43,6 +45,7 @@ bench: $(STAMP) chromium
 	$(BIN)/python benchmarks/bench_import.py
 	$(BIN)/python benchmarks/bench_access.py
 	$(BIN)/python benchmarks/bench_checkup.py
+	$(BIN)/python benchmarks/bench_siting.py
 
 # refresh the pinned versions after changing dependencies in pyproject.toml
 lock: $(STAMP)

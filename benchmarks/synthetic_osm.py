@@ -53,6 +53,7 @@ class CitySpec:
     buildings: int
     pois: int
     seed: int = 42
+    residential_only: bool = False  # every building an apartment block (siting benchmarks)
 
 
 def _lonlat(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -84,6 +85,8 @@ def write_city(spec: CitySpec, path: Path) -> dict[str, int]:
     h = rng.uniform(6, 14, n_b) * shrink
     levels = rng.integers(1, 33, n_b)
     kind = rng.integers(0, len(BUILDING_TYPES), n_b)
+    if spec.residential_only:
+        kind[:] = BUILDING_TYPES.index("apartments")
     courtyard = np.flatnonzero(rng.random(n_b) < 0.01)
     has_levels = rng.random(n_b) < 0.6
     corner_dx = np.array([-1, 1, 1, -1])

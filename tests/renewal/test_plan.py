@@ -124,6 +124,33 @@ def test_cover_by_hand(
     assert (c2["before"].iloc[0], c2["after"].iloc[0]) == (1.0, 0.0)
 
 
+def test_straight_line_distance(toy: cityos.Bundle, candidates_csv: Path) -> None:
+    # √((x − c)² + 15²) ≤ 300: the kindergarten reaches B1–B4, P600 then B5–B9 (B10 is 350 m off)
+    plan = plan_sites(
+        toy, category="kindergarten", add=1, radius=300, candidates=candidates_csv,
+        distance="euclidean", systems=[],
+    )  # fmt: skip
+    assert plan.sites["candidate_id"].tolist() == ["P600"]
+    assert (plan.summary["before_pct"], plan.summary["after_pct"]) == pytest.approx(
+        (40.0, 90.0), abs=0.01
+    )
+    assert plan.summary["distance"] == "euclidean"
+
+
+def test_candidates_far_outside_the_city_warn(toy: cityos.Bundle, tmp_path: Path) -> None:
+    far = gpd.GeoSeries(
+        [shapely.Point(TOY_ORIGIN[0] + 600, TOY_ORIGIN[1] + 10),
+         shapely.Point(TOY_ORIGIN[0] + 9000, TOY_ORIGIN[1] + 9000)], crs=TOY_CRS,
+    ).to_crs(4326)  # fmt: skip
+    path = tmp_path / "far.csv"
+    pd.DataFrame({"lon": far.x, "lat": far.y}).to_csv(path, index=False)
+    with pytest.warns(cityos.errors.CityosWarning, match="1 of 2 candidate sites lie more than"):
+        plan = plan_sites(
+            toy, category="kindergarten", add=1, radius=300, candidates=path, systems=[]
+        )
+    assert plan.sites["candidate_id"].tolist() == ["far:1"]  # ids from the file name and row
+
+
 def test_network_candidates_pick_the_middle_node(toy: cityos.Bundle) -> None:
     # node (500, 0) reaches B5–B8, not yet covered (25 + |x − 500| ≤ 300); node (1000, 0) only
     # B8–B10, the footway's end (500, −200) B5–B6

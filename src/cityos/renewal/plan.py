@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 import tomllib
 import warnings
 from collections.abc import Sequence
@@ -358,6 +359,8 @@ def plan_sites(
     if not existing_only and add < 1:
         raise InputError(f"--add must be at least 1 new site, got {add}")
     cutoff = max(float(cutoff), float(radius))
+    clock: dict[str, float] = {}
+    t0 = time.perf_counter()
     system_toml = _siting_system(category, radius, distance, rules)
     own = _system_from_text(system_toml)
     affected = [own, *_affected(systems, category)]
@@ -375,11 +378,14 @@ def plan_sites(
     existing = ctx.distance([category], distance)
     d_now = np.full(len(pop), np.inf) if existing is None else existing.fillna(np.inf).to_numpy()
     covered = d_now <= radius + TOLERANCE_M
+    clock["units, population, distances to existing"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
     run = dict(
         cutoff_m=cutoff, area_per_person=area_per_person, admin_levels=admin_levels,
         city_population=city_population, categories=needed,
     )  # fmt: skip
     before = checkup(bundle, systems=affected, **run)  # type: ignore[arg-type]
+    clock["health check before (affected indicators)"] = time.perf_counter() - t0
     if existing_only:
         sites = _existing_sites(ctx, category, d_now, pop, radius, distance)
         plan_summary: dict[str, Any] = {"solver": "none (existing facilities only)", "gap": 0.0}
@@ -390,10 +396,12 @@ def plan_sites(
             ctx, bundle, category=category, add=add, radius=radius, objective=objective,
             candidates=candidates, method=method, distance=distance, cutoff=cutoff,
             d_now=d_now, pop=pop, covered=covered, time_limit=time_limit,
-            stock=_stock_rules(stock_rules),
+            stock=_stock_rules(stock_rules), clock=clock,
         )  # fmt: skip
+        t0 = time.perf_counter()
         scenario = _scenario(bundle, sites, category)
         after = checkup(scenario, systems=affected, **run)  # type: ignore[arg-type]
+        clock["scenario and health check after"] = time.perf_counter() - t0
     table = _before_after(before.indicators, after.indicators if after is not None else None)
     city = table[(table["indicator_id"] == SITING_INDICATOR) & (table["level"] == "city")].iloc[0]
     n_existing = int((ctx.facilities["category"] == category).sum())
@@ -431,6 +439,7 @@ def plan_sites(
         "units": {lv: ctx.unit_set.sources[lv] for lv in ("community", "subdistrict", "city")},
         "bundle": str(bundle.path),
         "as_of": bundle.as_of,
+        "timings_s": {k: round(v, 3) for k, v in clock.items()},
         "unconfirmed": "population per floor area and the stock rules are operational "
         "defaults [OP]; the radius is the one asked",
     }
@@ -450,8 +459,9 @@ def _solve(
     ctx: CheckupContext, bundle: Bundle, *, category: str, add: int, radius: float,
     objective: str, candidates: str | Path, method: Literal["auto", "exact", "greedy"],
     distance: str, cutoff: float, d_now: np.ndarray, pop: np.ndarray, covered: np.ndarray,
-    time_limit: float, stock: dict[str, Any],
+    time_limit: float, stock: dict[str, Any], clock: dict[str, float],
 ) -> tuple[gpd.GeoDataFrame, dict[str, Any]]:  # fmt: skip
+    t0 = time.perf_counter()
     cand = _candidates(bundle, candidates, ctx.buildings, stock)
     if cand.empty:
         raise InputError(
@@ -507,6 +517,8 @@ def _solve(
         graph, origins, cs, radius=reach, method="network" if network else "euclidean"
     )
     w = pop[demand]
+    clock["candidates and coverage pairs"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
     result: SitingResult
     if objective == "cover":
         cover = csr_matrix(
@@ -520,6 +532,7 @@ def _solve(
             (pairs.distance, (pairs.facility, pairs.origin)), shape=(len(cand), len(demand))
         )
         result = p_median(dist, w, add, current=current, method=method, time_limit=time_limit)
+    clock["solve"] = time.perf_counter() - t0
     chosen = result.chosen
     rank = np.full(len(cand), -1, dtype=np.int64)
     rank[chosen] = np.arange(len(chosen))
