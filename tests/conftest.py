@@ -9,8 +9,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
+import geopandas as gpd
 import pyproj
 import pytest
+import shapely
 from hypothesis import settings
 
 import cityos
@@ -26,6 +28,18 @@ SHARED_DATA = Path(os.environ.get("CITYOS_SHARED_DATA", REPO.parent / "shared" /
 #: toy cities are drawn in metres in UTM zone 50N (Beijing), around this origin
 TOY_CRS = "EPSG:32650"
 TOY_ORIGIN = (448_000.0, 4_417_000.0)
+
+
+def toy_communities(path: Path) -> Path:
+    """Two toy communities as a GeoJSON file (WGS84): C1 东社区 x 0..500 m, C2 西社区 x 500..1000 m,
+    both y −100..300 m."""
+    boxes = [shapely.box(0, -100, 500, 300), shapely.box(500, -100, 1000, 300)]
+    gpd.GeoDataFrame(
+        {"unit_id": ["C1", "C2"], "name": ["东社区", "西社区"]},
+        geometry=gpd.GeoSeries(boxes, crs=TOY_CRS).translate(*TOY_ORIGIN),
+        crs=TOY_CRS,
+    ).to_crs(4326).to_file(path)
+    return path
 
 
 @pytest.fixture(scope="session")

@@ -17,13 +17,12 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 import pytest
-import shapely
 
 import cityos
 from cityos.checkup.engine import INDICATOR_COLUMNS, checkup
 from cityos.checkup.results import RESULT_FILES, write_results
 from cityos.cli import main
-from tests.conftest import TOY_CRS, TOY_ORIGIN, ToyOsm
+from tests.conftest import TOY_CRS, ToyOsm, toy_communities
 
 
 @pytest.fixture(scope="module")
@@ -39,15 +38,7 @@ def toy(tmp_path_factory: pytest.TempPathFactory) -> cityos.Bundle:
     t.node(100, 10, amenity="kindergarten", name="阳光幼儿园")
     t.node(900, 10, amenity="school", **{"isced__level": "2"}, name="第一初级中学")
     osm = t.write(root / "toy.osm")
-    units = gpd.GeoDataFrame(
-        {"unit_id": ["C1", "C2"], "name": ["东社区", "西社区"]},
-        geometry=[shapely.box(0, -100, 500, 300), shapely.box(500, -100, 1000, 300)],
-        crs=TOY_CRS,
-    ).translate(*TOY_ORIGIN)
-    units_path = root / "communities.geojson"
-    gpd.GeoDataFrame(
-        {"unit_id": ["C1", "C2"], "name": ["东社区", "西社区"]}, geometry=units, crs=TOY_CRS
-    ).to_crs(4326).to_file(units_path)
+    units_path = toy_communities(root / "communities.geojson")
     # housing-safety register keyed by building id: B2 and B7 have structural hazards
     bundle = cityos.import_city(root / "probe", osm=osm, measure_crs=TOY_CRS)
     ids = dict(zip(bundle.buildings["name"], bundle.buildings["building_id"], strict=True))

@@ -27,7 +27,7 @@ from cityos.cli import main
 from cityos.errors import InputError
 from cityos.renewal import plan_sites
 from cityos.renewal.plan import PLAN_FILES, SITE_COLUMNS
-from tests.conftest import TOY_CRS, TOY_ORIGIN, ToyOsm
+from tests.conftest import TOY_CRS, TOY_ORIGIN, ToyOsm, toy_communities
 
 CANDIDATE_X = (250.0, 600.0, 850.0)
 
@@ -48,15 +48,7 @@ def toy(tmp_path_factory: pytest.TempPathFactory) -> cityos.Bundle:
     t.ring(90, -40, 110, -20, building="yes", name="O")
     t.node(100, 10, amenity="kindergarten", name="阳光幼儿园")
     osm = t.write(root / "toy.osm")
-    units = gpd.GeoDataFrame(
-        {"unit_id": ["C1", "C2"], "name": ["东社区", "西社区"]},
-        geometry=[shapely.box(0, -100, 500, 300), shapely.box(500, -100, 1000, 300)],
-        crs=TOY_CRS,
-    ).translate(*TOY_ORIGIN)
-    units_path = root / "communities.geojson"
-    gpd.GeoDataFrame(
-        {"unit_id": ["C1", "C2"], "name": ["东社区", "西社区"]}, geometry=units, crs=TOY_CRS
-    ).to_crs(4326).to_file(units_path)
+    units_path = toy_communities(root / "communities.geojson")
     probe = cityos.import_city(root / "probe", osm=osm, measure_crs=TOY_CRS)
     ids = dict(zip(probe.buildings["name"], probe.buildings["building_id"], strict=True))
     register = root / "idle.csv"

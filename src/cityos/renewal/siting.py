@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import heapq
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -61,6 +62,35 @@ def _check(cover: csr_matrix, weights: NDArray[np.float64], k: int) -> None:
         raise InputError("demand weights must be >= 0")
 
 
+def _lazy_greedy(
+    n: int, gain: Callable[[int], float], take: Callable[[int], None], k: int
+) -> tuple[list[int], float, float]:
+    """Lazy greedy (CELF) for a monotone submodular gain: ``k`` times, take the candidate whose
+    current ``gain`` is largest, re-evaluating a gain only when it reaches the top of the queue.
+
+    Returns (chosen, total gain, upper bound on the best total gain of ``k`` candidates): the
+    tightest of total ÷ (1 − 1/e) and, at every step, the total so far plus the ``k`` largest
+    gains in the queue (stale gains only overstate: gains shrink as candidates are taken).
+    """
+    heap = [(-gain(j), j, 0) for j in range(n)]
+    heapq.heapify(heap)
+    chosen: list[int] = []
+    total = 0.0
+    upper = math.inf
+    for step in range(k):
+        while True:
+            neg, j, seen = heapq.heappop(heap)
+            if seen == step:  # gain is current
+                break
+            heapq.heappush(heap, (-gain(j), j, step))
+        top = [-neg, *sorted((-g for g, _, _s in heap), reverse=True)[: k - 1]]
+        upper = min(upper, total + sum(top))
+        chosen.append(j)
+        total += -neg
+        take(j)
+    return chosen, total, max(total, min(upper, total / (1 - 1 / math.e)))
+
+
 def _greedy(cover: csr_matrix, w: NDArray[np.float64], k: int) -> SitingResult:
     covered = np.zeros(cover.shape[1], dtype=bool)
     indptr, indices = cover.indptr, cover.indices
@@ -69,26 +99,10 @@ def _greedy(cover: csr_matrix, w: NDArray[np.float64], k: int) -> SitingResult:
         cols = indices[indptr[j] : indptr[j + 1]]
         return float(w[cols][~covered[cols]].sum())
 
-    heap = [(-gain(j), j, 0) for j in range(cover.shape[0])]
-    heapq.heapify(heap)
-    chosen: list[int] = []
-    value = 0.0
-    bound = math.inf
-    for step in range(k):
-        while True:
-            neg, j, seen = heapq.heappop(heap)
-            if seen == step:  # gain is current
-                break
-            heapq.heappush(heap, (-gain(j), j, step))
-        # the k largest current gains bound what any k more sites can add (gains only shrink)
-        top = [-neg, *sorted((-g for g, _, s in heap), reverse=True)[: k - 1]]
-        bound = min(bound, value + sum(top))
-        chosen.append(j)
-        value += -neg
-        cols = indices[indptr[j] : indptr[j + 1]]
-        covered[cols] = True
-    bound = min(bound, value / (1 - 1 / math.e)) if value > 0 else bound
-    bound = max(bound, value)
+    def take(j: int) -> None:
+        covered[indices[indptr[j] : indptr[j + 1]]] = True
+
+    chosen, value, bound = _lazy_greedy(cover.shape[0], gain, take, k)
     return SitingResult(
         np.asarray(chosen, dtype=np.int64), value, "greedy (lazy)", bound, _gap(value, bound)
     )
@@ -272,24 +286,12 @@ def _p_median_greedy(
         i, d = dem[ptr[j] : ptr[j + 1]], dist[ptr[j] : ptr[j + 1]]
         return float((w[i] * np.maximum(best[i] - d, 0.0)).sum())
 
-    heap = [(-saving(j), j, 0) for j in range(n_c)]
-    heapq.heapify(heap)
-    chosen: list[int] = []
-    saved = 0.0
-    upper = math.inf  # on the best saving of k sites
-    for step in range(k):
-        while True:
-            neg, j, seen = heapq.heappop(heap)
-            if seen == step:
-                break
-            heapq.heappush(heap, (-saving(j), j, step))
-        top = [-neg, *sorted((-g for g, _, s in heap), reverse=True)[: k - 1]]
-        upper = min(upper, saved + sum(top))
-        chosen.append(j)
-        saved += -neg
+    def take(j: int) -> None:
         i, d = dem[ptr[j] : ptr[j + 1]], dist[ptr[j] : ptr[j + 1]]
         best[i] = np.minimum(best[i], d)
-    upper = min(upper, saved / (1 - 1 / math.e))
+
+    # the distance saved is monotone submodular: the bound on the best saving bounds the cost
+    chosen, _, upper = _lazy_greedy(n_c, saving, take, k)
     value = float((w * best).sum())
     at_best = base.copy()
     np.minimum.at(at_best, dem, dist)
