@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,17 @@ __all__ = ["cli", "info_dict", "main", "run"]
 def _show_warning(message: Warning | str, category: type[Warning], *_args: Any, **_kw: Any) -> None:
     if issubclass(category, CityosWarning):
         click.echo(f"cityos: warning: {message}", err=True)
+
+
+def _distance_option(flag: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--method`` / ``--distance``: walking distance along streets (default) or straight line."""
+    return click.option(
+        flag,
+        type=click.Choice(["network", "euclidean"]),
+        default="network",
+        show_default=True,
+        help="Walking distance along streets, or straight line.",
+    )
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -217,13 +228,7 @@ def info_cmd(bundle: Path, as_json: bool) -> None:
 @click.option(
     "--cutoff", type=float, default=1000.0, show_default=True, help="Search limit in metres."
 )
-@click.option(
-    "--method",
-    type=click.Choice(["network", "euclidean"]),
-    default="network",
-    show_default=True,
-    help="Walking distance along streets, or straight line.",
-)
+@_distance_option("--method")
 @click.option(
     "--max-snap", type=float, default=200.0, show_default=True, help="Maximum access leg in metres."
 )
@@ -458,13 +463,7 @@ def renew_cmd(results: Path, weights: Path | None, out: Path | None, top: int, f
     show_default=True,
     help="exact: HiGHS MIP; greedy: lazy greedy with a bound; auto: exact when it fits.",
 )
-@click.option(
-    "--distance",
-    type=click.Choice(["network", "euclidean"]),
-    default="network",
-    show_default=True,
-    help="Walking distance along streets, or straight line.",
-)
+@_distance_option("--distance")
 @click.option(
     "--cutoff", type=float, default=1000.0, show_default=True, help="Walking search limit (m)."
 )
