@@ -155,7 +155,7 @@ def _payload(results: Path, compare: Path | None) -> dict[str, Any]:
     )
     notes = {str(r["unit_id"]): r["note"] for r in records
              if isinstance(r.get("note"), str) and r["note"].startswith("missing: ") and r["level"] == "community"}  # fmt: skip
-    problem_table = saved.problems.fillna("")
+    problem_table = saved.problems.astype(object).fillna("")
     problems = (
         problem_table.drop(columns=["building_ids"], errors="ignore")
         .head(MAX_PROBLEMS)
@@ -215,7 +215,7 @@ def _priorities(
             "why_en": [str(w) if isinstance(w, str) else "" for w in by_id["explanation_en"].reindex(ids)],
         }  # fmt: skip
         top = rows[rows["score"] > 0].head(MAX_PRIORITIES)
-        out["top"][lv] = top[["rank", "unit_id", "unit_name", "score", "explanation", "explanation_en"]].fillna("").to_dict("records")  # fmt: skip
+        out["top"][lv] = top[["rank", "unit_id", "unit_name", "score", "explanation", "explanation_en"]].astype(object).fillna("").to_dict("records")  # fmt: skip
     meta.loc[PRIORITY_ID] = {"name_zh": "城市更新优先级得分", "name_en": "Renewal priority score",
                              "unit": "score", "confirmed": False, "system": "renew", "target": np.nan,
                              "source": "cityos renew: Σ weight × severity × residents affected",
