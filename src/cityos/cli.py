@@ -512,6 +512,7 @@ def site_cmd(
     add them to a scenario copy of the bundle and recompute the indicators they change."""
     from cityos.progress import Reporter
     from cityos.renewal import plan_sites, write_plan
+    from cityos.renewal.plan import PLAN_STAGES
     from cityos.units import admin_level_table
 
     if out.exists() and not force:
@@ -525,13 +526,15 @@ def site_cmd(
             f"--candidates {candidates}: no such file; give a file, 'stock' or 'network'"
         )
     b = read_bundle(bundle)
-    with Reporter(quiet=quiet).stage("siting"):
+    stages = 2 if existing_only else PLAN_STAGES
+    with Reporter(quiet=quiet).stage("siting", total=stages) as advance:
         plan = plan_sites(
             b, category=category, add=add, radius=radius, objective=objective,  # type: ignore[arg-type]
             candidates=candidates, method=method, distance=distance, cutoff=cutoff,  # type: ignore[arg-type]
             existing_only=existing_only, systems=list(systems) or ["mohurd-2024", "complete-community", "sdg-11"],
             area_per_person=area_per_person, city_population=city_population, time_limit=time_limit,
             admin_levels=admin_level_table(country) if country else None, stock_rules=stock_rules,
+            progress=advance,
         )  # fmt: skip
         write_plan(plan, out, force=force)
     s = plan.summary

@@ -146,7 +146,11 @@ def test_candidates_far_outside_the_city_warn(toy: cityos.Bundle, tmp_path: Path
 def test_network_candidates_pick_the_middle_node(toy: cityos.Bundle) -> None:
     # node (500, 0) reaches B5–B8, not yet covered (25 + |x − 500| ≤ 300); node (1000, 0) only
     # B8–B10, the footway's end (500, −200) B5–B6
-    plan = plan_sites(toy, category="kindergarten", add=1, radius=300, systems=[])
+    steps: list[float] = []
+    plan = plan_sites(
+        toy, category="kindergarten", add=1, radius=300, systems=[], progress=steps.append
+    )
+    assert len(steps) == len(plan.summary["timings_s"]) == 5  # the progress bar's stages
     assert plan.sites["candidate_source"].tolist() == ["network"]
     assert plan.summary["candidates"]["count"] == 4
     xy = plan.sites.geometry.to_crs(TOY_CRS).translate(-TOY_ORIGIN[0], -TOY_ORIGIN[1])

@@ -25,7 +25,7 @@ import math
 import time
 import tomllib
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
@@ -48,7 +48,7 @@ from cityos.population import DEFAULT_AREA_PER_PERSON_M2
 from cityos.renewal.siting import SitingResult, max_cover, p_median
 from cityos.sources.files import find_column, is_table, read_layer, read_points_table
 
-__all__ = ["SITE_COLUMNS", "SitePlan", "plan_sites", "write_plan"]
+__all__ = ["PLAN_STAGES", "SITE_COLUMNS", "SitePlan", "plan_sites", "write_plan"]
 
 #: columns of sites.csv / sites.gpkg. ``residents_new``: residents brought within the radius by
 #: the site (each counted at its nearest new site); ``residents_nearer``: residents whose nearest
@@ -65,6 +65,21 @@ SITING_INDICATOR = "siting_coverage"
 BUILTIN = ("mohurd-2024", "complete-community", "sdg-11")
 
 Objective = Literal["cover", "distance"]
+#: stages of :func:`plan_sites` (population, before, candidates and pairs, solve, after)
+PLAN_STAGES = 5
+
+
+class _Clock(dict[str, float]):
+    """Seconds per stage (kept in summary.json); each stage also advances ``progress``."""
+
+    def __init__(self, progress: Callable[[float], None] | None) -> None:
+        super().__init__()
+        self.progress = progress
+
+    def __setitem__(self, key: str, value: float) -> None:
+        super().__setitem__(key, value)
+        if self.progress is not None:
+            self.progress(1)
 
 
 @dataclass
@@ -306,6 +321,7 @@ def plan_sites(
     city_population: float | None = None,
     time_limit: float = 60.0,
     stock_rules: str | Path | None = None,
+    progress: Callable[[float], None] | None = None,
 ) -> SitePlan:
     """Choose ``add`` new sites of ``category`` and measure what they change.
 
@@ -343,6 +359,8 @@ def plan_sites(
         Seconds for the exact solver (its best solution and gap are kept on timeout).
     stock_rules
         A TOML file replacing the built-in rules of ``candidates="stock"``.
+    progress
+        Called with 1 after each of the :data:`PLAN_STAGES` stages (2 with ``existing_only``).
     """
     rules = FacilityRules.load()
     known = set(rules.categories) | set(bundle.facilities["category"])
@@ -359,7 +377,7 @@ def plan_sites(
     if not existing_only and add < 1:
         raise InputError(f"--add must be at least 1 new site, got {add}")
     cutoff = max(float(cutoff), float(radius))
-    clock: dict[str, float] = {}
+    clock = _Clock(progress)
     t0 = time.perf_counter()
     system_toml = _siting_system(category, radius, distance, rules)
     own = _system_from_text(system_toml)
@@ -459,7 +477,7 @@ def _solve(
     ctx: CheckupContext, bundle: Bundle, *, category: str, add: int, radius: float,
     objective: str, candidates: str | Path, method: Literal["auto", "exact", "greedy"],
     distance: str, cutoff: float, d_now: np.ndarray, pop: np.ndarray, covered: np.ndarray,
-    time_limit: float, stock: dict[str, Any], clock: dict[str, float],
+    time_limit: float, stock: dict[str, Any], clock: _Clock,
 ) -> tuple[gpd.GeoDataFrame, dict[str, Any]]:  # fmt: skip
     t0 = time.perf_counter()
     cand = _candidates(bundle, candidates, ctx.buildings, stock)
