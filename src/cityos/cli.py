@@ -1,4 +1,6 @@
-"""The ``cityos`` command line: ``cityos import`` builds a city bundle, ``cityos info`` shows it.
+"""The ``cityos`` command line: ``import`` builds a city bundle and ``info`` shows it, ``access``
+measures walking distances, ``checkup`` runs the health check, ``compare`` and ``report`` present
+it, ``renew`` ranks units for urban renewal and ``site`` plans new facilities.
 
 User mistakes (:class:`cityos.errors.CityosError`) end as one line on stderr and exit status 2;
 warnings about suspicious input are printed as ``cityos: warning: …`` lines.
@@ -44,7 +46,8 @@ def _distance_option(flag: str) -> Callable[[Callable[..., Any]], Callable[..., 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="cityos")
 def cli() -> None:
-    """cityos — city digital foundation: city bundles, walking accessibility, health check."""
+    """cityos — city digital foundation: city bundles, walking accessibility, health check,
+    urban renewal."""
 
 
 @cli.command("import")
