@@ -204,6 +204,8 @@ def test_distance_objective_equals_brute_force(toy: cityos.Bundle, candidates_cs
         assert plan.sites["candidate_id"].tolist() == [f"P{best:.0f}"]
         assert plan.summary["person_m_after"] == pytest.approx(totals[best], rel=1e-4)
         assert plan.summary["person_m_before"] == pytest.approx(float((10 * now).sum()), rel=1e-4)
+        assert plan.summary["mean_distance_after_m"] == pytest.approx(totals[best] / 100, rel=1e-4)
+        assert "mean walk to the nearest kindergarten" in plan.summary["headline"]
 
 
 @pytest.mark.parametrize(

@@ -451,6 +451,13 @@ def plan_sites(
         "headline": (
             f"{category} {radius:g} m coverage {before_pct:.1f}% → {after_pct:.1f}%, "
             f"{added_pop:,.0f} more residents covered"
+            + (
+                f"; mean walk to the nearest {category} (capped at {cutoff:g} m) "
+                f"{plan_summary['mean_distance_before_m']:.0f} m → "
+                f"{plan_summary['mean_distance_after_m']:.0f} m"
+                if "mean_distance_before_m" in plan_summary
+                else ""
+            )
         ),
         "affected_indicators": sorted(set(table["indicator_id"]) - {SITING_INDICATOR}),
         "population": ctx.population.method,
@@ -597,7 +604,9 @@ def _solve(
         {"covered_new_residents": result.covered, "bound": result.bound}
         if objective == "cover"
         else {"person_m_after": result.covered, "person_m_before": float((w * now).sum()),
-              "bound": result.bound}
+              "bound": result.bound,
+              "mean_distance_before_m": float((w * now).sum()) / float(w.sum()),
+              "mean_distance_after_m": result.covered / float(w.sum())}
     )  # fmt: skip
     summary = {
         "solver": result.solver,
