@@ -120,3 +120,23 @@ def test_p_median_exact_equals_brute_force(n_c: int, n_d: int, seed: int) -> Non
     # greedy keeps at least (1 − 1/e) of the best saving
     base = float((w * cap).sum())
     assert base - g.covered >= (1 - 1 / math.e) * (base - best_cap) - 1e-9
+
+
+def test_exact_stopped_by_the_time_limit_keeps_the_better_solution() -> None:
+    """With no time to solve, the MIP has no incumbent: the greedy solution is kept, with its
+    bound, and the solver string says so (never K missing sites or a false 'optimal')."""
+    from cityos.renewal import p_median
+
+    rng = np.random.default_rng(3)
+    cover = csr_matrix(rng.random((200, 5000)) < 0.01)
+    w = rng.integers(1, 30, 5000).astype(float)
+    got = max_cover(cover, w, 20, method="exact", time_limit=0.0)
+    greedy = max_cover(cover, w, 20, method="greedy")
+    assert len(got.chosen) == 20 and got.covered >= greedy.covered
+    assert "kept the" in got.solver and got.bound >= got.covered
+    assert got.gap == pytest.approx((got.bound - got.covered) / got.bound)
+    dist = coo_matrix(np.where(cover.toarray(), rng.uniform(0, 300, cover.shape), 0.0))
+    pm = p_median(dist, w, 20, current=np.full(5000, 300.0), method="exact", time_limit=0.0)
+    pg = p_median(dist, w, 20, current=np.full(5000, 300.0), method="greedy")
+    assert len(pm.chosen) == 20 and pm.covered <= pg.covered and pm.bound <= pm.covered
+    assert "kept the" in pm.solver

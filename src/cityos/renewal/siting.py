@@ -108,6 +108,21 @@ def _greedy(cover: csr_matrix, w: NDArray[np.float64], k: int) -> SitingResult:
     )
 
 
+def _best_of(exact: SitingResult, greedy: SitingResult, *, maximise: bool) -> SitingResult:
+    """An exact solve stopped short of optimality (time limit): keep the better of its incumbent
+    and the greedy solution, with the tighter of the two bounds."""
+    better = exact.covered >= greedy.covered if maximise else exact.covered <= greedy.covered
+    best = exact if better else greedy
+    if maximise:
+        bound = max(best.covered, min(exact.bound, greedy.bound))
+        gap = _gap(best.covered, bound)
+    else:
+        bound = min(best.covered, max(exact.bound, greedy.bound))
+        gap = _gap_low(best.covered, bound)
+    solver = f"{exact.solver}; kept the {'MIP incumbent' if better else 'greedy solution'}"
+    return SitingResult(best.chosen, best.covered, solver, bound, gap)
+
+
 def _gap(value: float, bound: float) -> float:
     return 0.0 if bound <= 0 else max(0.0, (bound - value) / bound)
 
@@ -147,6 +162,8 @@ def _exact(cover: csr_matrix, w: NDArray[np.float64], k: int, time_limit: float)
     sol = np.asarray(h.getSolution().col_value)
     info = h.getInfo()
     chosen = np.flatnonzero(sol[:n_c] > 0.5).astype(np.int64)
+    if len(chosen) != k:  # stopped before any feasible solution
+        return SitingResult(chosen, 0.0, "exact (HiGHS MIP, no solution in time)", math.inf, 1.0)
     covered_mask = np.asarray(cover[chosen].sum(axis=0)).ravel() > 0
     value = float(w[covered_mask].sum())
     bound = max(value, -float(info.mip_dual_bound)) if math.isfinite(info.mip_dual_bound) else value
@@ -184,7 +201,8 @@ def max_cover(
     if method == "auto":
         method = "exact" if cover.nnz <= exact_max_nonzeros else "greedy"
     if method == "exact":
-        return _exact(cover, w, k, time_limit)
+        exact = _exact(cover, w, k, time_limit)
+        return exact if exact.gap <= 1e-9 else _best_of(exact, _greedy(cover, w, k), maximise=True)
     if method == "greedy":
         return _greedy(cover, w, k)
     raise InputError(f"method must be 'auto', 'exact' or 'greedy', got {method!r}")
@@ -268,7 +286,11 @@ def p_median(
     if method == "greedy":
         return _p_median_greedy(cand, dem, dist, n_c, w, base, base_cost, k)
     if method == "exact":
-        return _p_median_exact(cand, dem, dist, n_c, w, base, k, time_limit)
+        exact = _p_median_exact(cand, dem, dist, n_c, w, base, k, time_limit)
+        if exact.gap <= 1e-9:
+            return exact
+        greedy = _p_median_greedy(cand, dem, dist, n_c, w, base, base_cost, k)
+        return _best_of(exact, greedy, maximise=False)
     raise InputError(f"method must be 'auto', 'exact' or 'greedy', got {method!r}")
 
 
@@ -343,6 +365,9 @@ def _p_median_exact(
     h.run()
     sol = np.asarray(h.getSolution().col_value)
     chosen = np.flatnonzero(sol[:n_c] > 0.5).astype(np.int64)
+    if len(chosen) != k:  # stopped before any feasible solution
+        cost = float((w * base).sum())
+        return SitingResult(chosen, cost, "exact (HiGHS MIP, no solution in time)", 0.0, 1.0)
     best = base.copy()
     sel = np.isin(cand, chosen)
     np.minimum.at(best, dem[sel], dist[sel])
