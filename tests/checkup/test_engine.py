@@ -240,3 +240,22 @@ def test_city_population_and_distance_override(toy: cityos.Bundle) -> None:
     r = row(res, "pop_kindergarten_300m", "C1")
     # straight line from (x, 25) to (100, 10): B1–B4 within 300 m, B5 at ≈ 350 m
     assert r["value"] == pytest.approx(80.0, rel=1e-3) and "(euclidean)" in r["method"]
+
+
+def test_context_for_a_scenario_keeps_units_and_redoes_facilities(toy: cityos.Bundle) -> None:
+    from cityos.checkup.engine import CheckupContext, checkup_with
+
+    ctx = CheckupContext(toy, cutoff_m=1000.0, area_per_person=40.0, admin_levels=None)
+    # a scenario without the kindergarten: the coverage of the 300 m kindergarten proxy drops
+    layers = dict(toy.layers)
+    layers["facilities"] = toy.facilities[toy.facilities["category"] != "kindergarten"]
+    scenario = cityos.Bundle(toy.path, toy.manifest, layers, toy.registers)
+    other = ctx.with_facilities(scenario)
+    assert other.unit_set is ctx.unit_set and other.population is ctx.population
+    before = checkup_with(ctx, ["mohurd-2024"]).indicators
+    after = checkup_with(other, ["mohurd-2024"]).indicators
+    fresh = checkup(scenario, systems=["mohurd-2024"]).indicators
+    assert after["value"].equals(fresh["value"]) and not after["value"].equals(before["value"])
+    layers["buildings"] = toy.buildings.iloc[1:]
+    with pytest.raises(cityos.errors.InputError, match="more than their facilities"):
+        ctx.with_facilities(cityos.Bundle(toy.path, toy.manifest, layers, toy.registers))

@@ -13,6 +13,7 @@ Status: ``pass`` / ``fail`` against the target; count-of-problems indicators (di
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 import tomllib
@@ -49,7 +50,14 @@ from cityos.network import (
 from cityos.population import DEFAULT_AREA_PER_PERSON_M2, PopulationEstimate, estimate_population
 from cityos.units import UnitSet, assign_to_units, units_by_level
 
-__all__ = ["INDICATOR_COLUMNS", "CheckupContext", "CheckupResult", "categories_of", "checkup"]
+__all__ = [
+    "INDICATOR_COLUMNS",
+    "CheckupContext",
+    "CheckupResult",
+    "categories_of",
+    "checkup",
+    "checkup_with",
+]
 
 UNIT_LEVEL_ORDER = ("community", "subdistrict", "city")
 COUNT_UNITS = {"个", "栋", "套", "条", "处", "起", "条/处"}
@@ -135,6 +143,22 @@ class CheckupContext:
         self._distances: dict[tuple[tuple[str, ...], str], pd.Series] = {}
         self.warned: set[tuple[str, str]] = set()
         self._owners: dict[tuple[str, str], NDArray[np.object_]] = {}
+
+    def with_facilities(self, bundle: Bundle) -> CheckupContext:
+        """This context for ``bundle``, a copy of its own bundle with other facilities (a
+        scenario): units, population, the graph and the buildings' snapping are kept; everything
+        that depends on facilities is recomputed."""
+        if bundle.buildings is not self.bundle.buildings and not bundle.buildings.equals(
+            self.bundle.buildings
+        ):
+            raise InputError("with_facilities: the bundles differ in more than their facilities")
+        other = copy.copy(self)
+        other.bundle = bundle
+        other.facilities = bundle.projected("facilities")
+        other._distances = {}
+        other.warned = set()
+        other.__dict__.pop("access", None)
+        return other
 
     @cached_property
     def graph(self) -> Any:
@@ -749,14 +773,29 @@ def checkup(
         ``units`` (per level, indicator values as columns) and ``summary``.
     """
     clock = _Stages()
-    loaded = [s if isinstance(s, IndicatorSystem) else load_system(s) for s in systems]
     if distance not in (None, "network", "euclidean"):
         raise InputError(f"distance must be 'network' or 'euclidean', got {distance!r}")
+    loaded = [s if isinstance(s, IndicatorSystem) else load_system(s) for s in systems]
     ctx = CheckupContext(
         bundle, cutoff_m=cutoff_m, area_per_person=area_per_person, admin_levels=admin_levels,
         city_population=city_population, distance=distance, categories=categories,
     )  # fmt: skip
     clock.mark("units and population")
+    return checkup_with(ctx, loaded, clock=clock)
+
+
+def checkup_with(
+    ctx: CheckupContext,
+    systems: Sequence[str | IndicatorSystem],
+    *,
+    clock: _Stages | None = None,
+) -> CheckupResult:
+    """Run the health check with a prepared :class:`CheckupContext` (its bundle, units,
+    population and settings): :func:`checkup` builds one and calls this; facility siting reuses
+    one for the scenario (:meth:`CheckupContext.with_facilities`)."""
+    clock = clock or _Stages()
+    loaded = [s if isinstance(s, IndicatorSystem) else load_system(s) for s in systems]
+    bundle, cutoff_m = ctx.bundle, ctx.cutoff_m
     _ = ctx.access
     clock.mark("walking distances (all categories)")
     sources = "; ".join(

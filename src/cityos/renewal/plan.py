@@ -40,7 +40,7 @@ from scipy.sparse import coo_matrix, csr_matrix
 from cityos.atomic import atomic_folder, write_table
 from cityos.bundle import Bundle, write_bundle
 from cityos.checkup.catalogue import Indicator, IndicatorSystem, load_system
-from cityos.checkup.engine import CheckupContext, categories_of, checkup
+from cityos.checkup.engine import CheckupContext, categories_of, checkup_with
 from cityos.classify import FacilityRules
 from cityos.errors import CityosWarning, ConfigError, InputError, OutputExistsError
 from cityos.network import TOLERANCE_M, Snapped, pairs_within, snap_points
@@ -385,7 +385,7 @@ def plan_sites(
     needed = sorted({c for s in affected for i in s.indicators for c in categories_of(i)})
     ctx = CheckupContext(
         bundle, cutoff_m=cutoff, area_per_person=area_per_person, admin_levels=admin_levels,
-        city_population=city_population, categories=[category],
+        city_population=city_population, categories=needed,
     )  # fmt: skip
     pop = ctx.population.population.to_numpy(dtype=float)
     if not (pop > 0).any():
@@ -398,11 +398,7 @@ def plan_sites(
     covered = d_now <= radius + TOLERANCE_M
     clock["units, population, distances to existing"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    run = dict(
-        cutoff_m=cutoff, area_per_person=area_per_person, admin_levels=admin_levels,
-        city_population=city_population, categories=needed,
-    )  # fmt: skip
-    before = checkup(bundle, systems=affected, **run)  # type: ignore[arg-type]
+    before = checkup_with(ctx, affected)
     clock["health check before (affected indicators)"] = time.perf_counter() - t0
     if existing_only:
         sites = _existing_sites(ctx, category, d_now, pop, radius, distance)
@@ -418,7 +414,8 @@ def plan_sites(
         )  # fmt: skip
         t0 = time.perf_counter()
         scenario = _scenario(bundle, sites, category)
-        after = checkup(scenario, systems=affected, **run)  # type: ignore[arg-type]
+        # the scenario differs in its facilities only: units, population and snapping are shared
+        after = checkup_with(ctx.with_facilities(scenario), affected)
         clock["scenario and health check after"] = time.perf_counter() - t0
     table = _before_after(before.indicators, after.indicators if after is not None else None)
     city = table[(table["indicator_id"] == SITING_INDICATOR) & (table["level"] == "city")].iloc[0]
