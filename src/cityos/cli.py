@@ -19,6 +19,7 @@ import click
 
 from cityos.atomic import write_table
 from cityos.bundle import Bundle, read_bundle
+from cityos.checkup.catalogue import BUILTIN_SYSTEMS
 from cityos.errors import CityosError, CityosWarning, InputError, OutputExistsError
 from cityos.importer import DEFAULT_LEVELS, import_city
 from cityos.sources.demo import DEMO_CITIES, demo_osm_path
@@ -338,7 +339,7 @@ def checkup_cmd(
     table = admin_level_table(country) if country else None
     with Reporter(quiet=quiet).stage("health check"):
         result = checkup(
-            b, systems=list(systems) or ["mohurd-2024", "complete-community", "sdg-11"], cutoff_m=cutoff,
+            b, systems=list(systems) or BUILTIN_SYSTEMS, cutoff_m=cutoff,
             area_per_person=area_per_person, admin_levels=table,
             city_population=city_population, distance=distance,
         )  # fmt: skip
@@ -534,7 +535,7 @@ def site_cmd(
         plan = plan_sites(
             b, category=category, add=add, radius=radius, objective=objective,  # type: ignore[arg-type]
             candidates=candidates, method=method, distance=distance, cutoff=cutoff,  # type: ignore[arg-type]
-            existing_only=existing_only, systems=list(systems) or ["mohurd-2024", "complete-community", "sdg-11"],
+            existing_only=existing_only, systems=list(systems) or BUILTIN_SYSTEMS,
             area_per_person=area_per_person, city_population=city_population, time_limit=time_limit,
             admin_levels=admin_level_table(country) if country else None, stock_rules=stock_rules,
             progress=advance,

@@ -41,10 +41,9 @@ from cityos.sources.files import (
     SourceCrs,
     check_exists,
     find_column,
-    is_table,
     parse_crs,
+    read_geo,
     read_layer,
-    read_points_table,
     read_register,
     stem_id,
 )
@@ -159,10 +158,6 @@ def _normalise_level(value: Any, where: str) -> str | None:
     return level
 
 
-def _read_geo(path: Path, crs: SourceCrs | None) -> gpd.GeoDataFrame:
-    return read_points_table(path, crs=crs) if is_table(path) else read_layer(path, crs=crs)
-
-
 def _text_column(frame: pd.DataFrame, candidates: tuple[str, ...]) -> pd.Series | None:
     col = find_column(list(frame.columns), candidates)
     if col is None:
@@ -238,7 +233,7 @@ def _read_facility_files(
     frames = []
     for src in sources:
         path = Path(src)
-        frame = _read_geo(path, crs)
+        frame = read_geo(path, crs)
         names = _text_column(frame, ("name", "名称", "poi_name"))
         amap = _text_column(frame, ("type", "amap_type", "类型", "poi_type"))
         cat_col = find_column(list(frame.columns), ("category", "类别"))

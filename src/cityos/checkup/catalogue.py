@@ -18,7 +18,15 @@ from typing import Any
 
 from cityos.errors import ConfigError
 
-__all__ = ["BUILTIN_SYSTEMS", "LEVELS", "METHODS", "Indicator", "IndicatorSystem", "load_system"]
+__all__ = [
+    "BUILTIN_SYSTEMS",
+    "LEVELS",
+    "METHODS",
+    "Indicator",
+    "IndicatorSystem",
+    "load_system",
+    "system_from_toml",
+]
 
 #: the four levels of the 2024 system, building level first
 LEVELS = ("housing", "community", "subdistrict", "city")
@@ -137,6 +145,12 @@ def load_system(name_or_path: str | Path) -> IndicatorSystem:
                 f"{path}: no such indicator system; give a TOML file or one of {', '.join(BUILTIN_SYSTEMS)}"
             )
         text = path.read_text("utf-8")
+    return system_from_toml(text, where)
+
+
+def system_from_toml(text: str, where: str) -> IndicatorSystem:
+    """Parse and check an indicator system from TOML text (``where`` names it in errors and
+    becomes the system's ``path``)."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

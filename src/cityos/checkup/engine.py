@@ -31,7 +31,7 @@ import shapely
 from numpy.typing import NDArray
 
 from cityos.bundle import Bundle
-from cityos.checkup.catalogue import Indicator, IndicatorSystem, load_system
+from cityos.checkup.catalogue import BUILTIN_SYSTEMS, Indicator, IndicatorSystem, load_system
 from cityos.checkup.methods import (
     area_coverage,
     park_service_area,
@@ -733,7 +733,7 @@ def _status(ind: Indicator, value: float) -> tuple[str, float | None, str | None
 def checkup(
     bundle: Bundle,
     *,
-    systems: Sequence[str | IndicatorSystem] = ("mohurd-2024", "complete-community", "sdg-11"),
+    systems: Sequence[str | IndicatorSystem] = BUILTIN_SYSTEMS,
     cutoff_m: float = 1000.0,
     area_per_person: float = DEFAULT_AREA_PER_PERSON_M2,
     admin_levels: dict[int, str] | None = None,

@@ -577,7 +577,5 @@ def accessibility_table(
 
 def _locate(graph: WalkGraph | None, points: NDArray[np.object_], max_snap: float) -> Snapped:
     if graph is None:  # euclidean: coordinates only
-        xy = shapely.get_coordinates(points) if len(points) else np.zeros((0, 2))
-        n = len(points)
-        return Snapped(np.full(n, -1, dtype=np.int64), np.zeros(n), np.full(n, np.nan), xy)
+        return Snapped.unsnapped(points)
     return snap_points(graph, points, max_snap=max_snap)

@@ -82,6 +82,13 @@ class Snapped:
     def __len__(self) -> int:
         return len(self.edge)
 
+    @classmethod
+    def unsnapped(cls, points: NDArray[np.object_]) -> Snapped:
+        """Points by their coordinates only, on no edge: for straight-line queries."""
+        n = len(points)
+        xy = shapely.get_coordinates(points) if n else np.zeros((0, 2))
+        return cls(np.full(n, -1, dtype=np.int64), np.zeros(n), np.full(n, np.nan), xy)
+
     def subset(self, mask: NDArray[np.bool_] | NDArray[np.int64]) -> Snapped:
         return Snapped(self.edge[mask], self.offset[mask], self.access[mask], self.xy[mask])
 

@@ -39,14 +39,19 @@ from scipy.sparse import coo_matrix, csr_matrix
 
 from cityos.atomic import atomic_folder, write_table
 from cityos.bundle import Bundle, write_bundle
-from cityos.checkup.catalogue import Indicator, IndicatorSystem, load_system
+from cityos.checkup.catalogue import (
+    BUILTIN_SYSTEMS,
+    IndicatorSystem,
+    load_system,
+    system_from_toml,
+)
 from cityos.checkup.engine import CheckupContext, categories_of, checkup_with
 from cityos.classify import FacilityRules
-from cityos.errors import CityosWarning, ConfigError, InputError, OutputExistsError
+from cityos.errors import CityosWarning, ConfigError, InputError
 from cityos.network import TOLERANCE_M, Snapped, pairs_within, snap_points
 from cityos.population import DEFAULT_AREA_PER_PERSON_M2
 from cityos.renewal.siting import SitingResult, max_cover, p_median
-from cityos.sources.files import find_column, is_table, read_layer, read_points_table
+from cityos.sources.files import find_column, read_geo
 
 __all__ = ["PLAN_STAGES", "SITE_COLUMNS", "SitePlan", "plan_sites", "write_plan"]
 
@@ -62,7 +67,6 @@ SITE_COLUMNS = (
 #: files of a siting output folder
 PLAN_FILES = ("sites.csv", "sites.gpkg", "summary.json", "before_after.csv", "siting-system.toml")
 SITING_INDICATOR = "siting_coverage"
-BUILTIN = ("mohurd-2024", "complete-community", "sdg-11")
 
 Objective = Literal["cover", "distance"]
 #: stages of :func:`plan_sites` (population, before, candidates and pairs, solve, after)
@@ -115,11 +119,9 @@ def _stock_rules(path: str | Path | None) -> dict[str, Any]:
     return rules
 
 
-def _candidates(
-    bundle: Bundle, spec: str | Path, buildings: gpd.GeoDataFrame, stock: dict[str, Any]
-) -> gpd.GeoDataFrame:
+def _candidates(ctx: CheckupContext, spec: str | Path, stock: dict[str, Any]) -> gpd.GeoDataFrame:
     """Candidate points in the measurement CRS: candidate_id, candidate_source, reason, name."""
-    crs = bundle.crs
+    bundle, buildings, crs = ctx.bundle, ctx.buildings, ctx.crs
     if str(spec) == "network":
         nodes = bundle.projected("walk_nodes")
         return gpd.GeoDataFrame(
@@ -165,11 +167,11 @@ def _candidates(
                 "reason": reason[keep],
                 "name": sub["name"].to_numpy(),
             },
-            geometry=shapely.point_on_surface(sub.geometry.to_numpy()),
+            geometry=ctx.points.to_numpy()[keep],
             crs=crs,
         )
     path = Path(spec)
-    frame = read_points_table(path) if is_table(path) else read_layer(path)
+    frame = read_geo(path)
     cols = [str(c) for c in frame.columns]
     id_col = find_column(cols, ("candidate_id", "id", "building_id", "编号"))
     name_col = find_column(cols, ("name", "名称"))
@@ -227,19 +229,6 @@ def _siting_system(category: str, radius: float, distance: str, rules: FacilityR
     return "\n".join(lines)
 
 
-def _system_from_text(text: str) -> IndicatorSystem:
-    data = tomllib.loads(text)
-    raw = data["indicator"][0]
-    ind = Indicator(
-        id=raw["id"], name_zh=raw["name_zh"], name_en=raw["name_en"], level=raw["level"],
-        dimension=raw["dimension"], unit=raw["unit"], direction=raw["direction"],
-        method=raw["method"], params=raw["params"], confirmed=raw["confirmed"], data=raw["data"],
-    )  # fmt: skip
-    head = data["system"]
-    return IndicatorSystem(head["id"], head["version"], head["name_zh"], head["name_en"],
-                           head["source"], (ind,), "cityos site")  # fmt: skip
-
-
 def _affected(systems: Sequence[str | IndicatorSystem], category: str) -> list[IndicatorSystem]:
     out = []
     for s in systems:
@@ -273,11 +262,7 @@ def _scenario(bundle: Bundle, sites: gpd.GeoDataFrame, category: str) -> Bundle:
         "added": {"category": category, "count": len(added)},
         "note": "facilities marked source=scenario are proposed sites, not existing ones",
     }
-    counts = manifest.setdefault("counts", {})
-    if isinstance(counts, dict):
-        counts["facilities"] = len(facilities)
-    if isinstance(manifest.get("layers"), dict):
-        manifest["layers"]["facilities"] = len(facilities)
+    manifest["layers"]["facilities"] = len(facilities)
     layers = dict(bundle.layers)
     layers["facilities"] = facilities
     return Bundle(bundle.path.with_name(f"{bundle.path.name}+sites"), manifest, layers,
@@ -315,7 +300,7 @@ def plan_sites(
     distance: Literal["network", "euclidean"] = "network",
     cutoff: float = 1000.0,
     existing_only: bool = False,
-    systems: Sequence[str | IndicatorSystem] = BUILTIN,
+    systems: Sequence[str | IndicatorSystem] = BUILTIN_SYSTEMS,
     area_per_person: float = DEFAULT_AREA_PER_PERSON_M2,
     admin_levels: dict[int, str] | None = None,
     city_population: float | None = None,
@@ -380,7 +365,7 @@ def plan_sites(
     clock = _Clock(progress)
     t0 = time.perf_counter()
     system_toml = _siting_system(category, radius, distance, rules)
-    own = _system_from_text(system_toml)
+    own = system_from_toml(system_toml, "cityos site")
     affected = [own, *_affected(systems, category)]
     needed = sorted({c for s in affected for i in s.indicators for c in categories_of(i)})
     ctx = CheckupContext(
@@ -472,9 +457,7 @@ def _demand_points(ctx: CheckupContext, idx: np.ndarray, distance: str) -> Snapp
     if distance == "network" and not ctx.bundle.walk_edges.empty:
         origins: Snapped = ctx.origins.subset(idx)
         return origins
-    xy = shapely.get_coordinates(ctx.points.to_numpy()[idx])
-    n = len(idx)
-    return Snapped(np.full(n, -1, dtype=np.int64), np.zeros(n), np.full(n, np.nan), xy)
+    return Snapped.unsnapped(ctx.points.to_numpy()[idx])
 
 
 def _solve(
@@ -484,13 +467,13 @@ def _solve(
     time_limit: float, stock: dict[str, Any], clock: _Clock,
 ) -> tuple[gpd.GeoDataFrame, dict[str, Any]]:  # fmt: skip
     t0 = time.perf_counter()
-    cand = _candidates(bundle, candidates, ctx.buildings, stock)
+    cand = _candidates(ctx, candidates, stock)
     if cand.empty:
         raise InputError(
             f"no candidate sites from {candidates!s}; give a file of points or buildings, "
             "'stock' or 'network'"
         )
-    hull = shapely.convex_hull(shapely.union_all(ctx.points.to_numpy()))
+    hull = shapely.convex_hull(shapely.multipoints(ctx.points.to_numpy()))
     outside = ~shapely.within(cand.geometry.to_numpy(), shapely.buffer(hull, cutoff))
     if outside.any():
         warnings.warn(
@@ -519,9 +502,7 @@ def _solve(
                 stacklevel=3,
             )
     else:
-        xy = shapely.get_coordinates(cand.geometry.to_numpy())
-        cs = Snapped(np.full(len(cand), -1, np.int64), np.zeros(len(cand)),
-                     np.full(len(cand), np.nan), xy)  # fmt: skip
+        cs = Snapped.unsnapped(cand.geometry.to_numpy())
     if objective == "cover":
         demand = np.flatnonzero((pop > 0) & ~covered)
         if not len(demand):
@@ -539,6 +520,7 @@ def _solve(
         graph, origins, cs, radius=reach, method="network" if network else "euclidean"
     )
     w = pop[demand]
+    now = np.minimum(d_now[demand], cutoff)  # walk to the nearest existing facility, capped
     clock["candidates and coverage pairs"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     result: SitingResult
@@ -549,11 +531,10 @@ def _solve(
         )
         result = max_cover(cover, w, add, method=method, time_limit=time_limit)
     else:
-        current = np.minimum(d_now[demand], cutoff)
         dist = coo_matrix(
             (pairs.distance, (pairs.facility, pairs.origin)), shape=(len(cand), len(demand))
         )
-        result = p_median(dist, w, add, current=current, method=method, time_limit=time_limit)
+        result = p_median(dist, w, add, current=now, method=method, time_limit=time_limit)
     clock["solve"] = time.perf_counter() - t0
     chosen = result.chosen
     rank = np.full(len(cand), -1, dtype=np.int64)
@@ -570,7 +551,6 @@ def _solve(
     saved = np.zeros(len(cand))
     if objective == "cover":
         np.add.at(residents_new, best_f, w[best_o])
-    now = np.minimum(d_now[demand], cutoff)
     better = best_d < now[best_o] - TOLERANCE_M
     np.add.at(residents_nearer, best_f[better], w[best_o[better]])
     np.add.at(saved, best_f[better], (w * now)[best_o[better]] - (w[best_o] * best_d)[better])
@@ -674,13 +654,10 @@ def write_plan(plan: SitePlan, out: str | Path, *, force: bool = False) -> Path:
     """Write a plan folder atomically: sites.csv, sites.gpkg, summary.json, before_after.csv,
     siting-system.toml and, unless existing-only, the scenario bundle in ``bundle/``."""
     target = Path(out)
-    if target.exists() and not force:
-        raise OutputExistsError(f"{target}: output folder exists; pass --force to replace it")
     with atomic_folder(target, force=force) as tmp:
         table = pd.DataFrame(plan.sites.drop(columns="geometry"))
         write_table(table[list(SITE_COLUMNS)], tmp / "sites.csv")
-        layer = plan.sites if len(plan.sites) else plan.sites.iloc[:0]
-        layer.to_file(tmp / "sites.gpkg", layer="sites", driver="GPKG", engine="pyogrio")
+        plan.sites.to_file(tmp / "sites.gpkg", layer="sites", driver="GPKG", engine="pyogrio")
         write_table(plan.before_after, tmp / "before_after.csv")
         (tmp / "siting-system.toml").write_text(plan.system_toml, "utf-8")
         (tmp / "summary.json").write_text(

@@ -47,15 +47,16 @@ class SitingResult:
     gap: float
 
 
-def _check(cover: csr_matrix, weights: NDArray[np.float64], k: int) -> None:
-    if cover.shape[0] == 0:
+def _check(n_c: int, n_d: int, weights: NDArray[np.float64], k: int) -> None:
+    """An instance of ``n_c`` candidates × ``n_d`` demand points with these weights and K."""
+    if n_c == 0:
         raise InputError("no candidate sites; give candidates (a file, 'stock' or 'network')")
     if k < 1:
         raise InputError(f"the number of new sites must be at least 1, got {k}")
-    if k > cover.shape[0]:
-        raise InputError(f"asked for {k} new sites but there are only {cover.shape[0]} candidates")
-    if cover.shape[1] != len(weights):
-        raise InputError(f"coverage has {cover.shape[1]} demand columns but {len(weights)} weights")
+    if k > n_c:
+        raise InputError(f"asked for {k} new sites but there are only {n_c} candidates")
+    if n_d != len(weights):
+        raise InputError(f"the instance has {n_d} demand columns but {len(weights)} weights")
     if len(weights) == 0 or not np.any(weights > 0):
         raise InputError("no demand to cover: every demand point is already served or weighs 0")
     if np.any(weights < 0):
@@ -197,7 +198,7 @@ def max_cover(
     """
     w = np.asarray(weights, dtype=float)
     cover = csr_matrix(cover, dtype=bool)
-    _check(cover, w, k)
+    _check(cover.shape[0], cover.shape[1], w, k)
     if method == "auto":
         method = "exact" if cover.nnz <= exact_max_nonzeros else "greedy"
     if method == "exact":
@@ -264,16 +265,7 @@ def p_median(
     """
     cand, dem, dist, n_c, n_d = _pairs_of(distance)
     w = np.asarray(weights, dtype=float)
-    if n_c == 0:
-        raise InputError("no candidate sites; give candidates (a file, 'stock' or 'network')")
-    if k < 1:
-        raise InputError(f"the number of new sites must be at least 1, got {k}")
-    if k > n_c:
-        raise InputError(f"asked for {k} new sites but there are only {n_c} candidates")
-    if n_d != len(w):
-        raise InputError(f"distances have {n_d} demand columns but {len(w)} weights")
-    if n_d == 0 or not np.any(w > 0):
-        raise InputError("no demand: there are no residents to serve")
+    _check(n_c, n_d, w, k)
     if current is None:
         base = np.full(n_d, float(dist.max()) if len(dist) else 0.0)
     else:

@@ -161,7 +161,9 @@ def _payload(results: Path, compare: Path | None) -> dict[str, Any]:
         .head(MAX_PROBLEMS)
         .to_dict("records")
     )
-    priorities = _priorities(results, order, meta)
+    priorities = _priorities(results, order)
+    if priorities:  # the score as one more indicator of the map
+        meta.loc[PRIORITY_ID] = pd.Series(PRIORITY_META)
     return {
         "priorities": priorities,
         "units": units,
@@ -189,13 +191,15 @@ def _payload(results: Path, compare: Path | None) -> dict[str, Any]:
 
 
 PRIORITY_ID = "renewal_priority"
+PRIORITY_META: dict[str, Any] = {"name_zh": "城市更新优先级得分", "name_en": "Renewal priority score",
+                 "unit": "score", "confirmed": False, "system": "renew", "target": np.nan,
+                 "source": "cityos renew: Σ weight × severity × residents affected",
+                 "direction": "lower", "dimension": "城市更新"}  # fmt: skip
 #: rows of the priorities table shown per level (priorities.csv has them all)
 MAX_PRIORITIES = 30
 
 
-def _priorities(
-    results: Path, order: dict[str, list[str]], meta: pd.DataFrame
-) -> dict[str, Any] | None:
+def _priorities(results: Path, order: dict[str, list[str]]) -> dict[str, Any] | None:
     """The renewal priorities of ``cityos renew`` (priorities.csv) when the folder has them: the
     score as one more map layer per scored level, and the top units with their explanation."""
     file = results / "priorities.csv"
@@ -216,10 +220,6 @@ def _priorities(
         }  # fmt: skip
         top = rows[rows["score"] > 0].head(MAX_PRIORITIES)
         out["top"][lv] = top[["rank", "unit_id", "unit_name", "score", "explanation", "explanation_en"]].astype(object).fillna("").to_dict("records")  # fmt: skip
-    meta.loc[PRIORITY_ID] = {"name_zh": "城市更新优先级得分", "name_en": "Renewal priority score",
-                             "unit": "score", "confirmed": False, "system": "renew", "target": np.nan,
-                             "source": "cityos renew: Σ weight × severity × residents affected",
-                             "direction": "lower", "dimension": "城市更新"}  # fmt: skip
     return out
 
 

@@ -28,6 +28,7 @@ __all__ = [
     "SourceCrs",
     "find_column",
     "parse_crs",
+    "read_geo",
     "read_layer",
     "read_points_table",
     "read_register",
@@ -248,6 +249,12 @@ def read_layer(
     frame = frame.set_geometry(_to_wgs84_geoms(frame.geometry, src))
     frame.columns = [str(c) for c in frame.columns]
     return frame.rename_geometry("geometry") if frame.geometry.name != "geometry" else frame
+
+
+def read_geo(path: Path, crs: SourceCrs | None = None) -> gpd.GeoDataFrame:
+    """A POI table (CSV/XLSX, by :func:`read_points_table`) or a GIS layer (:func:`read_layer`),
+    by the file's suffix, in WGS84."""
+    return read_points_table(path, crs=crs) if is_table(path) else read_layer(path, crs=crs)
 
 
 def read_register(path: str | os.PathLike[str]) -> pd.DataFrame:
