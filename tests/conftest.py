@@ -4,6 +4,7 @@ small OSM XML files laid out in metres so that every length and area can be chec
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +24,28 @@ if os.environ.get("CI"):
     settings.load_profile("ci")
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = Path(os.environ.get("CITYOS_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+def _shared_data() -> Path:
+    """The project's shared test data: $CITYOS_SHARED_DATA, else ``../shared/data`` beside this
+    checkout, else beside the local repository it was cloned from (a throwaway clone in /tmp)."""
+    if "CITYOS_SHARED_DATA" in os.environ:
+        return Path(os.environ["CITYOS_SHARED_DATA"])
+    beside = REPO.parent / "shared" / "data"
+    if beside.is_dir():
+        return beside
+    origin = subprocess.run(
+        ["git", "-C", str(REPO), "config", "--get", "remote.origin.url"],
+        capture_output=True, text=True, check=False,
+    ).stdout.strip()  # fmt: skip
+    if origin and Path(origin).is_dir():
+        source = Path(origin).resolve().parent / "shared" / "data"
+        if source.is_dir():
+            return source
+    return beside
+
+
+SHARED_DATA = _shared_data()
 
 #: toy cities are drawn in metres in UTM zone 50N (Beijing), around this origin
 TOY_CRS = "EPSG:32650"
