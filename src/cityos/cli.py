@@ -313,6 +313,18 @@ def access_cmd(
     type=click.Choice(["network", "euclidean"]),
     help="Use this distance for every coverage indicator (default: each indicator's own).",
 )
+@click.option(
+    "--clip-units",
+    is_flag=True,
+    help="Leave out units that hold no data (no building, or outside the OSM extract) instead of "
+    "reporting them as no data.",
+)
+@click.option(
+    "--policy",
+    type=click.Path(path_type=Path),
+    help="Policy numbers TOML (copy cityos/checkup/policy.toml): implicit targets, proxy shares, "
+    "calibration warning factor, rounding.",
+)
 @click.option("--force", is_flag=True, help="Replace the results folder if it exists.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress display.")
 def checkup_cmd(
@@ -324,11 +336,17 @@ def checkup_cmd(
     country: str | None,
     city_population: float | None,
     distance: str | None,
+    clip_units: bool,
+    policy: Path | None,
     force: bool,
     quiet: bool,
 ) -> None:
-    """Run the city health check (城市体检) on a bundle and write the results folder."""
+    """Run the city health check (城市体检) on a bundle and write the results folder.
+
+    Every value is met (pass), not met (fail) or unmeasured (no data, with the reason): missing
+    data is never a failure."""
     from cityos.checkup.engine import checkup
+    from cityos.checkup.policy import load_policy
     from cityos.checkup.results import write_results
     from cityos.progress import Reporter
     from cityos.units import admin_level_table
@@ -337,11 +355,13 @@ def checkup_cmd(
         raise OutputExistsError(f"{out}: output folder exists; pass --force to replace it")
     b = read_bundle(bundle)
     table = admin_level_table(country) if country else None
+    rules = load_policy(policy)
     with Reporter(quiet=quiet).stage("health check"):
         result = checkup(
             b, systems=list(systems) or BUILTIN_SYSTEMS, cutoff_m=cutoff,
             area_per_person=area_per_person, admin_levels=table,
-            city_population=city_population, distance=distance,
+            city_population=city_population, distance=distance, policy=rules,
+            clip_units=clip_units,
         )  # fmt: skip
         write_results(result, out, force=force)
     counts = result.summary["status_counts"]
@@ -426,7 +446,8 @@ def renew_cmd(results: Path, weights: Path | None, out: Path | None, top: int, f
     lines = []
     for level, rows in table.groupby("level", sort=False):
         lines.append(
-            f"{level}: {len(rows):,} units, {int((rows['score'] > 0).sum()):,} with failing indicators"
+            f"{level}: {len(rows):,} units, {int((rows['score'] > 0).sum()):,} with failing "
+            f"indicators, {int(rows['score'].isna().sum()):,} not ranked (no data)"
         )
         for r in rows.head(top).to_dict("records"):
             if float(r["score"]) > 0:
@@ -434,7 +455,9 @@ def renew_cmd(results: Path, weights: Path | None, out: Path | None, top: int, f
                 lines.append(
                     f"  {r['rank']:>3}. {r['unit_name']}  score {r['score']:,.0f}  {first}"
                 )
-    lines.append(f"wrote {target / 'priorities.csv'} and priorities.gpkg")
+    lines.append(
+        f"wrote {target} (priorities.csv, priorities_detail.csv, priorities.gpkg, priorities.json)"
+    )
     click.echo("\n".join(lines))
 
 

@@ -36,6 +36,7 @@ from cityos.bundle import (
 )
 from cityos.classify import FacilityRules, OsmTables, load_osm_tables, parse_height, parse_levels
 from cityos.errors import CityosWarning, InputError, OutputExistsError
+from cityos.extent import DataExtent, data_extent
 from cityos.progress import Reporter
 from cityos.sources.files import (
     SourceCrs,
@@ -705,6 +706,13 @@ def import_city(
         "residential_land": res,
     }
     _check_suspicious(layers, ext, fac_frames, unit_frames, warn)
+    extent = data_extent(
+        ext.header_bbox if ext is not None else None,
+        [ext.walk_edges, ext.buildings] if ext is not None else [],
+        buildings_layer,
+    )
+    if extent is not None and unit_frames:
+        _warn_units_without_data(layers["units"], layers["buildings"], extent, warn)
 
     if as_of_date is not None:
         as_of_value, as_of_source = as_of_date.isoformat(), "given"
@@ -726,6 +734,7 @@ def import_city(
         "crs_source": "given" if measure_crs else "UTM zone of the data's centre",
         "storage_crs": WGS84,
         "bbox": [round(v, 7) for v in bbox],
+        "data_extent": extent.record() if extent is not None else None,
         "layers": counts,
         "facility_categories": {str(k): int(v) for k, v in categories.items()},
         "sources": sources,
@@ -743,6 +752,28 @@ def import_city(
         manifest["osm_stats"] = ext.stats
     with reporter.stage("writing bundle"):
         return write_bundle(target, layers, manifest, registers=reg_tables, force=force)
+
+
+def _warn_units_without_data(
+    units: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame, extent: DataExtent, warn: _Warnings
+) -> None:
+    """Warn how many of the city's units lie outside the data or hold no building: the health
+    check reports them as no data (``--clip-units`` leaves them out)."""
+    given = units[units["source"] != "osm"] if "source" in units else units
+    if given.empty:
+        return
+    points = shapely.point_on_surface(buildings.geometry.to_numpy())
+    hit = np.zeros(len(given), dtype=bool)
+    if len(points):
+        hit[np.unique(given.sindex.query(points, predicate="intersects")[1])] = True
+    outside = ~shapely.intersects(given.geometry.to_numpy(), extent.geometry)
+    empty = ~hit & ~outside
+    if outside.any() or empty.any():
+        warn(
+            f"units: {int(outside.sum())} of {len(given)} units lie outside the data ({extent.source}) "
+            f"and {int(empty.sum())} more hold no building; the health check reports them as no data "
+            "(`cityos checkup --clip-units` leaves them out)"
+        )
 
 
 def _parse_date(value: str | dt.date) -> dt.date:

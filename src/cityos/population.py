@@ -12,6 +12,11 @@ Two steps, each recorded in :attr:`PopulationEstimate.method`:
    unit's total is spread over its residential buildings in proportion to their floor-area
    estimates; when only a city total is given, every estimate is scaled to it. Units with
    population but no residential building keep their residents unallocated, and are listed.
+3. **Plausibility.** A calibration factor above ``max_factor`` (default 3) or below its inverse
+   means the buildings explain only a fraction of the unit's residents (the building data are
+   incomplete there) or far more (the total is out of date, or many buildings are not homes):
+   each such unit is listed in :attr:`PopulationEstimate.implausible` with a sentence for a
+   planner, and its buildings are flagged in :attr:`PopulationEstimate.flagged`.
 """
 
 from __future__ import annotations
@@ -26,7 +31,12 @@ import shapely
 
 from cityos.errors import InputError
 
-__all__ = ["DEFAULT_AREA_PER_PERSON_M2", "PopulationEstimate", "estimate_population"]
+__all__ = [
+    "DEFAULT_AREA_PER_PERSON_M2",
+    "PopulationEstimate",
+    "estimate_population",
+    "plausibility_message",
+]
 
 #: building floor area per resident (m²), an unconfirmed [R] default; see the module docstring
 DEFAULT_AREA_PER_PERSON_M2 = 40.0
@@ -47,12 +57,47 @@ class PopulationEstimate:
         default is confirmed.
     unallocated
         Units whose population found no residential building: unit id, name and population.
+    implausible
+        Calibration units whose factor lies beyond ``max_factor`` (or below its inverse): unit
+        id, name, total, floor-area estimate, factor and the warning in English and Chinese.
+    flagged
+        Per building: whether its calibration unit is implausible.
     """
 
     population: pd.Series
     residential: pd.Series
     method: dict[str, Any]
     unallocated: pd.DataFrame = field(default_factory=pd.DataFrame)
+    implausible: pd.DataFrame = field(default_factory=pd.DataFrame)
+    flagged: pd.Series = field(default_factory=lambda: pd.Series(dtype=bool))
+
+
+IMPLAUSIBLE_COLUMNS = ["unit_id", "name", "total", "estimate", "factor", "message", "message_zh"]
+
+
+def plausibility_message(
+    name: str, total: float, estimate: float, factor: float
+) -> tuple[str, str]:
+    """The warning for an implausible calibration, in English and Chinese.
+
+    >>> plausibility_message("清华园街道", 84_000, 1_000, 84.0)[0][:52]
+    "OSM buildings explain 1/84 of 清华园街道's population"
+    """
+    if factor >= 1:
+        return (
+            f"OSM buildings explain 1/{factor:.0f} of {name}'s population ({estimate:,.0f} residents "
+            f"from floor area, unit total {total:,.0f}): the building data are incomplete here; "
+            "population coverage indicators are unreliable",
+            f"{name}：建筑数据仅能解释该单元人口的1/{factor:.0f}（按建筑面积估算{estimate:,.0f}人，"
+            f"单元总人口{total:,.0f}人），此处建筑数据不完整，人口覆盖类指标不可靠",
+        )
+    return (
+        f"OSM buildings' floor area suggests {1 / factor:.1f}× {name}'s population ({estimate:,.0f} "
+        f"residents from floor area, unit total {total:,.0f}): the total may be out of date or many "
+        "buildings are not homes; population coverage indicators are unreliable",
+        f"{name}：按建筑面积估算的人口（{estimate:,.0f}人）是单元总人口（{total:,.0f}人）的"
+        f"{1 / factor:.1f}倍，总人口可能过时或许多建筑并非住宅，人口覆盖类指标不可靠",
+    )
 
 
 def estimate_population(
@@ -63,6 +108,7 @@ def estimate_population(
     units: gpd.GeoDataFrame | None = None,
     unit_population: str = "population",
     city_total: float | None = None,
+    max_factor: float = 3.0,
 ) -> PopulationEstimate:
     """Estimate residents per building, optionally calibrated to unit or city totals.
 
@@ -79,6 +125,8 @@ def estimate_population(
         census or WorldPop total); every unit with a total is calibrated.
     city_total
         A total for the whole city, used when no units are given.
+    max_factor
+        Calibration factors above this, or below its inverse, are implausible (listed, flagged).
 
     Returns
     -------
@@ -124,10 +172,16 @@ def estimate_population(
         "unknown_use_counted_in_residential_land": unknown_in_res,
         "calibration": "none",
     }
+    if not max_factor > 1:
+        raise InputError(f"the calibration plausibility factor must be > 1, got {max_factor}")
     pop = raw.copy()
     unallocated = pd.DataFrame(columns=["unit_id", "name", "population"])
+    implausible = pd.DataFrame(columns=IMPLAUSIBLE_COLUMNS)
+    flagged = np.zeros(len(raw), dtype=bool)
     if units is not None:
-        pop, unallocated, info = _calibrate_to_units(points, raw, units, unit_population)
+        pop, unallocated, info, implausible, flagged = _calibrate_to_units(
+            points, raw, units, unit_population, max_factor
+        )
         method.update(info)
     elif city_total is not None:
         if city_total < 0:
@@ -135,22 +189,34 @@ def estimate_population(
         base = raw.sum()
         if base <= 0:
             raise InputError("no residential floor area to spread the city total over")
-        pop = raw * (city_total / base)
-        method.update(
-            {"calibration": "city total", "city_total": city_total, "factor": city_total / base}
-        )
+        factor = city_total / base
+        pop = raw * factor
+        method.update({"calibration": "city total", "city_total": city_total, "factor": factor})
+        if city_total > 0 and not 1 / max_factor <= factor <= max_factor:
+            en, zh = plausibility_message("the city", city_total, base, factor)
+            implausible = pd.DataFrame(
+                [["city", "the city", city_total, base, factor, en, zh]],
+                columns=IMPLAUSIBLE_COLUMNS,
+            )
+            flagged = raw > 0
     method["total"] = float(pop.sum())
+    method["plausibility"] = {
+        "max_factor": max_factor,
+        "implausible_units": len(implausible),
+    }
     return PopulationEstimate(
         pd.Series(pop, index=buildings.index, name="population"),
         pd.Series(residential, index=buildings.index, name="residential"),
         method,
         unallocated,
+        implausible.reset_index(drop=True),
+        pd.Series(flagged, index=buildings.index, name="flagged"),
     )
 
 
 def _calibrate_to_units(
-    points: gpd.GeoSeries, raw: np.ndarray, units: gpd.GeoDataFrame, column: str
-) -> tuple[np.ndarray, pd.DataFrame, dict[str, Any]]:
+    points: gpd.GeoSeries, raw: np.ndarray, units: gpd.GeoDataFrame, column: str, max_factor: float
+) -> tuple[np.ndarray, pd.DataFrame, dict[str, Any], pd.DataFrame, np.ndarray]:
     if column not in units:
         raise InputError(
             f"units: no population column '{column}'; name it or pass unit_population="
@@ -181,6 +247,16 @@ def _calibrate_to_units(
     unallocated = pd.DataFrame(
         {"unit_id": ids.to_numpy()[lost], "name": names.to_numpy()[lost], "population": total[lost]}
     )
+    odd = (base > 0) & (total > 0) & ((factor > max_factor) | (factor < 1 / max_factor))
+    rows = []
+    for k in np.flatnonzero(odd):
+        name = str(names.iloc[k]) if pd.notna(names.iloc[k]) else str(ids.iloc[k])
+        en, zh = plausibility_message(name, float(total[k]), float(base[k]), float(factor[k]))
+        rows.append(
+            [str(ids.iloc[k]), name, float(total[k]), float(base[k]), float(factor[k]), en, zh]
+        )
+    implausible = pd.DataFrame(rows, columns=IMPLAUSIBLE_COLUMNS)
+    flagged = (owner >= 0) & odd[np.maximum(owner, 0)]
     info = {
         "calibration": f"unit totals ('{column}')",
         "calibrated_units": int((base > 0).sum()),
@@ -189,4 +265,4 @@ def _calibrate_to_units(
         "buildings_outside_units": int(((owner < 0) & (raw > 0)).sum()),
         "factor_median": float(np.median(factor[base > 0])) if (base > 0).any() else None,
     }
-    return pop, unallocated, info
+    return pop, unallocated, info, implausible, flagged

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -26,6 +27,7 @@ def _row(uid: str, ind: str, status: str, **kw: object) -> dict[str, object]:
         "name_zh": ind, "name_en": ind, "unit": "%", "status": status, "confirmed": True,
         "method": "x", "numerator": float("nan"), "denominator": float("nan"),
         "value": float("nan"), "target": float("nan"), "target_op": ">=", "dimension": "设施完善",
+        "denominator_kind": "residents" if kw.get("method") == COV else "",
     }  # fmt: skip
     return base | kw
 
@@ -56,13 +58,18 @@ def test_scores_by_hand(table: tuple[pd.DataFrame, pd.DataFrame]) -> None:
     ranked, parts = priorities(ind, pop, load_weights())
     assert tuple(ranked.columns) == PRIORITY_COLUMNS
     got = ranked.set_index("unit_id")
-    assert got["score"].to_dict() == pytest.approx({"C1": 165.0, "C2": 30.0, "C3": 0.0})
-    assert got["rank"].to_dict() == {"C1": 1, "C2": 2, "C3": 3}
+    # C3 has no measured indicator: no score and no rank, never "last with 0"
+    assert got.loc[["C1", "C2"], "score"].to_dict() == pytest.approx({"C1": 165.0, "C2": 30.0})
+    assert np.isnan(got.loc["C3", "score"]) and pd.isna(got.loc["C3", "rank"])
+    assert got.loc[["C1", "C2"], "rank"].to_dict() == {"C1": 1, "C2": 2}
+    assert got.loc["C3", "explanation_en"].startswith("no data: no indicator measured")
+    assert got.loc["C2", ["measured", "indicators", "no_data"]].tolist() == [2, 3, 1]
     assert got.loc["C1", "top_indicator"] == "housing_structural_hazard"
     assert got.loc["C1", "explanation"].startswith(
-        "housing_structural_hazard：2栋（目标<=0），影响100人，占73%"
+        "housing_structural_hazard：2栋（目标<=0栋），影响100人，占73%；pop_kg：40.0%（目标>=80.0%）"
     )
-    assert "pop_kg: 40 % (target >=80), 60 residents, 27%" in got.loc["C1", "explanation_en"]
+    # values for people rounded by their unit: percent to 0.1, counts whole
+    assert "pop_kg: 40.0 % (target >=80.0 %), 60 residents, 27%" in got.loc["C1", "explanation_en"]
     assert (got.loc["C2", "unconfirmed_share"], got.loc["C2", "no_data"]) == (1.0, 1)
     assert got.loc["C2", "score_per_1000_residents"] == pytest.approx(600.0)
     kg = parts[parts["indicator_id"] == "pop_kg"].iloc[0]
@@ -79,9 +86,31 @@ def test_weights_file_overrides(table: tuple[pd.DataFrame, pd.DataFrame], tmp_pa
     own.write_text('[score]\nseverity = "flat"\nunconfirmed_factor = 0.0\n', "utf-8")
     ranked, _ = priorities(ind, pop, load_weights(own))
     # flat severity: 1.5 × 60 + 3 × 100; the unconfirmed road density weighs nothing
-    assert ranked.set_index("unit_id")["score"].to_dict() == pytest.approx(
-        {"C1": 390.0, "C2": 0.0, "C3": 0.0}
+    assert ranked.set_index("unit_id")["score"].iloc[:2].to_dict() == pytest.approx(
+        {"C1": 390.0, "C2": 0.0}
     )
+
+
+def test_unknown_severity_or_residents_are_skipped_and_counted() -> None:
+    ind = pd.DataFrame([
+        # no target to measure the shortfall against: severity unknown → skipped, not 1
+        _row("C1", "a", "fail", value=5.0, target=float("nan"), unit="个"),
+        _row("C1", "b", "fail", value=40.0, target=80.0, unit="%"),
+        # C2: its residents are unknown (NaN), so a per-unit indicator cannot weigh them
+        _row("C2", "b", "fail", value=40.0, target=80.0, unit="%"),
+        *[_row("C2", f"n{k}", "no_data") for k in range(3)],
+    ])  # fmt: skip
+    pop = pd.DataFrame({"level": "community", "unit_id": ["C1", "C2"], "population": [100.0, np.nan]})
+    ranked, parts = priorities(ind, pop, load_weights())
+    got = ranked.set_index("unit_id")
+    # C1: only b counts: severity 0.5 × 100 residents × weight 1.5 (设施完善)
+    assert got.loc["C1", "score"] == pytest.approx(75.0) and got.loc["C1", "skipped"] == 1
+    assert got.loc["C2", "score"] == 0.0 and got.loc["C2", "skipped"] == 1
+    assert parts["skipped"].tolist() == [True, False, True]
+    # C2 is measured on 1 of 4 indicators (< half): the explanation says its rank rests on that
+    assert "rank rests on 1 of 4 indicators measured" in got.loc["C2", "explanation_en"]
+    assert "排名仅依据1/4项有数据的指标" in got.loc["C2", "explanation"]
+    assert "rests on" not in got.loc["C1", "explanation_en"]
 
 
 @pytest.mark.parametrize(

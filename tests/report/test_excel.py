@@ -43,7 +43,9 @@ def test_workbook_matches_parquet(results: Path, tmp_path: Path) -> None:
             if math.isnan(rec.value):
                 assert value is None
             else:
-                assert isinstance(value, float | int) and value == pytest.approx(rec.value)
+                # rounded for people by the unit: % to 0.1, counts whole (the Parquet keeps all)
+                dp = {"%": 1, "km/km²": 2}.get(rec.unit, 0 if rec.unit in ("个", "栋") else 2)
+                assert isinstance(value, float | int) and value == round(rec.value, dp)
     problems = list(wb["问题清单 problems"].iter_rows(min_row=2, values_only=True))
     assert len(problems) == len(pd.read_csv(results / "problems.csv", encoding="utf-8-sig"))
     methods = dict(wb["方法 methods"].iter_rows(min_row=2, values_only=True))
@@ -51,6 +53,6 @@ def test_workbook_matches_parquet(results: Path, tmp_path: Path) -> None:
 
 
 def test_incomplete_results_folder(tmp_path: Path) -> None:
-    with pytest.raises(BundleError, match=r"missing indicators\.parquet"):
+    with pytest.raises(BundleError, match=r"not a health-check results folder \(no summary\.json\)"):
         write_workbook(tmp_path, tmp_path / "x.xlsx")
     assert not (tmp_path / "x.xlsx").exists()

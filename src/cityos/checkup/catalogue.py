@@ -14,8 +14,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
+from cityos.checkup.methods import METHODS as _IMPLEMENTED
 from cityos.errors import ConfigError
 
 __all__ = [
@@ -31,26 +33,11 @@ __all__ = [
 #: the four levels of the 2024 system, building level first
 LEVELS = ("housing", "community", "subdistrict", "city")
 
-#: method name → (required params, optional params); the engine implements each as one function
-METHODS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
-    "coverage": (
-        frozenset({"categories", "radius_m", "measure"}),
-        frozenset({"distance", "note", "min_area_m2"}),
-    ),
-    "park_coverage": (frozenset({"rule_set", "measure"}), frozenset({"distance"})),
-    "units_without": (
-        frozenset({"categories"}),
-        frozenset({"radius_m", "distance", "min_area_m2", "note"}),
-    ),
-    "units_with_area_below": (frozenset({"categories", "min_area_m2"}), frozenset({"note"})),
-    "per_capita_area": (frozenset({"categories"}), frozenset({"note"})),
-    "road_density": (frozenset({"highways"}), frozenset({"links"})),
-    "register_count": (frozenset({"register", "column", "key"}), frozenset()),
-    "register_value": (frozenset({"register", "column", "key"}), frozenset()),
-    "coverage_any": (frozenset({"rules"}), frozenset({"distance", "measure"})),
-    "area_share": (frozenset({"layer"}), frozenset()),
-    "complete_set": (frozenset({"items"}), frozenset({"share", "distance"})),
-}
+#: method name → (required params, optional params), derived from the engine's one table of
+#: implementations (:data:`cityos.checkup.methods.METHODS`): a system can name only what is computed
+METHODS: Mapping[str, tuple[frozenset[str], frozenset[str]]] = MappingProxyType(
+    {name: (m.required, m.optional) for name, m in _IMPLEMENTED.items()}
+)
 
 _REQUIRED = (
     "id",

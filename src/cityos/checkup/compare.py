@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from cityos.checkup.policy import Policy
+from cityos.checkup.results import read_results
 from cityos.errors import BundleError
 
 __all__ = ["COMPARE_COLUMNS", "compare_results", "read_indicators"]
@@ -21,30 +22,33 @@ _NEEDED = {*_KEY, "value", "status", "direction", "name_zh", "unit", "unit_name"
 
 
 def read_indicators(results: str | os.PathLike[str]) -> pd.DataFrame:
-    """``indicators.parquet`` of a results folder, checked to have the columns compare needs."""
-    path = Path(results) / "indicators.parquet"
-    if not path.is_file():
-        raise BundleError(
-            f"{results}: not a health-check results folder (no indicators.parquet); run `cityos checkup`"
-        )
-    frame = pd.read_parquet(path)
+    """``indicators.parquet`` of a results folder (read and checked by
+    :func:`cityos.checkup.results.read_results`), with the columns compare needs."""
+    saved = read_results(results)
+    frame = saved.indicators
     missing = _NEEDED - set(frame.columns)
     if missing:
         raise BundleError(
-            f"{path}: from another cityos version (missing {sorted(missing)}); run the checkup again"
+            f"{saved.folder / 'indicators.parquet'}: from another cityos version (missing {sorted(missing)}); run the checkup again"
         )
+    frame.attrs["policy"] = saved.summary.get("policy")
     return frame
 
 
 def compare_results(
-    old: pd.DataFrame, new: pd.DataFrame, *, tolerance: float = 1e-9
+    old: pd.DataFrame, new: pd.DataFrame, *, policy: Policy | None = None
 ) -> pd.DataFrame:
     """Change per indicator and unit between two checkups: ``improved`` / ``worsened`` /
     ``unchanged`` by the indicator's direction, ``not_comparable`` where either year has no data
-    or the unit or indicator exists in one year only."""
+    or the unit or indicator exists in one year only. A change within the tolerance of the
+    indicator's unit of measure (``policy.toml`` [compare]; default: the policy the new results
+    were made with) is ``unchanged``."""
+    policy = policy or Policy.from_record(new.attrs.get("policy"))
     merged = old.merge(new, on=_KEY, how="outer", suffixes=("_old", "_new"))
     change = merged["value_new"] - merged["value_old"]
     direction = merged["direction_new"].fillna(merged["direction_old"])
+    unit = merged["unit_new"].fillna(merged["unit_old"]).astype(str)
+    tolerance = unit.map(lambda u: policy.tolerance_for(u)).to_numpy(dtype=float)
     better = np.where(direction == "lower", -change, change)
     trend = np.select(
         [change.isna(), np.abs(change) <= tolerance, better > 0],

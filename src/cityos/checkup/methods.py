@@ -1,174 +1,547 @@
-"""Indicator methods: small pure functions from frames to one value per unit.
+"""The health check's methods: one table (:data:`METHODS`) of every method an indicator system
+may name, with its parameters and the function that computes it.
 
-Each returns a DataFrame indexed by ``unit_id`` with the numerator, the denominator and the
-``value``, so every number can be traced; a unit whose denominator is zero gets ``value`` NaN
-(no data), never 0. Definitions follow ../shared/STANDARDS.md §11.1:
-
-* PopCov(F, d, U) = Σ POP of buildings in U within d of F ÷ Σ POP in U × 100
-* AreaCov(F, d, U) = area(RES ∩ U ∩ SA(F, d)) ÷ area(RES ∩ U) × 100
-* per-capita area = Σ area of features in U ÷ Σ POP in U (m²/person)
-* register counts: rows of a register flagged true, aggregated from buildings (or units) to units
+Each function takes the shared :class:`~cityos.checkup.context.CheckupContext`, the indicator,
+its params and the unit levels to report, and returns an :class:`Evaluation`: per level a frame
+of ``numerator``, ``denominator``, ``value`` and ``unknown`` (parts that could not be measured)
+indexed by ``unit_id``, optionally a per-unit ``note``. Three states per item: met, not met,
+unmeasured; an input that is absent (a facility category the bundle has none of, a facility
+without an area, a blank register cell) is unmeasured, never "not met". The catalogue checks
+system files against this table, so a method is named in a system only if it is computed here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+import tomllib
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
 
-from cityos.errors import InputError
-from cityos.network.access import TOLERANCE_M
+from cityos.checkup.context import UNIT_LEVEL_ORDER, CheckupContext
+from cityos.checkup.measures import (
+    area_coverage,
+    park_service_area,
+    per_capita_area,
+    population_coverage,
+    ratio_frame,
+    register_count,
+    register_mean,
+    share,
+)
+from cityos.errors import CityosWarning, ConfigError
+from cityos.network import TOLERANCE_M, service_area, snap_points
 
-__all__ = [
-    "ParkTier",
-    "area_coverage",
-    "park_service_area",
-    "per_capita_area",
-    "population_coverage",
-    "register_count",
-]
+if TYPE_CHECKING:
+    from cityos.checkup.catalogue import Indicator
 
-_TRUE = {"1", "true", "yes", "y", "是", "有", "√", "x"}
-
-
-def _frame(num: pd.Series, den: pd.Series, scale: float, index: pd.Index) -> pd.DataFrame:
-    num = num.reindex(index, fill_value=0.0).astype(float)
-    den = den.reindex(index, fill_value=0.0).astype(float)
-    value = np.where(den > 0, num / den.where(den > 0, 1.0) * scale, np.nan)
-    return pd.DataFrame({"numerator": num, "denominator": den, "value": value}, index=index)
+__all__ = ["METHODS", "Evaluation", "Method", "evaluate", "levels_for"]
 
 
-def population_coverage(
-    distance_m: pd.Series,
-    population: pd.Series,
-    unit_of: pd.Series,
-    *,
-    radius_m: float,
-    units: Sequence[str],
-) -> pd.DataFrame:
-    """PopCov: the share (%) of each unit's residents within ``radius_m`` of a facility.
+@dataclass
+class Evaluation:
+    """What a method found for one indicator (see the module docstring).
 
-    Parameters
-    ----------
-    distance_m
-        Distance from each building to the nearest facility (NaN or inf: none in reach).
-    population
-        Residents per building (same index).
-    unit_of
-        Unit id of each building (same index; None outside every unit).
-    radius_m
-        The service radius in metres (a building exactly at the radius is covered).
-    units
-        All unit ids of the level (units without residents get NaN).
+    ``bound``: where ``unknown`` > 0 the value is a lower bound of the true figure (unmeasured
+    parts could only add to it); ``unit_keyed``: the values come from the city's own table keyed
+    by unit, so they stand even for units without buildings.
     """
-    if radius_m < 0:
-        raise InputError(f"radius must be >= 0 m, got {radius_m}")
-    d = distance_m.astype(float).fillna(np.inf)
-    pop = population.astype(float)
-    covered = pop.where(d <= radius_m + TOLERANCE_M, 0.0)
-    frame = pd.DataFrame({"unit": unit_of, "pop": pop, "covered": covered}).dropna(subset=["unit"])
-    grouped = frame.groupby("unit")
-    return _frame(
-        grouped["covered"].sum(), grouped["pop"].sum(), 100.0, pd.Index(units, name="unit_id")
+
+    frames: dict[str, pd.DataFrame] = field(default_factory=dict)
+    method: str = ""
+    radius_m: float | None = None
+    note: str = ""
+    no_data: str | None = None
+    bound: bool = False
+    unknown_what: str = ""
+    uncovered: pd.Series | None = None  # per building: a resident not reached (coverage)
+    population_based: bool = False
+    unit_keyed: bool = False
+    denominator_kind: str = ""  # "residents" where the denominator counts residents
+
+
+Fn = Callable[[CheckupContext, "Indicator", Mapping[str, Any], list[str]], Evaluation]
+
+
+@dataclass(frozen=True)
+class Method:
+    """One method: its name, required and optional params, what it computes, and the function."""
+
+    name: str
+    fn: Fn
+    required: frozenset[str]
+    optional: frozenset[str]
+    summary: str
+
+
+def levels_for(indicator: Indicator) -> list[str]:
+    """The unit levels an indicator is reported at: its own and every level above it (a housing
+    indicator is counted per community, subdistrict and city)."""
+    start = (
+        0
+        if indicator.level in ("housing", "community")
+        else UNIT_LEVEL_ORDER.index(indicator.level)
     )
+    return list(UNIT_LEVEL_ORDER[start:])
 
 
-def area_coverage(
-    served: shapely.Geometry,
-    residential_land: gpd.GeoDataFrame,
-    units: gpd.GeoDataFrame,
-) -> pd.DataFrame:
-    """AreaCov: the share (%) of each unit's residential land inside the served area.
-
-    All inputs in the same projected CRS; ``units`` has a ``unit_id`` column.
-    """
-    res = (
-        shapely.union_all(residential_land.geometry.to_numpy())
-        if len(residential_land)
-        else shapely.Polygon()
-    )
-    unit_geoms = units.geometry.to_numpy()
-    res_in_unit = shapely.intersection(unit_geoms, res)
-    den = pd.Series(shapely.area(res_in_unit), index=units["unit_id"].to_numpy())
-    num = pd.Series(
-        shapely.area(shapely.intersection(res_in_unit, served)), index=units["unit_id"].to_numpy()
-    )
-    return _frame(num, den, 100.0, pd.Index(units["unit_id"], name="unit_id"))
+def _absent(cats: Sequence[str]) -> str:
+    return f"unmeasured: no {', '.join(cats)} in the bundle (a city file can supply them)"
 
 
-def per_capita_area(
-    features: gpd.GeoDataFrame,
-    population_by_unit: pd.Series,
-    units: gpd.GeoDataFrame,
-) -> pd.DataFrame:
-    """Σ area (m²) of the features' parts inside each unit ÷ the unit's residents (m²/person).
-
-    Overlapping features are dissolved first, so shared ground is counted once.
-    """
-    merged = shapely.union_all(features.geometry.to_numpy()) if len(features) else shapely.Polygon()
-    area = pd.Series(
-        shapely.area(shapely.intersection(units.geometry.to_numpy(), merged)),
-        index=units["unit_id"].to_numpy(),
-    )
-    return _frame(area, population_by_unit, 1.0, pd.Index(units["unit_id"], name="unit_id"))
-
-
-def register_count(
-    register: pd.DataFrame,
-    *,
-    key: str,
-    column: str,
-    unit_of: pd.Series,
-    units: Sequence[str],
-) -> tuple[pd.DataFrame, int]:
-    """Count register rows flagged true in ``column`` per unit, through their ``key``.
-
-    ``unit_of`` maps key values (building ids, or unit ids themselves) to unit ids. Returns the
-    per-unit frame (numerator = flagged rows, denominator = register rows matched to the unit,
-    value = flagged count) and the number of register rows whose key matched nothing.
-    """
-    for col in (key, column):
-        if col not in register:
-            raise InputError(
-                f"register: no column '{col}'; the register needs '{key}' and '{column}'"
-            )
-    flag = register[column].astype(str).str.strip().str.lower().isin(_TRUE) | (
-        pd.to_numeric(register[column], errors="coerce").fillna(0) > 0
-    )
-    unit = register[key].astype(str).map(unit_of.astype(object).to_dict())
-    unmatched = int(unit.isna().sum())
-    frame = pd.DataFrame({"unit": unit, "flag": flag.astype(float)}).dropna(subset=["unit"])
-    grouped = frame.groupby("unit")["flag"]
-    index = pd.Index(units, name="unit_id")
-    num = grouped.sum().reindex(index, fill_value=0.0)
-    den = grouped.size().reindex(index, fill_value=0).astype(float)
-    value = np.where(den > 0, num, np.nan)
-    return pd.DataFrame(
-        {"numerator": num, "denominator": den, "value": value}, index=index
-    ), unmatched
-
-
-ParkTier = tuple[float, float, float]  # (min area m², max area m² (inf = none), radius m)
-
-
-def park_service_area(
-    green_spaces: gpd.GeoDataFrame, tiers: Sequence[ParkTier]
+def _served(
+    ctx: CheckupContext, categories: Sequence[str], radius: float, distance: str
 ) -> shapely.Geometry:
-    """The area within the tiered service radius of the parks (straight-line 服务半径).
+    fac = ctx.facilities[ctx.facilities["category"].isin(categories)]
+    if distance == "network" and not ctx.bundle.walk_edges.empty:
+        snapped = snap_points(ctx.graph, fac.geometry.to_numpy())
+        return service_area(ctx.graph, snapped, distance=radius).polygon
+    return shapely.union_all(shapely.buffer(fac.geometry.to_numpy(), radius))
 
-    A park of area A serves the ground within radius r of its boundary, for the tier with
-    ``min ≤ A < max``; parks below every tier serve nothing. E.g. the 2021 health check:
-    ``[(5000, inf, 500), (2000, 5000, 300)]`` (STANDARDS §5, [C] S7). ``green_spaces`` needs
-    ``area_m2`` and a projected CRS.
-    """
-    parts = []
-    area = green_spaces["area_m2"].to_numpy(dtype=float)
-    geoms = green_spaces.geometry.to_numpy()
-    for lo, hi, radius in tiers:
-        pick = (area >= lo) & (area < hi)
-        if pick.any():
-            parts.append(shapely.union_all(shapely.buffer(geoms[pick], radius)))
-    return shapely.union_all(parts) if parts else shapely.Polygon()
+
+def _coverage(
+    ctx: CheckupContext, ind: Indicator, params: Mapping[str, Any], levels: list[str]
+) -> Evaluation:
+    """PopCov or AreaCov within a radius of a set of categories (STANDARDS §11.1)."""
+    cats = list(params["categories"])
+    radius = float(params["radius_m"])
+    measure = params["measure"]
+    distance = ctx.method_of(params)
+    present = ctx.present(cats)
+    if not present:
+        return Evaluation(no_data=_absent(cats))
+    absent = [c for c in cats if c not in present]
+    ev = Evaluation(
+        method=f"coverage of {measure} within {radius:g} m ({distance}) of {', '.join(cats)}",
+        radius_m=radius,
+        note=f"none in the bundle: {', '.join(absent)}" if absent else "",
+    )
+    if measure == "population":
+        d = ctx.distance(cats, distance)
+        assert d is not None
+        ev.population_based, ev.denominator_kind = True, "residents"
+        ev.uncovered = (ctx.population.population > 0) & ~(d.fillna(np.inf) <= radius + TOLERANCE_M)
+        for lv in levels:
+            ev.frames[lv] = population_coverage(
+                d, ctx.population.population, ctx.unit_of[lv], radius_m=radius,
+                units=list(ctx.units(lv)["unit_id"]),
+            )  # fmt: skip
+        return ev
+    served = _served(ctx, present, radius, distance)
+    if measure == "residential_area":
+        ev.frames = ctx.residential_coverage(served, levels)
+        ev.note = "; ".join(
+            filter(None, [f"residential land: {ctx.residential_pieces[1]}", ev.note])
+        )
+    else:
+        for lv in levels:
+            units = ctx.units(lv)
+            whole = gpd.GeoDataFrame(geometry=units.geometry.to_numpy(), crs=ctx.crs)
+            ev.frames[lv] = area_coverage(served, whole, units)
+        ev.note = "; ".join(filter(None, ["share of unit area", ev.note]))
+    return ev
+
+
+def _park_rules(ind: Indicator, name: str) -> tuple[list[tuple[float, float, float]], str]:
+    rules = tomllib.loads(
+        resources.files("cityos.checkup").joinpath("parks.toml").read_text("utf-8")
+    )["rule_sets"]
+    if name not in rules:
+        raise ConfigError(
+            f"indicator {ind.id}: unknown park rule set {name!r}; known: {', '.join(rules)}"
+        )
+    tiers = [
+        (float(lo), math.inf if hi == "inf" else float(hi), float(r))
+        for lo, hi, r in rules[name]["tiers"]
+    ]
+    return tiers, str(rules[name]["source"])
+
+
+def _park_coverage(
+    ctx: CheckupContext, ind: Indicator, params: Mapping[str, Any], levels: list[str]
+) -> Evaluation:
+    """Residential land within the tiered service radius of the parks (``parks.toml``)."""
+    tiers, source = _park_rules(ind, str(params["rule_set"]))
+    parks = ctx.bundle.projected("green_spaces")
+    if parks.empty:
+        return Evaluation(no_data="unmeasured: no public green spaces in the bundle")
+    ev = Evaluation(
+        method=f"park service radius ({params['rule_set']}: {source})",
+        note=f"residential land: {ctx.residential_pieces[1]}",
+    )
+    ev.frames = ctx.residential_coverage(park_service_area(parks, tiers), levels)
+    return ev
+
+
+def _road_density(
+    ctx: CheckupContext, ind: Indicator, params: Mapping[str, Any], levels: list[str]
+) -> Evaluation:
+    """Street length ÷ unit area (km/km²), streets of the listed classes clipped to each unit."""
+    classes = set(params["highways"])
+    if params.get("links"):
+        classes |= {f"{c}_link" for c in list(classes)}
+    edges = ctx.bundle.projected("walk_edges")
+    edges = edges[edges["highway"].isin(classes)]
+    if edges.empty:
+        return Evaluation(
+            no_data="unmeasured: no streets of the listed classes in the walk network"
+        )
+    lines = edges.geometry.to_numpy()
+    ev = Evaluation(method="road length ÷ unit area (km/km²), streets of the walk network",
+                    note="motorways are not in the walk network; dual carriageways counted twice")  # fmt: skip
+    for lv in levels:
+        units = ctx.units(lv)
+        geoms = units.geometry.to_numpy()
+        # each street clipped to each unit it touches (no union of the whole network)
+        e_idx, u_idx = units.sindex.query(lines, predicate="intersects")
+        clipped = shapely.length(shapely.intersection(lines[e_idx], geoms[u_idx]))
+        index = pd.Index(units["unit_id"], name="unit_id")
+        km = pd.Series(
+            np.bincount(u_idx, weights=clipped, minlength=len(units)) / 1000.0, index=index
+        )
+        km2 = pd.Series(shapely.area(geoms) / 1e6, index=index)
+        ev.frames[lv] = ratio_frame(km, km2, index, kind="rate")
+    return ev
+
+
+def _register_units(ctx: CheckupContext, ind: Indicator, key: str, lv: str) -> pd.Series:
+    """key value → unit of ``lv``: buildings through their point; unit ids of the indicator's
+    own level through the unit of ``lv`` holding them."""
+    if key == "building_id":
+        return pd.Series(ctx.unit_of[lv].to_numpy(), index=ctx.buildings["building_id"].to_numpy())
+    base = ind.level if ind.level in UNIT_LEVEL_ORDER else "community"
+    ids = ctx.units(base)["unit_id"].to_numpy()
+    owner = ids if base == lv else ctx.owner_of(base, lv)
+    return pd.Series(owner, index=ids)
+
+
+def _register(
+    ctx: CheckupContext, ind: Indicator, params: Mapping[str, Any], levels: list[str]
+) -> Evaluation:
+    """A register's flags counted (``register_count``) or its numbers averaged
+    (``register_value``) per unit; blank cells are unknown, never "no"."""
+    name, key, column = params["register"], params["key"], params["column"]
+    if name not in ctx.bundle.registers:
+        return Evaluation(
+            no_data=f"register '{name}' not in the bundle (data class {ind.data}); import it with --register {name}=FILE"
+        )
+    table = ctx.bundle.registers[name]
+    missing = [c for c in (key, column) if c not in table]
+    if missing:
+        return Evaluation(
+            no_data=f"register '{name}' has no column {', '.join(repr(c) for c in missing)}"
+        )
+    counting = ind.method == "register_count"
+    ev = Evaluation(method=f"register '{name}', column '{column}'", bound=counting,
+                    unit_keyed=key != "building_id",
+                    unknown_what="register rows blank or unreadable" + (" (count is a lower bound)" if counting else ""))  # fmt: skip
+    unmatched = 0
+    for lv in levels:
+        unit_of = _register_units(ctx, ind, key, lv)
+        units = list(ctx.units(lv)["unit_id"])
+        if counting:
+            frame, unmatched = register_count(
+                table, key=key, column=column, unit_of=unit_of, units=units
+            )
+        else:
+            frame = register_mean(table, key=key, column=column, unit_of=unit_of, units=units)
+            unmatched = int(
+                table[key].astype(str).map(unit_of.astype(object).to_dict()).isna().sum()
+            )
+        ev.frames[lv] = frame
+    if unmatched:
+        ev.note = f"{unmatched} of {len(table)} register rows match no {key}"
+        if (name, key) not in ctx.warned:
+            ctx.warned.add((name, key))
+            warnings.warn(
+                f"register '{name}': {ev.note} in the bundle ({len(table) - unmatched} matched); "
+                f"check the {key} codes",
+                CityosWarning,
+                stacklevel=2,
+            )
+    return ev
+
+
+def _counted(ctx: CheckupContext, base_level: str, lack: pd.Series, levels: list[str],
+             ev: Evaluation) -> Evaluation:  # fmt: skip
+    """Units of ``base_level`` that lack something (1), do not (0) or are unknown (NaN), counted
+    at every level: at the base level the unit's own 0/1; above it the number of base units
+    lacking. Base units without residents do not count (nobody lacks anything there); those
+    without data are unknown, and so is the count above them (a lower bound)."""
+    ev.bound = True
+    ev.unknown_what = f"{base_level} units unmeasured (count is a lower bound)"
+    residents = ctx.residents[base_level].reindex(lack.index.astype(str)).to_numpy()
+    applicable = pd.Series(~(residents == 0), index=lack.index)  # NaN residents: no data, unknown
+    lack = lack.where(applicable & ~np.isnan(residents))
+    for lv in levels:
+        ids = pd.Index(ctx.units(lv)["unit_id"], name="unit_id")
+        if lv == base_level:
+            v = lack.reindex(ids)
+            ev.frames[lv] = pd.DataFrame(
+                {
+                    "numerator": v,
+                    "denominator": v.notna().astype(float),
+                    "value": v,
+                    "unknown": 0.0,
+                },
+                index=ids,
+            )
+            continue
+        frame = pd.DataFrame({"unit": ctx.owner_of(base_level, lv), "lack": lack.to_numpy(),
+                              "unknown": (applicable & lack.isna()).to_numpy()}).dropna(subset=["unit"])  # fmt: skip
+        g = frame.groupby("unit")
+        num = g["lack"].sum().reindex(ids, fill_value=0.0)
+        den = g["lack"].count().reindex(ids, fill_value=0).astype(float)
+        unknown = g["unknown"].sum().reindex(ids, fill_value=0).astype(float)
+        ev.frames[lv] = pd.DataFrame(
+            {"numerator": num, "denominator": den, "value": np.where(den > 0, num, np.nan),
+             "unknown": unknown}, index=ids,
+        )  # fmt: skip
+    return ev
+
+
+def _facilities_in(ctx: CheckupContext, cats: Sequence[str], level: str) -> pd.DataFrame:
+    """The facilities of ``cats`` with ``area_m2`` and the unit of ``level`` holding them."""
+    fac = ctx.facilities[ctx.facilities["category"].isin(cats)]
+    units = ctx.units(level)
+    f_idx, u_idx = units.sindex.query(fac.geometry.to_numpy(), predicate="intersects")
+    first = np.r_[True, f_idx[1:] != f_idx[:-1]] if len(f_idx) else np.zeros(0, dtype=bool)
+    owner = np.full(len(fac), None, dtype=object)
+    owner[f_idx[first]] = units["unit_id"].to_numpy()[u_idx[first]]
+    return pd.DataFrame({"unit": owner, "area": fac["area_m2"].to_numpy(dtype=float)})
+
+
+def _units_without(
+    ctx: CheckupContext, ind: Indicator, params: Mapping[str, Any], levels: list[str]
+) -> Evaluation:
+    """Proxy count of units lacking a facility: none of ≥ ``min_area_m2`` inside (a facility
+    whose area is unknown leaves the unit unknown), or (with ``radius_m``) fewer than the
+    policy's majority share of residents within the radius."""
+    cats = list(params["categories"])
+    if not ctx.present(cats):
+        return Evaluation(no_data=_absent(cats))
+    base_level = ind.level if ind.level in UNIT_LEVEL_ORDER else "community"
+    ids = pd.Index(ctx.units(base_level)["unit_id"], name="unit_id")
+    if "min_area_m2" in params:
+        fac = _facilities_in(ctx, cats, base_level).dropna(subset=["unit"])
+        big = (
+            fac.groupby("unit")["area"]
+            .max()
+            .ge(params["min_area_m2"])
+            .reindex(ids, fill_value=False)
+        )
+        unsure = fac[fac["area"].isna()].groupby("unit").size().reindex(ids, fill_value=0) > 0
+        lack = pd.Series(np.where(big, 0.0, np.where(unsure, np.nan, 1.0)), index=ids)
+        method = f"units with no {', '.join(cats)} of ≥ {params['min_area_m2']:g} m² inside [proxy]"
+    else:
+        radius = float(params["radius_m"])
+        d = ctx.distance(cats, ctx.method_of(params))
+        assert d is not None
+        cov = population_coverage(d, ctx.population.population, ctx.unit_of[base_level],
+                                  radius_m=radius, units=list(ids))  # fmt: skip
+        lack = (cov["value"] < ctx.policy.majority_share).astype(float).where(cov["value"].notna())
+        method = (f"{base_level} units where under {ctx.policy.majority_share:g} % of the residents have "
+                  f"{', '.join(cats)} within {radius:g} m [proxy]")  # fmt: skip
+    ev = Evaluation(
+        method=method, radius_m=params.get("radius_m"), note=str(params.get("note", ""))
+    )
+    return _counted(ctx, base_level, lack, levels, ev)
+
+
+def _units_with_area_below(
+    ctx: CheckupContext, ind: Indicator, params: Mapping[str, Any], levels: list[str]
+) -> Evaluation:
+    """Proxy count of units whose facilities of ``categories`` add up to less than
+    ``min_area_m2`` (facilities of unknown area leave a unit below it unknown)."""
+    cats, min_area = list(params["categories"]), float(params["min_area_m2"])
+    if not ctx.present(cats):
+        return Evaluation(no_data=_absent(cats))
+    base_level = ind.level if ind.level in UNIT_LEVEL_ORDER else "community"
+    ids = pd.Index(ctx.units(base_level)["unit_id"], name="unit_id")
+    fac = _facilities_in(ctx, cats, base_level).dropna(subset=["unit"])
+    total = fac.groupby("unit")["area"].sum().reindex(ids, fill_value=0.0)
+    unsure = fac[fac["area"].isna()].groupby("unit").size().reindex(ids, fill_value=0) > 0
+    lack = pd.Series(np.where(total >= min_area, 0.0, np.where(unsure, np.nan, 1.0)), index=ids)
+    ev = Evaluation(
+        method=f"units whose {', '.join(cats)} inside add up to < {min_area:g} m² [proxy]",
+        note=str(params.get("note", "")),
+    )
+    return _counted(ctx, base_level, lack, levels, ev)
+
+
+def _per_capita_area(
+    ctx: CheckupContext, ind: Indicator, params: Mapping[str, Any], levels: list[str]
+) -> Evaluation:
+    """Σ area of the facilities of ``categories`` in the unit ÷ its residents (m²/person);
+    facilities mapped without an area make the value a lower bound."""
+    cats = list(params["categories"])
+    if not ctx.present(cats):
+        return Evaluation(no_data=_absent(cats))
+    ev = Evaluation(method=f"Σ area of {', '.join(cats)} ÷ residents [proxy]", bound=True,
+                    population_based=True, note=str(params.get("note", "")),
+                    unknown_what="facilities mapped without an area (value is a lower bound)")  # fmt: skip
+    for lv in levels:
+        fac = _facilities_in(ctx, cats, lv)
+        ids = list(ctx.units(lv)["unit_id"])
+        residents = ctx.population.population.groupby(ctx.unit_of[lv].to_numpy()).sum()
+        ev.frames[lv] = per_capita_area(fac["area"], fac["unit"], residents, ids)
+    return ev
+
+
+def _coverage_any(
+    ctx: CheckupContext, ind: Indicator, params: Mapping[str, Any], levels: list[str]
+) -> Evaluation:
+    """Population within reach of any rule: e.g. SDG 11.2.1, a low-capacity stop within 500 m
+    or a high-capacity one within 1000 m. A rule none of whose categories is in the bundle is
+    unmeasured: the residents not reached by the others might reach it, so the share is then a
+    lower bound."""
+    distance = ctx.method_of(params)
+    covered = pd.Series(False, index=ctx.buildings.index)
+    used, unmeasured = [], []
+    for rule in params["rules"]:
+        label = f"{'/'.join(rule['categories'])} ≤ {float(rule['radius_m']):g} m"
+        d = ctx.distance(list(rule["categories"]), distance)
+        if d is None:
+            unmeasured.append(label)
+            continue
+        covered |= d.fillna(np.inf) <= float(rule["radius_m"]) + TOLERANCE_M
+        used.append(label)
+    if not used:
+        return Evaluation(no_data=f"unmeasured: none of {'; '.join(unmeasured)} is in the bundle")
+    d0 = pd.Series(np.where(covered, 0.0, np.inf), index=ctx.buildings.index)
+    ev = Evaluation(method=f"population with any of: {'; '.join(used)} ({distance})",
+                    population_based=True, bound=bool(unmeasured), denominator_kind="residents",
+                    note=f"unmeasured rules: {'; '.join(unmeasured)}" if unmeasured else "",
+                    unknown_what="residents who might reach an unmeasured rule (share is a lower bound)")  # fmt: skip
+    for lv in levels:
+        frame = population_coverage(d0, ctx.population.population, ctx.unit_of[lv], radius_m=0.0,
+                                    units=list(ctx.units(lv)["unit_id"]))  # fmt: skip
+        if unmeasured:
+            frame["unknown"] = frame["denominator"] - frame["numerator"]
+        ev.frames[lv] = frame
+    return ev
+
+
+def _complete_set(
+    ctx: CheckupContext, ind: Indicator, params: Mapping[str, Any], levels: list[str]
+) -> Evaluation:
+    """Per community: the share (%) of the set's items it meets; an item is met when at least
+    ``share`` % of the community's residents reach it within its radius. Higher levels: the share
+    of their communities that meet every item. An item none of whose categories is in the bundle
+    is unmeasured, and then the set is too (``no_data``, the share over the measured items and
+    the unmeasured ones in the note)."""
+    share_pct = float(params.get("share", ctx.policy.default_set_share))
+    distance = ctx.method_of(params)
+    ids = pd.Index(ctx.units("community")["unit_id"], name="unit_id")
+    met = pd.DataFrame(index=ids)
+    unmeasured: list[str] = []
+    for item in params["items"]:
+        d = ctx.distance(list(item["categories"]), distance)
+        if d is None:
+            unmeasured.append(str(item["label"]))
+            continue
+        cov = population_coverage(d, ctx.population.population, ctx.unit_of["community"],
+                                  radius_m=float(item["radius_m"]), units=list(ids))  # fmt: skip
+        met[str(item["label"])] = (cov["value"] >= share_pct).where(cov["value"].notna())
+    residents = ctx.population.population.groupby(ctx.unit_of["community"].to_numpy()).sum()
+    has_people = residents.reindex(ids, fill_value=0.0) > 0
+    n_items = len(params["items"])
+    ev = Evaluation(method=f"complete set of {n_items} items, each met by ≥ {share_pct:g} % of residents ({distance})",
+                    population_based=True,
+                    note=f"unmeasured items (no facility of the category in the bundle): {', '.join(unmeasured)}" if unmeasured else "")  # fmt: skip
+    known = met.astype(float)
+    n_met = known.sum(axis=1)
+    notes = []
+    for uid in ids:
+        gaps = [c for c in known.columns if known.loc[uid, c] == 0.0]
+        parts = [f"missing: {', '.join(gaps)}"] if gaps and has_people[uid] else []
+        if unmeasured and has_people[uid]:
+            parts.append(f"{int(n_met[uid])} of {met.shape[1]} measured items met "
+                         f"({share(n_met[uid], met.shape[1]).item():.1f} %)")  # fmt: skip
+        notes.append("; ".join(parts))
+    value = pd.Series(share(n_met, n_items), index=ids).where(has_people)
+    ev.frames["community"] = pd.DataFrame(
+        {"numerator": n_met, "denominator": float(met.shape[1]),
+         "value": value if not unmeasured else np.nan, "unknown": float(len(unmeasured)), "note": notes},
+        index=ids,
+    )  # fmt: skip
+    complete = known.min(axis=1) if met.shape[1] else pd.Series(np.nan, index=ids)
+    for lv in levels:
+        if lv == "community":
+            continue
+        frame = pd.DataFrame({"unit": ctx.owner_of("community", lv), "all": complete.to_numpy(),
+                              "people": has_people.to_numpy()})  # fmt: skip
+        frame = frame[frame["people"]].dropna(subset=["unit"])
+        g = frame.groupby("unit")["all"]
+        lv_ids = pd.Index(ctx.units(lv)["unit_id"], name="unit_id")
+        out = ratio_frame(g.sum(), g.count(), lv_ids)
+        if unmeasured:
+            out["value"] = np.nan
+            out["unknown"] = float(len(unmeasured))
+        ev.frames[lv] = out
+    return ev
+
+
+def _area_share(
+    ctx: CheckupContext, ind: Indicator, params: Mapping[str, Any], levels: list[str]
+) -> Evaluation:
+    """Share (%) of each unit's area covered by a bundle layer's polygons (dissolved)."""
+    layer = ctx.bundle.projected(params["layer"])
+    if layer.empty:
+        return Evaluation(no_data=f"unmeasured: layer '{params['layer']}' is empty in the bundle")
+    merged = shapely.union_all(layer.geometry.to_numpy())
+    ev = Evaluation(
+        method=f"area of {params['layer']} ÷ unit area", note="street space not counted [OP]"
+    )
+    for lv in levels:
+        units = ctx.units(lv)
+        geoms = units.geometry.to_numpy()
+        index = pd.Index(units["unit_id"], name="unit_id")
+        num = pd.Series(shapely.area(shapely.intersection(geoms, merged)), index=index)
+        ev.frames[lv] = ratio_frame(num, pd.Series(shapely.area(geoms), index=index), index)
+    return ev
+
+
+def _m(name: str, fn: Fn, required: set[str], optional: set[str]) -> Method:
+    return Method(
+        name, fn, frozenset(required), frozenset(optional), (fn.__doc__ or "").split("\n")[0]
+    )
+
+
+#: every method a system may name: name → parameters and implementation (one table)
+METHODS: Mapping[str, Method] = MappingProxyType({m.name: m for m in (
+    _m("coverage", _coverage, {"categories", "radius_m", "measure"}, {"distance", "note", "min_area_m2"}),
+    _m("coverage_any", _coverage_any, {"rules"}, {"distance", "measure"}),
+    _m("complete_set", _complete_set, {"items"}, {"share", "distance"}),
+    _m("park_coverage", _park_coverage, {"rule_set", "measure"}, {"distance"}),
+    _m("road_density", _road_density, {"highways"}, {"links"}),
+    _m("area_share", _area_share, {"layer"}, set()),
+    _m("register_count", _register, {"register", "column", "key"}, set()),
+    _m("register_value", _register, {"register", "column", "key"}, set()),
+    _m("units_without", _units_without, {"categories"}, {"radius_m", "distance", "min_area_m2", "note"}),
+    _m("units_with_area_below", _units_with_area_below, {"categories", "min_area_m2"}, {"note"}),
+    _m("per_capita_area", _per_capita_area, {"categories"}, {"note"}),
+)})  # fmt: skip
+
+
+def evaluate(ctx: CheckupContext, ind: Indicator) -> Evaluation:
+    """Compute one indicator: its method, else (when that has no data) its open-data proxy,
+    labelled ``[proxy]`` with the reason the official data are missing."""
+    levels = levels_for(ind)
+    ev = METHODS[ind.method].fn(ctx, ind, ind.params, levels)
+    if ev.no_data is not None and ind.proxy is not None:
+        params = {k: v for k, v in ind.proxy.items() if k != "method"}
+        pev = METHODS[str(ind.proxy["method"])].fn(ctx, ind, params, levels)
+        if pev.no_data is None:
+            pev.method = f"[proxy] {pev.method}; official data missing: {ev.no_data}"
+            return pev
+        ev.no_data = f"{ev.no_data}; proxy: {pev.no_data}"
+    return ev

@@ -5,7 +5,12 @@ RESULTS/
   access.parquet                       per building and facility category: distance_m, facility_id
   problems.csv                         the problem list (问题清单): failing units and the cause
   units.gpkg                           one layer per level, indicator values as columns
-  summary.json                         systems, data, population method, status counts
+  streets.parquet                      the report's basemap (so the folder carries its own map)
+  summary.json                         results schema, systems, data, population method and its
+                                       warnings, policy numbers, status counts
+
+Every reader (``report``, ``renew``, ``compare``) goes through :func:`read_results`, which checks
+that the folder is complete and of this results schema.
 """
 
 from __future__ import annotations
@@ -18,10 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import geopandas as gpd
 import pandas as pd
 
 from cityos.atomic import atomic_folder
-from cityos.checkup.engine import CheckupResult
+from cityos.checkup.engine import RESULTS_SCHEMA, CheckupResult
 from cityos.errors import BundleError
 
 __all__ = ["RESULT_FILES", "SavedResults", "as_number", "read_results", "write_results"]
@@ -32,6 +38,7 @@ RESULT_FILES = (
     "access.parquet",
     "problems.csv",
     "units.gpkg",
+    "streets.parquet",
     "summary.json",
 )
 
@@ -50,6 +57,10 @@ def write_results(
         result.problems.to_csv(tmp / "problems.csv", index=False, encoding="utf-8-sig")
         for level, layer in result.units.items():
             layer.to_file(tmp / "units.gpkg", layer=level, driver="GPKG")
+        streets = result.streets
+        if streets is None:
+            streets = gpd.GeoDataFrame({"highway": []}, geometry=[], crs="EPSG:4326")
+        streets.to_parquet(tmp / "streets.parquet", index=False)
         (tmp / "summary.json").write_text(
             json.dumps(result.summary, ensure_ascii=False, indent=2, default=str) + "\n", "utf-8"
         )
@@ -90,11 +101,27 @@ def read_results(folder: str | os.PathLike[str], *, also: Sequence[str] = ()) ->
         One line naming the folder and what is missing.
     """
     root = Path(folder)
+    if not (root / "summary.json").is_file() and not (root / "indicators.parquet").is_file():
+        raise BundleError(
+            f"{root}: not a health-check results folder (no summary.json); run `cityos checkup`"
+        )
     names = ("indicators.parquet", "problems.csv", "summary.json", *also)
     missing = [n for n in names if not (root / n).exists()]
     if missing:
         raise BundleError(
             f"{root}: not a complete health-check results folder (missing {', '.join(missing)}); run `cityos checkup`"
+        )
+    try:
+        summary = json.loads((root / "summary.json").read_text("utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BundleError(
+            f"{root / 'summary.json'}: damaged ({exc.__class__.__name__}); run `cityos checkup` again"
+        ) from exc
+    schema = summary.get("results_schema") if isinstance(summary, dict) else None
+    if schema != RESULTS_SCHEMA:
+        raise BundleError(
+            f"{root}: results schema {schema or 1}, this cityos reads schema {RESULTS_SCHEMA}; "
+            "run `cityos checkup` again"
         )
     indicators = pd.read_parquet(root / "indicators.parquet")
     absent = [c for c in _INDICATOR_NEEDS if c not in indicators]
@@ -102,8 +129,7 @@ def read_results(folder: str | os.PathLike[str], *, also: Sequence[str] = ()) ->
         raise BundleError(
             f"{root / 'indicators.parquet'}: from another cityos version (no column {absent[0]!r}); run the checkup again"
         )
-    problems = pd.read_csv(root / "problems.csv", encoding="utf-8-sig")
-    summary = json.loads((root / "summary.json").read_text("utf-8"))
+    problems = pd.read_csv(root / "problems.csv", encoding="utf-8-sig", dtype={"unit_id": str})
     return SavedResults(root, indicators, problems, summary)
 
 

@@ -6,9 +6,14 @@ replaceable with ``--weights``)::
 
     score(unit) = Σ_failing indicators  weight × severity × residents affected
 
+Missing data never ranks a unit: ``no_data`` adds nothing, a failing indicator whose severity or
+residents are unknown is skipped (and counted), a unit with no measured indicator is not ranked,
+and the explanation says when a rank rests on few measured indicators.
+
 :func:`contributions` gives one row per unit and failing indicator (the traceable parts),
 :func:`priorities` sums and ranks them, :func:`write_priorities` writes ``priorities.csv``,
-``priorities_detail.csv``, ``priorities.gpkg`` and ``priorities.json`` into a results folder.
+``priorities_detail.csv``, ``priorities.gpkg`` and ``priorities.json`` together into one folder
+(``RESULTS/priorities`` by default), all or nothing.
 """
 
 from __future__ import annotations
@@ -20,13 +25,14 @@ import tomllib
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from cityos.atomic import write_table
+from cityos.atomic import atomic_folder, write_table
+from cityos.checkup.policy import Policy, format_value, load_policy
 from cityos.checkup.results import read_results
 from cityos.errors import ConfigError, OutputExistsError
 
@@ -42,10 +48,11 @@ __all__ = [
 #: columns of priorities.csv
 PRIORITY_COLUMNS = (
     "level", "rank", "unit_id", "unit_name", "population", "score", "score_per_1000_residents",
-    "failing", "no_data", "top_indicator", "unconfirmed_share", "explanation", "explanation_en",
+    "failing", "no_data", "measured", "indicators", "skipped", "top_indicator", "unconfirmed_share",
+    "explanation", "explanation_en",
 )  # fmt: skip
-#: the health check's method texts of indicators whose denominator is residents
-_POPULATION_METHODS = ("coverage of population", "population with any of")
+#: the folder of the priority files inside a results folder
+PRIORITY_FOLDER = "priorities"
 PRIORITY_FILES = ("priorities.csv", "priorities_detail.csv", "priorities.gpkg", "priorities.json")
 
 
@@ -58,6 +65,7 @@ class Weights:
     count_saturation: float
     default_weight: float
     unconfirmed_factor: float
+    few_measured_share: float
     dimension: dict[str, float]
     indicator: dict[str, float]
     source: str
@@ -98,6 +106,7 @@ def load_weights(path: str | os.PathLike[str] | None = None) -> Weights:
             count_saturation=float(score["count_saturation"]),
             default_weight=float(score["default_weight"]),
             unconfirmed_factor=float(score["unconfirmed_factor"]),
+            few_measured_share=float(score["few_measured_share"]),
             dimension={str(k): float(v) for k, v in base.get("dimension", {}).items()},
             indicator={str(k): float(v) for k, v in base.get("indicator", {}).items()},
             source=where,
@@ -110,6 +119,8 @@ def load_weights(path: str | os.PathLike[str] | None = None) -> Weights:
     if bad:
         raise ConfigError(f"{where}: score.levels {sorted(bad)}: use community, subdistrict")
     negative = [k for k, v in {**weights.dimension, **weights.indicator}.items() if v < 0]
+    if not 0 <= weights.few_measured_share <= 1:
+        raise ConfigError(f"{where}: score.few_measured_share must lie in [0, 1]")
     if negative or weights.count_saturation <= 0:
         raise ConfigError(f"{where}: weights must be >= 0 and count_saturation > 0 ({negative})")
     return weights
@@ -125,7 +136,7 @@ def _severity(rows: pd.DataFrame, weights: Weights) -> np.ndarray:
         rel = np.abs(v - t) / np.abs(t)
     count = np.abs(v - t) / weights.count_saturation
     out = np.where(np.abs(t) > 0, rel, count)
-    clipped: np.ndarray = np.clip(np.nan_to_num(out, nan=1.0), 0.0, 1.0)
+    clipped: np.ndarray = np.clip(out, 0.0, 1.0)  # NaN stays NaN: unknown, skipped
     return clipped
 
 
@@ -133,15 +144,16 @@ def contributions(
     indicators: pd.DataFrame, population: pd.DataFrame, weights: Weights
 ) -> pd.DataFrame:
     """One row per unit and failing indicator: weight, severity, residents affected and the
-    contribution ``weight × severity × affected``.
+    contribution ``weight × severity × affected``; ``skipped`` is True (and the contribution
+    NaN) where the severity or the residents are unknown.
 
-    ``population`` has columns ``level``, ``unit_id``, ``population`` (units.gpkg)."""
+    ``population`` has columns ``level``, ``unit_id``, ``population`` (units.gpkg; NaN where
+    the unit's population is unknown)."""
     rows = indicators[
         (indicators["status"] == "fail") & indicators["level"].isin(weights.levels)
     ].copy()
     rows = rows.merge(population, on=["level", "unit_id"], how="left")
-    rows["population"] = rows["population"].fillna(0.0)
-    by_residents = rows["method"].astype(str).str.contains("|".join(_POPULATION_METHODS))
+    by_residents = rows["denominator_kind"].fillna("").eq("residents")
     uncovered = (rows["denominator"] - rows["numerator"]).clip(lower=0.0)
     rows["affected"] = np.where(by_residents, uncovered, rows["population"])
     rows["affected_basis"] = np.where(by_residents, "residents not covered", "unit residents")
@@ -151,59 +163,92 @@ def contributions(
     ]
     rows["severity"] = _severity(rows, weights)
     rows["contribution"] = rows["weight"] * rows["severity"] * rows["affected"]
+    rows["skipped"] = rows["contribution"].isna()
     cols = ["level", "unit_id", "unit_name", "indicator_id", "name_zh", "name_en", "dimension",
             "value", "unit", "target", "target_op", "confirmed", "population", "affected",
-            "affected_basis", "weight", "severity", "contribution"]  # fmt: skip
+            "affected_basis", "weight", "severity", "contribution", "skipped"]  # fmt: skip
     return rows[cols].reset_index(drop=True)
 
 
-def _driver(r: Any, share: float, lang: str) -> str:
-    value = "—" if pd.isna(r.value) else f"{r.value:.3g}"
-    target = "—" if pd.isna(r.target) else f"{r.target_op or ''}{r.target:g}"
-    if lang == "zh":
-        return (
-            f"{r.name_zh}：{value}{r.unit}（目标{target}），影响{r.affected:,.0f}人，占{share:.0%}"
-        )
-    return (
-        f"{r.name_en}: {value} {r.unit} (target {target}), {r.affected:,.0f} residents, {share:.0%}"
+def _driver(r: Any, share: float, lang: str, policy: Policy) -> str:
+    value = format_value(r.value, str(r.unit), policy, lang=lang)
+    target = (
+        "—"
+        if pd.isna(r.target)
+        else f"{r.target_op or ''}{format_value(r.target, str(r.unit), policy, lang=lang)}"
     )
+    if lang == "zh":
+        return f"{r.name_zh}：{value}（目标{target}），影响{r.affected:,.0f}人，占{share:.0%}"
+    return f"{r.name_en}: {value} (target {target}), {r.affected:,.0f} residents, {share:.0%}"
+
+
+def _coverage_note(measured: int, total: int, lang: str) -> str:
+    if lang == "zh":
+        return f"（排名仅依据{measured}/{total}项有数据的指标）"
+    return f" (rank rests on {measured} of {total} indicators measured)"
 
 
 def priorities(
-    indicators: pd.DataFrame, population: pd.DataFrame, weights: Weights, *, drivers: int = 3
+    indicators: pd.DataFrame,
+    population: pd.DataFrame,
+    weights: Weights,
+    *,
+    drivers: int = 3,
+    policy: Policy | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(priorities, contributions): every unit of the scored levels ranked by score (highest
-    first; ties by unit id), with the ``drivers`` largest contributions as the explanation."""
+    first; ties by unit id), with the ``drivers`` largest contributions as the explanation.
+
+    A unit none of whose indicators is measured gets no score and no rank; one measured on less
+    than ``weights.few_measured_share`` of its indicators says so in its explanation."""
+    policy = policy or load_policy()
     parts = contributions(indicators, population, weights)
-    units = indicators[indicators["level"].isin(weights.levels)].drop_duplicates(
-        ["level", "unit_id"]
-    )[["level", "unit_id", "unit_name"]]
-    units = units.merge(population, on=["level", "unit_id"], how="left").fillna({"population": 0.0})
-    nodata = indicators[indicators["status"] == "no_data"].groupby(["level", "unit_id"]).size()
-    ordered = parts.sort_values(["contribution", "indicator_id"], ascending=[False, True])
-    groups = dict(list(ordered.groupby(["level", "unit_id"], sort=False)))
+    scope = indicators[indicators["level"].isin(weights.levels)]
+    units = scope.drop_duplicates(["level", "unit_id"])[["level", "unit_id", "unit_name"]]
+    units = units.merge(population, on=["level", "unit_id"], how="left")
+    key = ["level", "unit_id"]
+    counts = scope.assign(nd=scope["status"] == "no_data").groupby(key)["nd"].agg(["sum", "size"])
+    usable = parts[~parts["skipped"]]
+    ordered = usable.sort_values(["contribution", "indicator_id"], ascending=[False, True])
+    groups = dict(list(ordered.groupby(key, sort=False)))
+    skipped = parts.groupby(key)["skipped"].sum()
     rows = []
     records: list[dict[Any, Any]] = units.to_dict("records")
     for unit in records:
         level, uid, people = str(unit["level"]), str(unit["unit_id"]), float(unit["population"])
-        mine = groups.get((level, uid), parts.iloc[:0])
-        score = float(mine["contribution"].sum())
+        nodata, total = (int(cast(Any, counts.at[(level, uid), c])) for c in ("sum", "size"))
+        measured = total - nodata
+        mine = groups.get((level, uid), usable.iloc[:0])
+        score = float(mine["contribution"].sum()) if measured else math.nan
         top: list[Any] = list(mine.head(drivers).itertuples(index=False))
         share = [float(t.contribution) / score if score > 0 else 0.0 for t in top]
         unconfirmed = float(mine.loc[~mine["confirmed"].astype(bool), "contribution"].sum())
+        zh = "；".join(_driver(t, s, "zh", policy) for t, s in zip(top, share, strict=True))
+        en = "; ".join(_driver(t, s, "en", policy) for t, s in zip(top, share, strict=True))
+        if not measured:
+            zh, en = (
+                "无数据：该单元没有可测指标，不参与排名",
+                "no data: no indicator measured in this unit; not ranked",
+            )
+        elif measured < weights.few_measured_share * total:
+            zh += _coverage_note(measured, total, "zh")
+            en += _coverage_note(measured, total, "en")
         rows.append({
             "level": level, "unit_id": uid, "unit_name": unit["unit_name"], "population": people,
             "score": score,
             "score_per_1000_residents": score / people * 1000 if people > 0 else math.nan,
-            "failing": len(mine), "no_data": int(nodata.get((level, uid), 0)),
+            "failing": len(mine), "no_data": nodata, "measured": measured, "indicators": total,
+            "skipped": int(skipped.get((level, uid), 0)),
             "top_indicator": top[0].indicator_id if top else "",
             "unconfirmed_share": unconfirmed / score if score > 0 else 0.0,
-            "explanation": "；".join(_driver(t, s, "zh") for t, s in zip(top, share, strict=True)),
-            "explanation_en": "; ".join(_driver(t, s, "en") for t, s in zip(top, share, strict=True)),
+            "explanation": zh.lstrip("；"), "explanation_en": en.lstrip("; ").lstrip(),
         })  # fmt: skip
     table = pd.DataFrame(rows, columns=[c for c in PRIORITY_COLUMNS if c != "rank"])
-    table = table.sort_values(["level", "score", "unit_id"], ascending=[True, False, True])
-    table.insert(1, "rank", table.groupby("level").cumcount() + 1)
+    table = table.sort_values(
+        ["level", "score", "unit_id"], ascending=[True, False, True], na_position="last"
+    )
+    rank = table.groupby("level").cumcount() + 1
+    table.insert(1, "rank", rank.where(table["score"].notna()).astype("Int64"))
     return table.reset_index(drop=True)[list(PRIORITY_COLUMNS)], parts
 
 
@@ -214,16 +259,16 @@ def write_priorities(
     out: str | os.PathLike[str] | None = None,
     force: bool = False,
 ) -> tuple[Path, pd.DataFrame]:
-    """Score a results folder and write the priority files into ``out`` (default: the results
-    folder itself, where ``cityos report`` picks them up for its priorities map)."""
+    """Score a results folder and write the four priority files together into the folder
+    ``out`` (default ``RESULTS/priorities``, where ``cityos report`` picks them up for its
+    priorities map): written into a temporary folder renamed into place, so an interrupted run
+    leaves the old set or the new one, never a mix."""
     saved = read_results(results, also=["units.gpkg"])
-    target = Path(out) if out is not None else saved.folder
-    existing = [n for n in PRIORITY_FILES if (target / n).exists()]
-    if existing and not force:
-        raise OutputExistsError(
-            f"{target / existing[0]}: priorities exist; pass --force to replace them"
-        )
+    target = Path(out) if out is not None else saved.folder / PRIORITY_FOLDER
+    if target.exists() and not force:
+        raise OutputExistsError(f"{target}: priorities exist; pass --force to replace them")
     w = load_weights(weights)
+    policy = Policy.from_record(saved.summary.get("policy"))
     layers = {
         lv: gpd.read_file(saved.folder / "units.gpkg", layer=lv, columns=["unit_id", "population"])
         for lv in w.levels
@@ -234,35 +279,32 @@ def write_priorities(
         ignore_index=True,
     )  # fmt: skip
     ind = saved.indicators.assign(unit_id=saved.indicators["unit_id"].astype(str))
-    table, parts = priorities(ind, population, w)
-    target.mkdir(parents=True, exist_ok=True)
-    write_table(table, target / "priorities.csv")
-    write_table(parts, target / "priorities_detail.csv")
-    tmp = target / ".priorities.gpkg.tmp"
-    tmp.unlink(missing_ok=True)
-    try:
-        for lv, layer in layers.items():
-            geo = layer[["unit_id", "geometry"]].assign(unit_id=layer["unit_id"].astype(str))
-            geo.merge(table[table["level"] == lv], on="unit_id", how="left").to_file(
-                tmp, layer=lv, driver="GPKG", engine="pyogrio"
-            )
-        tmp.replace(target / "priorities.gpkg")
-    finally:
-        tmp.unlink(missing_ok=True)
+    table, parts = priorities(ind, population, w, policy=policy)
     meta = {
         "formula": "score = Σ failing indicators weight × severity × residents affected",
         "weights": w.source,
         "settings": {"levels": list(w.levels), "severity": w.severity,
                      "count_saturation": w.count_saturation, "default_weight": w.default_weight,
-                     "unconfirmed_factor": w.unconfirmed_factor},
+                     "unconfirmed_factor": w.unconfirmed_factor, "few_measured_share": w.few_measured_share},
         "dimension_weights": w.dimension,
         "indicator_weights": w.indicator,
         "confirmed": False,
-        "note": "weights are cityos operational defaults [OP] unless a city's file is given",
+        "note": "weights are cityos operational defaults [OP] unless a city's file is given; "
+                "no_data adds nothing, failing indicators with unknown severity or residents are skipped",
         "results": str(saved.folder),
-        "units_scored": {lv: int((table["level"] == lv).sum()) for lv in w.levels},
+        "units_scored": {lv: int(((table["level"] == lv) & table["score"].notna()).sum()) for lv in w.levels},
+        "units_not_ranked": {lv: int(((table["level"] == lv) & table["score"].isna()).sum()) for lv in w.levels},
+        "contributions_skipped": int(parts["skipped"].sum()),
     }  # fmt: skip
-    tmp_json = target / ".priorities.json.tmp"
-    tmp_json.write_text(json.dumps(meta, ensure_ascii=False, indent=2) + "\n", "utf-8")
-    tmp_json.replace(target / "priorities.json")
+    with atomic_folder(target, force=force) as tmp:
+        write_table(table, tmp / "priorities.csv")
+        write_table(parts, tmp / "priorities_detail.csv")
+        for lv, layer in layers.items():
+            geo = layer[["unit_id", "geometry"]].assign(unit_id=layer["unit_id"].astype(str))
+            geo.merge(table[table["level"] == lv], on="unit_id", how="left").to_file(
+                tmp / "priorities.gpkg", layer=lv, driver="GPKG", engine="pyogrio"
+            )
+        (tmp / "priorities.json").write_text(
+            json.dumps(meta, ensure_ascii=False, indent=2) + "\n", "utf-8"
+        )
     return target, table

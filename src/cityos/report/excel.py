@@ -17,6 +17,7 @@ from openpyxl import Workbook
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
+from cityos.checkup.policy import Policy
 from cityos.checkup.results import as_number, read_results
 
 __all__ = ["LEVEL_SHEETS", "STATUS_ZH", "write_workbook"]
@@ -33,7 +34,13 @@ STATUS_ZH = {
     "no_target": "无目标值 no target",
 }
 HEADER = ["序号 no", "指标", "indicator", "单位 unit", "体检单元 unit", "单元编号 unit id", "数值 value",
-          "目标 target", "状态 status", "阈值已确认 confirmed", "方法 method", "体系 system"]  # fmt: skip
+          "目标 target", "状态 status", "阈值已确认 confirmed", "方法 method", "体系 system",
+          "说明 note", "提示 warning"]  # fmt: skip
+
+
+def number_format(decimals: int) -> str:
+    """The Excel number format showing ``decimals`` places (``0``, ``0.0``, ``0.00`` …)."""
+    return "0" if decimals == 0 else "0." + "0" * decimals
 
 
 def _widths(ws: Any, widths: list[int]) -> None:
@@ -46,6 +53,7 @@ def write_workbook(results: str | os.PathLike[str], out: str | os.PathLike[str])
     target = Path(out)
     saved = read_results(results)
     indicators, problems, summary = saved.indicators, saved.problems, saved.summary
+    policy = Policy.from_record(summary.get("policy"))
     wb = Workbook()
     wb.remove(wb.active)
     bold = Font(bold=True)
@@ -60,19 +68,32 @@ def write_workbook(results: str | os.PathLike[str], out: str | os.PathLike[str])
             ["_k", "unit_id"], kind="stable"
         )
         for rec in rows.to_dict("records"):
+            unit = str(rec["unit"])
             ws.append([
-                int(rec["_k"]) + 1, rec["name_zh"], rec["name_en"], rec["unit"], rec["unit_name"], rec["unit_id"],
-                as_number(rec["value"]), as_number(rec["target"]), STATUS_ZH.get(rec["status"], rec["status"]),
-                "是 yes" if rec.get("confirmed") else "否 no", rec.get("method"), rec.get("system"),
+                int(rec["_k"]) + 1, rec["name_zh"], rec["name_en"], unit, rec["unit_name"], rec["unit_id"],
+                policy.for_people(rec["value"], unit), policy.for_people(rec["target"], unit),
+                STATUS_ZH.get(rec["status"], rec["status"]), "是 yes" if rec.get("confirmed") else "否 no",
+                rec.get("method"), rec.get("system"), rec.get("note") or None, rec.get("warning") or None,
             ])  # fmt: skip
+            fmt = number_format(policy.decimals_for(unit))
+            ws.cell(ws.max_row, 7).number_format = fmt
+            ws.cell(ws.max_row, 8).number_format = fmt
         ws.freeze_panes = "A2"
-        _widths(ws, [8, 36, 40, 10, 22, 22, 12, 10, 16, 14, 60, 18])
+        _widths(ws, [8, 36, 40, 10, 22, 22, 12, 10, 16, 14, 60, 18, 60, 60])
     ws = wb.create_sheet("问题清单 problems")
     ws.append(list(problems.columns))
     for cell in ws[1]:
         cell.font = bold
-    for values in problems.itertuples(index=False, name=None):
-        ws.append([as_number(v) if isinstance(v, float) else v for v in values])
+    cols = list(problems.columns)
+    for rec in problems.to_dict("records"):
+        unit = str(rec.get("unit", ""))
+        ws.append([policy.for_people(rec[c], unit) if c in ("value", "target")
+                   else as_number(rec[c]) if isinstance(rec[c], float) else rec[c] for c in cols])  # fmt: skip
+        for c in ("value", "target"):
+            if c in cols:
+                ws.cell(ws.max_row, cols.index(c) + 1).number_format = number_format(
+                    policy.decimals_for(unit)
+                )
     ws = wb.create_sheet("方法 methods")
     ws.append(["项目 item", "内容 content"])
     for cell in ws[1]:
@@ -84,9 +105,33 @@ def write_workbook(results: str | os.PathLike[str], out: str | os.PathLike[str])
         ),
         ("数据截至 as of", summary.get("as_of")),
         ("坐标系 CRS (measurement)", summary.get("crs")),
-        ("人口方法 population", json.dumps(summary.get("population", {}), ensure_ascii=False)),
+        (
+            "人口方法 population",
+            json.dumps(
+                {
+                    k: v
+                    for k, v in summary.get("population", {}).items()
+                    if k not in ("implausible", "unallocated")
+                },
+                ensure_ascii=False,
+            ),
+        ),
         ("体检单元 units", json.dumps(summary.get("units", {}), ensure_ascii=False)),
         ("距离 distances", json.dumps(summary.get("distances", {}), ensure_ascii=False)),
+        (
+            "三种状态 states",
+            "达标、不达标、无数据（未测量，附原因）；缺失数据从不计为不达标 / met, not met, "
+            "unmeasured (no data, with the reason): missing data is never a failure",
+        ),
+        (
+            "人口提示 population warnings",
+            "\n".join(
+                o.get("message_zh", "")
+                for o in summary.get("population", {}).get("implausible", [])
+            )
+            or None,
+        ),
+        ("政策参数 policy", json.dumps(summary.get("policy", {}), ensure_ascii=False)),
         ("数据来源 credits", "; ".join(summary.get("attribution", []))),
     ]
     for item, content in meta:

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from cityos.checkup.policy import Policy
 from cityos.checkup.results import as_number, read_results
 from cityos.errors import BundleError
 from cityos.report.excel import LEVEL_SHEETS
@@ -28,18 +29,19 @@ from cityos.report.excel import LEVEL_SHEETS
 __all__ = ["write_html"]
 
 SIMPLIFY_M = 2.0
-#: above this many street segments the basemap keeps only streets above residential class, so a
-#: metropolis still gives a file that opens in seconds
-MAX_STREETS = 30_000
-MINOR = ["footway", "path", "steps", "corridor", "service", "track", "bridleway", "pedestrian"]
-LOCAL = ["residential", "living_street", "unclassified", "road"]
 TEXT = {
     "zh": {"title": "城市体检报告", "score": "体检概览", "map": "指标地图", "problems": "问题清单",
            "cc": "完整社区：缺失设施", "methods": "方法与数据", "level": "层级", "indicator": "指标",
            "unit": "单元", "value": "数值", "target": "目标", "status": "状态", "unconfirmed": "阈值未确认",
            "ranking": "单元排名", "locate": "定位", "missing": "缺失项", "change": "年度变化", "dist": "数值分布",
            "improved": "改善", "worsened": "恶化", "unchanged": "不变", "priorities": "城市更新优先级",
-           "rank": "排名", "why": "主要原因", "priority_score": "优先级得分"},
+           "rank": "排名", "why": "主要原因", "priority_score": "优先级得分", "dimension": "维度",
+           "cause": "原因", "pass": "达标", "fail": "不达标", "no_data": "无数据", "no_target": "无目标值",
+           "generated": "生成单元", "nodata_legend": "无数据", "warning": "提示", "fails": "不达标项",
+           "popwarn": "人口估算提示", "city": "城区", "subdistrict": "街道", "community": "社区",
+           "m_systems": "体检体系", "m_asof": "数据截至", "m_crs": "坐标系", "m_population": "人口方法",
+           "m_units": "体检单元", "m_distances": "距离", "m_sources": "数据来源", "m_credits": "版权",
+           "m_policy": "政策参数", "m_states": "三种状态：达标、不达标、无数据（未测量，附原因）；缺失数据从不计为不达标。"},
     "en": {"title": "City health check report", "score": "Scorecard", "map": "Indicator map",
            "problems": "Problem list", "cc": "Complete communities: missing facilities",
            "methods": "Methods and data", "level": "Level", "indicator": "Indicator", "unit": "Unit",
@@ -47,7 +49,14 @@ TEXT = {
            "ranking": "Ranking of units", "locate": "locate", "missing": "Missing items", "change": "Year-over-year",
            "dist": "Distribution", "improved": "improved", "worsened": "worsened", "unchanged": "unchanged",
            "priorities": "Renewal priorities", "rank": "Rank", "why": "What drives the score",
-           "priority_score": "Priority score"},
+           "priority_score": "Priority score", "dimension": "Dimension", "cause": "Cause", "pass": "pass",
+           "fail": "fail", "no_data": "no data", "no_target": "no target", "generated": "generated unit",
+           "nodata_legend": "no data", "warning": "Warning", "fails": "failing",
+           "popwarn": "Population estimate warnings", "city": "city", "subdistrict": "subdistrict",
+           "community": "community", "m_systems": "Systems", "m_asof": "As of", "m_crs": "CRS",
+           "m_population": "Population", "m_units": "Units", "m_distances": "Distances",
+           "m_sources": "Sources", "m_credits": "Credits", "m_policy": "Policy numbers",
+           "m_states": "Three states: met (pass), not met (fail), unmeasured (no data, with the reason); missing data is never a failure."},
 }  # fmt: skip
 
 
@@ -56,9 +65,13 @@ STATUS_CODES = {"pass": 0, "fail": 1, "no_data": 2, "no_target": 3}
 MAX_PROBLEMS = 2000
 
 
-def _grid(ind: pd.DataFrame, order: dict[str, list[str]], *, with_status: bool) -> dict[str, Any]:
-    """{level: {indicator: {"v": [value per unit], "s": [status code per unit]}}}."""
+def _grid(
+    ind: pd.DataFrame, order: dict[str, list[str]], policy: Policy, *, with_status: bool
+) -> dict[str, Any]:
+    """{level: {indicator: {"v": [value per unit], "s": [status code per unit]}}}, values
+    rounded for people by the indicator's unit."""
     out: dict[str, Any] = {}
+    units_of = ind.drop_duplicates("indicator_id").set_index("indicator_id")["unit"].astype(str)
     for lv, ids in order.items():
         sub = ind[ind["level"] == lv]
         val = sub.pivot_table(
@@ -72,7 +85,7 @@ def _grid(ind: pd.DataFrame, order: dict[str, list[str]], *, with_status: bool) 
                 index="indicator_id", columns="unit_id", values="code", aggfunc="first"
             ).reindex(columns=ids)
         out[lv] = {
-            iid: {"v": [_num(v) for v in val.loc[iid].to_numpy()],
+            iid: {"v": [policy.for_people(v, units_of.get(iid, "")) for v in val.loc[iid].to_numpy()],
                   **({"s": [int(c) if c == c else 2 for c in st.loc[iid].to_numpy()]} if st is not None and iid in st.index else {})}
             for iid in val.index
         }  # fmt: skip
@@ -87,9 +100,9 @@ def _with_priority(values: dict[str, Any], priorities: dict[str, Any] | None) ->
 
 
 def _num(value: Any) -> float | None:
-    """A JSON-safe number (None for missing), rounded to 4 decimals."""
+    """A JSON-safe number (None for missing), rounded to whole units (priority scores)."""
     f = as_number(value)
-    return None if f is None else round(f, 4)
+    return None if f is None else round(f)
 
 
 def _coords(geom: shapely.Geometry) -> list[list[list[float]]]:
@@ -103,19 +116,12 @@ def _coords(geom: shapely.Geometry) -> list[list[list[float]]]:
     return rings
 
 
-def _streets(bundle_path: str | None, crs: str) -> list[list[list[int]]]:
-    if not bundle_path:
-        return []
-    file = Path(bundle_path) / "walk_edges.parquet"
+def _streets(results: Path, crs: str) -> list[list[list[int]]]:
+    """The basemap kept in the results folder (``streets.parquet``), simplified, in whole metres."""
+    file = results / "streets.parquet"
     if not file.is_file():
         return []
-    edges = gpd.read_parquet(file, columns=["highway", "geometry"])
-    major = edges[~edges["highway"].isin(MINOR)]
-    if len(major) > MAX_STREETS:
-        major = major[~major["highway"].isin(LOCAL)]
-    major = major.to_crs(crs)
-    if len(major) > MAX_STREETS:  # still too many: the longest streets carry the picture
-        major = major.iloc[np.argsort(-major.length.to_numpy(), kind="stable")[:MAX_STREETS]]
+    major = gpd.read_parquet(file).to_crs(crs)
     lines = shapely.simplify(major.geometry.to_numpy(), SIMPLIFY_M * 2)
     return [np.round(shapely.get_coordinates(g)).astype(int).tolist() for g in lines]
 
@@ -123,6 +129,7 @@ def _streets(bundle_path: str | None, crs: str) -> list[list[list[int]]]:
 def _payload(results: Path, compare: Path | None) -> dict[str, Any]:
     saved = read_results(results, also=["units.gpkg"])
     ind, summary = saved.indicators, saved.summary
+    policy = Policy.from_record(summary.get("policy"))
     crs = summary.get("crs") or "EPSG:3857"
     units: dict[str, list[dict[str, Any]]] = {}
     for level in LEVEL_SHEETS:
@@ -139,35 +146,55 @@ def _payload(results: Path, compare: Path | None) -> dict[str, Any]:
             direction=ind.groupby("indicator_id")["direction"].first()
             if "direction" in ind
             else "higher",
-            dimension=ind.groupby("indicator_id")["dimension"].first()
-            if "dimension" in ind
-            else "",
+            dimension=ind.groupby("indicator_id")["dimension"].first(),
+            pop=ind.assign(w=ind["warning"].fillna("").astype(str) != "")
+            .groupby("indicator_id")["w"]
+            .any(),
         )
     )
+    meta["dimension_en"] = meta["dimension"].map(lambda d: policy.dimensions_en.get(str(d), str(d)))
+    meta["dp"] = meta["unit"].map(lambda u: policy.decimals_for(str(u)))
+    meta["tol"] = meta["unit"].map(lambda u: policy.tolerance_for(str(u)))
     records = ind.to_dict("records")
     # values per level and indicator as arrays aligned with the units (compact for big cities)
     order = {lv: [u["id"] for u in units[lv]] for lv in units}
-    values = _grid(ind, order, with_status=True)
+    values = _grid(ind, order, policy, with_status=True)
     old = (
-        _grid(pd.read_parquet(compare / "indicators.parquet"), order, with_status=False)
+        _grid(read_results(compare).indicators, order, policy, with_status=False)
         if compare
         else None
     )
+    warn: dict[str, dict[int, str]] = {
+        lv: {} for lv in order
+    }  # level → {unit index: population warning}
+    flagged = ind[ind["warning"].fillna("").astype(str) != ""].drop_duplicates(["level", "unit_id"])
+    for lv, uid, text in zip(
+        flagged["level"], flagged["unit_id"].astype(str), flagged["warning"], strict=True
+    ):
+        if lv in order and uid in order[lv]:
+            warn[lv][order[lv].index(uid)] = str(text)
     notes = {str(r["unit_id"]): r["note"] for r in records
-             if isinstance(r.get("note"), str) and r["note"].startswith("missing: ") and r["level"] == "community"}  # fmt: skip
-    problem_table = saved.problems.astype(object).fillna("")
+             if r["level"] == "community" and r["method"].startswith("complete set")
+             and isinstance(r.get("note"), str) and ("missing: " in r["note"] or "unmeasured" in r["note"])}  # fmt: skip
+    rounded: dict[str, Any] = {
+        c: [policy.for_people(v, str(u)) for v, u in zip(saved.problems[c], saved.problems["unit"], strict=True)]
+        for c in ("value", "target")
+    }  # fmt: skip
+    problem_table = saved.problems.assign(**rounded).astype(object).fillna("")
     problems = (
         problem_table.drop(columns=["building_ids"], errors="ignore")
         .head(MAX_PROBLEMS)
         .to_dict("records")
     )
-    priorities = _priorities(results, order)
+    priorities = _priorities(results / "priorities", order)
     if priorities:  # the score as one more indicator of the map
         meta.loc[PRIORITY_ID] = pd.Series(PRIORITY_META)
     return {
         "priorities": priorities,
         "units": units,
-        "streets": _streets(summary.get("bundle"), crs),
+        "streets": _streets(results, crs),
+        "warn": warn,
+        "policy": policy.record(),
         "indicators": {
             k: {
                 kk: (None if isinstance(vv, float) and math.isnan(vv) else vv)
@@ -194,7 +221,8 @@ PRIORITY_ID = "renewal_priority"
 PRIORITY_META: dict[str, Any] = {"name_zh": "城市更新优先级得分", "name_en": "Renewal priority score",
                  "unit": "score", "confirmed": False, "system": "renew", "target": np.nan,
                  "source": "cityos renew: Σ weight × severity × residents affected",
-                 "direction": "lower", "dimension": "城市更新"}  # fmt: skip
+                 "direction": "lower", "dimension": "城市更新", "dimension_en": "Urban renewal",
+                 "dp": 0, "tol": 0.5, "pop": False}  # fmt: skip
 #: rows of the priorities table shown per level (priorities.csv has them all)
 MAX_PRIORITIES = 30
 
@@ -268,7 +296,7 @@ td,th{border:1px solid #ccc;padding:3px 6px;text-align:left}th{background:#eef}
 #side{flex:1;min-width:320px}#tip{position:fixed;pointer-events:none;background:#fff;border:1px solid #555;padding:4px 8px;font-size:12px;display:none}
 .unit{stroke:#333;stroke-width:1;vector-effect:non-scaling-stroke}.unit:hover{stroke:#e00;stroke-width:2}
 .street{fill:none;stroke:#b8b8b8;stroke-width:1;vector-effect:non-scaling-stroke}
-.fail{color:#b00}.pass{color:#070}.badge{background:#fc0;padding:0 4px;border-radius:3px;font-size:11px}
+.fail{color:#b00}.pass{color:#070}.warn{color:#a50}.badge{background:#fc0;padding:0 4px;border-radius:3px;font-size:11px}
 </style></head><body>
 <header><h1 id="title">__TITLE__</h1><div id="sub"></div></header>
 <main>
@@ -284,6 +312,7 @@ td,th{border:1px solid #ccc;padding:3px 6px;text-align:left}th{background:#eef}
 <div id="prio"><h2 data-t="priorities"></h2><div id="priorities"></div></div>
 <h2 data-t="problems"></h2><div id="problems"></div>
 <h2 data-t="cc"></h2><div id="cc"></div>
+<h2 data-t="popwarn" id="popwarn-h"></h2><div id="popwarn"></div>
 <h2 data-t="methods"></h2><div id="methods"></div>
 </main><div id="tip"></div>
 <script>
@@ -297,20 +326,23 @@ const esc = (s) => String(s ?? "").replace(/[&<>"]/g, (c) => ({"&": "&amp;", "<"
 const S = D.summary;
 $("sub").textContent = `${(S.systems || []).map((s) => s.id).join(" + ")} · ${S.as_of || ""} · ${S.crs}`;
 // scorecard
-let sc = `<table><tr><th>${T.level}</th><th>pass</th><th>fail</th><th>no_data</th><th>no_target</th></tr>`;
-for (const [lv, c] of Object.entries(D.counts)) sc += `<tr><td>${lv}</td><td class="pass">${c.pass || 0}</td><td class="fail">${c.fail || 0}</td><td>${c.no_data || 0}</td><td>${c.no_target || 0}</td></tr>`;
+const ZH = document.documentElement.lang === "zh";
+const heads = `<th>${T.pass}</th><th>${T.fail}</th><th>${T.no_data}</th><th>${T.no_target}</th>`;
+let sc = `<table><tr><th>${T.level}</th>${heads}</tr>`;
+for (const [lv, c] of Object.entries(D.counts)) sc += `<tr><td>${esc(T[lv] || lv)}</td><td class="pass">${c.pass || 0}</td><td class="fail">${c.fail || 0}</td><td>${c.no_data || 0}</td><td>${c.no_target || 0}</td></tr>`;
 sc += "</table>";
 // by dimension, and the units failing most indicators
 const byDim = {}, fails = {};
 for (const [lv, inds] of Object.entries(D.values)) for (const [id, g] of Object.entries(inds)) {
   if (id === "renewal_priority") continue;
-  const dim = (D.indicators[id] || {}).dimension || "—";
+  const m = D.indicators[id] || {};
+  const dim = (ZH ? m.dimension : m.dimension_en) || "—";
   byDim[dim] = byDim[dim] || [0, 0, 0, 0];
-  (g.s || []).forEach((c, i) => { byDim[dim][c]++; if (c === 1) { const k = `${lv}|${D.units[lv][i].name}`; fails[k] = (fails[k] || 0) + 1; } });
+  (g.s || []).forEach((c, i) => { byDim[dim][c]++; if (c === 1) { const k = `${T[lv] || lv}|${D.units[lv][i].name}`; fails[k] = (fails[k] || 0) + 1; } });
 }
-sc += `<table><tr><th>dimension</th><th>pass</th><th>fail</th><th>no_data</th><th>no_target</th></tr>` + Object.entries(byDim).map(([d, c]) => `<tr><td>${esc(d)}</td><td class="pass">${c[0]}</td><td class="fail">${c[1]}</td><td>${c[2]}</td><td>${c[3]}</td></tr>`).join("") + "</table>";
+sc += `<table><tr><th>${T.dimension}</th>${heads}</tr>` + Object.entries(byDim).map(([d, c]) => `<tr><td>${esc(d)}</td><td class="pass">${c[0]}</td><td class="fail">${c[1]}</td><td>${c[2]}</td><td>${c[3]}</td></tr>`).join("") + "</table>";
 const worst = Object.entries(fails).sort((a, b) => b[1] - a[1]).slice(0, 10);
-sc += `<table id="worst"><tr><th>${T.unit}</th><th>fail</th></tr>` + worst.map(([k, n]) => `<tr><td>${esc(k.replace("|", " · "))}</td><td class="fail">${n}</td></tr>`).join("") + "</table>";
+sc += `<table id="worst"><tr><th>${T.unit}</th><th>${T.fails}</th></tr>` + worst.map(([k, n]) => `<tr><td>${esc(k.replace("|", " · "))}</td><td class="fail">${n}</td></tr>`).join("") + "</table>";
 $("score").innerHTML = sc;
 // map frame
 let minx = Infinity, miny = Infinity, maxx = -Infinity, maxy = -Infinity;
@@ -339,7 +371,8 @@ svg.addEventListener("wheel", (e) => {
 }, {passive: false});
 // colours: a sequential scale from the indicator's range, grey for no data
 const ramp = (t) => `hsl(212,65%,${Math.round(90 - 58 * t)}%)`;  // light → dark: low → high
-const name = (id) => (T === undefined ? id : (document.documentElement.lang === "zh" ? D.indicators[id].name_zh : D.indicators[id].name_en));
+const name = (id) => (ZH ? D.indicators[id].name_zh : D.indicators[id].name_en);
+const fmt = (v, id) => (v === null || v === undefined ? "—" : Number(v).toLocaleString(ZH ? "zh-CN" : "en", {minimumFractionDigits: (D.indicators[id] || {}).dp ?? 2, maximumFractionDigits: (D.indicators[id] || {}).dp ?? 2}));
 const lvSel = $("level"), indSel = $("indicator");
 const STATUS = ["pass", "fail", "no_data", "no_target"];
 function cell(lv, id, i) {
@@ -347,7 +380,7 @@ function cell(lv, id, i) {
   return g ? [g.v[i], STATUS[g.s ? g.s[i] : 2]] : [null, "no_data"];
 }
 const oldValue = (lv, id, i) => { const g = D.old && (D.old[lv] || {})[id]; return g ? g.v[i] : undefined; };
-for (const lv of Object.keys(D.units)) lvSel.add(new Option(lv, lv));
+for (const lv of Object.keys(D.units)) lvSel.add(new Option(T[lv] || lv, lv));
 lvSel.value = "community";
 function fillIndicators() {
   const keep = indSel.value; indSel.innerHTML = "";
@@ -369,7 +402,7 @@ function draw() {
     if (showChange) {
       const o = oldValue(lv, id, i);
       const d = (v === null || o === null || o === undefined) ? null : (meta.direction === "lower" ? o - v : v - o);
-      fill = d === null ? "#ddd" : d > 1e-9 ? "#3a3" : d < -1e-9 ? "#c33" : "#bbb";
+      fill = d === null ? "#ddd" : d > meta.tol ? "#3a3" : d < -meta.tol ? "#c33" : "#bbb";
     }
     g += `<path class="unit" data-i="${i}" fill="${fill}" fill-opacity="0.75" d="${path(u.rings)}"/>`;
   });
@@ -379,20 +412,22 @@ function draw() {
       const u = D.units[lv][+p.dataset.i], v = vals[+p.dataset.i];
       const old = oldValue(lv, id, +p.dataset.i);
       tip.style.display = "block"; tip.style.left = e.clientX + 12 + "px"; tip.style.top = e.clientY + 12 + "px";
-      tip.innerHTML = `<b>${esc(u.name)}</b>${u.gen ? " (generated)" : ""}<br>${T.value}: ${v[0] === null ? "—" : v[0]} ${esc(meta.unit)}<br>${T.target}: ${meta.target ?? "—"}<br>${T.status}: ${v[1]}` + (old !== undefined ? `<br>${T.change}: ${old ?? "—"} → ${v[0] ?? "—"}` : "");
-      if (id === "renewal_priority") { const P = D.priorities.levels[lv], k = +p.dataset.i; tip.innerHTML = `<b>${esc(u.name)}</b><br>${T.rank}: ${P.rank[k] ?? "—"} · ${T.priority_score}: ${v[0] ?? "—"}<br>${esc(document.documentElement.lang === "zh" ? P.why[k] : P.why_en[k])}`; }
+      const w = meta.pop && (D.warn[lv] || {})[+p.dataset.i];
+      tip.innerHTML = `<b>${esc(u.name)}</b>${u.gen ? ` (${T.generated})` : ""}<br>${T.value}: ${fmt(v[0], id)} ${esc(meta.unit)}<br>${T.target}: ${fmt(meta.target, id)}<br>${T.status}: ${T[v[1]]}` + (old !== undefined ? `<br>${T.change}: ${fmt(old, id)} → ${fmt(v[0], id)}` : "") + (w ? `<br><span class="warn">⚠ ${esc(w)}</span>` : "");
+      if (id === "renewal_priority") { const P = D.priorities.levels[lv], k = +p.dataset.i; tip.innerHTML = `<b>${esc(u.name)}</b><br>${T.rank}: ${P.rank[k] ?? "—"} · ${T.priority_score}: ${fmt(v[0], id)}<br>${esc(ZH ? P.why[k] : P.why_en[k])}`; }
     });
     p.addEventListener("mouseleave", () => { tip.style.display = "none"; });
   });
-  $("info").innerHTML = `<b>${esc(name(id))}</b> (${esc(meta.unit)})<br>${T.target}: ${meta.target ?? "—"} ${esc(meta.source || "")}` + (meta.confirmed ? "" : ` <span class="badge">${T.unconfirmed}</span>`);
-  $("legend").textContent = nums.length ? `${lo.toFixed(2)} … ${hi.toFixed(2)} ${meta.unit}` : "no data";
+  const nwarn = meta.pop ? Object.keys(D.warn[lv] || {}).length : 0;
+  $("info").innerHTML = `<b>${esc(name(id))}</b> (${esc(meta.unit)})<br>${T.target}: ${fmt(meta.target, id)} ${esc(meta.source || "")}` + (meta.confirmed ? "" : ` <span class="badge">${T.unconfirmed}</span>`) + (nwarn ? `<br><span class="warn" id="popwarn-note">⚠ ${T.popwarn}: ${nwarn} ${T.unit}</span>` : "");
+  $("legend").textContent = nums.length ? `${fmt(lo, id)} … ${fmt(hi, id)} ${meta.unit}` : T.nodata_legend;
   if (D.old) {  // the change of this indicator over its units
     const t = {improved: 0, worsened: 0, unchanged: 0};
     D.units[lv].forEach((u, i) => {
       const v = vals[i][0], o = oldValue(lv, id, i);
       if (v === null || o === null || o === undefined) return;
       const d = meta.direction === "lower" ? o - v : v - o;
-      t[d > 1e-9 ? "improved" : d < -1e-9 ? "worsened" : "unchanged"]++;
+      t[d > meta.tol ? "improved" : d < -meta.tol ? "worsened" : "unchanged"]++;
     });
     $("info").innerHTML += `<br>${T.change}: ${T.improved} ${t.improved} · ${T.worsened} ${t.worsened} · ${T.unchanged} ${t.unchanged}`;
   }
@@ -400,11 +435,11 @@ function draw() {
   const bins = new Array(20).fill(0);
   for (const v of nums) bins[Math.min(19, Math.floor(hi > lo ? (v - lo) / (hi - lo) * 20 : 0))]++;
   const bmax = Math.max(...bins, 1);
-  $("hist").innerHTML = bins.map((b, k) => `<rect x="${10 + k * 22}" y="${95 - 85 * b / bmax}" width="20" height="${85 * b / bmax}" fill="#468"/>`).join("") + `<text x="10" y="108" font-size="10">${nums.length ? lo.toFixed(1) : ""}</text><text x="450" y="108" font-size="10" text-anchor="end">${nums.length ? hi.toFixed(1) : ""}</text>`;
+  $("hist").innerHTML = bins.map((b, k) => `<rect x="${10 + k * 22}" y="${95 - 85 * b / bmax}" width="20" height="${85 * b / bmax}" fill="#468"/>`).join("") + `<text x="10" y="108" font-size="10">${nums.length ? fmt(lo, id) : ""}</text><text x="450" y="108" font-size="10" text-anchor="end">${nums.length ? fmt(hi, id) : ""}</text>`;
   // ranking chart
   const ranked = D.units[lv].map((u, i) => [u.name, vals[i][0]]).filter((r) => r[1] !== null).sort((a, b) => b[1] - a[1]).slice(0, 15);
   const top = Math.max(...ranked.map((r) => r[1]), 1e-9);
-  $("chart").innerHTML = ranked.map((r, k) => `<rect x="150" y="${k * 19 + 2}" height="15" width="${Math.max(1, 250 * r[1] / top)}" fill="#468"/><text x="146" y="${k * 19 + 14}" font-size="11" text-anchor="end">${esc(String(r[0]).slice(0, 22))}</text><text x="${154 + 250 * r[1] / top}" y="${k * 19 + 14}" font-size="10">${r[1].toFixed(1)}</text>`).join("");
+  $("chart").innerHTML = ranked.map((r, k) => `<rect x="150" y="${k * 19 + 2}" height="15" width="${Math.max(1, 250 * r[1] / top)}" fill="#468"/><text x="146" y="${k * 19 + 14}" font-size="11" text-anchor="end">${esc(String(r[0]).slice(0, 22))}</text><text x="${154 + 250 * r[1] / top}" y="${k * 19 + 14}" font-size="10">${fmt(r[1], id)}</text>`).join("");
 }
 lvSel.addEventListener("change", () => { fillIndicators(); draw(); });
 indSel.addEventListener("change", draw);
@@ -420,15 +455,15 @@ function locate(level, unitId, indicator) {
   vb = [Math.min(...xs) - m, -Math.max(...ys) - m, w + 2 * m, h + 2 * m]; setVB();
   svg.scrollIntoView();
 }
-let pr = `<table><tr><th>${T.level}</th><th>${T.unit}</th><th>${T.indicator}</th><th>${T.value}</th><th>${T.target}</th><th></th><th>cause</th></tr>`;
-D.problems.slice(0, 2000).forEach((p, k) => { pr += `<tr><td>${esc(p.level)}</td><td>${esc(p.unit_name)}</td><td>${esc(p.name_zh)}</td><td>${esc(p.value)}</td><td>${esc(p.target)}</td><td><button data-k="${k}">${T.locate}</button></td><td>${esc(p.cause)}</td></tr>`; });
+let pr = `<table><tr><th>${T.level}</th><th>${T.unit}</th><th>${T.indicator}</th><th>${T.value}</th><th>${T.target}</th><th></th><th>${T.cause}</th><th>${T.warning}</th></tr>`;
+D.problems.slice(0, 2000).forEach((p, k) => { pr += `<tr><td>${esc(T[p.level] || p.level)}</td><td>${esc(p.unit_name)}</td><td>${esc(ZH ? p.name_zh : p.name_en)}</td><td>${esc(fmt(p.value, p.indicator_id))} ${esc(p.unit)}</td><td>${esc(fmt(p.target, p.indicator_id))}</td><td><button data-k="${k}">${T.locate}</button></td><td>${esc(ZH ? p.cause_zh : p.cause)}</td><td class="warn">${esc(p.warning)}</td></tr>`; });
 $("problems").innerHTML = pr + "</table>" + (D.problems_total > D.problems.length ? `<p>${D.problems.length} / ${D.problems_total} (problems.csv)</p>` : "");
 $("problems").querySelectorAll("button").forEach((b) => b.addEventListener("click", () => { const p = D.problems[+b.dataset.k]; locate(p.level, String(p.unit_id)); }));
 if (D.priorities) {
   let ph = "";
   for (const [lv, rows] of Object.entries(D.priorities.top)) {
-    ph += `<h3>${esc(lv)}</h3><table class="prio"><tr><th>${T.rank}</th><th>${T.unit}</th><th>${T.priority_score}</th><th></th><th>${T.why}</th></tr>`;
-    rows.forEach((r, k) => { ph += `<tr><td>${r.rank}</td><td>${esc(r.unit_name)}</td><td>${Math.round(r.score).toLocaleString()}</td><td><button data-lv="${esc(lv)}" data-id="${esc(r.unit_id)}">${T.locate}</button></td><td>${esc(document.documentElement.lang === "zh" ? r.explanation : r.explanation_en)}</td></tr>`; });
+    ph += `<h3>${esc(T[lv] || lv)}</h3><table class="prio"><tr><th>${T.rank}</th><th>${T.unit}</th><th>${T.priority_score}</th><th></th><th>${T.why}</th></tr>`;
+    rows.forEach((r, k) => { ph += `<tr><td>${r.rank}</td><td>${esc(r.unit_name)}</td><td>${Math.round(r.score).toLocaleString()}</td><td><button data-lv="${esc(lv)}" data-id="${esc(r.unit_id)}">${T.locate}</button></td><td>${esc(ZH ? r.explanation : r.explanation_en)}</td></tr>`; });
     ph += "</table>";
   }
   $("priorities").innerHTML = ph;
@@ -437,6 +472,10 @@ if (D.priorities) {
 let cc = `<table><tr><th>${T.unit}</th><th>${T.missing}</th></tr>`;
 for (const [u, note] of Object.entries(D.missing)) cc += `<tr><td>${esc(u)}</td><td>${esc(note.replace("missing: ", ""))}</td></tr>`;
 $("cc").innerHTML = cc + "</table>";
-$("methods").innerHTML = `<table>${[["systems", (S.systems || []).map((s) => `${s.id} ${s.version}`).join("; ")], ["as of", S.as_of], ["CRS", S.crs], ["population", JSON.stringify(S.population)], ["units", JSON.stringify(S.units)], ["distances", JSON.stringify(S.distances)], ["sources", (S.sources || []).map((s) => `${s.kind}: ${s.path} (${(s.sha256 || "").slice(0, 12)} ${s.replication_timestamp || s.newest_object || ""})`).join("; ")], ["credits", (S.attribution || []).join("; ")]].map(([k, v]) => `<tr><th>${esc(k)}</th><td>${esc(v)}</td></tr>`).join("")}</table>`;
+const pop = Object.fromEntries(Object.entries(S.population || {}).filter(([k]) => k !== "implausible" && k !== "unallocated"));
+$("methods").innerHTML = `<p>${T.m_states}</p><table>${[[T.m_systems, (S.systems || []).map((s) => `${s.id} ${s.version}`).join("; ")], [T.m_asof, S.as_of], [T.m_crs, S.crs], [T.m_population, JSON.stringify(pop)], [T.m_units, JSON.stringify(S.units)], [T.m_distances, JSON.stringify(S.distances)], [T.m_policy, JSON.stringify(D.policy)], [T.m_sources, (S.sources || []).map((s) => `${s.kind}: ${s.path} (${(s.sha256 || "").slice(0, 12)} ${s.replication_timestamp || s.newest_object || ""})`).join("; ")], [T.m_credits, (S.attribution || []).join("; ")]].map(([k, v]) => `<tr><th>${esc(k)}</th><td>${esc(v)}</td></tr>`).join("")}</table>`;
+const odd = (S.population || {}).implausible || [];
+$("popwarn").innerHTML = odd.length ? `<ul>${odd.slice(0, 200).map((o) => `<li>${esc(ZH ? o.message_zh : o.message)}</li>`).join("")}</ul>` + (odd.length > 200 ? `<p>${odd.length} (summary.json)</p>` : "") : "";
+if (!odd.length) $("popwarn-h").style.display = "none";
 </script></body></html>
 """

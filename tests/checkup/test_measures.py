@@ -10,12 +10,15 @@ import pandas as pd
 import pytest
 import shapely
 
-from cityos.checkup.methods import (
+from cityos.checkup.measures import (
     area_coverage,
     park_service_area,
     per_capita_area,
     population_coverage,
+    rate,
     register_count,
+    register_flags,
+    share,
 )
 from cityos.errors import InputError
 
@@ -35,8 +38,9 @@ def test_population_coverage() -> None:
         radius_m=300,
         units=["A", "B", "C"],
     )
-    assert got.loc["A"].tolist() == [30.0, 60.0, 50.0]  # the building exactly at 300 m counts
-    assert got.loc["B"].tolist() == [0.0, 40.0, 0.0]
+    cols = ["numerator", "denominator", "value"]
+    assert got.loc["A", cols].tolist() == [30.0, 60.0, 50.0]  # the building exactly at 300 m counts
+    assert got.loc["B", cols].tolist() == [0.0, 40.0, 0.0]
     assert got.loc["C", "denominator"] == 0 and math.isnan(got.loc["C", "value"])  # no data, not 0
     with pytest.raises(InputError, match="radius"):
         population_coverage(
@@ -47,30 +51,42 @@ def test_population_coverage() -> None:
 def test_area_coverage() -> None:
     land = gpd.GeoDataFrame(geometry=[shapely.box(0, 0, 100, 50)], crs=CRS)
     got = area_coverage(shapely.box(0, 0, 50, 100), land, UNITS)
-    assert got.loc["A"].tolist() == pytest.approx([2500.0, 5000.0, 50.0])
+    assert got.loc["A", ["numerator", "denominator", "value"]].tolist() == pytest.approx([2500.0, 5000.0, 50.0])
     assert got.loc["B", "denominator"] == 0 and math.isnan(got.loc["B", "value"])
 
 
-def test_per_capita_area_dissolves_overlaps() -> None:
-    pitches = gpd.GeoDataFrame(
-        geometry=[shapely.box(0, 0, 10, 10), shapely.box(5, 0, 15, 10)], crs=CRS
-    )
-    got = per_capita_area(pitches, pd.Series({"A": 30.0, "B": 0.0}), UNITS)
-    assert got.loc["A"].tolist() == pytest.approx([150.0, 30.0, 5.0])
-    assert math.isnan(got.loc["B", "value"])
+def test_per_capita_area_counts_features_of_unknown_area() -> None:
+    # A: 100 + 50 m² for 30 residents = 5 m²/person, and one pitch mapped as a point (unknown)
+    area = pd.Series([100.0, 50.0, np.nan, 20.0])
+    unit_of = pd.Series(["A", "A", "A", "B"])
+    got = per_capita_area(area, unit_of, pd.Series({"A": 30.0, "B": 0.0}), ["A", "B", "C"])
+    assert got.loc["A"].tolist() == pytest.approx([150.0, 30.0, 5.0, 1.0])
+    assert math.isnan(got.loc["B", "value"])  # no residents: no data, not 0 or infinite
+    assert math.isnan(got.loc["C", "value"]) and got.loc["C", "unknown"] == 0
+
+
+def test_share_clamps_and_rate_does_not() -> None:
+    # float noise of an intersection (a hair above the whole) stays 100 %; empty is NaN, not 0
+    got = share([100.00000000000003, 5.0, -1e-12, 1.0], [100.0, 10.0, 10.0, 0.0])
+    assert got[:3].tolist() == [100.0, 50.0, 0.0] and math.isnan(got[3])
+    assert rate([3.0, 1.0], [2.0, 0.0])[0] == 1.5 and math.isnan(rate([3.0, 1.0], [2.0, 0.0])[1])
 
 
 def test_register_count() -> None:
     register = pd.DataFrame(
-        {"building_id": ["B1", "B2", "B3", "B4"], "structural_hazard": ["1", "0", "是", "yes"]}
-    )
+        {"building_id": ["B1", "B2", "B3", "B4", "B5", "B6"],
+         "structural_hazard": ["1", "0", "是", "yes", "", None]}
+    )  # fmt: skip
     got, unmatched = register_count(
         register, key="building_id", column="structural_hazard",
-        unit_of=pd.Series({"B1": "A", "B2": "A", "B3": "B"}), units=["A", "B", "C"],
+        unit_of=pd.Series({"B1": "A", "B2": "A", "B3": "B", "B5": "B", "B6": "D"}),
+        units=["A", "B", "C", "D"],
     )  # fmt: skip
-    assert got.loc["A"].tolist() == [1.0, 2.0, 1.0]
-    assert got.loc["B"].tolist() == [1.0, 1.0, 1.0]
+    # columns: flagged, rows with a known flag, value (flagged count), unknown (blank cells)
+    assert got.loc["A"].tolist() == [1.0, 2.0, 1.0, 0.0]
+    assert got.loc["B"].tolist() == [1.0, 1.0, 1.0, 1.0]  # B5 blank: unknown, not "no hazard"
     assert math.isnan(got.loc["C", "value"])
+    assert got.loc["D", ["numerator", "value", "unknown"]].tolist() == [0.0, 0.0, 1.0]
     assert unmatched == 1
     with pytest.raises(InputError, match="gas_hazard"):
         register_count(
@@ -80,6 +96,13 @@ def test_register_count() -> None:
             unit_of=pd.Series(dtype=object),
             units=["A"],
         )
+
+
+def test_register_flags_three_states() -> None:
+    got = register_flags(pd.Series(["1", "否", " ", None, "有", "2", "0", "maybe", "NaN"]))
+    assert got.tolist()[:3] == [True, False, got.tolist()[2]] and pd.isna(got.iloc[2])
+    assert pd.isna(got.iloc[3]) and got.iloc[4] is True and got.iloc[5] is True
+    assert got.iloc[6] is False and pd.isna(got.iloc[7]) and pd.isna(got.iloc[8])
 
 
 def test_park_service_area_tiers() -> None:
