@@ -708,7 +708,9 @@ def import_city(
     _check_suspicious(layers, ext, fac_frames, unit_frames, warn)
     extent = data_extent(
         ext.header_bbox if ext is not None else None,
-        [ext.walk_edges, ext.buildings] if ext is not None else [],
+        [ext.walk_edges, ext.buildings, ext.facilities, ext.green_spaces, ext.residential_land]
+        if ext is not None
+        else [],
         buildings_layer,
     )
     if extent is not None and unit_frames:

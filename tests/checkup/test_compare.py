@@ -54,8 +54,16 @@ def test_trends_follow_direction() -> None:
 def test_change_within_the_unit_tolerance_is_unchanged() -> None:
     # the policy's tolerance for % is 0.05 points: float noise and a 0.04-point change read as
     # unchanged, 0.06 points as a change; a count changes with any whole case
-    old = frame([("A", "cov", 50.0, "higher"), ("B", "cov", 50.0, "higher"), ("C", "cov", 50.0, "higher")])
-    new = frame([("A", "cov", 50.0 + 1e-12, "higher"), ("B", "cov", 50.04, "higher"), ("C", "cov", 50.06, "higher")])
+    old = frame(
+        [("A", "cov", 50.0, "higher"), ("B", "cov", 50.0, "higher"), ("C", "cov", 50.0, "higher")]
+    )
+    new = frame(
+        [
+            ("A", "cov", 50.0 + 1e-12, "higher"),
+            ("B", "cov", 50.04, "higher"),
+            ("C", "cov", 50.06, "higher"),
+        ]
+    )
     got = compare_results(old, new).set_index("unit_id")["trend"].to_dict()
     assert got == {"A": "unchanged", "B": "unchanged", "C": "improved"}
 

@@ -186,7 +186,9 @@ def test_complete_set_and_any_rule_by_hand(toy: cityos.Bundle, tmp_path: Path) -
     # C2: no kindergarten within 300 m → one of two items; city: 1 of 2 communities complete
     assert row(res, "set", "C1")["value"] == 100.0
     c2 = row(res, "set", "C2")
-    assert c2["value"] == 50.0 and c2["note"].startswith("missing: kg300; ") and c2["status"] == "fail"
+    assert (
+        c2["value"] == 50.0 and c2["note"].startswith("missing: kg300; ") and c2["status"] == "fail"
+    )
     # the toy OSM data span y 0..200 m, the communities −100..300 m: the note says so
     assert "only 51 % of this unit lies within the data extent" in c2["note"]
     assert row(res, "set", "city")["value"] == 50.0

@@ -51,7 +51,9 @@ def test_population_coverage() -> None:
 def test_area_coverage() -> None:
     land = gpd.GeoDataFrame(geometry=[shapely.box(0, 0, 100, 50)], crs=CRS)
     got = area_coverage(shapely.box(0, 0, 50, 100), land, UNITS)
-    assert got.loc["A", ["numerator", "denominator", "value"]].tolist() == pytest.approx([2500.0, 5000.0, 50.0])
+    assert got.loc["A", ["numerator", "denominator", "value"]].tolist() == pytest.approx(
+        [2500.0, 5000.0, 50.0]
+    )
     assert got.loc["B", "denominator"] == 0 and math.isnan(got.loc["B", "value"])
 
 

@@ -100,7 +100,9 @@ def test_unknown_severity_or_residents_are_skipped_and_counted() -> None:
         _row("C2", "b", "fail", value=40.0, target=80.0, unit="%"),
         *[_row("C2", f"n{k}", "no_data") for k in range(3)],
     ])  # fmt: skip
-    pop = pd.DataFrame({"level": "community", "unit_id": ["C1", "C2"], "population": [100.0, np.nan]})
+    pop = pd.DataFrame(
+        {"level": "community", "unit_id": ["C1", "C2"], "population": [100.0, np.nan]}
+    )
     ranked, parts = priorities(ind, pop, load_weights())
     got = ranked.set_index("unit_id")
     # C1: only b counts: severity 0.5 × 100 residents × weight 1.5 (设施完善)

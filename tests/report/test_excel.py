@@ -53,6 +53,8 @@ def test_workbook_matches_parquet(results: Path, tmp_path: Path) -> None:
 
 
 def test_incomplete_results_folder(tmp_path: Path) -> None:
-    with pytest.raises(BundleError, match=r"not a health-check results folder \(no summary\.json\)"):
+    with pytest.raises(
+        BundleError, match=r"not a health-check results folder \(no summary\.json\)"
+    ):
         write_workbook(tmp_path, tmp_path / "x.xlsx")
     assert not (tmp_path / "x.xlsx").exists()

@@ -107,11 +107,11 @@ def test_priorities_map_in_chromium(results: Path, tmp_path: Path, browser: Brow
     # the priority score is the community level's first map layer, coloured by score
     assert page.input_value("#indicator") == "renewal_priority"
     fills = page.eval_on_selector_all("#units path", "ps => ps.map(p => p.getAttribute('fill'))")
-    assert len(set(fills)) > 2
+    assert len(set(fills)) > 1  # Helsinki: few units fail once missing data no longer does
     assert "Renewal priority score" in page.inner_text("#info")
     # the table of top units: rank 1 first, with what drives its score
     rows = page.locator("#priorities table.prio >> nth=0").locator("tr")
-    assert rows.count() > 2
+    assert rows.count() >= 2  # the header and at least the first unit
     first = rows.nth(1).inner_text()
     assert first.startswith("1") and "residents" in first
     # locate: switches to the priority layer at that level and zooms; the hover explains

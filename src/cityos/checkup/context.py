@@ -173,6 +173,12 @@ class CheckupContext:
                 out.append(c)
         return out
 
+    def missing(self, categories: Sequence[str]) -> list[str]:
+        """The categories of ``categories`` that the bundle has no data for: an item or rule
+        using any of them is unmeasured (the data cannot say whether it is met)."""
+        have = set(self.present(categories))
+        return [c for c in categories if c not in have]
+
     def _parks(self, category: str) -> gpd.GeoDataFrame:
         min_area = float(category.split(">=", 1)[1]) if ">=" in category else 0.0
         parks = self.bundle.projected("green_spaces")

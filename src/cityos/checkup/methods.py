@@ -97,6 +97,12 @@ def _absent(cats: Sequence[str]) -> str:
     return f"unmeasured: no {', '.join(cats)} in the bundle (a city file can supply them)"
 
 
+def _unmeasured(ctx: CheckupContext, cats: Sequence[str]) -> Evaluation | None:
+    """``no_data`` when any of ``cats`` has no data in the bundle, else None."""
+    gone = ctx.missing(cats)
+    return Evaluation(no_data=_absent(gone)) if gone else None
+
+
 def _served(
     ctx: CheckupContext, categories: Sequence[str], radius: float, distance: str
 ) -> shapely.Geometry:
@@ -115,14 +121,12 @@ def _coverage(
     radius = float(params["radius_m"])
     measure = params["measure"]
     distance = ctx.method_of(params)
-    present = ctx.present(cats)
-    if not present:
-        return Evaluation(no_data=_absent(cats))
-    absent = [c for c in cats if c not in present]
+    if (none := _unmeasured(ctx, cats)) is not None:
+        return none
+    present = cats
     ev = Evaluation(
         method=f"coverage of {measure} within {radius:g} m ({distance}) of {', '.join(cats)}",
         radius_m=radius,
-        note=f"none in the bundle: {', '.join(absent)}" if absent else "",
     )
     if measure == "population":
         d = ctx.distance(cats, distance)
@@ -271,12 +275,19 @@ def _register(
 
 
 def _counted(ctx: CheckupContext, base_level: str, lack: pd.Series, levels: list[str],
-             ev: Evaluation) -> Evaluation:  # fmt: skip
+             ev: Evaluation, *, inside: bool = False) -> Evaluation:  # fmt: skip
     """Units of ``base_level`` that lack something (1), do not (0) or are unknown (NaN), counted
     at every level: at the base level the unit's own 0/1; above it the number of base units
     lacking. Base units without residents do not count (nobody lacks anything there); those
-    without data are unknown, and so is the count above them (a lower bound)."""
+    without data are unknown, and so is the count above them (a lower bound). With ``inside``
+    (the thing is looked for inside the unit), a unit only partly within the data extent cannot
+    be said to lack it: unknown."""
     ev.bound = True
+    if inside:
+        share_in = (
+            ctx.unit_status[base_level]["inside_pct"].reindex(lack.index.astype(str)).to_numpy()
+        )
+        lack = lack.where(~((lack == 1).to_numpy() & (share_in < ctx.policy.partial_extent_share)))
     ev.unknown_what = f"{base_level} units unmeasured (count is a lower bound)"
     residents = ctx.residents[base_level].reindex(lack.index.astype(str)).to_numpy()
     applicable = pd.Series(~(residents == 0), index=lack.index)  # NaN residents: no data, unknown
@@ -285,15 +296,14 @@ def _counted(ctx: CheckupContext, base_level: str, lack: pd.Series, levels: list
         ids = pd.Index(ctx.units(lv)["unit_id"], name="unit_id")
         if lv == base_level:
             v = lack.reindex(ids)
+            unsure = applicable.reindex(ids).to_numpy() & v.isna().to_numpy()
             ev.frames[lv] = pd.DataFrame(
-                {
-                    "numerator": v,
-                    "denominator": v.notna().astype(float),
-                    "value": v,
-                    "unknown": 0.0,
-                },
+                {"numerator": v, "denominator": applicable.reindex(ids).astype(float), "value": v,
+                 "unknown": unsure.astype(float),
+                 "note": np.where(unsure, "unmeasured here: a facility mapped without an area, or the "
+                                  "unit only partly within the data", "")},
                 index=ids,
-            )
+            )  # fmt: skip
             continue
         frame = pd.DataFrame({"unit": ctx.owner_of(base_level, lv), "lack": lack.to_numpy(),
                               "unknown": (applicable & lack.isna()).to_numpy()}).dropna(subset=["unit"])  # fmt: skip
@@ -326,8 +336,8 @@ def _units_without(
     whose area is unknown leaves the unit unknown), or (with ``radius_m``) fewer than the
     policy's majority share of residents within the radius."""
     cats = list(params["categories"])
-    if not ctx.present(cats):
-        return Evaluation(no_data=_absent(cats))
+    if (none := _unmeasured(ctx, cats)) is not None:
+        return none
     base_level = ind.level if ind.level in UNIT_LEVEL_ORDER else "community"
     ids = pd.Index(ctx.units(base_level)["unit_id"], name="unit_id")
     if "min_area_m2" in params:
@@ -341,6 +351,8 @@ def _units_without(
         unsure = fac[fac["area"].isna()].groupby("unit").size().reindex(ids, fill_value=0) > 0
         lack = pd.Series(np.where(big, 0.0, np.where(unsure, np.nan, 1.0)), index=ids)
         method = f"units with no {', '.join(cats)} of ≥ {params['min_area_m2']:g} m² inside [proxy]"
+        ev = Evaluation(method=method, note=str(params.get("note", "")))
+        return _counted(ctx, base_level, lack, levels, ev, inside=True)
     else:
         radius = float(params["radius_m"])
         d = ctx.distance(cats, ctx.method_of(params))
@@ -362,8 +374,8 @@ def _units_with_area_below(
     """Proxy count of units whose facilities of ``categories`` add up to less than
     ``min_area_m2`` (facilities of unknown area leave a unit below it unknown)."""
     cats, min_area = list(params["categories"]), float(params["min_area_m2"])
-    if not ctx.present(cats):
-        return Evaluation(no_data=_absent(cats))
+    if (none := _unmeasured(ctx, cats)) is not None:
+        return none
     base_level = ind.level if ind.level in UNIT_LEVEL_ORDER else "community"
     ids = pd.Index(ctx.units(base_level)["unit_id"], name="unit_id")
     fac = _facilities_in(ctx, cats, base_level).dropna(subset=["unit"])
@@ -374,7 +386,7 @@ def _units_with_area_below(
         method=f"units whose {', '.join(cats)} inside add up to < {min_area:g} m² [proxy]",
         note=str(params.get("note", "")),
     )
-    return _counted(ctx, base_level, lack, levels, ev)
+    return _counted(ctx, base_level, lack, levels, ev, inside=True)
 
 
 def _per_capita_area(
@@ -383,8 +395,8 @@ def _per_capita_area(
     """Σ area of the facilities of ``categories`` in the unit ÷ its residents (m²/person);
     facilities mapped without an area make the value a lower bound."""
     cats = list(params["categories"])
-    if not ctx.present(cats):
-        return Evaluation(no_data=_absent(cats))
+    if (none := _unmeasured(ctx, cats)) is not None:
+        return none
     ev = Evaluation(method=f"Σ area of {', '.join(cats)} ÷ residents [proxy]", bound=True,
                     population_based=True, note=str(params.get("note", "")),
                     unknown_what="facilities mapped without an area (value is a lower bound)")  # fmt: skip
@@ -400,7 +412,7 @@ def _coverage_any(
     ctx: CheckupContext, ind: Indicator, params: Mapping[str, Any], levels: list[str]
 ) -> Evaluation:
     """Population within reach of any rule: e.g. SDG 11.2.1, a low-capacity stop within 500 m
-    or a high-capacity one within 1000 m. A rule none of whose categories is in the bundle is
+    or a high-capacity one within 1000 m. A rule with a category the bundle has none of is
     unmeasured: the residents not reached by the others might reach it, so the share is then a
     lower bound."""
     distance = ctx.method_of(params)
@@ -408,7 +420,11 @@ def _coverage_any(
     used, unmeasured = [], []
     for rule in params["rules"]:
         label = f"{'/'.join(rule['categories'])} ≤ {float(rule['radius_m']):g} m"
-        d = ctx.distance(list(rule["categories"]), distance)
+        d = (
+            None
+            if ctx.missing(list(rule["categories"]))
+            else ctx.distance(list(rule["categories"]), distance)
+        )
         if d is None:
             unmeasured.append(label)
             continue
@@ -435,7 +451,7 @@ def _complete_set(
 ) -> Evaluation:
     """Per community: the share (%) of the set's items it meets; an item is met when at least
     ``share`` % of the community's residents reach it within its radius. Higher levels: the share
-    of their communities that meet every item. An item none of whose categories is in the bundle
+    of their communities that meet every item. An item with a category the bundle has none of
     is unmeasured, and then the set is too (``no_data``, the share over the measured items and
     the unmeasured ones in the note)."""
     share_pct = float(params.get("share", ctx.policy.default_set_share))
@@ -444,7 +460,8 @@ def _complete_set(
     met = pd.DataFrame(index=ids)
     unmeasured: list[str] = []
     for item in params["items"]:
-        d = ctx.distance(list(item["categories"]), distance)
+        cats = list(item["categories"])
+        d = None if ctx.missing(cats) else ctx.distance(cats, distance)
         if d is None:
             unmeasured.append(str(item["label"]))
             continue
