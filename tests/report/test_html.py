@@ -118,8 +118,8 @@ def test_priorities_map_in_chromium(results: Path, tmp_path: Path, browser: Brow
     page.select_option("#indicator", "pop_supermarket_500m")
     page.locator("#priorities button >> nth=0").click()
     assert page.input_value("#indicator") == "renewal_priority"
-    page.hover("#units path >> nth=0")
-    assert "Rank" in page.inner_text("#tip")
+    page.hover('#units path[fill="hsl(212,65%,32%)"] >> nth=0')  # the top unit, darkest
+    assert "Rank: 1" in page.inner_text("#tip")
     assert errors == []
     page.close()
 
@@ -147,3 +147,25 @@ def test_cli_language_follows_the_data(results: Path, tmp_path: Path) -> None:
     assert '<html lang="en">' in (tmp_path / "r.html").read_text("utf-8")
     assert main(["report", str(results), "--out", str(tmp_path / "z.html"), "--lang", "zh"]) == 0
     assert '<html lang="zh">' in (tmp_path / "z.html").read_text("utf-8")
+
+
+@pytest.mark.parametrize(
+    ("lang", "present", "absent"),
+    [
+        ("zh", ["达标", "不达标", "无数据", "维度", "原因", "社区", "三种状态"], ["no_target", "dimension", "cause"]),
+        ("en", ["pass", "no data", "Dimension", "Cause", "Facilities", "Three states"], ["设施完善", "安全耐久", "无数据"]),
+    ],
+)
+def test_report_speaks_one_language(
+    results: Path, tmp_path: Path, browser: Browser, lang: str, present: list[str], absent: list[str]
+) -> None:
+    page = browser.new_page(viewport={"width": 1300, "height": 1000})
+    page.goto(write_html(results, tmp_path / f"{lang}.html", lang=lang).as_uri())
+    page.wait_for_selector("#units path")
+    text = " ".join(page.inner_text(s) for s in ("#score", "#problems", "#methods", "#level"))
+    assert [w for w in present if w not in text] == []
+    assert [w for w in absent if w in text] == []
+    # values for people: a percent with one decimal, never 57.14285714285714
+    shown = page.inner_text("#legend") + page.eval_on_selector("#chart", "e => e.textContent")
+    assert not re.search(r"\d\.\d{5,}", shown)
+    page.close()

@@ -194,7 +194,7 @@ def _payload(results: Path, compare: Path | None) -> dict[str, Any]:
         "units": units,
         "streets": _streets(results, crs),
         "warn": warn,
-        "policy": policy.record(),
+        "policy": {k: v for k, v in policy.record().items() if k != "dimensions"},
         "indicators": {
             k: {
                 kk: (None if isinstance(vv, float) and math.isnan(vv) else vv)
