@@ -341,8 +341,16 @@ def test_values_within_their_domain(city: str, request: pytest.FixtureRequest) -
 # --- property: removing data never turns "no data" into a failure --------------------------
 
 
-CATEGORIES = ["kindergarten", "middle_school", "bus_stop", "sports_ground", "fitness", "playground",
-              "tram_stop", "rail_station"]
+CATEGORIES = [
+    "kindergarten",
+    "middle_school",
+    "bus_stop",
+    "sports_ground",
+    "fitness",
+    "playground",
+    "tram_stop",
+    "rail_station",
+]
 
 
 @settings(

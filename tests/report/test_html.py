@@ -152,12 +152,25 @@ def test_cli_language_follows_the_data(results: Path, tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("lang", "present", "absent"),
     [
-        ("zh", ["达标", "不达标", "无数据", "维度", "原因", "社区", "三种状态"], ["no_target", "dimension", "cause"]),
-        ("en", ["pass", "no data", "Dimension", "Cause", "Facilities", "Three states"], ["设施完善", "安全耐久", "无数据"]),
+        (
+            "zh",
+            ["达标", "不达标", "无数据", "维度", "原因", "社区", "三种状态"],
+            ["no_target", "dimension", "cause"],
+        ),
+        (
+            "en",
+            ["pass", "no data", "Dimension", "Cause", "Facilities", "Three states"],
+            ["设施完善", "安全耐久", "无数据"],
+        ),
     ],
 )
 def test_report_speaks_one_language(
-    results: Path, tmp_path: Path, browser: Browser, lang: str, present: list[str], absent: list[str]
+    results: Path,
+    tmp_path: Path,
+    browser: Browser,
+    lang: str,
+    present: list[str],
+    absent: list[str],
 ) -> None:
     page = browser.new_page(viewport={"width": 1300, "height": 1000})
     page.goto(write_html(results, tmp_path / f"{lang}.html", lang=lang).as_uri())
