@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import math
 import os
-import tomllib
 from dataclasses import dataclass
-from importlib import resources
-from pathlib import Path
 from typing import Any
 
 from cityos.errors import ConfigError
+from cityos.tomlfiles import merge, read_with_defaults
 
 __all__ = ["Policy", "format_value", "load_policy"]
 
@@ -71,22 +69,11 @@ class Policy:
         if not record:
             return load_policy()
         raw = {k: v for k, v in record.items() if k != "source"}
-        return _build(_merge(_builtin(), raw), str(record.get("source", "summary.json")))
+        return _build(merge(_builtin(), raw), str(record.get("source", "summary.json")))
 
 
 def _builtin() -> dict[str, Any]:
-    text = resources.files("cityos.checkup").joinpath("policy.toml").read_text("utf-8")
-    return tomllib.loads(text)
-
-
-def _merge(base: dict[str, Any], own: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in own.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = value
-    return out
+    return read_with_defaults("cityos.checkup", "policy.toml", None, what="policy")[0]
 
 
 def load_policy(path: str | os.PathLike[str] | None = None) -> Policy:
@@ -97,23 +84,8 @@ def load_policy(path: str | os.PathLike[str] | None = None) -> Policy:
     ConfigError
         A missing or invalid file, an unknown table, or a number out of its range.
     """
-    base = _builtin()
-    where = "built-in policy.toml"
-    if path is not None:
-        p = Path(path)
-        if not p.is_file():
-            raise ConfigError(f"{p}: no such policy file; copy cityos/checkup/policy.toml")
-        try:
-            own = tomllib.loads(p.read_text("utf-8"))
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{p}: not valid TOML ({exc})") from exc
-        unknown = set(own) - set(base)
-        if unknown:
-            raise ConfigError(
-                f"{p}: unknown tables {sorted(unknown)}; use {', '.join(sorted(base))}"
-            )
-        base, where = _merge(base, own), str(p)
-    return _build(base, where)
+    raw, where = read_with_defaults("cityos.checkup", "policy.toml", path, what="policy")
+    return _build(raw, where)
 
 
 def _build(raw: dict[str, Any], where: str) -> Policy:

@@ -21,9 +21,7 @@ from __future__ import annotations
 import json
 import math
 import os
-import tomllib
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any, cast
 
@@ -35,6 +33,7 @@ from cityos.atomic import atomic_folder, write_table
 from cityos.checkup.policy import Policy, format_value, load_policy
 from cityos.checkup.results import read_results
 from cityos.errors import ConfigError, OutputExistsError
+from cityos.tomlfiles import read_with_defaults
 
 __all__ = [
     "PRIORITY_COLUMNS",
@@ -77,27 +76,7 @@ class Weights:
 
 def load_weights(path: str | os.PathLike[str] | None = None) -> Weights:
     """The built-in weights, or a city's own TOML file (same keys; missing keys keep defaults)."""
-    base = tomllib.loads(
-        resources.files("cityos.renewal").joinpath("weights.toml").read_text("utf-8")
-    )
-    where = "built-in weights.toml"
-    if path is not None:
-        p = Path(path)
-        if not p.is_file():
-            raise ConfigError(f"{p}: no such weights file")
-        try:
-            own = tomllib.loads(p.read_text("utf-8"))
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{p}: not valid TOML ({exc})") from exc
-        unknown = set(own) - set(base)
-        if unknown:
-            raise ConfigError(
-                f"{p}: unknown tables {sorted(unknown)}; use score, dimension, indicator"
-            )
-        for key in base:
-            if key in own:
-                base[key] = {**base[key], **own[key]}
-        where = str(p)
+    base, where = read_with_defaults("cityos.renewal", "weights.toml", path, what="weights")
     score = base["score"]
     try:
         weights = Weights(
