@@ -109,6 +109,20 @@ class ToyOsm:
         a, b, c, d = (self.node(x0, y0), self.node(x1, y0), self.node(x1, y1), self.node(x0, y1))
         return self.way([a, b, c, d, a], **tags)
 
+    def street_with_blocks(self, *, highway: str = "residential", footway_to: float = 200.0,
+                           **street_tags: str) -> None:  # fmt: skip
+        """The toy street: x 0..1000 m at y 0 with a footway north from x 500 to ``footway_to``,
+        and ten 10 × 10 m four-storey apartment blocks B1..B10 centred at x = 50, 150, …, 950,
+        y 20..30 (400 m² of floor each: 10 residents at 40 m² per person)."""
+        a, m, b = self.node(0, 0), self.node(500, 0), self.node(1000, 0)
+        self.way([a, m, b], highway=highway, **street_tags)
+        self.way([m, self.node(500, footway_to)], highway="footway")
+        for i in range(10):
+            x = 50 + 100 * i
+            self.ring(
+                x - 5, 20, x + 5, 30, building="apartments", building__levels="4", name=f"B{i + 1}"
+            )
+
     def relation(self, members: list[tuple[str, int, str]], **tags: str) -> int:
         rid = 5000 + len(self.relations)
         self.relations.append((rid, members, tags))

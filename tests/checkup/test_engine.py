@@ -29,12 +29,7 @@ from tests.conftest import TOY_CRS, ToyOsm, toy_communities
 def toy(tmp_path_factory: pytest.TempPathFactory) -> cityos.Bundle:
     root = tmp_path_factory.mktemp("toycity")
     t = ToyOsm()
-    a, m, b = t.node(0, 0), t.node(500, 0), t.node(1000, 0)
-    t.way([a, m, b], highway="residential", name="幸福路")
-    t.way([m, t.node(500, 200)], highway="footway")
-    for i in range(10):
-        x = 50 + 100 * i
-        t.ring(x - 5, 20, x + 5, 30, building="apartments", building__levels="4", name=f"B{i + 1}")
+    t.street_with_blocks(name="幸福路")
     t.node(100, 10, amenity="kindergarten", name="阳光幼儿园")
     t.node(900, 10, amenity="school", **{"isced__level": "2"}, name="第一初级中学")
     osm = t.write(root / "toy.osm")

@@ -161,23 +161,14 @@ class CheckupContext:
             self.bundle, categories=cats, cutoff=self.cutoff_m, graph=self.graph
         )
 
-    def present(self, categories: Sequence[str]) -> list[str]:
-        """The categories of ``categories`` that the bundle has data for: facilities of the
-        category, or public green spaces (of the area asked) for ``green_space[>=A]``."""
-        out = []
-        for c in categories:
-            if c.startswith("green_space"):
-                if len(self._parks(c)):
-                    out.append(c)
-            elif (self.facilities["category"] == c).any():
-                out.append(c)
-        return out
-
     def missing(self, categories: Sequence[str]) -> list[str]:
-        """The categories of ``categories`` that the bundle has no data for: an item or rule
-        using any of them is unmeasured (the data cannot say whether it is met)."""
-        have = set(self.present(categories))
-        return [c for c in categories if c not in have]
+        """The categories of ``categories`` the bundle has no data for (no facility of the
+        category; for ``green_space[>=A]`` no public green space of that area): an item or rule
+        using any of them is unmeasured, since the data cannot say whether it is met."""
+        return [
+            c for c in categories
+            if not (len(self._parks(c)) if c.startswith("green_space") else (self.facilities["category"] == c).any())
+        ]  # fmt: skip
 
     def _parks(self, category: str) -> gpd.GeoDataFrame:
         min_area = float(category.split(">=", 1)[1]) if ">=" in category else 0.0
@@ -185,19 +176,19 @@ class CheckupContext:
         return parks[parks["area_m2"] >= min_area]
 
     def distance(self, categories: Sequence[str], method: str) -> pd.Series | None:
-        """Distance from each building to the nearest facility of any of ``categories`` (None
-        when the bundle has none of them: unmeasured, not far).
+        """Distance from each building to the nearest facility of any of ``categories``; None
+        when the bundle has no data for one of them (:meth:`missing`): unmeasured, not far.
 
         A category ``green_space`` (optionally ``green_space>=AREA_M2``) means the public green
         spaces of at least that area, reached at any point of their edge (sampled every
         :data:`GREEN_EDGE_STEP_M` metres, since entrances are not mapped).
         """
-        green = [c for c in categories if c.startswith("green_space")]
-        present = [c for c in self.present(categories) if c not in green]
-        parts = [self._facility_distance(tuple(sorted(present)), method)] if present else []
-        parts += [d for c in green if (d := self._green_distance(c, method)) is not None]
-        if not parts:
+        if not categories or self.missing(categories):
             return None
+        green = [c for c in categories if c.startswith("green_space")]
+        plain = tuple(sorted(c for c in categories if c not in green))
+        parts = [self._facility_distance(plain, method)] if plain else []
+        parts += [self._green_distance(c, method) for c in green]
         return pd.concat(parts, axis=1).min(axis=1, skipna=True)
 
     def _facility_distance(self, present: tuple[str, ...], method: str) -> pd.Series:
@@ -216,12 +207,10 @@ class CheckupContext:
             )
         return self._distances[key]
 
-    def _green_distance(self, category: str, method: str) -> pd.Series | None:
+    def _green_distance(self, category: str, method: str) -> pd.Series:
         key = ((category,), method)
         if key not in self._distances:
             parks = self._parks(category)
-            if parks.empty:
-                return None
             edge = shapely.segmentize(
                 shapely.boundary(parks.geometry.to_numpy()), GREEN_EDGE_STEP_M
             )
@@ -352,4 +341,42 @@ class CheckupContext:
             bad = flagged.groupby(owner).sum()
             share_bad = (bad / total.where(total > 0)).fillna(0.0)
             out[lv] = pd.Series(ids.map(share_bad).fillna(0.0).to_numpy(), index=ids.to_numpy())
+        return out
+
+    @cached_property
+    def extent_notes(self) -> dict[str, pd.Series]:
+        """Per level and unit: "only N % of this unit lies within the data extent" for units of
+        the city's own files or OSM partly outside the data (generated grids are laid over the
+        data and left out), else ""."""
+        out = {}
+        for lv in UNIT_LEVEL_ORDER:
+            state = self.unit_status[lv]
+            generated = self.units(lv)["generated"].astype(bool).to_numpy()
+            partial = (
+                (state["inside_pct"] < self.policy.partial_extent_share).to_numpy()
+                & state["reason"].isna().to_numpy()
+                & ~generated
+            )
+            text = [f"only {p:.0f} % of this unit lies within the data extent ({self.extent_source})"
+                    if on else "" for p, on in zip(state["inside_pct"], partial, strict=True)]  # fmt: skip
+            out[lv] = pd.Series(text, index=state.index)
+        return out
+
+    @cached_property
+    def population_warnings(self) -> dict[str, pd.Series]:
+        """Per level and unit: the warning that stands beside its population-based values — the
+        unit's own implausible calibration, or the share of its residents living in such units —
+        else ""."""
+        odd = self.population.implausible
+        own = odd.set_index("unit_id")["message"] if len(odd) else pd.Series(dtype=str)
+        out = {}
+        for lv, bad in self.unreliable_population.items():
+            mine = pd.Series(bad.index).map(own).to_numpy()
+            text = [
+                str(o) if isinstance(o, str)
+                else f"population unreliable: {s:.0%} of the residents live in units whose calibration is implausible"
+                if s > 0 else ""
+                for o, s in zip(mine, bad.to_numpy(), strict=True)
+            ]  # fmt: skip
+            out[lv] = pd.Series(text, index=bad.index)
         return out

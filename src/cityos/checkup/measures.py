@@ -225,15 +225,16 @@ def register_count(
 
 def register_mean(
     register: pd.DataFrame, *, key: str, column: str, unit_of: pd.Series, units: Sequence[str]
-) -> pd.DataFrame:
+) -> tuple[pd.DataFrame, int]:
     """The mean of a register's numeric ``column`` per unit (blank cells are unknown and left
-    out of the mean, counted in ``unknown``)."""
+    out of the mean, counted in ``unknown``), and the number of rows whose key matched nothing
+    (as :func:`register_count`)."""
     values = pd.to_numeric(register[column], errors="coerce")
     unit = register[key].astype(str).map(unit_of.astype(object).to_dict())
     frame = pd.DataFrame({"unit": unit, "v": values}).dropna(subset=["unit"])
     grouped = frame.groupby("unit")["v"]
     index = pd.Index(units, name="unit_id")
-    return pd.DataFrame(
+    frame = pd.DataFrame(
         {
             "numerator": grouped.sum(min_count=1).reindex(index),
             "denominator": grouped.count().reindex(index, fill_value=0).astype(float),
@@ -242,6 +243,7 @@ def register_mean(
         },
         index=index,
     )  # fmt: skip
+    return frame, int(unit.isna().sum())
 
 
 ParkTier = tuple[float, float, float]  # (min area m², max area m² (inf = none), radius m)

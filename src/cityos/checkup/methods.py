@@ -16,7 +16,7 @@ import math
 import tomllib
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -27,16 +27,17 @@ import pandas as pd
 import shapely
 
 from cityos.checkup.context import UNIT_LEVEL_ORDER, CheckupContext
+from cityos.checkup.evaluation import Evaluation, levels_for, unmeasured
 from cityos.checkup.measures import (
     area_coverage,
     park_service_area,
-    per_capita_area,
     population_coverage,
     ratio_frame,
     register_count,
     register_mean,
     share,
 )
+from cityos.checkup.proxies import per_capita, units_with_area_below, units_without
 from cityos.errors import CityosWarning, ConfigError
 from cityos.network import TOLERANCE_M, service_area, snap_points
 
@@ -44,28 +45,6 @@ if TYPE_CHECKING:
     from cityos.checkup.catalogue import Indicator
 
 __all__ = ["METHODS", "Evaluation", "Method", "evaluate", "levels_for"]
-
-
-@dataclass
-class Evaluation:
-    """What a method found for one indicator (see the module docstring).
-
-    ``bound``: where ``unknown`` > 0 the value is a lower bound of the true figure (unmeasured
-    parts could only add to it); ``unit_keyed``: the values come from the city's own table keyed
-    by unit, so they stand even for units without buildings.
-    """
-
-    frames: dict[str, pd.DataFrame] = field(default_factory=dict)
-    method: str = ""
-    radius_m: float | None = None
-    note: str = ""
-    no_data: str | None = None
-    bound: bool = False
-    unknown_what: str = ""
-    uncovered: pd.Series | None = None  # per building: a resident not reached (coverage)
-    population_based: bool = False
-    unit_keyed: bool = False
-    denominator_kind: str = ""  # "residents" where the denominator counts residents
 
 
 Fn = Callable[[CheckupContext, "Indicator", Mapping[str, Any], list[str]], Evaluation]
@@ -80,27 +59,6 @@ class Method:
     required: frozenset[str]
     optional: frozenset[str]
     summary: str
-
-
-def levels_for(indicator: Indicator) -> list[str]:
-    """The unit levels an indicator is reported at: its own and every level above it (a housing
-    indicator is counted per community, subdistrict and city)."""
-    start = (
-        0
-        if indicator.level in ("housing", "community")
-        else UNIT_LEVEL_ORDER.index(indicator.level)
-    )
-    return list(UNIT_LEVEL_ORDER[start:])
-
-
-def _absent(cats: Sequence[str]) -> str:
-    return f"unmeasured: no {', '.join(cats)} in the bundle (a city file can supply them)"
-
-
-def _unmeasured(ctx: CheckupContext, cats: Sequence[str]) -> Evaluation | None:
-    """``no_data`` when any of ``cats`` has no data in the bundle, else None."""
-    gone = ctx.missing(cats)
-    return Evaluation(no_data=_absent(gone)) if gone else None
 
 
 def _served(
@@ -121,9 +79,8 @@ def _coverage(
     radius = float(params["radius_m"])
     measure = params["measure"]
     distance = ctx.method_of(params)
-    if (none := _unmeasured(ctx, cats)) is not None:
+    if (none := unmeasured(ctx, cats)) is not None:
         return none
-    present = cats
     ev = Evaluation(
         method=f"coverage of {measure} within {radius:g} m ({distance}) of {', '.join(cats)}",
         radius_m=radius,
@@ -139,7 +96,7 @@ def _coverage(
                 units=list(ctx.units(lv)["unit_id"]),
             )  # fmt: skip
         return ev
-    served = _served(ctx, present, radius, distance)
+    served = _served(ctx, cats, radius, distance)
     if measure == "residential_area":
         ev.frames = ctx.residential_coverage(served, levels)
         ev.note = "; ".join(
@@ -251,16 +208,10 @@ def _register(
     for lv in levels:
         unit_of = _register_units(ctx, ind, key, lv)
         units = list(ctx.units(lv)["unit_id"])
-        if counting:
-            frame, unmatched = register_count(
-                table, key=key, column=column, unit_of=unit_of, units=units
-            )
-        else:
-            frame = register_mean(table, key=key, column=column, unit_of=unit_of, units=units)
-            unmatched = int(
-                table[key].astype(str).map(unit_of.astype(object).to_dict()).isna().sum()
-            )
-        ev.frames[lv] = frame
+        measure = register_count if counting else register_mean
+        ev.frames[lv], unmatched = measure(
+            table, key=key, column=column, unit_of=unit_of, units=units
+        )
     if unmatched:
         ev.note = f"{unmatched} of {len(table)} register rows match no {key}"
         if (name, key) not in ctx.warned:
@@ -271,140 +222,6 @@ def _register(
                 CityosWarning,
                 stacklevel=2,
             )
-    return ev
-
-
-def _counted(ctx: CheckupContext, base_level: str, lack: pd.Series, levels: list[str],
-             ev: Evaluation, *, inside: bool = False) -> Evaluation:  # fmt: skip
-    """Units of ``base_level`` that lack something (1), do not (0) or are unknown (NaN), counted
-    at every level: at the base level the unit's own 0/1; above it the number of base units
-    lacking. Base units without residents do not count (nobody lacks anything there); those
-    without data are unknown, and so is the count above them (a lower bound). With ``inside``
-    (the thing is looked for inside the unit), a unit only partly within the data extent cannot
-    be said to lack it: unknown."""
-    ev.bound = True
-    if inside:
-        share_in = (
-            ctx.unit_status[base_level]["inside_pct"].reindex(lack.index.astype(str)).to_numpy()
-        )
-        lack = lack.where(~((lack == 1).to_numpy() & (share_in < ctx.policy.partial_extent_share)))
-    ev.unknown_what = f"{base_level} units unmeasured (count is a lower bound)"
-    residents = ctx.residents[base_level].reindex(lack.index.astype(str)).to_numpy()
-    applicable = pd.Series(~(residents == 0), index=lack.index)  # NaN residents: no data, unknown
-    lack = lack.where(applicable & ~np.isnan(residents))
-    for lv in levels:
-        ids = pd.Index(ctx.units(lv)["unit_id"], name="unit_id")
-        if lv == base_level:
-            v = lack.reindex(ids)
-            unsure = applicable.reindex(ids).to_numpy() & v.isna().to_numpy()
-            ev.frames[lv] = pd.DataFrame(
-                {"numerator": v, "denominator": applicable.reindex(ids).astype(float), "value": v,
-                 "unknown": unsure.astype(float),
-                 "note": np.where(unsure, "unmeasured here: a facility mapped without an area, or the "
-                                  "unit only partly within the data", "")},
-                index=ids,
-            )  # fmt: skip
-            continue
-        frame = pd.DataFrame({"unit": ctx.owner_of(base_level, lv), "lack": lack.to_numpy(),
-                              "unknown": (applicable & lack.isna()).to_numpy()}).dropna(subset=["unit"])  # fmt: skip
-        g = frame.groupby("unit")
-        num = g["lack"].sum().reindex(ids, fill_value=0.0)
-        den = g["lack"].count().reindex(ids, fill_value=0).astype(float)
-        unknown = g["unknown"].sum().reindex(ids, fill_value=0).astype(float)
-        ev.frames[lv] = pd.DataFrame(
-            {"numerator": num, "denominator": den, "value": np.where(den > 0, num, np.nan),
-             "unknown": unknown}, index=ids,
-        )  # fmt: skip
-    return ev
-
-
-def _facilities_in(ctx: CheckupContext, cats: Sequence[str], level: str) -> pd.DataFrame:
-    """The facilities of ``cats`` with ``area_m2`` and the unit of ``level`` holding them."""
-    fac = ctx.facilities[ctx.facilities["category"].isin(cats)]
-    units = ctx.units(level)
-    f_idx, u_idx = units.sindex.query(fac.geometry.to_numpy(), predicate="intersects")
-    first = np.r_[True, f_idx[1:] != f_idx[:-1]] if len(f_idx) else np.zeros(0, dtype=bool)
-    owner = np.full(len(fac), None, dtype=object)
-    owner[f_idx[first]] = units["unit_id"].to_numpy()[u_idx[first]]
-    return pd.DataFrame({"unit": owner, "area": fac["area_m2"].to_numpy(dtype=float)})
-
-
-def _units_without(
-    ctx: CheckupContext, ind: Indicator, params: Mapping[str, Any], levels: list[str]
-) -> Evaluation:
-    """Proxy count of units lacking a facility: none of ≥ ``min_area_m2`` inside (a facility
-    whose area is unknown leaves the unit unknown), or (with ``radius_m``) fewer than the
-    policy's majority share of residents within the radius."""
-    cats = list(params["categories"])
-    if (none := _unmeasured(ctx, cats)) is not None:
-        return none
-    base_level = ind.level if ind.level in UNIT_LEVEL_ORDER else "community"
-    ids = pd.Index(ctx.units(base_level)["unit_id"], name="unit_id")
-    if "min_area_m2" in params:
-        fac = _facilities_in(ctx, cats, base_level).dropna(subset=["unit"])
-        big = (
-            fac.groupby("unit")["area"]
-            .max()
-            .ge(params["min_area_m2"])
-            .reindex(ids, fill_value=False)
-        )
-        unsure = fac[fac["area"].isna()].groupby("unit").size().reindex(ids, fill_value=0) > 0
-        lack = pd.Series(np.where(big, 0.0, np.where(unsure, np.nan, 1.0)), index=ids)
-        method = f"units with no {', '.join(cats)} of ≥ {params['min_area_m2']:g} m² inside [proxy]"
-        ev = Evaluation(method=method, note=str(params.get("note", "")))
-        return _counted(ctx, base_level, lack, levels, ev, inside=True)
-    else:
-        radius = float(params["radius_m"])
-        d = ctx.distance(cats, ctx.method_of(params))
-        assert d is not None
-        cov = population_coverage(d, ctx.population.population, ctx.unit_of[base_level],
-                                  radius_m=radius, units=list(ids))  # fmt: skip
-        lack = (cov["value"] < ctx.policy.majority_share).astype(float).where(cov["value"].notna())
-        method = (f"{base_level} units where under {ctx.policy.majority_share:g} % of the residents have "
-                  f"{', '.join(cats)} within {radius:g} m [proxy]")  # fmt: skip
-    ev = Evaluation(
-        method=method, radius_m=params.get("radius_m"), note=str(params.get("note", ""))
-    )
-    return _counted(ctx, base_level, lack, levels, ev)
-
-
-def _units_with_area_below(
-    ctx: CheckupContext, ind: Indicator, params: Mapping[str, Any], levels: list[str]
-) -> Evaluation:
-    """Proxy count of units whose facilities of ``categories`` add up to less than
-    ``min_area_m2`` (facilities of unknown area leave a unit below it unknown)."""
-    cats, min_area = list(params["categories"]), float(params["min_area_m2"])
-    if (none := _unmeasured(ctx, cats)) is not None:
-        return none
-    base_level = ind.level if ind.level in UNIT_LEVEL_ORDER else "community"
-    ids = pd.Index(ctx.units(base_level)["unit_id"], name="unit_id")
-    fac = _facilities_in(ctx, cats, base_level).dropna(subset=["unit"])
-    total = fac.groupby("unit")["area"].sum().reindex(ids, fill_value=0.0)
-    unsure = fac[fac["area"].isna()].groupby("unit").size().reindex(ids, fill_value=0) > 0
-    lack = pd.Series(np.where(total >= min_area, 0.0, np.where(unsure, np.nan, 1.0)), index=ids)
-    ev = Evaluation(
-        method=f"units whose {', '.join(cats)} inside add up to < {min_area:g} m² [proxy]",
-        note=str(params.get("note", "")),
-    )
-    return _counted(ctx, base_level, lack, levels, ev, inside=True)
-
-
-def _per_capita_area(
-    ctx: CheckupContext, ind: Indicator, params: Mapping[str, Any], levels: list[str]
-) -> Evaluation:
-    """Σ area of the facilities of ``categories`` in the unit ÷ its residents (m²/person);
-    facilities mapped without an area make the value a lower bound."""
-    cats = list(params["categories"])
-    if (none := _unmeasured(ctx, cats)) is not None:
-        return none
-    ev = Evaluation(method=f"Σ area of {', '.join(cats)} ÷ residents [proxy]", bound=True,
-                    population_based=True, note=str(params.get("note", "")),
-                    unknown_what="facilities mapped without an area (value is a lower bound)")  # fmt: skip
-    for lv in levels:
-        fac = _facilities_in(ctx, cats, lv)
-        ids = list(ctx.units(lv)["unit_id"])
-        residents = ctx.population.population.groupby(ctx.unit_of[lv].to_numpy()).sum()
-        ev.frames[lv] = per_capita_area(fac["area"], fac["unit"], residents, ids)
     return ev
 
 
@@ -420,11 +237,7 @@ def _coverage_any(
     used, unmeasured = [], []
     for rule in params["rules"]:
         label = f"{'/'.join(rule['categories'])} ≤ {float(rule['radius_m']):g} m"
-        d = (
-            None
-            if ctx.missing(list(rule["categories"]))
-            else ctx.distance(list(rule["categories"]), distance)
-        )
+        d = ctx.distance(list(rule["categories"]), distance)
         if d is None:
             unmeasured.append(label)
             continue
@@ -460,25 +273,26 @@ def _complete_set(
     met = pd.DataFrame(index=ids)
     unmeasured: list[str] = []
     for item in params["items"]:
-        cats = list(item["categories"])
-        d = None if ctx.missing(cats) else ctx.distance(cats, distance)
+        d = ctx.distance(list(item["categories"]), distance)
         if d is None:
             unmeasured.append(str(item["label"]))
             continue
         cov = population_coverage(d, ctx.population.population, ctx.unit_of["community"],
                                   radius_m=float(item["radius_m"]), units=list(ids))  # fmt: skip
-        met[str(item["label"])] = (cov["value"] >= share_pct).where(cov["value"].notna())
-    residents = ctx.population.population.groupby(ctx.unit_of["community"].to_numpy()).sum()
-    has_people = residents.reindex(ids, fill_value=0.0) > 0
+        # 1 met, 0 not met, NaN nobody to reach it
+        met[str(item["label"])] = (
+            (cov["value"] >= share_pct).astype(float).where(cov["value"].notna())
+        )
+    residents = ctx.residents["community"].reindex(ids.astype(str)).fillna(0.0).to_numpy()
+    has_people = pd.Series(residents > 0, index=ids)
     n_items = len(params["items"])
     ev = Evaluation(method=f"complete set of {n_items} items, each met by ≥ {share_pct:g} % of residents ({distance})",
                     population_based=True,
                     note=f"unmeasured items (no facility of the category in the bundle): {', '.join(unmeasured)}" if unmeasured else "")  # fmt: skip
-    known = met.astype(float)
-    n_met = known.sum(axis=1)
+    n_met = met.sum(axis=1)
     notes = []
     for uid in ids:
-        gaps = [c for c in known.columns if known.loc[uid, c] == 0.0]
+        gaps = [c for c in met.columns if met.loc[uid, c] == 0.0]
         parts = [f"missing: {', '.join(gaps)}"] if gaps and has_people[uid] else []
         if unmeasured and has_people[uid]:
             parts.append(f"{int(n_met[uid])} of {met.shape[1]} measured items met "
@@ -490,7 +304,7 @@ def _complete_set(
          "value": value if not unmeasured else np.nan, "unknown": float(len(unmeasured)), "note": notes},
         index=ids,
     )  # fmt: skip
-    complete = known.min(axis=1) if met.shape[1] else pd.Series(np.nan, index=ids)
+    complete = met.min(axis=1) if met.shape[1] else pd.Series(np.nan, index=ids)
     for lv in levels:
         if lv == "community":
             continue
@@ -543,9 +357,9 @@ METHODS: Mapping[str, Method] = MappingProxyType({m.name: m for m in (
     _m("area_share", _area_share, {"layer"}, set()),
     _m("register_count", _register, {"register", "column", "key"}, set()),
     _m("register_value", _register, {"register", "column", "key"}, set()),
-    _m("units_without", _units_without, {"categories"}, {"radius_m", "distance", "min_area_m2", "note"}),
-    _m("units_with_area_below", _units_with_area_below, {"categories", "min_area_m2"}, {"note"}),
-    _m("per_capita_area", _per_capita_area, {"categories"}, {"note"}),
+    _m("units_without", units_without, {"categories"}, {"radius_m", "distance", "min_area_m2", "note"}),
+    _m("units_with_area_below", units_with_area_below, {"categories", "min_area_m2"}, {"note"}),
+    _m("per_capita_area", per_capita, {"categories"}, {"note"}),
 )})  # fmt: skip
 
 

@@ -93,15 +93,10 @@ def indicator_rows(
                 [f"at least {format_value(v, ind.unit, policy)}: {u:g} {ev.unknown_what}" if p else ""
                  for v, u, p in zip(value, unknown, partial, strict=True)], index=ids,
             )  # fmt: skip
-        inside = pd.Series(state["inside_pct"].to_numpy(), index=ids)
-        extent_note = pd.Series(
-            np.where((inside < policy.partial_extent_share) & reason.isna() & ~units["generated"].astype(bool).to_numpy(),
-                     [f"only {p:.0f} % of this unit lies within the data extent ({ctx.extent_source})" for p in inside], ""),
-            index=ids,
-        )  # fmt: skip
-        warning = pd.Series("", index=ids)
-        if ev.population_based:
-            warning = _population_warning(ctx, lv, ids)
+        extent_note = pd.Series(ctx.extent_notes[lv].to_numpy(), index=ids)
+        warning = pd.Series(
+            ctx.population_warnings[lv].to_numpy() if ev.population_based else "", index=ids
+        )
         base_note = ev.no_data if ev.no_data else ev.note
         unit_note = frame["note"].fillna("") if "note" in frame else ""
         empty = value.isna() & (frame["denominator"].astype(float) == 0) & (ev.no_data is None)
@@ -134,23 +129,6 @@ def indicator_rows(
                 indicator_id=ind.id, level=lv))  # fmt: skip
     rows = pd.concat(out, ignore_index=True)
     return rows, (pd.concat(listed, ignore_index=True) if listed else pd.DataFrame())
-
-
-def _population_warning(ctx: CheckupContext, level: str, ids: pd.Index) -> pd.Series:
-    share_bad = ctx.unreliable_population[level].reindex(ids.astype(str)).fillna(0.0).to_numpy()
-    odd = (
-        ctx.population.implausible.set_index("unit_id")["message"]
-        if len(ctx.population.implausible)
-        else pd.Series(dtype=str)
-    )
-    own = pd.Series(ids.astype(str)).map(odd).to_numpy()
-    text = [
-        str(o) if isinstance(o, str)
-        else f"population unreliable: {s:.0%} of the residents live in units whose calibration is implausible"
-        if s > 0 else ""
-        for o, s in zip(own, share_bad, strict=True)
-    ]  # fmt: skip
-    return pd.Series(text, index=ids)
 
 
 def _uncovered(
