@@ -62,7 +62,7 @@ def _open_seconds(page: Path) -> float | str:
 def worker(pbf: str) -> dict[str, object]:
     warnings.simplefilter("ignore")
     import cityos
-    from cityos.checkup.results import write_results
+    from cityos.healthcheck.results import write_results
 
     stages: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory() as tmp:

@@ -94,7 +94,7 @@ def test_existing_output_needs_force(capsys: pytest.CaptureFixture[str], tmp_pat
     out = tmp_path / "hel"
     assert run(capsys, "import", "--demo", "helsinki", "--out", str(out), "-q")[0] == 0
     code, _, err = run(capsys, "import", "--demo", "helsinki", "--out", str(out), "-q")
-    assert code == 2 and "output folder exists; pass --force" in _error_line(err)
+    assert code == 2 and "city bundle exists; pass --force" in _error_line(err)
     assert run(capsys, "import", "--demo", "helsinki", "--out", str(out), "-q", "--force")[0] == 0
 
 

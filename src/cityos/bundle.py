@@ -37,9 +37,10 @@ from typing import Any
 
 import geopandas as gpd
 import pandas as pd
+import pyproj
 
-from cityos.atomic import atomic_folder
-from cityos.errors import BundleError, OutputExistsError
+from cityos.errors import BundleError
+from cityos.outputs import atomic_folder
 
 __all__ = [
     "BUILDING_USES",
@@ -267,6 +268,32 @@ class Bundle:
     def residential_land(self) -> gpd.GeoDataFrame:
         return self.layers["residential_land"]
 
+    def info(self) -> dict[str, Any]:
+        """What the bundle holds, as ``cityos info --json`` prints it: layer and category counts,
+        registers, CRS, extent, date, sources, warnings and attribution."""
+        m = self.manifest
+        return {
+            "path": str(self.path),
+            "schema_version": m["schema_version"],
+            "layers": {name: len(frame) for name, frame in self.layers.items()},
+            "facility_categories": dict(sorted(self.facilities["category"].value_counts().items())),
+            "registers": {name: len(t) for name, t in self.registers.items()},
+            "crs": self.crs,
+            "bbox": m["bbox"],
+            "as_of": m.get("as_of"),
+            "as_of_source": m.get("as_of_source"),
+            "sources": [
+                {
+                    k: s[k]
+                    for k in ("kind", "path", "sha256", "replication_timestamp", "newest_object")
+                    if k in s
+                }
+                for s in m.get("sources", [])
+            ],
+            "warnings": m.get("warnings", []),
+            "attribution": m.get("attribution", []),
+        }
+
     def __repr__(self) -> str:
         counts = ", ".join(f"{k}={len(v)}" for k, v in self.layers.items())
         return f"<Bundle {self.path} crs={self.crs} {counts}>"
@@ -293,12 +320,17 @@ def read_bundle(path: str | os.PathLike[str]) -> Bundle:
         raise BundleError(
             f"{manifest_path}: unreadable manifest ({exc}); re-create the bundle"
         ) from exc
+    if not isinstance(manifest, dict):
+        raise BundleError(
+            f"{manifest_path}: not a bundle manifest (a JSON object); re-create the bundle"
+        )
     version = manifest.get("schema_version")
     if version != SCHEMA_VERSION:
         raise BundleError(
             f"{root}: bundle schema version {version}, this cityos reads version {SCHEMA_VERSION}; "
             "re-create the bundle with `cityos import`"
         )
+    _check_manifest(manifest, manifest_path)
     layers: dict[str, gpd.GeoDataFrame] = {}
     for name in LAYER_SCHEMAS:
         file = root / f"{name}.parquet"
@@ -319,8 +351,41 @@ def read_bundle(path: str | os.PathLike[str]) -> Bundle:
         file = root / "registers" / f"{reg}.parquet"
         if not file.is_file():
             raise BundleError(f"{root}: register '{reg}' is missing ({file}); re-create the bundle")
-        registers[reg] = pd.read_parquet(file)
+        try:
+            registers[reg] = pd.read_parquet(file)
+        except Exception as exc:  # pyarrow raises many types for damaged files
+            raise BundleError(
+                f"{file}: register '{reg}' is unreadable ({exc.__class__.__name__}); re-create the bundle"
+            ) from exc
     return Bundle(root, manifest, layers, registers)
+
+
+def _check_manifest(manifest: Mapping[str, Any], where: Path) -> None:
+    """Every problem of a manifest's ``crs``, ``bbox`` and ``as_of`` in one :class:`BundleError`."""
+    problems = []
+    crs = manifest.get("crs")
+    if not isinstance(crs, str) or not crs:
+        problems.append(f"'crs' is {json.dumps(crs)}, not a projected CRS such as \"EPSG:32650\"")
+    else:
+        try:
+            parsed = pyproj.CRS.from_user_input(crs)
+        except pyproj.exceptions.CRSError:
+            problems.append(f"'crs' {crs!r} is not a known CRS")
+        else:
+            units = {str(a.unit_name).lower() for a in parsed.axis_info}
+            if not parsed.is_projected or not units <= {"metre", "meter"}:
+                problems.append(f"'crs' {crs!r} is not a projected CRS in metres")
+    box = manifest.get("bbox")
+    if not (
+        isinstance(box, list)
+        and len(box) == 4
+        and all(isinstance(v, int | float) and not isinstance(v, bool) for v in box)
+    ):
+        problems.append(f"'bbox' is {json.dumps(box)}, not four numbers")
+    if problems:
+        raise BundleError(
+            f"{where}: damaged manifest: {'; '.join(problems)}; re-create the bundle with `cityos import`"
+        )
 
 
 def _write_json(path: Path, data: Mapping[str, Any]) -> None:
@@ -343,8 +408,6 @@ def write_bundle(
     written bundle (the layers given, not re-read).
     """
     target = Path(out)
-    if target.exists() and not force:
-        raise OutputExistsError(f"{target}: output folder exists; pass --force to replace it")
     missing = set(LAYER_SCHEMAS) - set(layers)
     if missing:
         raise BundleError(f"cannot write bundle: layers {sorted(missing)} not given")
@@ -355,7 +418,7 @@ def write_bundle(
     for name in LAYER_SCHEMAS:
         validate_layer(name, layers[name])
     full = {"schema_version": SCHEMA_VERSION, **manifest, "registers": sorted(registers)}
-    with atomic_folder(target, force=force) as tmp:
+    with atomic_folder(target, force=force, kind="bundle") as tmp:
         for name in LAYER_SCHEMAS:
             layers[name].to_parquet(tmp / f"{name}.parquet", index=False)
         if registers:

@@ -16,6 +16,8 @@ __all__ = [
     "ConfigError",
     "InputError",
     "InputFileNotFoundError",
+    "Interrupted",
+    "OutputError",
     "OutputExistsError",
 ]
 
@@ -38,12 +40,25 @@ class OutputExistsError(CityosError, FileExistsError):
     """The output path exists and overwriting was not asked for."""
 
 
+class OutputError(CityosError, ValueError):
+    """The output path cannot be used: it is an input, the current folder, a folder or file that
+    cityos did not write, has the wrong suffix, or its parent is not writable."""
+
+
 class BundleError(CityosError, ValueError):
     """A city bundle is missing, from another schema version, or a layer breaks its schema."""
 
 
 class ConfigError(CityosError, ValueError):
     """A configuration or rules file (TOML) is invalid."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM arrived; ``signum`` says which (exit status 128 + signum)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
 
 
 class CityosWarning(UserWarning):

@@ -321,7 +321,7 @@ def test_accessibility_table(helsinki: cityos.Bundle, tmp_path: Path) -> None:
     assert table.attrs["method"] == "network" and table.attrs["cutoff_m"] == 800
     table.to_parquet(tmp_path / "access.parquet")  # writable as the health check's access.parquet
     straight = accessibility_table(
-        helsinki, categories=["bus_stop"], cutoff=800, method="euclidean"
+        helsinki, categories=["bus_stop"], cutoff=800, distance="euclidean"
     )
     # a straight line is never longer than the walk (both from the same building point)
     both = bus["distance_m"].to_numpy()

@@ -97,7 +97,7 @@ def test_cover_by_hand(
 ) -> None:
     plan = plan_sites(
         toy, category="kindergarten", add=k, radius=300, candidates=candidates_csv,
-        method=method, systems=["mohurd-2024"],  # type: ignore[arg-type]
+        solver=method, systems=["mohurd-2024"],  # type: ignore[arg-type]
     )  # fmt: skip
     assert sorted(plan.sites["candidate_id"]) == sorted(per_site)
     s = plan.summary
@@ -199,7 +199,7 @@ def test_distance_objective_equals_brute_force(toy: cityos.Bundle, candidates_cs
     for method in ("exact", "greedy"):
         plan = plan_sites(
             toy, category="kindergarten", add=1, radius=300, objective="distance",
-            candidates=candidates_csv, method=method, systems=[],  # type: ignore[arg-type]
+            candidates=candidates_csv, solver=method, systems=[],  # type: ignore[arg-type]
         )  # fmt: skip
         assert plan.sites["candidate_id"].tolist() == [f"P{best:.0f}"]
         assert plan.summary["person_m_after"] == pytest.approx(totals[best], rel=1e-4)
@@ -227,7 +227,7 @@ def test_distance_objective_equals_brute_force(toy: cityos.Bundle, candidates_cs
             ],
             "no such file",
         ),
-        (["--category", "kindergarten", "--add", "1", "--radius", "-5"], "positive number"),
+        (["--category", "kindergarten", "--add", "1", "--radius", "-5"], "not in the range x>0"),
     ],
 )
 def test_bad_input_is_one_line_and_writes_nothing(

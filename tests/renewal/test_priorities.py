@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 
 import cityos
-from cityos.checkup.results import write_results
 from cityos.cli import main
 from cityos.errors import ConfigError
+from cityos.healthcheck.results import write_results
 from cityos.renewal import load_weights, priorities
 from cityos.renewal.priorities import PRIORITY_COLUMNS, PRIORITY_FILES
 

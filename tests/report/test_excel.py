@@ -10,8 +10,8 @@ import pytest
 from openpyxl import load_workbook
 
 import cityos
-from cityos.checkup.results import write_results
 from cityos.errors import BundleError
+from cityos.healthcheck.results import write_results
 from cityos.report import write_workbook
 
 

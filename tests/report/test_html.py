@@ -13,8 +13,8 @@ import pytest
 from playwright.sync_api import Browser, sync_playwright
 
 import cityos
-from cityos.checkup.results import write_results
 from cityos.cli import main
+from cityos.healthcheck.results import write_results
 from cityos.report import write_html
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

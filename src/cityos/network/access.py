@@ -20,6 +20,7 @@ A facility exactly at the cutoff (within :data:`TOLERANCE_M`) is within it. Poin
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -35,6 +36,7 @@ from scipy.spatial import cKDTree
 
 from cityos.bundle import Bundle
 from cityos.errors import InputError
+from cityos.naming import unknown_names
 from cityos.network.graph import WalkGraph, graph_from_bundle
 from cityos.network.snap import DEFAULT_MAX_SNAP_M, Snapped, snap_points
 
@@ -508,7 +510,7 @@ def accessibility_table(
     *,
     categories: Sequence[str] | None = None,
     cutoff: float = DEFAULT_CUTOFF_M,
-    method: Method = "network",
+    distance: Method = "network",
     max_snap: float = DEFAULT_MAX_SNAP_M,
     graph: WalkGraph | None = None,
 ) -> pd.DataFrame:
@@ -526,7 +528,7 @@ def accessibility_table(
         Facility categories (default: every category in the bundle).
     cutoff
         Search limit in metres (default :data:`DEFAULT_CUTOFF_M`).
-    method
+    distance
         ``"network"`` (default) or ``"euclidean"``.
     max_snap
         Maximum access leg in metres for buildings and facilities.
@@ -538,17 +540,22 @@ def accessibility_table(
     unknown = set(cats) - set(facilities["category"])
     if unknown:
         raise InputError(
-            f"no facilities of categories {sorted(unknown)} in {bundle.path}; check the names"
+            f"{bundle.path}: no facilities of categories {unknown_names(unknown, facilities['category'])}; "
+            "`cityos info` lists the categories"
         )
     buildings = bundle.projected("buildings")
-    if method == "network":
+    if not (math.isfinite(max_snap) and max_snap > 0):
+        raise InputError(
+            f"max snap {max_snap:g} m: give a distance above 0 m (default {DEFAULT_MAX_SNAP_M:g})"
+        )
+    if distance == "network":
         graph = graph if graph is not None else graph_from_bundle(bundle)
     origins = _locate(graph, shapely.point_on_surface(buildings.geometry.to_numpy()), max_snap)
     parts = []
     for cat in cats:
         sub = facilities[facilities["category"] == cat]
         fac = _locate(graph, sub.geometry.to_numpy(), max_snap)
-        res = nearest(graph, origins, fac, cutoff=cutoff, method=method)
+        res = nearest(graph, origins, fac, cutoff=cutoff, method=distance)
         found = res.facility >= 0
         fid = np.full(len(res.facility), None, dtype=object)
         fid[found] = sub["facility_id"].to_numpy()[res.facility[found]]
@@ -569,7 +576,7 @@ def accessibility_table(
     )
     table["category"] = table["category"].astype("category")
     table.attrs.update(
-        {"method": method, "cutoff_m": cutoff, "max_snap_m": max_snap, "crs": bundle.crs,
+        {"method": distance, "cutoff_m": cutoff, "max_snap_m": max_snap, "crs": bundle.crs,
          "origin": "building point_on_surface", "unsnapped_buildings": int((~origins.reachable).sum())}
     )  # fmt: skip
     return table

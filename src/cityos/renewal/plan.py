@@ -37,20 +37,21 @@ import pandas as pd
 import shapely
 from scipy.sparse import coo_matrix, csr_matrix
 
-from cityos.atomic import atomic_folder, write_table
 from cityos.bundle import Bundle, write_bundle
-from cityos.checkup.catalogue import (
+from cityos.classify import FacilityRules
+from cityos.errors import CityosWarning, ConfigError, InputError
+from cityos.healthcheck.catalogue import (
     BUILTIN_SYSTEMS,
     IndicatorSystem,
     load_system,
     system_from_toml,
 )
-from cityos.checkup.engine import CheckupContext, categories_of, checkup_with
-from cityos.classify import FacilityRules
-from cityos.errors import CityosWarning, ConfigError, InputError
+from cityos.healthcheck.engine import CheckupContext, categories_of, checkup_with
 from cityos.network import TOLERANCE_M, Snapped, pairs_within, snap_points
+from cityos.network.access import DEFAULT_CUTOFF_M
+from cityos.outputs import atomic_folder, write_table
 from cityos.population import DEFAULT_AREA_PER_PERSON_M2
-from cityos.renewal.siting import SitingResult, max_cover, p_median
+from cityos.renewal.siting import DEFAULT_TIME_LIMIT_S, SitingResult, max_cover, p_median
 from cityos.sources.files import find_column, read_geo
 
 __all__ = ["PLAN_STAGES", "SITE_COLUMNS", "SitePlan", "plan_sites", "write_plan"]
@@ -296,15 +297,15 @@ def plan_sites(
     radius: float,
     objective: Objective = "cover",
     candidates: str | Path = "network",
-    method: Literal["auto", "exact", "greedy"] = "auto",
+    solver: Literal["auto", "exact", "greedy"] = "auto",
     distance: Literal["network", "euclidean"] = "network",
-    cutoff: float = 1000.0,
+    cutoff: float = DEFAULT_CUTOFF_M,
     existing_only: bool = False,
     systems: Sequence[str | IndicatorSystem] = BUILTIN_SYSTEMS,
     area_per_person: float = DEFAULT_AREA_PER_PERSON_M2,
     admin_levels: dict[int, str] | None = None,
     city_population: float | None = None,
-    time_limit: float = 60.0,
+    time_limit: float = DEFAULT_TIME_LIMIT_S,
     stock_rules: str | Path | None = None,
     progress: Callable[[float], None] | None = None,
 ) -> SitePlan:
@@ -326,7 +327,7 @@ def plan_sites(
     candidates
         A file (CSV/XLSX with lon/lat, or a GIS layer of points or buildings), ``"stock"``
         (under-used buildings) or ``"network"`` (street nodes).
-    method
+    solver
         ``"exact"`` (HiGHS MIP), ``"greedy"`` (lazy greedy with a bound) or ``"auto"``.
     distance
         ``"network"`` (walking distance, default) or ``"euclidean"``.
@@ -393,7 +394,7 @@ def plan_sites(
     else:
         sites, plan_summary = _solve(
             ctx, bundle, category=category, add=add, radius=radius, objective=objective,
-            candidates=candidates, method=method, distance=distance, cutoff=cutoff,
+            candidates=candidates, solver=solver, distance=distance, cutoff=cutoff,
             d_now=d_now, pop=pop, covered=covered, time_limit=time_limit,
             stock=_stock_rules(stock_rules), clock=clock,
         )  # fmt: skip
@@ -462,7 +463,7 @@ def _demand_points(ctx: CheckupContext, idx: np.ndarray, distance: str) -> Snapp
 
 def _solve(
     ctx: CheckupContext, bundle: Bundle, *, category: str, add: int, radius: float,
-    objective: str, candidates: str | Path, method: Literal["auto", "exact", "greedy"],
+    objective: str, candidates: str | Path, solver: Literal["auto", "exact", "greedy"],
     distance: str, cutoff: float, d_now: np.ndarray, pop: np.ndarray, covered: np.ndarray,
     time_limit: float, stock: dict[str, Any], clock: _Clock,
 ) -> tuple[gpd.GeoDataFrame, dict[str, Any]]:  # fmt: skip
@@ -529,12 +530,12 @@ def _solve(
             (np.ones(len(pairs.origin), dtype=bool), (pairs.facility, pairs.origin)),
             shape=(len(cand), len(demand)),
         )
-        result = max_cover(cover, w, add, method=method, time_limit=time_limit)
+        result = max_cover(cover, w, add, method=solver, time_limit=time_limit)
     else:
         dist = coo_matrix(
             (pairs.distance, (pairs.facility, pairs.origin)), shape=(len(cand), len(demand))
         )
-        result = p_median(dist, w, add, current=now, method=method, time_limit=time_limit)
+        result = p_median(dist, w, add, current=now, method=solver, time_limit=time_limit)
     clock["solve"] = time.perf_counter() - t0
     chosen = result.chosen
     rank = np.full(len(cand), -1, dtype=np.int64)
@@ -654,7 +655,7 @@ def write_plan(plan: SitePlan, out: str | Path, *, force: bool = False) -> Path:
     """Write a plan folder atomically: sites.csv, sites.gpkg, summary.json, before_after.csv,
     siting-system.toml and, unless existing-only, the scenario bundle in ``bundle/``."""
     target = Path(out)
-    with atomic_folder(target, force=force) as tmp:
+    with atomic_folder(target, force=force, kind="sites") as tmp:
         table = pd.DataFrame(plan.sites.drop(columns="geometry"))
         write_table(table[list(SITE_COLUMNS)], tmp / "sites.csv")
         plan.sites.to_file(tmp / "sites.gpkg", layer="sites", driver="GPKG", engine="pyogrio")

@@ -29,10 +29,10 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from cityos.atomic import atomic_folder, write_table
-from cityos.checkup.policy import Policy, format_value, load_policy
-from cityos.checkup.results import read_results
-from cityos.errors import ConfigError, OutputExistsError
+from cityos.errors import ConfigError
+from cityos.healthcheck.policy import Policy, format_value, load_policy
+from cityos.healthcheck.results import read_results
+from cityos.outputs import atomic_folder, check_output_folder, files_of, write_table
 from cityos.tomlfiles import read_with_defaults
 
 __all__ = [
@@ -244,8 +244,8 @@ def write_priorities(
     leaves the old set or the new one, never a mix."""
     saved = read_results(results, also=["units.gpkg"])
     target = Path(out) if out is not None else saved.folder / PRIORITY_FOLDER
-    if target.exists() and not force:
-        raise OutputExistsError(f"{target}: priorities exist; pass --force to replace them")
+    inputs = [p for p in files_of(saved.folder) if p.parent == saved.folder]
+    check_output_folder(target, "priorities", force=force, inputs=inputs)
     w = load_weights(weights)
     policy = Policy.from_record(saved.summary.get("policy"))
     layers = {
@@ -275,7 +275,7 @@ def write_priorities(
         "units_not_ranked": {lv: int(((table["level"] == lv) & table["score"].isna()).sum()) for lv in w.levels},
         "contributions_skipped": int(parts["skipped"].sum()),
     }  # fmt: skip
-    with atomic_folder(target, force=force) as tmp:
+    with atomic_folder(target, force=force, kind="priorities") as tmp:
         write_table(table, tmp / "priorities.csv")
         write_table(parts, tmp / "priorities_detail.csv")
         for lv, layer in layers.items():

@@ -27,7 +27,17 @@ from scipy.sparse import coo_matrix, csr_matrix, issparse, sparray, spmatrix
 
 from cityos.errors import InputError
 
-__all__ = ["EXACT_MAX_NONZEROS", "EXACT_MAX_PAIRS", "SitingResult", "max_cover", "p_median"]
+__all__ = [
+    "DEFAULT_TIME_LIMIT_S",
+    "EXACT_MAX_NONZEROS",
+    "EXACT_MAX_PAIRS",
+    "SitingResult",
+    "max_cover",
+    "p_median",
+]
+
+#: seconds the exact solver may take before it returns its best solution and gap [OP]
+DEFAULT_TIME_LIMIT_S = 60.0
 
 #: coverage-matrix size (nonzeros) up to which ``method="auto"`` solves the MIP exactly
 EXACT_MAX_NONZEROS = 5_000_000
@@ -178,7 +188,7 @@ def max_cover(
     k: int,
     *,
     method: Literal["auto", "exact", "greedy"] = "auto",
-    time_limit: float = 60.0,
+    time_limit: float = DEFAULT_TIME_LIMIT_S,
     exact_max_nonzeros: int = EXACT_MAX_NONZEROS,
 ) -> SitingResult:
     """Choose ``k`` candidates maximising the weight of demand covered by at least one of them.
@@ -230,7 +240,7 @@ def p_median(
     *,
     current: NDArray[np.float64] | list[float] | None = None,
     method: Literal["auto", "exact", "greedy"] = "auto",
-    time_limit: float = 60.0,
+    time_limit: float = DEFAULT_TIME_LIMIT_S,
     exact_max_pairs: int = EXACT_MAX_PAIRS,
 ) -> SitingResult:
     """Choose ``k`` candidates minimising the weighted distance to the nearest facility (p-median).

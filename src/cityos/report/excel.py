@@ -17,8 +17,9 @@ from openpyxl import Workbook
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
-from cityos.checkup.policy import Policy
-from cityos.checkup.results import as_number, read_results
+from cityos.healthcheck.policy import Policy
+from cityos.healthcheck.results import as_number, read_results
+from cityos.outputs import atomic_file
 
 __all__ = ["LEVEL_SHEETS", "STATUS_ZH", "write_workbook"]
 
@@ -137,10 +138,6 @@ def write_workbook(results: str | os.PathLike[str], out: str | os.PathLike[str])
     for item, content in meta:
         ws.append([item, None if content is None else str(content)])
     _widths(ws, [28, 120])
-    tmp = target.with_name(f".{target.name}.tmp")
-    try:
+    with atomic_file(target) as tmp:
         wb.save(tmp)
-        tmp.replace(target)
-    finally:
-        tmp.unlink(missing_ok=True)
     return target

@@ -21,9 +21,10 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from cityos.checkup.policy import Policy
-from cityos.checkup.results import as_number, read_results
 from cityos.errors import BundleError
+from cityos.healthcheck.policy import Policy
+from cityos.healthcheck.results import as_number, read_results
+from cityos.outputs import atomic_file
 from cityos.report.excel import LEVEL_SHEETS
 
 __all__ = ["write_html"]
@@ -275,12 +276,8 @@ def write_html(
         "__DATA__", json.dumps(data, ensure_ascii=False, default=str).replace("</", "<\\/")
     )
     target = Path(out)
-    tmp = target.with_name(f".{target.name}.tmp")
-    try:
+    with atomic_file(target) as tmp:
         tmp.write_text(doc, "utf-8")
-        tmp.replace(target)
-    finally:
-        tmp.unlink(missing_ok=True)
     return target
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +22,7 @@ import pandas as pd
 import pyproj
 import shapely
 
-from cityos.errors import InputError, InputFileNotFoundError
+from cityos.errors import CityosWarning, InputError, InputFileNotFoundError
 from cityos.sources.china import to_wgs84
 
 __all__ = [
@@ -38,6 +40,13 @@ WGS84 = "EPSG:4326"
 CHINESE_SYSTEMS = {"gcj02": "gcj02", "gcj-02": "gcj02", "bd09": "bd09", "bd-09": "bd09"}
 GIS_SUFFIXES = (".gpkg", ".geojson", ".json", ".shp", ".parquet", ".geoparquet", ".fgb", ".zip")
 TABLE_SUFFIXES = (".csv", ".txt", ".tsv", ".xlsx", ".xls")
+
+Warn = Callable[[str], None]
+
+
+def _warn(message: str) -> None:
+    warnings.warn(message, CityosWarning, stacklevel=4)
+
 
 LON_COLUMNS = (
     "lon",
@@ -120,8 +129,12 @@ def _to_wgs84_geoms(geoms: gpd.GeoSeries, src: SourceCrs) -> gpd.GeoSeries:
 def read_table(path: Path) -> pd.DataFrame:
     """Read a CSV/TSV/XLSX table with every column as text (codes keep leading zeros)."""
     suffix = path.suffix.lower()
+    if suffix == ".xls":
+        raise InputError(
+            f"{path}: old Excel 97-2003 (.xls) files are not read; open it and save it as .xlsx or CSV"
+        )
     try:
-        if suffix in (".xlsx", ".xls"):
+        if suffix == ".xlsx":
             frame = pd.read_excel(path, dtype=str)
         else:
             sep = "\t" if suffix == ".tsv" else None
@@ -173,7 +186,7 @@ def read_points_table(
     if lon_col is None or lat_col is None or lon_col not in frame or lat_col not in frame:
         raise InputError(
             f"{p}: no longitude/latitude columns (found {', '.join(cols[:12])}); "
-            "name them lon and lat, or pass --lon-column/--lat-column"
+            "name the columns lon and lat (or 经度 and 纬度), or give a 'location' column of lon,lat"
         )
     x = pd.to_numeric(frame[lon_col].str.strip(), errors="coerce")
     y = pd.to_numeric(frame[lat_col].str.strip(), errors="coerce")
@@ -206,12 +219,16 @@ def read_layer(
     *,
     layer: str | None = None,
     crs: SourceCrs | None = None,
+    warn: Warn | None = None,
 ) -> gpd.GeoDataFrame:
     """Read a GIS layer (GeoPackage, GeoJSON, Shapefile, GeoParquet, FlatGeobuf) into WGS84.
 
     ``crs`` overrides the declared CRS (e.g. a GCJ-02 shapefile labelled EPSG:4326); a file with
-    no CRS at all needs it.
+    no CRS at all needs it. Features without a geometry are left out and counted in a warning
+    (``warn``, default a :class:`CityosWarning`), as are coordinates that look like degrees in a
+    CRS of metres.
     """
+    warn = warn or _warn
     p = Path(path)
     check_exists(p, "GIS file")
     suffix = p.suffix.lower()
@@ -226,19 +243,24 @@ def read_layer(
                 f"{p}: the file has no geometry column; export it with geometries"
             ) from exc
         raise InputError(
-            f"{p}: cannot read the GIS file ({exc}); check the format and --layer"
+            f"{p}: cannot read the GIS file ({exc}); export it again as GeoPackage or GeoJSON"
         ) from exc
     except Exception as exc:  # pyogrio/GDAL raise their own error types
         raise InputError(
-            f"{p}: cannot read the GIS file ({exc}); check the format and --layer"
+            f"{p}: cannot read the GIS file ({exc}); export it again as GeoPackage or GeoJSON"
         ) from exc
     if not isinstance(frame, gpd.GeoDataFrame) or "geometry" not in frame:
         raise InputError(f"{p}: the file has no geometry column; export it with geometries")
     if frame.empty:
-        raise InputError(f"{p}: the layer has no features; check --layer or export it again")
+        raise InputError(f"{p}: the layer has no features; export it again with its features")
     missing = frame.geometry.isna() | frame.geometry.is_empty
     if missing.all():
         raise InputError(f"{p}: no feature has a geometry; export the layer with its geometries")
+    if missing.any():
+        warn(
+            f"{p.name}: {int(missing.sum())} of {len(frame)} features have no geometry and were "
+            "left out; export them with their geometries"
+        )
     frame = frame.loc[~missing].copy()
     if crs is None:
         if frame.crs is None:
@@ -246,15 +268,26 @@ def read_layer(
         src = SourceCrs(frame.crs)
     else:
         src = crs
+    if src.crs is not None and src.crs.is_projected:
+        x0, y0, x1, y1 = frame.total_bounds
+        if max(abs(x0), abs(x1)) <= 180 and max(abs(y0), abs(y1)) <= 90:
+            warn(
+                f"{p.name}: coordinates lie within ±180/±90 but the CRS {src.label} is in metres: "
+                "they look like degrees; pass --crs EPSG:4326 if they are longitude/latitude"
+            )
     frame = frame.set_geometry(_to_wgs84_geoms(frame.geometry, src))
     frame.columns = [str(c) for c in frame.columns]
     return frame.rename_geometry("geometry") if frame.geometry.name != "geometry" else frame
 
 
-def read_geo(path: Path, crs: SourceCrs | None = None) -> gpd.GeoDataFrame:
+def read_geo(
+    path: Path, crs: SourceCrs | None = None, *, warn: Warn | None = None
+) -> gpd.GeoDataFrame:
     """A POI table (CSV/XLSX, by :func:`read_points_table`) or a GIS layer (:func:`read_layer`),
     by the file's suffix, in WGS84."""
-    return read_points_table(path, crs=crs) if is_table(path) else read_layer(path, crs=crs)
+    if is_table(path):
+        return read_points_table(path, crs=crs)
+    return read_layer(path, crs=crs, warn=warn)
 
 
 def read_register(path: str | os.PathLike[str]) -> pd.DataFrame:

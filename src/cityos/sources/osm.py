@@ -34,7 +34,8 @@ import shapely
 from osmium.filter import EmptyTagFilter, EntityFilter, KeyFilter
 
 from cityos.classify import FacilityRules, OsmTables
-from cityos.errors import InputError, InputFileNotFoundError
+from cityos.errors import CityosWarning, InputError, InputFileNotFoundError
+from cityos.sources.osmsort import sort_osm_file, unsorted_error
 
 __all__ = ["PARALLEL_MIN_BYTES", "OsmExtract", "check_osm_file", "read_osm"]
 
@@ -76,6 +77,28 @@ def check_osm_file(path: Path) -> None:
     if not name.endswith(_OSM_SUFFIXES):
         raise InputError(
             f"{path}: unknown OSM file type; use an .osm.pbf, .osm (XML) or .o5m extract"
+        )
+
+
+def check_node_index(location_storage: str) -> None:
+    """Raise a one-line :class:`InputError` naming ``--node-index`` if the index type is unknown
+    or a file-backed index's folder does not exist."""
+    kind, _, where = location_storage.partition(",")
+    if kind not in osmium.index.map_types():
+        raise InputError(
+            f"--node-index {location_storage}: unknown node index {location_storage!r}; use one of "
+            f"{', '.join(sorted(osmium.index.map_types()))} (file-backed ones take ',PATH')"
+        )
+    if where:
+        folder = Path(where).expanduser().parent
+        if not folder.is_dir():
+            raise InputError(
+                f"--node-index {location_storage}: folder {folder} for the index file does not "
+                "exist; create it or give another PATH"
+            )
+    elif kind.endswith("file_array"):
+        raise InputError(
+            f"--node-index {location_storage}: a file-backed index needs a file: {kind},PATH"
         )
 
 
@@ -538,6 +561,24 @@ def _split_walk(c: _Collector) -> tuple[pd.DataFrame, gpd.GeoDataFrame]:
     return nodes, edges
 
 
+def _read_sorted(path: Path, tmp: Path, exc: BaseException, **options: Any) -> OsmExtract:
+    """Read an unsorted export through a sorted copy in ``tmp``, with a note."""
+    note = (
+        f"{path.name}: the objects are not sorted by type and id ({exc}); "
+        "sorted on the fly (sort it once with `osmium sort` to read it faster)"
+    )
+    warn = options.get("warn")
+    if warn is not None:
+        warn(note)
+    else:
+        warnings.warn(note, CityosWarning, stacklevel=3)
+    copy = tmp / "sorted.osm.pbf"
+    sort_osm_file(path, copy)
+    ext = read_osm(copy, **options)
+    ext.stats["sorted_on_the_fly"] = 1
+    return ext
+
+
 def read_osm(
     path: str | os.PathLike[str],
     *,
@@ -546,6 +587,7 @@ def read_osm(
     progress: Callable[[int], None] | None = None,
     location_storage: str = "flex_mem",
     parallel: bool | None = None,
+    warn: Callable[[str], None] | None = None,
 ) -> OsmExtract:
     """Read an OSM extract into raw bundle layers (WGS84, unmeasured).
 
@@ -572,12 +614,7 @@ def read_osm(
     """
     p = Path(path)
     check_osm_file(p)
-    kind = location_storage.split(",", 1)[0]
-    if kind not in osmium.index.map_types():
-        raise InputError(
-            f"unknown node index {location_storage!r}; use one of {', '.join(sorted(osmium.index.map_types()))} "
-            "(file-backed ones take ',PATH')"
-        )
+    check_node_index(location_storage)
     try:
         stamp, bbox = _header(p)
     except RuntimeError as exc:
@@ -609,6 +646,11 @@ def read_osm(
             if child is not None:
                 child.kill()
                 child.wait()
+            if unsorted_error(exc):
+                return _read_sorted(
+                    p, Path(tmp), exc, rules=rules, tables=tables, progress=progress,
+                    location_storage=location_storage, parallel=parallel, warn=warn,
+                )  # fmt: skip
             raise InputError(
                 f"{p}: cannot read the OSM data ({exc}); the file is truncated or damaged, download it again"
             ) from exc

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from cityos.checkup import load_system
-from cityos.checkup.catalogue import METHODS
 from cityos.errors import ConfigError
+from cityos.healthcheck import load_system
+from cityos.healthcheck.catalogue import METHODS
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -3,7 +3,7 @@
 
 What they look for inside a unit may be unknown — a facility mapped without an area, a unit only
 partly within the data, a unit without data — and such a unit is unknown, never "lacking"; the
-count above it is then a lower bound (see :mod:`cityos.checkup.status`).
+count above it is then a lower bound (see :mod:`cityos.healthcheck.status`).
 """
 
 from __future__ import annotations
@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from cityos.checkup.context import UNIT_LEVEL_ORDER, CheckupContext
-from cityos.checkup.evaluation import Evaluation, unmeasured
-from cityos.checkup.measures import per_capita_area, population_coverage
+from cityos.healthcheck.context import UNIT_LEVEL_ORDER, CheckupContext
+from cityos.healthcheck.evaluation import Evaluation, unmeasured
+from cityos.healthcheck.measures import per_capita_area, population_coverage
 from cityos.units import UnitSet, assign_to_units
 
 if TYPE_CHECKING:
-    from cityos.checkup.catalogue import Indicator
+    from cityos.healthcheck.catalogue import Indicator
 
 __all__ = ["per_capita", "units_with_area_below", "units_without"]
 

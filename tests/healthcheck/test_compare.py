@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cityos.checkup.compare import compare_results
-from cityos.checkup.engine import RESULTS_SCHEMA
 from cityos.cli import main
+from cityos.healthcheck.compare import compare_results
+from cityos.healthcheck.engine import RESULTS_SCHEMA
 
 
 def frame(rows: list[tuple[str, str, float, str]]) -> pd.DataFrame:

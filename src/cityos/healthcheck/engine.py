@@ -2,13 +2,13 @@
 
 For each indicator and each unit level at or above the indicator's own (a housing indicator is
 counted per community, subdistrict and city; a coverage rate is computed per unit at each level),
-the method (:mod:`cityos.checkup.methods`) gives numerator, denominator and value; a missing
+the method (:mod:`cityos.healthcheck.methods`) gives numerator, denominator and value; a missing
 input gives ``no_data`` with the reason, never 0 and never ``fail``. Registers (the city's own
 tables) are used when the bundle has them; otherwise an indicator with an open-data ``proxy`` is
 computed from OSM and labelled as a proxy. A unit that holds no building of the bundle, or lies
 outside the data extent, is ``no_data`` for every indicator not read from a table keyed by unit.
 
-Status (:mod:`cityos.checkup.status`): ``pass`` / ``fail`` against the target; counts of problems
+Status (:mod:`cityos.healthcheck.status`): ``pass`` / ``fail`` against the target; counts of problems
 without a published target fail on any case (implicit target 0, labelled); rates without a
 target get ``no_target``; missing data ``no_data``. The policy numbers behind these choices are
 data (``checkup/policy.toml``) and recorded in the summary.
@@ -25,13 +25,14 @@ import geopandas as gpd
 import pandas as pd
 
 from cityos.bundle import Bundle
-from cityos.checkup.basemap import basemap_streets
-from cityos.checkup.catalogue import BUILTIN_SYSTEMS, Indicator, IndicatorSystem, load_system
-from cityos.checkup.context import UNIT_LEVEL_ORDER, CheckupContext
-from cityos.checkup.methods import evaluate
-from cityos.checkup.policy import Policy
-from cityos.checkup.tables import INDICATOR_COLUMNS, indicator_rows, problem_list, unit_layers
 from cityos.errors import InputError
+from cityos.healthcheck.basemap import basemap_streets
+from cityos.healthcheck.catalogue import BUILTIN_SYSTEMS, Indicator, IndicatorSystem, load_system
+from cityos.healthcheck.context import UNIT_LEVEL_ORDER, CheckupContext
+from cityos.healthcheck.methods import evaluate
+from cityos.healthcheck.policy import Policy
+from cityos.healthcheck.tables import INDICATOR_COLUMNS, indicator_rows, problem_list, unit_layers
+from cityos.network.access import DEFAULT_CUTOFF_M
 from cityos.population import DEFAULT_AREA_PER_PERSON_M2
 
 __all__ = [
@@ -101,7 +102,7 @@ def checkup(
     bundle: Bundle,
     *,
     systems: Sequence[str | IndicatorSystem] = BUILTIN_SYSTEMS,
-    cutoff_m: float = 1000.0,
+    cutoff_m: float = DEFAULT_CUTOFF_M,
     area_per_person: float = DEFAULT_AREA_PER_PERSON_M2,
     admin_levels: dict[int, str] | None = None,
     city_population: float | None = None,
@@ -134,7 +135,7 @@ def checkup(
         in the bundle. Indicators' values do not depend on it as long as it holds the categories
         they use (:func:`categories_of`); facility siting passes just those.
     policy
-        The policy numbers (:func:`cityos.checkup.policy.load_policy`; default the built-in).
+        The policy numbers (:func:`cityos.healthcheck.policy.load_policy`; default the built-in).
     clip_units
         Leave out the units that hold no data (no building of the bundle, or outside the data
         extent) instead of reporting them as ``no_data``.
@@ -150,7 +151,10 @@ def checkup(
     clock = _Stages()
     if distance not in (None, "network", "euclidean"):
         raise InputError(f"distance must be 'network' or 'euclidean', got {distance!r}")
-    loaded = [s if isinstance(s, IndicatorSystem) else load_system(s) for s in systems]
+    own = set(bundle.facilities["category"])
+    loaded = [
+        s if isinstance(s, IndicatorSystem) else load_system(s, categories=own) for s in systems
+    ]
     ctx = CheckupContext(
         bundle, cutoff_m=cutoff_m, area_per_person=area_per_person, admin_levels=admin_levels,
         city_population=city_population, distance=distance, categories=categories,
@@ -170,7 +174,10 @@ def checkup_with(
     population and settings): :func:`checkup` builds one and calls this; facility siting reuses
     one for the scenario (:meth:`CheckupContext.with_facilities`)."""
     clock = clock or _Stages()
-    loaded = [s if isinstance(s, IndicatorSystem) else load_system(s) for s in systems]
+    own = set(ctx.bundle.facilities["category"])
+    loaded = [
+        s if isinstance(s, IndicatorSystem) else load_system(s, categories=own) for s in systems
+    ]
     bundle, cutoff_m = ctx.bundle, ctx.cutoff_m
     _ = ctx.access
     clock.mark("walking distances (all categories)")

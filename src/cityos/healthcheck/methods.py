@@ -1,7 +1,7 @@
 """The health check's methods: one table (:data:`METHODS`) of every method an indicator system
 may name, with its parameters and the function that computes it.
 
-Each function takes the shared :class:`~cityos.checkup.context.CheckupContext`, the indicator,
+Each function takes the shared :class:`~cityos.healthcheck.context.CheckupContext`, the indicator,
 its params and the unit levels to report, and returns an :class:`Evaluation`: per level a frame
 of ``numerator``, ``denominator``, ``value`` and ``unknown`` (parts that could not be measured)
 indexed by ``unit_id``, optionally a per-unit ``note``. Three states per item: met, not met,
@@ -26,9 +26,10 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from cityos.checkup.context import UNIT_LEVEL_ORDER, CheckupContext
-from cityos.checkup.evaluation import Evaluation, levels_for, unmeasured
-from cityos.checkup.measures import (
+from cityos.errors import CityosWarning, ConfigError
+from cityos.healthcheck.context import UNIT_LEVEL_ORDER, CheckupContext
+from cityos.healthcheck.evaluation import Evaluation, levels_for, unmeasured
+from cityos.healthcheck.measures import (
     area_coverage,
     park_service_area,
     population_coverage,
@@ -37,12 +38,11 @@ from cityos.checkup.measures import (
     register_mean,
     share,
 )
-from cityos.checkup.proxies import per_capita, units_with_area_below, units_without
-from cityos.errors import CityosWarning, ConfigError
+from cityos.healthcheck.proxies import per_capita, units_with_area_below, units_without
 from cityos.network import TOLERANCE_M, service_area, snap_points
 
 if TYPE_CHECKING:
-    from cityos.checkup.catalogue import Indicator
+    from cityos.healthcheck.catalogue import Indicator
 
 __all__ = ["METHODS", "Evaluation", "Method", "evaluate", "levels_for"]
 
@@ -113,7 +113,7 @@ def _coverage(
 
 def _park_rules(ind: Indicator, name: str) -> tuple[list[tuple[float, float, float]], str]:
     rules = tomllib.loads(
-        resources.files("cityos.checkup").joinpath("parks.toml").read_text("utf-8")
+        resources.files("cityos.healthcheck").joinpath("parks.toml").read_text("utf-8")
     )["rule_sets"]
     if name not in rules:
         raise ConfigError(

@@ -3,7 +3,7 @@
 Rows are assembled per indicator and level with array operations (no loop over units or
 buildings): the method's frame is aligned with the level's units, units without data are
 masked to ``no_data`` with the reason, the status is computed for the whole column
-(:func:`cityos.checkup.status.statuses`), and the notes say what is unmeasured, what is partial
+(:func:`cityos.healthcheck.status.statuses`), and the notes say what is unmeasured, what is partial
 and where the population behind a value is implausible.
 """
 
@@ -15,13 +15,13 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from cityos.checkup.context import UNIT_LEVEL_ORDER, CheckupContext
-from cityos.checkup.methods import Evaluation, levels_for
-from cityos.checkup.policy import Policy, format_value
-from cityos.checkup.status import statuses, target_of
+from cityos.healthcheck.context import UNIT_LEVEL_ORDER, CheckupContext
+from cityos.healthcheck.methods import Evaluation, levels_for
+from cityos.healthcheck.policy import Policy, format_value
+from cityos.healthcheck.status import statuses, target_of
 
 if TYPE_CHECKING:
-    from cityos.checkup.catalogue import Indicator
+    from cityos.healthcheck.catalogue import Indicator
 
 __all__ = ["INDICATOR_COLUMNS", "PROBLEM_COLUMNS", "indicator_rows", "problem_list", "unit_layers"]
 

@@ -19,9 +19,9 @@ import pandas as pd
 import pytest
 
 import cityos
-from cityos.checkup.engine import INDICATOR_COLUMNS, checkup
-from cityos.checkup.results import RESULT_FILES, write_results
 from cityos.cli import main
+from cityos.healthcheck.engine import INDICATOR_COLUMNS, checkup
+from cityos.healthcheck.results import RESULT_FILES, write_results
 from tests.conftest import TOY_CRS, ToyOsm, toy_communities
 
 
@@ -48,7 +48,7 @@ def toy(tmp_path_factory: pytest.TempPathFactory) -> cityos.Bundle:
 
 
 @pytest.fixture(scope="module")
-def result(toy: cityos.Bundle) -> cityos.checkup.engine.CheckupResult:  # type: ignore[name-defined]
+def result(toy: cityos.Bundle) -> cityos.healthcheck.engine.CheckupResult:  # type: ignore[name-defined]
     return checkup(toy, systems=["mohurd-2024"])
 
 
@@ -242,7 +242,7 @@ def test_city_population_and_distance_override(toy: cityos.Bundle) -> None:
 
 
 def test_context_for_a_scenario_keeps_units_and_redoes_facilities(toy: cityos.Bundle) -> None:
-    from cityos.checkup.engine import CheckupContext, checkup_with
+    from cityos.healthcheck.engine import CheckupContext, checkup_with
 
     ctx = CheckupContext(toy, cutoff_m=1000.0, area_per_person=40.0, admin_levels=None)
     # a scenario without the kindergarten: the coverage of the 300 m kindergarten proxy drops

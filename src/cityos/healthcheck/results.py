@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,9 +26,9 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 
-from cityos.atomic import atomic_folder
-from cityos.checkup.engine import RESULTS_SCHEMA, CheckupResult
 from cityos.errors import BundleError
+from cityos.healthcheck.engine import RESULTS_SCHEMA, CheckupResult
+from cityos.outputs import atomic_folder
 
 __all__ = ["RESULT_FILES", "SavedResults", "as_number", "read_results", "write_results"]
 
@@ -48,7 +48,7 @@ def write_results(
 ) -> Path:
     """Write ``result`` into the folder ``out`` (temporary folder, then renamed)."""
     target = Path(out)
-    with atomic_folder(target, force=force) as tmp:
+    with atomic_folder(target, force=force, kind="results") as tmp:
         result.indicators.to_parquet(tmp / "indicators.parquet", index=False)
         result.indicators.to_csv(tmp / "indicators.csv", index=False, encoding="utf-8-sig")
         access = result.access.copy()
@@ -123,14 +123,27 @@ def read_results(folder: str | os.PathLike[str], *, also: Sequence[str] = ()) ->
             f"{root}: results schema {schema or 1}, this cityos reads schema {RESULTS_SCHEMA}; "
             "run `cityos checkup` again"
         )
-    indicators = pd.read_parquet(root / "indicators.parquet")
+    indicators = _read_part(root / "indicators.parquet", pd.read_parquet)
     absent = [c for c in _INDICATOR_NEEDS if c not in indicators]
     if absent:
         raise BundleError(
             f"{root / 'indicators.parquet'}: from another cityos version (no column {absent[0]!r}); run the checkup again"
         )
-    problems = pd.read_csv(root / "problems.csv", encoding="utf-8-sig", dtype={"unit_id": str})
+    problems = _read_part(
+        root / "problems.csv",
+        lambda p: pd.read_csv(p, encoding="utf-8-sig", dtype={"unit_id": str}),
+    )
     return SavedResults(root, indicators, problems, summary)
+
+
+def _read_part(path: Path, read: Callable[[Path], pd.DataFrame]) -> pd.DataFrame:
+    """One file of a results folder; a damaged one is a one-line :class:`BundleError`."""
+    try:
+        return read(path)
+    except Exception as exc:  # pyarrow and the CSV parser raise many types for damaged files
+        raise BundleError(
+            f"{path}: damaged or not a cityos file ({exc.__class__.__name__}); run `cityos checkup` again"
+        ) from exc
 
 
 def as_number(value: Any) -> float | None:

@@ -4,21 +4,23 @@ A system file has a ``[system]`` table (id, version, names, source) and one ``[[
 table per indicator with its id, Chinese and English names, level, dimension, unit, direction,
 target and the source of the target, whether the threshold is confirmed, the data class, and a
 ``method`` with ``params`` (and optionally an open-data ``proxy``). The built-in systems live in
-``cityos/checkup/systems``; a city adds its own (省自选, 城市特色) as a file of the same shape.
+``cityos/healthcheck/systems``; a city adds its own (省自选, 城市特色) as a file of the same shape.
 """
 
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from cityos.checkup.methods import METHODS as _IMPLEMENTED
 from cityos.errors import ConfigError
+from cityos.healthcheck.methods import METHODS as _IMPLEMENTED
+from cityos.healthcheck.status import TARGET_OPS
+from cityos.naming import unknown_names
 
 __all__ = [
     "BUILTIN_SYSTEMS",
@@ -26,6 +28,7 @@ __all__ = [
     "METHODS",
     "Indicator",
     "IndicatorSystem",
+    "known_categories",
     "load_system",
     "system_from_toml",
 ]
@@ -34,7 +37,7 @@ __all__ = [
 LEVELS = ("housing", "community", "subdistrict", "city")
 
 #: method name → (required params, optional params), derived from the engine's one table of
-#: implementations (:data:`cityos.checkup.methods.METHODS`): a system can name only what is computed
+#: implementations (:data:`cityos.healthcheck.methods.METHODS`): a system can name only what is computed
 METHODS: Mapping[str, tuple[frozenset[str], frozenset[str]]] = MappingProxyType(
     {name: (m.required, m.optional) for name, m in _IMPLEMENTED.items()}
 )
@@ -108,7 +111,37 @@ def _check_method(method: str, params: Mapping[str, Any], where: str) -> None:
         raise ConfigError(f"{where}: method {method!r} does not take params {sorted(extra)}")
 
 
-def load_system(name_or_path: str | Path) -> IndicatorSystem:
+def _categories_named(params: Mapping[str, Any]) -> set[str]:
+    """Every facility category a method's params name (``categories``, and each item's)."""
+    names = {str(c) for c in params.get("categories", [])}
+    for item in params.get("items", []):
+        if isinstance(item, Mapping):
+            names |= {str(c) for c in item.get("categories", [])}
+    return {n.split(">=", 1)[0].strip() for n in names}
+
+
+def known_categories() -> frozenset[str]:
+    """The facility categories of the built-in rules table, and ``green_space``."""
+    from cityos.classify import FacilityRules
+
+    return frozenset(FacilityRules.load(None).categories) | {"green_space"}
+
+
+def _check_target(raw: Mapping[str, Any], where: str) -> None:
+    target = raw.get("target")
+    if target is not None and (isinstance(target, bool) or not isinstance(target, int | float)):
+        raise ConfigError(
+            f"{where}: target {target!r} is not a number; write it bare, e.g. target = 90 "
+            "(the unit is the indicator's 'unit')"
+        )
+    op = raw.get("target_op")
+    if op is not None and op not in TARGET_OPS:
+        raise ConfigError(
+            f"{where}: target_op {op!r} is not one of {', '.join(repr(o) for o in TARGET_OPS)}"
+        )
+
+
+def load_system(name_or_path: str | Path, *, categories: Iterable[str] = ()) -> IndicatorSystem:
     """Load a built-in system by id (``mohurd-2024``) or a city's own TOML file, and check it.
 
     Raises
@@ -120,7 +153,7 @@ def load_system(name_or_path: str | Path) -> IndicatorSystem:
     if isinstance(name_or_path, str) and name_or_path in BUILTIN_SYSTEMS:
         where = f"built-in system {name_or_path}"
         text = (
-            resources.files("cityos.checkup.systems")
+            resources.files("cityos.healthcheck.systems")
             .joinpath(f"{name_or_path}.toml")
             .read_text("utf-8")
         )
@@ -132,12 +165,15 @@ def load_system(name_or_path: str | Path) -> IndicatorSystem:
                 f"{path}: no such indicator system; give a TOML file or one of {', '.join(BUILTIN_SYSTEMS)}"
             )
         text = path.read_text("utf-8")
-    return system_from_toml(text, where)
+    return system_from_toml(text, where, categories=categories)
 
 
-def system_from_toml(text: str, where: str) -> IndicatorSystem:
+def system_from_toml(text: str, where: str, *, categories: Iterable[str] = ()) -> IndicatorSystem:
     """Parse and check an indicator system from TOML text (``where`` names it in errors and
-    becomes the system's ``path``)."""
+    becomes the system's ``path``). A facility category must be one of the built-in rules
+    table's or of ``categories`` (e.g. a bundle's own); an unknown one is refused with the
+    closest known name."""
+    known = known_categories() | set(categories)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -172,6 +208,14 @@ def system_from_toml(text: str, where: str) -> IndicatorSystem:
                 proxy.get("method", ""),
                 {k: v for k, v in proxy.items() if k != "method"},
                 f"{w} proxy",
+            )
+        _check_target(raw, w)
+        unknown = _categories_named(params) | (_categories_named(proxy) if proxy else set())
+        unknown -= known
+        if unknown:
+            raise ConfigError(
+                f"{w}: unknown facility categories {unknown_names(unknown, known)}; use the "
+                "category ids of the facility rules (`cityos info` lists a bundle's)"
             )
         if "target" in raw and not raw.get("target_source"):
             raise ConfigError(f"{w}: a target needs its target_source")

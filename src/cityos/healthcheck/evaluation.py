@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from cityos.checkup.context import UNIT_LEVEL_ORDER, CheckupContext
+from cityos.healthcheck.context import UNIT_LEVEL_ORDER, CheckupContext
 
 if TYPE_CHECKING:
-    from cityos.checkup.catalogue import Indicator
+    from cityos.healthcheck.catalogue import Indicator
 
 __all__ = ["Evaluation", "levels_for", "unmeasured"]
 

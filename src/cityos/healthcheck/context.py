@@ -16,10 +16,10 @@ import shapely
 from numpy.typing import NDArray
 
 from cityos.bundle import Bundle
-from cityos.checkup.measures import ratio_frame
-from cityos.checkup.policy import Policy, load_policy
 from cityos.errors import CityosWarning, InputError
 from cityos.extent import extent_from_manifest, unit_data_status
+from cityos.healthcheck.measures import ratio_frame
+from cityos.healthcheck.policy import Policy, load_policy
 from cityos.network import accessibility_table, graph_from_bundle, nearest, snap_points
 from cityos.population import PopulationEstimate, estimate_population
 from cityos.units import UnitSet, assign_to_units, units_by_level
@@ -199,7 +199,10 @@ class CheckupContext:
                 d = acc.groupby("building_id", observed=True)["distance_m"].min()
             else:
                 table = accessibility_table(
-                    self.bundle, categories=list(present), cutoff=self.cutoff_m, method="euclidean"
+                    self.bundle,
+                    categories=list(present),
+                    cutoff=self.cutoff_m,
+                    distance="euclidean",
                 )
                 d = table.groupby("building_id", observed=True)["distance_m"].min()
             self._distances[key] = pd.Series(

@@ -73,7 +73,7 @@ class Policy:
 
 
 def _builtin() -> dict[str, Any]:
-    return read_with_defaults("cityos.checkup", "policy.toml", None, what="policy")[0]
+    return read_with_defaults("cityos.healthcheck", "policy.toml", None, what="policy")[0]
 
 
 def load_policy(path: str | os.PathLike[str] | None = None) -> Policy:
@@ -84,7 +84,7 @@ def load_policy(path: str | os.PathLike[str] | None = None) -> Policy:
     ConfigError
         A missing or invalid file, an unknown table, or a number out of its range.
     """
-    raw, where = read_with_defaults("cityos.checkup", "policy.toml", path, what="policy")
+    raw, where = read_with_defaults("cityos.healthcheck", "policy.toml", path, what="policy")
     return _build(raw, where)
 
 

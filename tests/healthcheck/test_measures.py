@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 import shapely
 
-from cityos.checkup.measures import (
+from cityos.errors import InputError
+from cityos.healthcheck.measures import (
     area_coverage,
     park_service_area,
     per_capita_area,
@@ -20,7 +21,6 @@ from cityos.checkup.measures import (
     register_flags,
     share,
 )
-from cityos.errors import InputError
 
 CRS = "EPSG:32650"
 UNITS = gpd.GeoDataFrame(

@@ -9,7 +9,7 @@ import pytest
 import shapely
 
 import cityos
-from cityos.checkup.engine import checkup
+from cityos.healthcheck.engine import checkup
 from cityos.network import graph_from_bundle, snap_points
 from cityos.population import estimate_population
 from tests.network.reference import reference_graph

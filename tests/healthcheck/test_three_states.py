@@ -24,14 +24,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import cityos
-from cityos.checkup.catalogue import BUILTIN_SYSTEMS, load_system
-from cityos.checkup.context import CheckupContext
-from cityos.checkup.engine import checkup
-from cityos.checkup.methods import METHODS, levels_for
-from cityos.checkup.policy import load_policy
-from cityos.checkup.results import write_results
 from cityos.cli import main
 from cityos.errors import CityosWarning, ConfigError
+from cityos.healthcheck.catalogue import BUILTIN_SYSTEMS, load_system
+from cityos.healthcheck.context import CheckupContext
+from cityos.healthcheck.engine import checkup
+from cityos.healthcheck.methods import METHODS, levels_for
+from cityos.healthcheck.policy import load_policy
+from cityos.healthcheck.results import write_results
 from tests.conftest import TOY_CRS, ToyOsm
 
 DONGHUAMEN_POPULATION = 166_646  # WorldPop estimate of 东华门街道 in the shared layer

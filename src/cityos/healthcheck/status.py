@@ -16,14 +16,16 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from cityos.checkup.policy import Policy
+from cityos.healthcheck.policy import Policy
 
 if TYPE_CHECKING:
-    from cityos.checkup.catalogue import Indicator
+    from cityos.healthcheck.catalogue import Indicator
 
-__all__ = ["STATUSES", "Target", "statuses", "target_of"]
+__all__ = ["STATUSES", "TARGET_OPS", "Target", "statuses", "target_of"]
 
 STATUSES = ("pass", "fail", "no_data", "no_target")
+#: the comparisons a target may use (``target_op``)
+TARGET_OPS = (">=", "<=", ">", "<", "==")
 #: float noise allowed when comparing with a target (relative to max(1, |target|))
 EPS = 1e-9
 IMPLICIT_SOURCE = "implicit: every case is a problem (no published target)"

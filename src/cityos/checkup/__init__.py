@@ -1,5 +1,0 @@
-"""The city health check (城市体检): indicator systems as data (:mod:`cityos.checkup.catalogue`)."""
-
-from cityos.checkup.catalogue import BUILTIN_SYSTEMS, Indicator, IndicatorSystem, load_system
-
-__all__ = ["BUILTIN_SYSTEMS", "Indicator", "IndicatorSystem", "load_system"]

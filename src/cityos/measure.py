@@ -1,0 +1,248 @@
+"""The measure step of ``cityos import``: the projected CRS for lengths and areas, then every
+layer measured in it (footprints, floor area from levels or height, facility areas and points,
+street lengths, polygon areas).
+
+Storeys come from ``building:levels`` (or the city file's levels column), else from the height
+divided by the storey height of the OSM tables, else :data:`DEFAULT_LEVELS`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyproj
+import shapely
+
+from cityos.bundle import LAYER_SCHEMAS, empty_layer
+from cityos.classify import FacilityRules, OsmTables, parse_height, parse_levels
+from cityos.errors import InputError
+from cityos.sources.osm import OsmExtract
+
+__all__ = [
+    "DEFAULT_LEVELS",
+    "bbox",
+    "concat",
+    "measure_buildings",
+    "measure_crs",
+    "measure_facilities",
+    "utm_crs",
+    "walk_layers",
+    "with_area",
+]
+
+WGS84 = "EPSG:4326"
+
+#: Storeys assumed for a building with neither ``building:levels`` nor ``height``: the default of
+#: ../shared/STANDARDS.md §11.1 (POP fallback: "footprint × building:levels, default 6 where
+#: missing"), an [OP] rule. Override with ``levels_default`` / ``--levels-default``.
+DEFAULT_LEVELS = 6.0
+
+_METRE_NAMES = {"metre", "meter", "metres", "meters"}
+
+
+def utm_crs(lon: float, lat: float) -> str:
+    """The WGS84 / UTM zone CRS (``EPSG:326zz`` north, ``EPSG:327zz`` south) containing a point."""
+    zone = min(max(math.floor((lon + 180.0) / 6.0) + 1, 1), 60)
+    return f"EPSG:{(32600 if lat >= 0 else 32700) + zone}"
+
+
+def measure_crs(value: str | None, centre: tuple[float, float] | None) -> str:
+    """The projected CRS for measuring: ``value`` when given (checked to be projected in metres),
+    else the UTM zone of ``centre`` (lon, lat).
+
+    Raises
+    ------
+    InputError
+        ``value`` is unknown, not projected, or not in metres (US feet would scale every area).
+    """
+    if value is None:
+        if centre is None:
+            raise InputError(
+                "the inputs hold no features at all; check the files and the OSM extract"
+            )
+        return utm_crs(*centre)
+    try:
+        crs = pyproj.CRS.from_user_input(value)
+    except pyproj.exceptions.CRSError as exc:
+        raise InputError(
+            f"--measure-crs {value}: unknown CRS; use a projected EPSG code in metres (e.g. a UTM zone)"
+        ) from exc
+    if not crs.is_projected:
+        raise InputError(
+            f"--measure-crs {value}: measurement CRS is not projected; give one in metres (e.g. UTM)"
+        )
+    units = {str(a.unit_name).lower() for a in crs.axis_info}
+    if not units <= _METRE_NAMES:
+        raise InputError(
+            f"--measure-crs {value}: its axes are in {', '.join(sorted(units))}, not metres; "
+            "lengths and areas would be wrong: give a CRS in metres (e.g. a UTM zone)"
+        )
+    epsg = crs.to_epsg()
+    return f"EPSG:{epsg}" if epsg else crs.to_string()
+
+
+def concat(frames: list[gpd.GeoDataFrame], name: str) -> gpd.GeoDataFrame:
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return empty_layer(name)
+    return gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), geometry="geometry", crs=WGS84)
+
+
+def _parse_numbers(
+    values: np.ndarray, parse: Callable[[str | None], float | None], *, upper: float
+) -> np.ndarray:
+    """Vectorised tag parsing: plain numbers at C speed, the rest (``"3;5"``, ``"12 m"``) by
+    ``parse``; zero, negative and implausible values become NaN, as ``parse`` returns None."""
+    numbers = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").to_numpy(
+        dtype=float, copy=True
+    )
+    is_text = np.fromiter((isinstance(v, str) for v in values), dtype=bool, count=len(values))
+    for i in np.flatnonzero(np.isnan(numbers) & is_text):
+        parsed = parse(values[i])
+        numbers[i] = np.nan if parsed is None else parsed
+    numbers[(numbers <= 0) | (numbers > upper)] = np.nan
+    return numbers
+
+
+def measure_buildings(
+    raw: gpd.GeoDataFrame,
+    crs: str,
+    tables: OsmTables,
+    levels_default: float,
+    warn: Callable[[str], None] | None = None,
+) -> gpd.GeoDataFrame:
+    """The ``buildings`` layer: footprint (m² in ``crs``), levels and their source (``file``,
+    ``tag``, ``height`` or ``default``), floor area = footprint × levels.
+
+    A city file's storey count that is not a positive number (``-3``, ``abc``) is counted in a
+    warning through ``warn`` and replaced as a missing one would be.
+    """
+    if raw.empty:
+        return empty_layer("buildings")
+    footprint = raw.geometry.to_crs(crs).area.to_numpy()
+    levels_tag = raw.get("levels_tag", pd.Series([None] * len(raw))).to_numpy(dtype=object)
+    height_tag = raw.get("height_tag", pd.Series([None] * len(raw))).to_numpy(dtype=object)
+    from_file = (
+        raw.get("levels_from_file", pd.Series([False] * len(raw)))
+        .fillna(False)
+        .to_numpy(dtype=bool)
+    )
+    levels = _parse_numbers(levels_tag, parse_levels, upper=200.0)
+    height = _parse_numbers(height_tag, parse_height, upper=1000.0)
+    source = np.where(from_file, "file", "tag").astype(object)
+    from_height = np.isnan(levels) & ~np.isnan(height)
+    levels[from_height] = np.maximum(
+        1.0, np.round(height[from_height] / tables.buildings.storey_height_m)
+    )
+    source[from_height] = "height"
+    default = np.isnan(levels)
+    given = np.array([v is not None and str(v).strip() not in ("", "nan") for v in levels_tag])
+    bad = default & from_file & given
+    if warn is not None and bad.any():
+        examples = ", ".join(repr(str(v)) for v in pd.unique(levels_tag[bad])[:3])
+        files = ", ".join(sorted(set(map(str, raw["source"].to_numpy()[bad]))))
+        warn(
+            f"{files}: {int(bad.sum())} buildings have storey counts that are not positive numbers "
+            f"({examples}); {levels_default:g} storeys (--levels-default) are assumed for them"
+        )
+    levels[default] = levels_default
+    source[default] = "default"
+    return gpd.GeoDataFrame(
+        {
+            "building_id": raw["building_id"].to_numpy(dtype=object),
+            "building": raw["building"].to_numpy(dtype=object),
+            "use": raw["use"].to_numpy(dtype=object),
+            "levels": levels,
+            "levels_source": source,
+            "height_m": height,
+            "footprint_m2": footprint,
+            "floor_area_m2": footprint * levels,
+            "name": raw["name"].to_numpy(dtype=object),
+            "vacancy": raw.get("vacancy", pd.Series([None] * len(raw))).to_numpy(dtype=object),
+            "source": raw["source"].to_numpy(dtype=object),
+        },
+        geometry=raw.geometry.to_numpy(),
+        crs=WGS84,
+    )
+
+
+def measure_facilities(raw: gpd.GeoDataFrame, crs: str, rules: FacilityRules) -> gpd.GeoDataFrame:
+    if raw.empty:
+        return empty_layer("facilities")
+    geoms = raw.geometry.to_numpy()
+    poly = shapely.get_type_id(geoms) >= 3  # Polygon, MultiPolygon (and collections)
+    area = np.full(len(raw), np.nan)
+    if poly.any():
+        area[poly] = gpd.GeoSeries(geoms[poly], crs=WGS84).to_crs(crs).area.to_numpy()
+        geoms = geoms.copy()
+        geoms[poly] = shapely.point_on_surface(geoms[poly])
+    line = shapely.get_type_id(geoms) == 1
+    if line.any():
+        geoms[line] = shapely.line_interpolate_point(geoms[line], 0.5, normalized=True)
+    feature = raw["feature_id"].astype(str)
+    category = raw["category"].astype(str)
+    return gpd.GeoDataFrame(
+        {
+            "facility_id": (feature + ":" + category).to_numpy(dtype=object),
+            "feature_id": feature.to_numpy(dtype=object),
+            "category": category.to_numpy(dtype=object),
+            "rule": raw["rule"].to_numpy(dtype=object),
+            "name": raw["name"].to_numpy(dtype=object),
+            "area_m2": area,
+            "transit": np.array([rules.transit_capacity(c) for c in category], dtype=object),
+            "source": raw["source"].to_numpy(dtype=object),
+        },
+        geometry=geoms,
+        crs=WGS84,
+    )
+
+
+def with_area(raw: gpd.GeoDataFrame | None, crs: str, name: str) -> gpd.GeoDataFrame:
+    """OSM polygons as layer ``name``, with ``area_m2`` measured in ``crs``."""
+    if raw is None or raw.empty:
+        return empty_layer(name)
+    out = raw.assign(source="osm", area_m2=raw.geometry.to_crs(crs).area.to_numpy())
+    return out[[*LAYER_SCHEMAS[name].columns, "geometry"]]
+
+
+def walk_layers(ext: OsmExtract | None, crs: str) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    if ext is None or ext.walk_edges.empty:
+        return empty_layer("walk_nodes"), empty_layer("walk_edges")
+    nodes = gpd.GeoDataFrame(
+        {"node_id": ext.walk_nodes["node_id"].to_numpy(np.int64)},
+        geometry=shapely.points(ext.walk_nodes["lon"].to_numpy(), ext.walk_nodes["lat"].to_numpy()),
+        crs=WGS84,
+    )
+    e = ext.walk_edges
+    lengths = e.geometry.to_crs(crs).length.to_numpy()
+    edges = gpd.GeoDataFrame(
+        {
+            "edge_id": np.arange(len(e), dtype=np.int64),
+            "u": e["u"].to_numpy(np.int64),
+            "v": e["v"].to_numpy(np.int64),
+            "osm_way_id": e["osm_way_id"].to_numpy(np.int64),
+            "highway": e["highway"].to_numpy(dtype=object),
+            "name": e["name"].to_numpy(dtype=object),
+            "length_m": lengths,
+        },
+        geometry=e.geometry.to_numpy(),
+        crs=WGS84,
+    )
+    return nodes, edges
+
+
+def bbox(frames: Sequence[gpd.GeoDataFrame]) -> tuple[float, float, float, float] | None:
+    boxes = [f.total_bounds for f in frames if len(f)]
+    if not boxes:
+        return None
+    arr = np.array(boxes)
+    return (
+        float(arr[:, 0].min()),
+        float(arr[:, 1].min()),
+        float(arr[:, 2].max()),
+        float(arr[:, 3].max()),
+    )
