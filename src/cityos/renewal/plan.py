@@ -479,7 +479,7 @@ def _solve(
     if outside.any():
         warnings.warn(
             f"{int(outside.sum())} of {len(cand)} candidate sites lie more than {cutoff:g} m "
-            "outside the city's buildings; check the file's coordinates (--crs)",
+            "outside the city's buildings; check the file's coordinates and the CRS it declares",
             CityosWarning,
             stacklevel=3,
         )

@@ -17,7 +17,6 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import shapely
 from numpy.typing import NDArray
 
 from cityos.bundle import BUILDING_USES, LAYER_SCHEMAS, UNIT_LEVELS
@@ -25,6 +24,7 @@ from cityos.classify import FacilityRules, OsmTables
 from cityos.errors import InputError
 from cityos.naming import unknown_names
 from cityos.sources.files import SourceCrs, find_column, read_geo, read_layer, stem_id
+from cityos.validity import repair_polygons
 
 __all__ = [
     "UNIT_LEVEL_ALIASES",
@@ -151,46 +151,6 @@ def feature_ids(
     return (prefix + ":" + codes).astype(object)
 
 
-def repair_polygons(frame: gpd.GeoDataFrame, path: Path, what: str, warn: Warn) -> gpd.GeoDataFrame:
-    """Invalid polygons (self-intersecting rings, bow ties) repaired with ``shapely.make_valid``,
-    keeping only the polygonal part, with a warning that counts them.
-
-    Raises
-    ------
-    InputError
-        A polygon has no area left after the repair (the ids are named).
-    """
-    geoms = frame.geometry.to_numpy()
-    bad = ~shapely.is_valid(geoms)
-    if not bad.any():
-        return frame
-    fixed = shapely.make_valid(geoms[bad])
-    polys = np.array([_polygonal(g) for g in fixed], dtype=object)
-    lost = np.array([p is None or p.is_empty for p in polys])
-    if lost.any():
-        ids = [str(i) for i in frame.index[np.flatnonzero(bad)[lost]]][:5]
-        raise InputError(
-            f"{path}: {int(lost.sum())} {what} polygons are invalid with no area left after repair "
-            f"(rows {', '.join(ids)}); fix them in a GIS"
-        )
-    out = frame.copy()
-    geoms = geoms.copy()
-    geoms[bad] = polys
-    out = out.set_geometry(gpd.GeoSeries(geoms, index=frame.index, crs=frame.crs))
-    warn(
-        f"{path.name}: {int(bad.sum())} of {len(frame)} {what} polygons were invalid "
-        "(self-intersecting) and were repaired with make_valid; check them in a GIS"
-    )
-    return out
-
-
-def _polygonal(geom: Any) -> Any:
-    if geom.geom_type in ("Polygon", "MultiPolygon"):
-        return geom
-    parts = [g for g in getattr(geom, "geoms", []) if g.geom_type in ("Polygon", "MultiPolygon")]
-    return shapely.union_all(parts) if parts else None
-
-
 def read_units(
     sources: Sequence[UnitSource], crs: SourceCrs | None, warn: Warn
 ) -> list[gpd.GeoDataFrame]:
@@ -203,7 +163,7 @@ def read_units(
         kinds = set(frame.geometry.geom_type)
         if not kinds <= {"Polygon", "MultiPolygon"}:
             raise InputError(f"{path}: units must be polygons, found {sorted(kinds)}")
-        frame = repair_polygons(frame, path, "unit", warn)
+        frame = repair_polygons(frame, path.name, "unit", warn)
         if level is not None:
             levels = pd.Series([_normalise_level(level, str(path))] * len(frame), index=frame.index)
         elif (col := find_column(list(frame.columns), ("level", "层级", "级别"))) is not None:
@@ -312,7 +272,7 @@ def read_building_files(
             raise InputError(
                 f"{path}: buildings must be polygons (footprints), found {sorted(kinds)}"
             )
-        frame = repair_polygons(frame, path, "building", warn)
+        frame = repair_polygons(frame, path.name, "building", warn)
         cols = list(frame.columns)
         use_col = find_column(cols, ("use", "用途"))
         type_col = find_column(cols, ("building", "type", "类型"))

@@ -206,7 +206,7 @@ def read_points_table(
             raise InputError(
                 f"{p}: {int(out.sum())} rows have coordinates out of range (first at line {row}: "
                 f"{lon_col}={x.iloc[row - 2]}, {lat_col}={y.iloc[row - 2]}); longitude must be within "
-                "±180 and latitude within ±90, check that the columns are not swapped or pass --crs"
+                "±180 and latitude within ±90: check that the columns are not swapped, or give the CRS (`cityos import --crs`)"
             )
     points = gpd.GeoSeries(shapely.points(x.to_numpy(), y.to_numpy()), index=frame.index)
     geoms = _to_wgs84_geoms(points, src)
@@ -264,7 +264,9 @@ def read_layer(
     frame = frame.loc[~missing].copy()
     if crs is None:
         if frame.crs is None:
-            raise InputError(f"{p}: the file declares no CRS; pass --crs (e.g. EPSG:4326 or gcj02)")
+            raise InputError(
+                f"{p}: the file declares no CRS; save it with its CRS or give one with `cityos import --crs` (e.g. EPSG:4326 or gcj02)"
+            )
         src = SourceCrs(frame.crs)
     else:
         src = crs
@@ -273,7 +275,7 @@ def read_layer(
         if max(abs(x0), abs(x1)) <= 180 and max(abs(y0), abs(y1)) <= 90:
             warn(
                 f"{p.name}: coordinates lie within ±180/±90 but the CRS {src.label} is in metres: "
-                "they look like degrees; pass --crs EPSG:4326 if they are longitude/latitude"
+                "they look like degrees; if they are longitude/latitude, fix the file's CRS or give `cityos import --crs EPSG:4326`"
             )
     frame = frame.set_geometry(_to_wgs84_geoms(frame.geometry, src))
     frame.columns = [str(c) for c in frame.columns]

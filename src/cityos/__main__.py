@@ -1,0 +1,5 @@
+"""``python -m cityos``: the command line."""
+
+from cityos.cli import run
+
+run()
