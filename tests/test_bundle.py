@@ -12,12 +12,13 @@ import pytest
 import cityos
 from cityos.bundle import LAYER_SCHEMAS, empty_layer, read_bundle, write_bundle
 from cityos.errors import BundleError, OutputExistsError
+from tests.conftest import import_expecting
 
 
 @pytest.fixture(scope="module")
 def source_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("src") / "hel"
-    cityos.import_city(out, osm=cityos.demo_osm_path("helsinki"))
+    import_expecting(out, osm=cityos.demo_osm_path("helsinki"))
     return out
 
 
@@ -59,7 +60,7 @@ def test_other_schema_version(bundle_copy: Path) -> None:
         ("facilities", lambda f: f.assign(name=7), "layer 'facilities': column 'name' must be str"),
         ("buildings", lambda f: f.assign(use="castle"), "layer 'buildings': column 'use' has values \\['castle'\\]"),
         ("walk_nodes", lambda f: f.to_crs(3067), "layer 'walk_nodes': stored CRS must be EPSG:4326"),
-        ("facilities", lambda f: f.set_geometry(f.buffer(0.0001)), "layer 'facilities': column 'geometry' has \\['Polygon'\\]"),
+        ("facilities", lambda f: f.set_geometry(f.to_crs(3067).buffer(10).to_crs(4326)), "layer 'facilities': column 'geometry' has \\['Polygon'\\]"),
     ],
 )  # fmt: skip
 def test_layer_schema_errors_name_layer_and_column(

@@ -12,6 +12,7 @@ import pytest
 
 import cityos
 from cityos.cli import main
+from tests.conftest import import_expecting
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -176,7 +177,7 @@ def test_node_index_on_disk(capsys: pytest.CaptureFixture[str], tmp_path: Path) 
     assert run(capsys, *args)[0] == 0
     assert index.stat().st_size > 0
     on_disk = cityos.read_bundle(out)
-    in_memory = cityos.import_city(tmp_path / "m", osm=cityos.demo_osm_path("kouvola"))
+    in_memory = import_expecting(tmp_path / "m", osm=cityos.demo_osm_path("kouvola"))
     assert on_disk.manifest["layers"] == in_memory.manifest["layers"]
     assert on_disk.manifest["settings"]["node_index"].startswith("sparse_file_array")
 

@@ -10,6 +10,7 @@ import shapely
 import cityos
 from cityos.errors import ConfigError
 from cityos.units import admin_level_table, assign_to_units, square_grid, units_by_level
+from tests.conftest import import_expecting
 
 CRS = "EPSG:32650"
 
@@ -65,7 +66,7 @@ def test_levels_given_admin_and_generated() -> None:
 def test_helsinki_all_generated_and_every_building_placed(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
-    bundle = cityos.import_city(tmp_path_factory.mktemp("h") / "b", osm=cityos.demo_osm_path())
+    bundle = import_expecting(tmp_path_factory.mktemp("h") / "b", osm=cityos.demo_osm_path())
     units = units_by_level(bundle.units, bundle.buildings, crs=bundle.crs)
     assert all(units.generated(lv) for lv in ("city", "subdistrict", "community"))
     pts = gpd.GeoSeries(

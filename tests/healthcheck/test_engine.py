@@ -22,7 +22,7 @@ import cityos
 from cityos.cli import main
 from cityos.healthcheck.engine import INDICATOR_COLUMNS, checkup
 from cityos.healthcheck.results import RESULT_FILES, write_results
-from tests.conftest import TOY_CRS, ToyOsm, toy_communities
+from tests.conftest import TOY_CRS, ToyOsm, expect_warnings, import_expecting, toy_communities
 
 
 @pytest.fixture(scope="module")
@@ -35,13 +35,13 @@ def toy(tmp_path_factory: pytest.TempPathFactory) -> cityos.Bundle:
     osm = t.write(root / "toy.osm")
     units_path = toy_communities(root / "communities.geojson")
     # housing-safety register keyed by building id: B2 and B7 have structural hazards
-    bundle = cityos.import_city(root / "probe", osm=osm, measure_crs=TOY_CRS)
+    bundle = import_expecting(root / "probe", osm=osm, measure_crs=TOY_CRS)
     ids = dict(zip(bundle.buildings["name"], bundle.buildings["building_id"], strict=True))
     register = root / "housing.csv"
     pd.DataFrame(
         {"building_id": [ids["B2"], ids["B7"], ids["B8"]], "structural_hazard": [1, 1, 0]}
     ).to_csv(register, index=False)
-    return cityos.import_city(
+    return import_expecting(
         root / "bundle", osm=osm, measure_crs=TOY_CRS, units=[("community", units_path)],
         registers={"housing": register},
     )  # fmt: skip
@@ -233,7 +233,11 @@ def test_problem_list_names_uncovered_buildings(toy: cityos.Bundle, tmp_path: Pa
 
 
 def test_city_population_and_distance_override(toy: cityos.Bundle) -> None:
-    res = checkup(toy, systems=["complete-community"], city_population=1000, distance="euclidean")
+    # 100 residents from floor area, 1,000 in the city: a factor of 10 is implausible (> 3×)
+    with expect_warnings(r"population calibration: 1 units beyond 3× .* explain 1/10 of"):
+        res = checkup(
+            toy, systems=["complete-community"], city_population=1000, distance="euclidean"
+        )
     assert res.summary["population"]["calibration"] == "city total"
     assert res.units["city"]["population"].iloc[0] == pytest.approx(1000)
     r = row(res, "pop_kindergarten_300m", "C1")

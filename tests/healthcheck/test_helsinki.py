@@ -12,12 +12,13 @@ import cityos
 from cityos.healthcheck.engine import checkup
 from cityos.network import graph_from_bundle, snap_points
 from cityos.population import estimate_population
+from tests.conftest import import_expecting
 from tests.network.reference import reference_graph
 
 
 @pytest.fixture(scope="module")
 def helsinki(tmp_path_factory: pytest.TempPathFactory) -> cityos.Bundle:
-    return cityos.import_city(tmp_path_factory.mktemp("hel") / "b", osm=cityos.demo_osm_path())
+    return import_expecting(tmp_path_factory.mktemp("hel") / "b", osm=cityos.demo_osm_path())
 
 
 @pytest.mark.parametrize(

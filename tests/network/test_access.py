@@ -28,6 +28,7 @@ from cityos.network import (
     service_area,
     snap_points,
 )
+from tests.conftest import import_expecting
 from tests.network.reference import reference_distances, reference_graph
 
 CRS = "EPSG:32650"
@@ -278,7 +279,7 @@ def test_bad_options(toy: WalkGraph, kw: dict[str, object], message: str) -> Non
 
 @pytest.fixture(scope="module")
 def helsinki(tmp_path_factory: pytest.TempPathFactory) -> cityos.Bundle:
-    return cityos.import_city(tmp_path_factory.mktemp("hel") / "b", osm=cityos.demo_osm_path())
+    return import_expecting(tmp_path_factory.mktemp("hel") / "b", osm=cityos.demo_osm_path())
 
 
 def test_helsinki_nearest_equals_networkx(helsinki: cityos.Bundle) -> None:

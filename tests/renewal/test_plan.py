@@ -27,7 +27,14 @@ from cityos.cli import main
 from cityos.errors import InputError
 from cityos.renewal import plan_sites
 from cityos.renewal.plan import PLAN_FILES, SITE_COLUMNS
-from tests.conftest import TOY_CRS, TOY_ORIGIN, ToyOsm, toy_communities
+from tests.conftest import (
+    TOY_CRS,
+    TOY_ORIGIN,
+    ToyOsm,
+    expect_warnings,
+    import_expecting,
+    toy_communities,
+)
 
 CANDIDATE_X = (250.0, 600.0, 850.0)
 
@@ -49,11 +56,11 @@ def toy(tmp_path_factory: pytest.TempPathFactory) -> cityos.Bundle:
     t.node(100, 10, amenity="kindergarten", name="阳光幼儿园")
     osm = t.write(root / "toy.osm")
     units_path = toy_communities(root / "communities.geojson")
-    probe = cityos.import_city(root / "probe", osm=osm, measure_crs=TOY_CRS)
+    probe = import_expecting(root / "probe", osm=osm, measure_crs=TOY_CRS)
     ids = dict(zip(probe.buildings["name"], probe.buildings["building_id"], strict=True))
     register = root / "idle.csv"
     pd.DataFrame({"building_id": [ids["R"]], "note": ["闲置办公楼"]}).to_csv(register, index=False)
-    return cityos.import_city(
+    return import_expecting(
         root / "bundle", osm=osm, measure_crs=TOY_CRS, units=[("community", units_path)],
         registers={"idle_property": register},
     )  # fmt: skip
@@ -136,7 +143,10 @@ def test_candidates_far_outside_the_city_warn(toy: cityos.Bundle, tmp_path: Path
     ).to_crs(4326)  # fmt: skip
     path = tmp_path / "far.csv"
     pd.DataFrame({"lon": far.x, "lat": far.y}).to_csv(path, index=False)
-    with pytest.warns(cityos.errors.CityosWarning, match="1 of 2 candidate sites lie more than"):
+    with expect_warnings(
+        "1 of 2 candidate sites lie more than",
+        "1 candidate sites are farther than 200 m from every walkable street",
+    ):
         plan = plan_sites(
             toy, category="kindergarten", add=1, radius=300, candidates=path, systems=[]
         )
@@ -248,9 +258,7 @@ def test_no_candidates_is_an_error(tmp_path: Path, candidates_csv: Path) -> None
     t = ToyOsm()
     t.way([t.node(0, 0), t.node(400, 0)], highway="residential")
     t.ring(45, 20, 55, 30, building="apartments", building__levels="4")
-    bundle = cityos.import_city(
-        tmp_path / "b", osm=t.write(tmp_path / "t.osm"), measure_crs=TOY_CRS
-    )
+    bundle = import_expecting(tmp_path / "b", osm=t.write(tmp_path / "t.osm"), measure_crs=TOY_CRS)
     with pytest.raises(InputError, match="no candidate sites"):
         plan_sites(bundle, category="kindergarten", add=1, radius=300, candidates="stock")
 

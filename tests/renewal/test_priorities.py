@@ -17,6 +17,7 @@ from cityos.errors import ConfigError
 from cityos.healthcheck.results import write_results
 from cityos.renewal import load_weights, priorities
 from cityos.renewal.priorities import PRIORITY_COLUMNS, PRIORITY_FILES
+from tests.conftest import import_expecting
 
 COV = "coverage of population within 300 m (network) of kindergarten"
 
@@ -134,7 +135,7 @@ def test_bad_weights(tmp_path: Path, text: str, message: str) -> None:
 @pytest.fixture(scope="module")
 def results(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("renew")
-    bundle = cityos.import_city(root / "b", osm=cityos.demo_osm_path())
+    bundle = import_expecting(root / "b", osm=cityos.demo_osm_path())
     return write_results(cityos.checkup(bundle), root / "results")
 
 

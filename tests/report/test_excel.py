@@ -13,12 +13,13 @@ import cityos
 from cityos.errors import BundleError
 from cityos.healthcheck.results import write_results
 from cityos.report import write_workbook
+from tests.conftest import import_expecting
 
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("xl")
-    bundle = cityos.import_city(root / "b", osm=cityos.demo_osm_path())
+    bundle = import_expecting(root / "b", osm=cityos.demo_osm_path())
     return write_results(cityos.checkup(bundle), root / "results")
 
 

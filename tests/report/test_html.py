@@ -16,6 +16,7 @@ import cityos
 from cityos.cli import main
 from cityos.healthcheck.results import write_results
 from cityos.report import write_html
+from tests.conftest import import_expecting
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -25,7 +26,7 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--d
 @pytest.fixture(scope="module")
 def results(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("rep")
-    bundle = cityos.import_city(root / "b", osm=cityos.demo_osm_path())
+    bundle = import_expecting(root / "b", osm=cityos.demo_osm_path())
     return write_results(cityos.checkup(bundle), root / "results")
 
 

@@ -16,7 +16,7 @@ import shapely
 import cityos
 from cityos.classify import FacilityRules, load_osm_tables
 from cityos.sources.osm import read_osm
-from tests.conftest import TOY_CRS, TOY_ORIGIN, ToyOsm
+from tests.conftest import TOY_CRS, TOY_ORIGIN, ToyOsm, import_expecting
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +84,7 @@ def toy_bundle(tmp_path_factory: pytest.TempPathFactory) -> cityos.Bundle:
     # residential land
     t.ring(300, -200, 500, -100, landuse="residential")
     path = t.write(tmp_path_factory.mktemp("toy") / "toy.osm")
-    return cityos.import_city(
+    return import_expecting(
         tmp_path_factory.mktemp("out") / "bundle", osm=path, measure_crs=TOY_CRS
     )
 
@@ -224,7 +224,7 @@ def real(
     path = cityos.demo_osm_path(request.param)
     counter = _Counter()
     counter.apply_file(str(path), locations=True)
-    bundle = cityos.import_city(tmp_path_factory.mktemp(request.param) / "b", osm=path)
+    bundle = import_expecting(tmp_path_factory.mktemp(request.param) / "b", osm=path)
     return bundle, counter
 
 
