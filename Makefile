@@ -31,9 +31,15 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-# the report's browser tests drive Debian's Chromium (no browser download at run time)
+# the report's browser tests drive Debian's Chromium (no browser download at run time): installed
+# here as root (or with password-less sudo); otherwise make says how, instead of failing later
+APT := DEBIAN_FRONTEND=noninteractive apt-get
 chromium:
-	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+	@command -v chromium >/dev/null 2>&1 || \
+	if [ "$$(id -u)" = 0 ]; then $(APT) update -qq && $(APT) install -y -qq chromium; \
+	elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then \
+	  sudo $(APT) update -qq && sudo $(APT) install -y -qq chromium; \
+	else echo "make: the report tests drive Debian's Chromium, which is not installed and needs root to install: run 'sudo apt-get install chromium' once, then 'make test' again" >&2; exit 2; fi
 
 unit: $(STAMP) chromium
 	$(BIN)/pytest

@@ -107,8 +107,19 @@ def kouvola_pbf() -> Path:
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
+    """The shared test data (``../shared/data``): the Beijing subdistricts and the Amap-derived
+    Shanghai POIs, whose terms keep them out of this repository (its README: "never copy them
+    into the package or the repository"). A clone without them skips these tests and says why;
+    under CI (``CI`` set) their absence is a failure, so CI never passes without them."""
     if not SHARED_DATA.is_dir():
-        pytest.fail(f"test data folder {SHARED_DATA} missing; set CITYOS_SHARED_DATA")
+        message = (
+            f"shared test data {SHARED_DATA} not found: the Beijing and Shanghai data may not be "
+            "redistributed with the repository; put ../shared/data beside the clone or set "
+            "CITYOS_SHARED_DATA"
+        )
+        if os.environ.get("CI"):
+            pytest.fail(message + " (CI must run these tests)")
+        pytest.skip(message)
     return SHARED_DATA
 
 
