@@ -113,8 +113,8 @@ def shared_data() -> Path:
     under CI (``CI`` set) their absence is a failure, so CI never passes without them."""
     if not SHARED_DATA.is_dir():
         message = (
-            f"shared test data {SHARED_DATA} not found: the Beijing and Shanghai data may not be "
-            "redistributed with the repository; put ../shared/data beside the clone or set "
+            f"shared test data {SHARED_DATA} not found (the Beijing and Shanghai layers stay out "
+            "of the repository, as their README asks); put ../shared/data beside the clone or set "
             "CITYOS_SHARED_DATA"
         )
         if os.environ.get("CI"):

@@ -11,7 +11,6 @@ counts, warnings and the as-of date.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import math
 import warnings
 from collections.abc import Mapping, Sequence
@@ -20,9 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
-import numpy as np
 import pandas as pd
-import shapely
 
 from cityos.bundle import Bundle, empty_layer, write_bundle
 from cityos.classify import FacilityRules, OsmTables, load_osm_tables
@@ -40,7 +37,9 @@ from cityos.measure import (
     with_area,
 )
 from cityos.outputs import check_output_folder
+from cityos.plausibility import check_suspicious, warn_far_away, warn_units_without_data
 from cityos.progress import Reporter
+from cityos.provenance import source_record
 from cityos.sources.cityfiles import (
     PathLike,
     UnitSource,
@@ -54,53 +53,13 @@ from cityos.sources.osm import OsmExtract, check_node_index, check_osm_file, rea
 from cityos.version import __version__
 
 __all__ = [
-    "CORE_CATEGORIES",
     "DEFAULT_LEVELS",
-    "FAR_KM",
     "import_city",
     "utm_crs",
 ]
 
 WGS84 = "EPSG:4326"
 OSM_ATTRIBUTION = "© OpenStreetMap contributors, ODbL 1.0 (https://www.openstreetmap.org/copyright)"
-
-#: Categories the health check relies on; an empty one is worth a warning.
-CORE_CATEGORIES = (
-    "kindergarten", "childcare", "primary_school", "middle_school", "community_health", "clinic",
-    "hospital", "elderly_care", "market", "supermarket", "convenience", "pharmacy",
-    "community_centre", "cultural_centre", "sports_ground", "fitness", "playground", "toilets",
-    "bus_stop", "rail_station", "fire_station", "police", "shelter",
-)  # fmt: skip
-
-#: A city file whose features lie farther than this from the OSM extract (km) is probably in
-#: the wrong CRS or of another city [OP].
-FAR_KM = 50.0
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _source(path: Path, kind: str, **extra: Any) -> dict[str, Any]:
-    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
-    stat_time = max(p.stat().st_mtime for p in files) if files else 0.0
-    digest = (
-        hashlib.sha256("".join(_sha256(p) for p in files).encode()).hexdigest()
-        if len(files) > 1
-        else (_sha256(files[0]) if files else "")
-    )
-    return {
-        "kind": kind,
-        "path": str(path.resolve()),
-        "sha256": digest,
-        "bytes": sum(p.stat().st_size for p in files),
-        "modified": dt.datetime.fromtimestamp(stat_time, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        **{k: v for k, v in extra.items() if v is not None},
-    }
 
 
 class _Warnings:
@@ -293,7 +252,7 @@ def _read(
                 location_storage=inputs.node_index, warn=warn,
             )  # fmt: skip
         sources.append(
-            _source(
+            source_record(
                 inputs.osm, "osm",
                 replication_timestamp=ext.replication_timestamp,
                 newest_object=ext.newest_timestamp,
@@ -306,23 +265,23 @@ def _read(
     with reporter.stage("reading city files", total=total) as advance:
         unit_frames = read_units(inputs.units, inputs.crs, warn)
         for lvl, p in inputs.units:
-            sources.append(_source(p, "units", level=lvl))
+            sources.append(source_record(p, "units", level=lvl))
             advance(1)
         fac_frames = read_facility_files(inputs.facilities, inputs.crs, rules, warn)
         label = inputs.crs.label if inputs.crs else None
         for fp in inputs.facilities:
-            sources.append(_source(fp, "facilities", crs=label))
+            sources.append(source_record(fp, "facilities", crs=label))
             advance(1)
         bld_frames = read_building_files(inputs.buildings, inputs.crs, tables, warn)
         for bp in inputs.buildings:
-            sources.append(_source(bp, "buildings"))
+            sources.append(source_record(bp, "buildings"))
             advance(1)
         reg_tables: dict[str, pd.DataFrame] = {}
         for name, rp in inputs.registers.items():
             reg_tables[name] = read_register(rp)
-            sources.append(_source(rp, "register", name=name, rows=len(reg_tables[name])))
+            sources.append(source_record(rp, "register", name=name, rows=len(reg_tables[name])))
             advance(1)
-    _warn_far_away(ext, [*unit_frames, *fac_frames, *bld_frames], warn)
+    warn_far_away(ext, [*unit_frames, *fac_frames, *bld_frames], warn)
     return _Read(ext, unit_frames, fac_frames, bld_frames, reg_tables, sources)
 
 
@@ -383,7 +342,7 @@ def _measure(
         "units": raw_units,
         "residential_land": res,
     }
-    _check_suspicious(layers, ext, read.facilities, read.units, warn)
+    check_suspicious(layers, ext, read.facilities, read.units, warn)
     extent = data_extent(
         ext.header_bbox if ext is not None else None,
         [ext.walk_edges, ext.buildings, ext.facilities, ext.green_spaces, ext.residential_land]
@@ -392,7 +351,7 @@ def _measure(
         buildings_layer,
     )
     if extent is not None and read.units:
-        _warn_units_without_data(layers["units"], layers["buildings"], extent, warn)
+        warn_units_without_data(layers["units"], layers["buildings"], extent, warn)
     return layers, crs_out, box, extent
 
 
@@ -456,60 +415,6 @@ def _manifest(
     return manifest
 
 
-def _warn_far_away(
-    ext: OsmExtract | None, frames: Sequence[gpd.GeoDataFrame], warn: _Warnings
-) -> None:
-    """Warn about a city file whose features lie far from the OSM extract (wrong CRS, another
-    city), with the distance between the two boxes' centres in kilometres."""
-    osm = bbox([ext.walk_edges, ext.buildings]) if ext is not None else None
-    if osm is None:
-        return
-    for frame in frames:
-        own = bbox([frame])
-        if own is None:
-            continue
-        km = _great_circle_km(((osm[0] + osm[2]) / 2, (osm[1] + osm[3]) / 2),
-                              ((own[0] + own[2]) / 2, (own[1] + own[3]) / 2))  # fmt: skip
-        half = _great_circle_km((osm[0], osm[1]), (osm[2], osm[3])) / 2
-        if km > half + FAR_KM:
-            warn(
-                f"{frame['source'].iloc[0]}: its features lie {km:,.0f} km from the OSM extract's "
-                "centre; check the file's CRS (--crs; degrees labelled as metres?) or that both "
-                "are of the same city"
-            )
-
-
-def _great_circle_km(a: tuple[float, float], b: tuple[float, float]) -> float:
-    lon1, lat1, lon2, lat2 = map(math.radians, (*a, *b))
-    h = (
-        math.sin((lat2 - lat1) / 2) ** 2
-        + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
-    )
-    return 2 * 6371.0088 * math.asin(min(1.0, math.sqrt(h)))
-
-
-def _warn_units_without_data(
-    units: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame, extent: DataExtent, warn: _Warnings
-) -> None:
-    """Warn how many of the city's units lie outside the data or hold no building: the health
-    check reports them as no data (``--clip-units`` leaves them out)."""
-    given = units[units["source"] != "osm"] if "source" in units else units
-    if given.empty:
-        return
-    points = shapely.point_on_surface(buildings.geometry.to_numpy())
-    hit = np.zeros(len(given), dtype=bool)
-    if len(points):
-        hit[np.unique(given.sindex.query(points, predicate="intersects")[1])] = True
-    outside = ~shapely.intersects(given.geometry.to_numpy(), extent.geometry)
-    empty = ~hit & ~outside
-    if outside.any() or empty.any():
-        warn(
-            f"units: {int(outside.sum())} of {len(given)} units lie outside the data ({extent.source}) "
-            f"and {int(empty.sum())} more hold no building; the health check reports them as no data "
-            "(`cityos checkup --clip-units` leaves them out)"
-        )
-
-
 def _parse_date(value: str | dt.date) -> dt.date:
     if isinstance(value, dt.date):
         return value
@@ -517,39 +422,3 @@ def _parse_date(value: str | dt.date) -> dt.date:
         return dt.date.fromisoformat(str(value))
     except ValueError as exc:
         raise InputError(f"as-of date {value!r} is not a date; use YYYY-MM-DD") from exc
-
-
-def _check_suspicious(
-    layers: Mapping[str, gpd.GeoDataFrame],
-    ext: OsmExtract | None,
-    fac_frames: Sequence[gpd.GeoDataFrame],
-    unit_frames: Sequence[gpd.GeoDataFrame],
-    warn: _Warnings,
-) -> None:
-    present = set(layers["facilities"]["category"])
-    empty = [c for c in CORE_CATEGORIES if c not in present]
-    if empty:
-        warn(
-            f"no facilities in {len(empty)} categories the health check uses: {', '.join(empty)}; "
-            "their indicators will report no data unless a city file supplies them"
-        )
-    if ext is not None:
-        for name in ("walk_edges", "buildings"):
-            if layers[name].empty:
-                warn(f"layer '{name}' is empty: the OSM extract has none; check the extract")
-    # facilities from city files lying outside the city: outside the units, else the OSM extent
-    area: Any = None
-    if unit_frames:
-        area = shapely.union_all(pd.concat([f.geometry for f in unit_frames]).to_numpy())
-    elif ext is not None and not ext.walk_edges.empty:
-        area = shapely.box(*ext.walk_edges.total_bounds)
-    if area is not None:
-        for frame in fac_frames:
-            if frame.empty:
-                continue
-            outside = ~shapely.intersects(area, frame.geometry.to_numpy())
-            if outside.any():
-                warn(
-                    f"{frame['source'].iloc[0]}: {int(outside.sum())} of {len(frame)} facilities lie outside "
-                    "the city area (units, else the OSM extent); check their CRS (--crs gcj02?) or the extract"
-                )

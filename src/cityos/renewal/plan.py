@@ -23,11 +23,9 @@ from __future__ import annotations
 import json
 import math
 import time
-import tomllib
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
-from importlib import resources
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -39,11 +37,10 @@ from scipy.sparse import coo_matrix, csr_matrix
 
 from cityos.bundle import Bundle, write_bundle
 from cityos.classify import FacilityRules
-from cityos.errors import CityosWarning, ConfigError, InputError
+from cityos.errors import CityosWarning, InputError
 from cityos.healthcheck.catalogue import (
     BUILTIN_SYSTEMS,
     IndicatorSystem,
-    load_system,
     system_from_toml,
 )
 from cityos.healthcheck.engine import CheckupContext, categories_of, checkup_with
@@ -51,8 +48,15 @@ from cityos.network import TOLERANCE_M, Snapped, pairs_within, snap_points
 from cityos.network.access import DEFAULT_CUTOFF_M
 from cityos.outputs import atomic_folder, write_table
 from cityos.population import DEFAULT_AREA_PER_PERSON_M2
+from cityos.renewal.candidates import candidate_sites, load_stock_rules
+from cityos.renewal.scenario import (
+    SITING_INDICATOR,
+    affected_systems,
+    before_after,
+    scenario_bundle,
+    siting_system,
+)
 from cityos.renewal.siting import DEFAULT_TIME_LIMIT_S, SitingResult, max_cover, p_median
-from cityos.sources.files import find_column, read_geo
 
 __all__ = ["PLAN_STAGES", "SITE_COLUMNS", "SitePlan", "plan_sites", "write_plan"]
 
@@ -67,7 +71,6 @@ SITE_COLUMNS = (
 )  # fmt: skip
 #: files of a siting output folder
 PLAN_FILES = ("sites.csv", "sites.gpkg", "summary.json", "before_after.csv", "siting-system.toml")
-SITING_INDICATOR = "siting_coverage"
 
 Objective = Literal["cover", "distance"]
 #: stages of :func:`plan_sites` (population, before, candidates and pairs, solve, after)
@@ -99,194 +102,6 @@ class SitePlan:
     summary: dict[str, Any]
     scenario: Bundle | None
     system_toml: str
-
-
-def _stock_rules(path: str | Path | None) -> dict[str, Any]:
-    if path is None:
-        text = resources.files("cityos.renewal").joinpath("stock.toml").read_text("utf-8")
-        where = "built-in stock.toml"
-    else:
-        p = Path(path)
-        if not p.is_file():
-            raise ConfigError(f"{p}: no such stock rules file")
-        text, where = p.read_text("utf-8"), str(p)
-    try:
-        rules = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{where}: not valid TOML ({exc})") from exc
-    for key in ("building", "vacancy"):
-        if not isinstance(rules.get(key, []), list):
-            raise ConfigError(f"{where}: '{key}' must be a list of values")
-    return rules
-
-
-def _candidates(ctx: CheckupContext, spec: str | Path, stock: dict[str, Any]) -> gpd.GeoDataFrame:
-    """Candidate points in the measurement CRS: candidate_id, candidate_source, reason, name."""
-    bundle, buildings, crs = ctx.bundle, ctx.buildings, ctx.crs
-    if str(spec) == "network":
-        nodes = bundle.projected("walk_nodes")
-        return gpd.GeoDataFrame(
-            {
-                "candidate_id": [f"node:{n}" for n in nodes["node_id"]],
-                "candidate_source": "network",
-                "reason": "street node",
-                "name": None,
-            },
-            geometry=nodes.geometry.to_numpy(),
-            crs=crs,
-        )
-    if str(spec) == "stock":
-        kinds = set(stock.get("building", []))
-        vacancy = set(stock.get("vacancy", []))
-        by_type = buildings["building"].isin(kinds).to_numpy()
-        by_vacancy = buildings["vacancy"].isin(vacancy).to_numpy()
-        reg = bundle.registers.get(str(stock.get("register", "")))
-        by_register = np.zeros(len(buildings), dtype=bool)
-        key = str(stock.get("register_key", "building_id"))
-        if reg is not None:
-            if key not in reg:
-                raise InputError(
-                    f"register '{stock['register']}' has no column '{key}'; it must list idle "
-                    "buildings by the bundle's building ids"
-                )
-            by_register = buildings["building_id"].isin(set(reg[key].astype(str))).to_numpy()
-        reason = np.where(
-            by_register,
-            f"register {stock.get('register')}",
-            np.where(
-                by_vacancy,
-                "vacancy=" + buildings["vacancy"].fillna("").astype(str),
-                "building=" + buildings["building"].astype(str),
-            ),
-        )
-        keep = by_type | by_vacancy | by_register
-        sub = buildings[keep]
-        return gpd.GeoDataFrame(
-            {
-                "candidate_id": sub["building_id"].to_numpy(),
-                "candidate_source": "stock",
-                "reason": reason[keep],
-                "name": sub["name"].to_numpy(),
-            },
-            geometry=ctx.points.to_numpy()[keep],
-            crs=crs,
-        )
-    path = Path(spec)
-    frame = read_geo(path)
-    cols = [str(c) for c in frame.columns]
-    id_col = find_column(cols, ("candidate_id", "id", "building_id", "编号"))
-    name_col = find_column(cols, ("name", "名称"))
-    ids = (
-        frame[id_col].astype(str).to_numpy()
-        if id_col
-        else np.array([f"{path.stem}:{i + 1}" for i in range(len(frame))])
-    )
-    if len(set(ids)) != len(ids):
-        raise InputError(f"{path}: candidate ids in column '{id_col}' repeat; make them unique")
-    geoms = frame.geometry.to_crs(crs).to_numpy()
-    return gpd.GeoDataFrame(
-        {
-            "candidate_id": ids,
-            "candidate_source": path.name,
-            "reason": "file",
-            "name": frame[name_col].astype(object).to_numpy() if name_col else None,
-        },
-        geometry=shapely.point_on_surface(geoms),
-        crs=crs,
-    )
-
-
-def _siting_system(category: str, radius: float, distance: str, rules: FacilityRules) -> str:
-    """The radius asked as a one-indicator system file (reproducible with ``cityos checkup``)."""
-    names = rules.categories.get(category, {})
-    zh, en = names.get("zh", category), names.get("en", category)
-    fields = {
-        "id": SITING_INDICATOR,
-        "name_zh": f"{zh}{radius:g}米范围覆盖人口比例",
-        "name_en": f"Residents within {radius:g} m of a {en}",
-        "level": "community",
-        "dimension": "城市更新",
-        "unit": "%",
-        "direction": "higher",
-        "data": "OP",
-        "confirmed": False,
-        "method": "coverage",
-    }
-    lines = [
-        "# written by `cityos site`: the coverage the siting plan optimised",
-        "[system]",
-        'id = "siting"',
-        'version = "1"',
-        'name_zh = "设施选址评估"',
-        'name_en = "Facility siting scenario"',
-        'source = "cityos site"',
-        "",
-        "[[indicator]]",
-        *(f"{k} = {json.dumps(v, ensure_ascii=False)}" for k, v in fields.items()),
-        f'params = {{ categories = ["{category}"], radius_m = {radius!r}, measure = "population", '
-        f'distance = "{distance}" }}',
-        "",
-    ]
-    return "\n".join(lines)
-
-
-def _affected(systems: Sequence[str | IndicatorSystem], category: str) -> list[IndicatorSystem]:
-    out = []
-    for s in systems:
-        system = s if isinstance(s, IndicatorSystem) else load_system(s)
-        keep = tuple(i for i in system.indicators if category in categories_of(i))
-        if keep:
-            out.append(replace(system, indicators=keep))
-    return out
-
-
-def _scenario(bundle: Bundle, sites: gpd.GeoDataFrame, category: str) -> Bundle:
-    fac = bundle.facilities
-    added = gpd.GeoDataFrame(
-        {
-            "facility_id": [f"site:{c}" for c in sites["candidate_id"]],
-            "feature_id": sites["candidate_id"].astype(str).to_numpy(),
-            "category": category,
-            "rule": "cityos site (scenario)",
-            "name": sites["name"].astype(object).to_numpy(),
-            "area_m2": np.nan,
-            "transit": None,
-            "source": "scenario",
-        },
-        geometry=sites.geometry.to_crs(fac.crs).to_numpy(),
-        crs=fac.crs,
-    )
-    facilities = gpd.GeoDataFrame(pd.concat([fac, added], ignore_index=True), crs=fac.crs)
-    manifest = json.loads(json.dumps(bundle.manifest, default=str))
-    manifest["scenario"] = {
-        "base_bundle": str(bundle.path),
-        "added": {"category": category, "count": len(added)},
-        "note": "facilities marked source=scenario are proposed sites, not existing ones",
-    }
-    manifest["layers"]["facilities"] = len(facilities)
-    layers = dict(bundle.layers)
-    layers["facilities"] = facilities
-    return Bundle(bundle.path.with_name(f"{bundle.path.name}+sites"), manifest, layers,
-                  dict(bundle.registers))  # fmt: skip
-
-
-def _before_after(before: pd.DataFrame, after: pd.DataFrame | None) -> pd.DataFrame:
-    keys = ["indicator_id", "level", "unit_id"]
-    cols = [*keys, "unit_name", "system", "name_zh", "name_en", "unit", "radius_m", "direction",
-            "target", "target_op"]  # fmt: skip
-    out = before[[*cols, "value", "numerator", "denominator", "status"]].rename(
-        columns={"value": "before", "numerator": "numerator_before",
-                 "denominator": "denominator_before", "status": "status_before"}
-    )  # fmt: skip
-    if after is None:
-        return out
-    a = after[[*keys, "value", "numerator", "denominator", "status"]].rename(
-        columns={"value": "after", "numerator": "numerator_after",
-                 "denominator": "denominator_after", "status": "status_after"}
-    )  # fmt: skip
-    out = out.merge(a, on=keys, how="left")
-    out["change"] = out["after"] - out["before"]
-    return out
 
 
 def plan_sites(
@@ -365,9 +180,9 @@ def plan_sites(
     cutoff = max(float(cutoff), float(radius))
     clock = _Clock(progress)
     t0 = time.perf_counter()
-    system_toml = _siting_system(category, radius, distance, rules)
+    system_toml = siting_system(category, radius, distance, rules)
     own = system_from_toml(system_toml, "cityos site")
-    affected = [own, *_affected(systems, category)]
+    affected = [own, *affected_systems(systems, category)]
     needed = sorted({c for s in affected for i in s.indicators for c in categories_of(i)})
     ctx = CheckupContext(
         bundle, cutoff_m=cutoff, area_per_person=area_per_person, admin_levels=admin_levels,
@@ -396,14 +211,14 @@ def plan_sites(
             ctx, bundle, category=category, add=add, radius=radius, objective=objective,
             candidates=candidates, solver=solver, distance=distance, cutoff=cutoff,
             d_now=d_now, pop=pop, covered=covered, time_limit=time_limit,
-            stock=_stock_rules(stock_rules), clock=clock,
+            stock=load_stock_rules(stock_rules), clock=clock,
         )  # fmt: skip
         t0 = time.perf_counter()
-        scenario = _scenario(bundle, sites, category)
+        scenario = scenario_bundle(bundle, sites, category)
         # the scenario differs in its facilities only: units, population and snapping are shared
         after = checkup_with(ctx.with_facilities(scenario), affected)
         clock["scenario and health check after"] = time.perf_counter() - t0
-    table = _before_after(before.indicators, after.indicators if after is not None else None)
+    table = before_after(before.indicators, after.indicators if after is not None else None)
     city = table[(table["indicator_id"] == SITING_INDICATOR) & (table["level"] == "city")].iloc[0]
     n_existing = int((ctx.facilities["category"] == category).sum())
     # with no existing facility the health check says no_data (OSM may simply lack them); for
@@ -468,7 +283,7 @@ def _solve(
     time_limit: float, stock: dict[str, Any], clock: _Clock,
 ) -> tuple[gpd.GeoDataFrame, dict[str, Any]]:  # fmt: skip
     t0 = time.perf_counter()
-    cand = _candidates(ctx, candidates, stock)
+    cand = candidate_sites(ctx, candidates, stock)
     if cand.empty:
         raise InputError(
             f"no candidate sites from {candidates!s}; give a file of points or buildings, "
