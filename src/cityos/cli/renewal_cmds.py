@@ -50,9 +50,9 @@ def renew_cmd(
         )
         for r in rows.head(top).to_dict("records"):
             if float(r["score"]) > 0:
-                first = str(r["explanation_en"]).split("; ")[0]
                 lines.append(
-                    f"  {r['rank']:>3}. {r['unit_name']}  score {r['score']:,.0f}  {first}"
+                    f"  {r['rank']:>3}. {r['unit_name']}  score {r['score']:,.0f}  "
+                    f"most: {r['top_indicator']}"
                 )
     click.echo("\n".join(lines))
     if not quiet:
