@@ -270,6 +270,8 @@ CASES = [
          "1 rows repeat a facility id in 'id'", code=0, stream="warning", prep=_dup_facilities),
     Case("system-misspelled-category", ("checkup", "{w}/hel", "--out", "{w}/r2", "--system", "{w}/mine.toml"),
          "'markets' (did you mean 'market'?)", prep=_system(categories=["markets"])),
+    Case("weights-misspelled-dimension", ("renew", "{w}/res", "--weights", "{w}/w.toml"),
+         "'安全耐九' (did you mean '安全耐久'?)", prep=_write("w.toml", '[dimension]\n"安全耐九" = 3.0\n')),
     Case("site-radius-0", (*SITE, "--radius", "0", "--out", "{w}/s"), "--radius': 0.0 is not in the range x>0"),
     Case("checkup-cutoff-0", ("checkup", "{w}/hel", "--out", "{w}/r2", "--cutoff", "0"), "not in the range x>0"),
     Case("checkup-city-population-0", ("checkup", "{w}/hel", "--out", "{w}/r2", "--city-population", "0"),

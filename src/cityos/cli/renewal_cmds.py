@@ -7,17 +7,7 @@ from pathlib import Path
 
 import click
 
-from cityos.cli.options import (
-    POSITIVE,
-    cutoff_option,
-    distance_option,
-    force_option,
-    out_option,
-    population_options,
-    quiet_option,
-    systems_option,
-    systems_or_default,
-)
+from cityos.cli import options as opt
 from cityos.renewal.siting import DEFAULT_TIME_LIMIT_S
 
 __all__ = ["renew_cmd", "site_cmd"]
@@ -26,13 +16,13 @@ __all__ = ["renew_cmd", "site_cmd"]
 @click.command("renew")
 @click.argument("results", type=click.Path(path_type=Path))
 @click.option("--weights", type=click.Path(path_type=Path), help="Weights TOML (default built-in).")
-@out_option("Folder for the priority files (default RESULTS/priorities).", required=False)
+@opt.out_option("Folder for the priority files (default RESULTS/priorities).", required=False)
 @click.option(
     "--top", type=click.IntRange(min=0), default=5, show_default=True,
     help="Units to print per level.",
 )  # fmt: skip
-@force_option("the priorities folder")
-@quiet_option
+@opt.force_option("the priorities folder")
+@opt.quiet_option
 def renew_cmd(
     results: Path, weights: Path | None, out: Path | None, top: int, force: bool, quiet: bool
 ) -> None:
@@ -69,7 +59,7 @@ def renew_cmd(
     "--category", required=True, help="Facility category, e.g. kindergarten, elderly_care."
 )
 @click.option("--add", "add", type=click.IntRange(min=0), default=0, help="Number of new sites K.")
-@click.option("--radius", type=POSITIVE, required=True, help="Service radius in metres.")
+@click.option("--radius", type=opt.POSITIVE, required=True, help="Service radius in metres.")
 @click.option(
     "--objective",
     type=click.Choice(["cover", "distance"]),
@@ -92,19 +82,19 @@ def renew_cmd(
     show_default=True,
     help="exact: HiGHS MIP; greedy: lazy greedy with a bound; auto: exact when it fits.",
 )
-@distance_option()
-@cutoff_option
+@opt.distance_option()
+@opt.cutoff_option
 @click.option("--existing-only", is_flag=True, help="Score the existing facilities, add none.")
-@systems_option("Indicator systems to recompute (default the three built-in ones). Repeatable.")
+@opt.systems_option("Indicator systems to recompute (default the three built-in ones). Repeatable.")
 @click.option("--stock-rules", type=click.Path(path_type=Path), help="TOML replacing stock.toml.")
 @click.option(
-    "--time-limit", type=POSITIVE, default=DEFAULT_TIME_LIMIT_S, show_default=True,
+    "--time-limit", type=opt.POSITIVE, default=DEFAULT_TIME_LIMIT_S, show_default=True,
     help="Exact solver limit (s).",
 )  # fmt: skip
-@population_options
-@out_option("Output folder to create.")
-@force_option("the siting folder")
-@quiet_option
+@opt.population_options
+@opt.out_option("Output folder to create.")
+@opt.force_option("the siting folder")
+@opt.quiet_option
 def site_cmd(
     bundle: Path,
     category: str,
@@ -153,7 +143,7 @@ def site_cmd(
         plan = plan_sites(
             b, category=category, add=add, radius=radius, objective=objective,  # type: ignore[arg-type]
             candidates=candidates, solver=solver, distance=distance, cutoff=cutoff,  # type: ignore[arg-type]
-            existing_only=existing_only, systems=systems_or_default(systems),
+            existing_only=existing_only, systems=opt.systems_or_default(systems),
             area_per_person=area_per_person, city_population=city_population, time_limit=time_limit,
             admin_levels=admin_level_table(country) if country else None, stock_rules=stock_rules,
             progress=advance,

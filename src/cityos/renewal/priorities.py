@@ -32,6 +32,7 @@ import pandas as pd
 from cityos.errors import ConfigError
 from cityos.healthcheck.policy import Policy, format_value, load_policy
 from cityos.healthcheck.results import read_results
+from cityos.naming import unknown_names
 from cityos.outputs import atomic_folder, check_output_folder, files_of, write_table
 from cityos.tomlfiles import read_with_defaults
 
@@ -231,6 +232,27 @@ def priorities(
     return table.reset_index(drop=True)[list(PRIORITY_COLUMNS)], parts
 
 
+def check_weight_names(weights: Weights, indicators: pd.DataFrame) -> None:
+    """Refuse a weights file whose ``[dimension]`` or ``[indicator]`` names match nothing (a
+    misspelling would silently fall back to the default weight), naming the closest known one.
+    Known: the built-in systems' dimensions and indicator ids, and those of ``indicators``."""
+    from cityos.healthcheck.catalogue import BUILTIN_SYSTEMS, load_system
+
+    systems = [load_system(s) for s in BUILTIN_SYSTEMS]
+    dims = {i.dimension for s in systems for i in s.indicators} | set(indicators["dimension"])
+    ids = {i.id for s in systems for i in s.indicators} | set(indicators["indicator_id"])
+    for table, given, known in (
+        ("dimension", weights.dimension, dims),
+        ("indicator", weights.indicator, ids),
+    ):
+        unknown = set(given) - known
+        if unknown:
+            raise ConfigError(
+                f"{weights.source}: [{table}] names no {table} of the health check: "
+                f"{unknown_names(unknown, known)}; fix the spelling"
+            )
+
+
 def write_priorities(
     results: str | os.PathLike[str],
     *,
@@ -247,6 +269,7 @@ def write_priorities(
     inputs = [p for p in files_of(saved.folder) if p.parent == saved.folder]
     check_output_folder(target, "priorities", force=force, inputs=inputs)
     w = load_weights(weights)
+    check_weight_names(w, saved.indicators)
     policy = Policy.from_record(saved.summary.get("policy"))
     layers = {
         lv: gpd.read_file(saved.folder / "units.gpkg", layer=lv, columns=["unit_id", "population"])
