@@ -140,8 +140,10 @@ def measure_buildings(
     )
     source[from_height] = "height"
     default = np.isnan(levels)
-    given = np.array([v is not None and str(v).strip() not in ("", "nan") for v in levels_tag])
-    bad = default & from_file & given
+    bad = default & from_file  # a city file's count that did not parse (only those rows)
+    if bad.any():
+        tags = levels_tag[bad]
+        bad[bad] = [v is not None and str(v).strip() not in ("", "nan", "None") for v in tags]
     if warn is not None and bad.any():
         examples = ", ".join(repr(str(v)) for v in pd.unique(levels_tag[bad])[:3])
         files = ", ".join(sorted(set(map(str, raw["source"].to_numpy()[bad]))))
