@@ -219,3 +219,24 @@ def test_access_command(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> N
     )
     assert code == 2 and "spaceport" in _error_line(err)
     assert not (tmp_path / "a.csv").exists()
+
+
+def test_library_warnings_reach_the_user_labelled(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a warning from a library (not cityos' own) is printed once, with its category
+    import warnings as w
+
+    import cityos.bundle
+
+    real = cityos.bundle.read_bundle
+
+    def noisy(path: Path) -> cityos.Bundle:
+        w.warn("driver note from a library", RuntimeWarning, stacklevel=1)
+        return real(path)
+
+    assert run(capsys, "import", "--demo", "helsinki", "--out", str(tmp_path / "b"), "-q")[0] == 0
+    monkeypatch.setattr(cityos.bundle, "read_bundle", noisy)
+    code, _, err = run(capsys, "info", str(tmp_path / "b"))
+    assert code == 0
+    assert "cityos: warning: RuntimeWarning: driver note from a library" in err.splitlines()
