@@ -53,6 +53,23 @@ class ConfigError(CityosError, ValueError):
     """A configuration or rules file (TOML) is invalid."""
 
 
+class NotFoundError(CityosError, LookupError):
+    """A requested resource (a ticket, a service) does not exist: HTTP 404."""
+
+
+class ForbiddenError(CityosError, PermissionError):
+    """A write without a valid key, or with a key whose role may not do it: HTTP 403."""
+
+
+class ConflictError(CityosError):
+    """A workflow action not allowed from the ticket's current state: HTTP 409, with the
+    actions that are allowed."""
+
+    def __init__(self, message: str, allowed: list[str]) -> None:
+        super().__init__(message)
+        self.allowed = allowed
+
+
 class Interrupted(KeyboardInterrupt):
     """SIGINT or SIGTERM arrived; ``signum`` says which (exit status 128 + signum)."""
 

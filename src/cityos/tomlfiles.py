@@ -25,11 +25,17 @@ def merge(base: dict[str, Any], own: dict[str, Any]) -> dict[str, Any]:
 
 
 def read_with_defaults(
-    package: str, name: str, path: str | os.PathLike[str] | None, *, what: str
+    package: str,
+    name: str,
+    path: str | os.PathLike[str] | None,
+    *,
+    what: str,
+    merge_own: bool = True,
 ) -> tuple[dict[str, Any], str]:
-    """The built-in ``package/name`` TOML, with the file ``path`` (if given) merged over it, and
-    where it came from. Raises :class:`ConfigError` naming the file for a missing or invalid
-    file or an unknown table."""
+    """The built-in ``package/name`` TOML, with the file ``path`` (if given) merged over it (or,
+    with ``merge_own=False``, instead of it: a catalogue replaces the built-in one), and where it
+    came from. Raises :class:`ConfigError` naming the file for a missing or invalid file or an
+    unknown table."""
     base = tomllib.loads(resources.files(package).joinpath(name).read_text("utf-8"))
     if path is None:
         return base, f"built-in {name}"
@@ -43,4 +49,4 @@ def read_with_defaults(
     unknown = set(own) - set(base)
     if unknown:
         raise ConfigError(f"{p}: unknown tables {sorted(unknown)}; use {', '.join(sorted(base))}")
-    return merge(base, own), str(p)
+    return (merge(base, own) if merge_own else own), str(p)

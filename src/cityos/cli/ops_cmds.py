@@ -1,0 +1,135 @@
+"""``cityos serve``, ``cityos db upgrade`` and ``cityos keys``: the operations service (Open311
+and the hotline workflow), its store's migrations and its API keys."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+from sqlalchemy.orm import Session, sessionmaker
+
+from cityos.cli import options as opt
+
+__all__ = ["db_group", "keys_group", "serve_cmd"]
+
+_DB_HELP = "Store URL: sqlite:///FILE or postgresql+psycopg://USER@HOST:PORT/DB."
+
+
+@click.command("serve")
+@click.argument("bundle", type=click.Path(path_type=Path))
+@click.option("--db", help=_DB_HELP + " Default: BUNDLE.ops.sqlite beside the bundle.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8311, show_default=True)
+@click.option(
+    "--services",
+    type=click.Path(path_type=Path),
+    help="Service catalogue TOML (replaces the built-in).",
+)
+@click.option(
+    "--routing", type=click.Path(path_type=Path), help="Routing rules TOML (replaces the built-in)."
+)
+@click.option(
+    "--deadlines",
+    type=click.Path(path_type=Path),
+    help="Deadlines TOML (merged over the built-in).",
+)
+@click.option(
+    "--outside", type=click.Choice(["flag", "refuse"]), default="flag", show_default=True,
+    help="A request outside the city: accept, route to the fallback and flag; or refuse it.",
+)  # fmt: skip
+@opt.quiet_option
+def serve_cmd(
+    bundle: Path, db: str | None, host: str, port: int, services: Path | None,
+    routing: Path | None, deadlines: Path | None, outside: str, quiet: bool,
+) -> None:  # fmt: skip
+    """Run the operations service on BUNDLE: Open311 GeoReport v2 at /open311/v2/, the hotline
+    workflow at /api/v1/, the OpenAPI at /openapi.json."""
+    import uvicorn
+
+    from cityos.ops.store import default_url
+    from cityos.web.app import create_app
+
+    url = db or default_url(bundle)
+    app = create_app(
+        bundle, url, services=services, routing=routing, deadlines=deadlines, outside=outside
+    )
+    if not quiet:
+        click.echo(
+            f"cityos serve: http://{host}:{port}/open311/v2/discovery.json (store {url})", err=True
+        )
+    uvicorn.run(app, host=host, port=port, log_level="warning" if quiet else "info")
+
+
+@click.group("db")
+def db_group() -> None:
+    """The operations store: schema migrations."""
+
+
+@db_group.command("upgrade")
+@click.option("--db", required=True, help=_DB_HELP)
+@opt.quiet_option
+def db_upgrade(db: str, quiet: bool) -> None:
+    """Create the store or migrate it to the newest schema."""
+    from cityos.ops.store import connect, upgrade
+
+    before, after = upgrade(connect(db))
+    click.echo(f"{db}: schema {before or 'empty'} → {after}")
+
+
+@click.group("keys")
+def keys_group() -> None:
+    """API keys with roles (intake, dispatcher, department:CODE, admin), stored hashed."""
+
+
+def _sessions(db: str) -> sessionmaker[Session]:
+    from cityos.ops.store import check_current, connect
+
+    engine = connect(db)
+    check_current(engine, db)
+    return sessionmaker(engine)
+
+
+@keys_group.command("create")
+@click.option("--db", required=True, help=_DB_HELP)
+@click.option("--name", required=True, help="Who or what uses the key (unique).")
+@click.option("--role", required=True, help="intake, dispatcher, department:CODE or admin.")
+def keys_create(db: str, name: str, role: str) -> None:
+    """Create a key and print it once (only its hash is stored)."""
+    from cityos.ops.keys import create_key
+    from cityos.ops.store import session_scope
+
+    with session_scope(_sessions(db)) as s:
+        key = create_key(s, name, role)
+    click.echo(key)
+
+
+@keys_group.command("list")
+@click.option("--db", required=True, help=_DB_HELP)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def keys_list(db: str, as_json: bool) -> None:
+    """List the keys: name, role, prefix, created, revoked (never the keys)."""
+    from cityos.ops.keys import list_keys
+    from cityos.ops.store import session_scope
+
+    with session_scope(_sessions(db)) as s:
+        rows = list_keys(s)
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    for r in rows:
+        state = f"revoked {r['revoked']}" if r["revoked"] else "active"
+        click.echo(f"{r['name']:<24}{r['role']:<28}{r['prefix']}…  created {r['created']}  {state}")
+
+
+@keys_group.command("revoke")
+@click.option("--db", required=True, help=_DB_HELP)
+@click.option("--name", required=True, help="The key to revoke.")
+def keys_revoke(db: str, name: str) -> None:
+    """Revoke a key: it stops working at once."""
+    from cityos.ops.keys import revoke_key
+    from cityos.ops.store import session_scope
+
+    with session_scope(_sessions(db)) as s:
+        revoke_key(s, name)
+    click.echo(f"revoked {name}", err=True)

@@ -1,0 +1,49 @@
+"""The city model the service routes on: the bundle's units at every level (the health check's
+own, generated grid cells included — 网格化 management cells are units too), to place a ticket."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import geopandas as gpd
+import numpy as np
+import pyproj
+import shapely
+
+from cityos.bundle import Bundle
+from cityos.units import UnitSet, units_by_level
+
+__all__ = ["CityModel"]
+
+
+@dataclass
+class CityModel:
+    """Units per level (in the bundle's measurement CRS) and the transform from WGS84."""
+
+    units: UnitSet
+    crs: str
+    _to_crs: pyproj.Transformer
+
+    @classmethod
+    def from_bundle(cls, bundle: Bundle) -> CityModel:
+        units = units_by_level(bundle.units, bundle.buildings, crs=bundle.crs)
+        return cls(units, bundle.crs, pyproj.Transformer.from_crs(4326, bundle.crs, always_xy=True))
+
+    def locate(self, lon: float, lat: float) -> dict[str, str | None]:
+        """The unit id at each level containing the point (boundary included; None outside)."""
+        x, y = self._to_crs.transform(lon, lat)
+        point = shapely.Point(x, y)
+        out: dict[str, str | None] = {}
+        for level, frame in self.units.levels.items():
+            hits = frame.sindex.query(point, predicate="intersects")
+            out[level] = str(frame["unit_id"].iloc[int(np.min(hits))]) if len(hits) else None
+        return out
+
+    def metres(self, lon: float, lat: float) -> tuple[float, float]:
+        """The point in the measurement CRS (metres)."""
+        x, y = self._to_crs.transform(lon, lat)
+        return float(x), float(y)
+
+    def unit_names(self, level: str) -> dict[str, str]:
+        frame: gpd.GeoDataFrame = self.units.levels[level]
+        return {str(u): str(n) for u, n in zip(frame["unit_id"], frame["name"], strict=True)}

@@ -1,0 +1,320 @@
+"""The citizen hotline (12345 接诉即办): intake of a request and every workflow action on it.
+
+Intake checks the request as Open311 states (service, location, description length,
+attributes), places it in the city's units, routes it (``routing.toml``), sets its deadlines
+(``deadlines.toml``), flags a likely duplicate (same service, within the service's radius and
+window of an open ticket) and writes ticket, reporter (kept apart) and audit rows in one
+transaction: what a client got an id for is committed. Actions follow the transition table of
+:mod:`cityos.ops.workflow`, each one an audit row.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import math
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from cityos.errors import ConflictError, ForbiddenError, InputError, NotFoundError
+from cityos.ops.catalogue import Service, ServiceCatalogue
+from cityos.ops.city import CityModel
+from cityos.ops.deadlines import Deadlines
+from cityos.ops.keys import KeyInfo
+from cityos.ops.models import Callback, Reporter, Ticket, Transition
+from cityos.ops.routing import Routing
+from cityos.ops.workflow import ACTIONS, CLOSED_STATES, OPEN_STATES, allowed_actions, may
+
+__all__ = ["MAX_DESCRIPTION", "Hotline", "Intake", "now"]
+
+#: Open311: description up to 4,000 characters
+MAX_DESCRIPTION = 4000
+_REPORTER_FIELDS = ("first_name", "last_name", "email", "phone", "device_id", "account_id")
+
+
+def now() -> dt.datetime:
+    """UTC now, naive (as stored)."""
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+@dataclass
+class Intake:
+    """A request as received: Open311 fields, attribute values and an optional photo."""
+
+    service_code: str
+    lat: float | None = None
+    lon: float | None = None
+    address: str | None = None
+    address_id: str | None = None
+    description: str | None = None
+    attributes: dict[str, Any] = field(default_factory=dict)
+    reporter: dict[str, str] = field(default_factory=dict)
+    media_url: str | None = None
+    photo: bytes | None = None
+    channel: str = "open311"
+
+
+@dataclass
+class Hotline:
+    """The hotline's settings: catalogue, routing, deadlines, the city model and the policy for
+    requests outside the city (``flag``: accept, route to the fallback and flag; ``refuse``)."""
+
+    services: ServiceCatalogue
+    routing: Routing
+    deadlines: Deadlines
+    city: CityModel
+    media_dir: Path
+    outside: str = "flag"
+    auto_dispatch: bool = True
+
+    # ---- intake ---------------------------------------------------------------------------
+    def check(self, req: Intake) -> Service:
+        """The request's service, or an :class:`InputError` naming what is wrong (every
+        problem at once)."""
+        problems = []
+        service = self.services.services.get(req.service_code)
+        if service is None:
+            problems.append(f"service_code {req.service_code!r} is not a service of this city")
+        if req.lat is None and req.lon is None and not req.address and not req.address_id:
+            problems.append("a location is required: lat and long, address_string or address_id")
+        if (req.lat is None) != (req.lon is None):
+            problems.append("lat and long go together")
+        if req.lat is not None and not (math.isfinite(req.lat) and -90 <= req.lat <= 90):
+            problems.append(f"lat {req.lat} is outside -90..90")
+        if req.lon is not None and not (math.isfinite(req.lon) and -180 <= req.lon <= 180):
+            problems.append(f"long {req.lon} is outside -180..180")
+        if req.description and len(req.description) > MAX_DESCRIPTION:
+            problems.append(
+                f"description has {len(req.description)} characters; at most {MAX_DESCRIPTION}"
+            )
+        if service is not None:
+            for a in service.attributes:
+                value = req.attributes.get(a.code)
+                if a.required and value in (None, "", []):
+                    problems.append(f"attribute[{a.code}] is required")
+                keys = {k for k, _ in a.values}
+                given = (
+                    value if isinstance(value, list) else [value] if value not in (None, "") else []
+                )
+                if keys and any(str(v) not in keys for v in given):
+                    problems.append(f"attribute[{a.code}] must be one of {', '.join(sorted(keys))}")
+        if problems:
+            raise InputError("; ".join(problems))
+        assert service is not None
+        return service
+
+    def create(self, session: Session, req: Intake, key: KeyInfo) -> tuple[Ticket, str | None]:
+        """Check, place, route, time and store a request; returns the ticket and the service
+        notice (a likely duplicate, a location outside the city)."""
+        if key.role not in ("intake", "dispatcher", "admin"):
+            raise ForbiddenError(
+                f"key {key.name!r} ({key.role}) may not create requests; use an intake key"
+            )
+        service = self.check(req)
+        units: Mapping[str, str | None] = (
+            self.city.locate(req.lon, req.lat)
+            if req.lat is not None and req.lon is not None
+            else {}
+        )
+        outside = req.lat is not None and units.get("city") is None
+        if outside and self.outside == "refuse":
+            raise InputError(
+                f"lat {req.lat}, long {req.lon} lies outside the city; this service refuses such requests"
+            )
+        route = self.routing.route(service, units)
+        t = now()
+        due = self.deadlines.due(service.urgency, t)
+        ticket = Ticket(
+            service_code=service.service_code, state="received", description=req.description,
+            lat=req.lat, lon=req.lon, address=req.address, address_id=req.address_id,
+            community_id=units.get("community"), subdistrict_id=units.get("subdistrict"),
+            city_id=units.get("city"), outside_city=outside, department=route.department,
+            routing_rule=route.rule, urgency=service.urgency, channel=req.channel,
+            attributes=json.dumps(req.attributes, ensure_ascii=False), media_url=req.media_url,
+            requested_at=t, updated_at=t, due_sign=due.sign, due_contact=due.contact,
+            due_resolve=due.resolve,
+        )  # fmt: skip
+        if req.photo is not None:
+            ticket.media = self._store_photo(req.photo)
+        notices = []
+        duplicate = self._likely_duplicate(session, service, req, t)
+        if duplicate is not None:
+            ticket.likely_duplicate_of = duplicate.id
+            notices.append(
+                f"possible duplicate of request {duplicate.id} (same service within {service.duplicate_radius_m:g} m); a dispatcher may merge them"
+            )
+        if outside:
+            notices.append(
+                "the location lies outside the city's units; routed to the fallback department"
+            )
+        session.add(ticket)
+        session.flush()
+        who = {k: v for k, v in req.reporter.items() if k in _REPORTER_FIELDS and v}
+        if who:
+            session.add(Reporter(ticket_id=ticket.id, **who))
+        self._audit(session, ticket, "receive", None, "received", key, f"channel {req.channel}", t)
+        if self.auto_dispatch and service.request_type != "inquiry":
+            self._audit(session, ticket, "dispatch", "received", "dispatched", key,
+                        f"routed by rule {route.rule}" + (" (fallback)" if route.fallback else ""), t)  # fmt: skip
+            ticket.state = "dispatched"
+        return ticket, "; ".join(notices) or None
+
+    def _likely_duplicate(
+        self, session: Session, service: Service, req: Intake, t: dt.datetime
+    ) -> Ticket | None:
+        if req.lat is None or req.lon is None or service.duplicate_radius_m <= 0:
+            return None
+        dlat = service.duplicate_radius_m / 111_320.0
+        dlon = dlat / max(0.01, math.cos(math.radians(req.lat)))
+        rows = session.scalars(
+            select(Ticket)
+            .where(
+                Ticket.service_code == service.service_code,
+                Ticket.state.in_(OPEN_STATES),
+                Ticket.requested_at >= t - dt.timedelta(hours=service.duplicate_window_h),
+                Ticket.lat.between(req.lat - dlat, req.lat + dlat),
+                Ticket.lon.between(req.lon - dlon, req.lon + dlon),
+            )
+            .order_by(Ticket.id)
+        ).all()
+        x, y = self.city.metres(req.lon, req.lat)
+        best: tuple[float, Ticket] | None = None
+        for row in rows:
+            assert row.lat is not None and row.lon is not None
+            bx, by = self.city.metres(row.lon, row.lat)
+            d = math.hypot(bx - x, by - y)
+            if d <= service.duplicate_radius_m and (best is None or d < best[0]):
+                best = (d, row)
+        return best[1] if best else None
+
+    def _store_photo(self, data: bytes) -> str:
+        """Re-encode the photo without its metadata (EXIF carries GPS, device, time)."""
+        from PIL import Image, UnidentifiedImageError
+
+        try:
+            image = Image.open(io.BytesIO(data))
+            image.load()
+        except (UnidentifiedImageError, OSError) as exc:
+            raise InputError("media is not a readable image (JPEG or PNG)") from exc
+        fmt = "PNG" if image.format == "PNG" else "JPEG"
+        clean = Image.new(image.mode, image.size)
+        clean.putdata(list(image.getdata()))
+        if fmt == "JPEG" and clean.mode not in ("RGB", "L"):
+            clean = clean.convert("RGB")
+        self.media_dir.mkdir(parents=True, exist_ok=True)
+        name = f"{uuid.uuid4().hex}.{fmt.lower().replace('jpeg', 'jpg')}"
+        tmp = self.media_dir / f".{name}.tmp"
+        clean.save(tmp, format=fmt)
+        tmp.replace(self.media_dir / name)
+        return name
+
+    # ---- actions --------------------------------------------------------------------------
+    def act(
+        self, session: Session, ticket_id: int, action: str, key: KeyInfo, params: Mapping[str, Any]
+    ) -> Ticket:
+        """Take ``action`` on a ticket: by the key's role (403 otherwise, before anything about
+        the ticket's state is said), allowed from its state (409 with the allowed ones
+        otherwise), recorded as an audit row."""
+        ticket = self.get(session, ticket_id)
+        spec = ACTIONS.get(action)
+        if spec is None:
+            raise NotFoundError(f"no action {action!r}; use one of {', '.join(ACTIONS)}")
+        if not may(key.role, spec, ticket.department):
+            raise ForbiddenError(
+                f"key {key.name!r} ({key.role}) may not {action}: it needs "
+                f"{' or '.join(sorted(spec.roles))}" + (f" for {ticket.department}" if "department" in spec.roles else "")
+            )  # fmt: skip
+        if ticket.state not in spec.sources:
+            allowed = allowed_actions(ticket.state)
+            raise ConflictError(
+                f"request {ticket.id} is {ticket.state}: {action} is not allowed from there; "
+                f"allowed: {', '.join(allowed) or 'none (closed)'}", allowed,
+            )  # fmt: skip
+        t = now()
+        before = ticket.state
+        reason = params.get("reason")
+        self._apply(session, ticket, action, params, t)
+        ticket.state = spec.target
+        ticket.updated_at = t
+        if spec.target in CLOSED_STATES and action != "merge":
+            ticket.closed_at = t
+            self._close_merged(session, ticket, key, t)
+        self._audit(
+            session, ticket, action, before, spec.target, key, reason, t, params.get("attachment")
+        )
+        return ticket
+
+    def _apply(
+        self, session: Session, ticket: Ticket, action: str, p: Mapping[str, Any], t: dt.datetime
+    ) -> None:
+        if action in ("dispatch", "approve_return") and p.get("department"):
+            ticket.department = str(p["department"])
+            ticket.routing_rule = "manual"
+        if action == "approve_return" and not p.get("department"):
+            raise InputError("approve_return re-dispatches: give the new department")
+        if action in ("dispatch", "approve_return"):
+            due = self.deadlines.due(ticket.urgency, t)
+            ticket.due_sign, ticket.due_contact, ticket.due_resolve = (
+                due.sign,
+                due.contact,
+                due.resolve,
+            )
+        if action == "sign":
+            ticket.signed_at = t
+        if action == "approve_extension":
+            until = _datetime(p.get("until"), "until")
+            if until is None or until <= ticket.due_resolve:
+                raise InputError(
+                    "approve_extension needs 'until', a date-time after the current deadline"
+                )
+            ticket.due_resolve = until
+        if action == "handle":
+            ticket.handled_at = t
+            ticket.status_notes = p.get("reason") or ticket.status_notes
+        if action == "call_back":
+            reached = bool(p.get("reached", True))
+            resolved = p.get("resolved")
+            session.add(Callback(ticket_id=ticket.id, at=t, reached=reached,
+                                 resolved=None if resolved is None else bool(resolved),
+                                 satisfaction=p.get("satisfaction")))  # fmt: skip
+        if action == "merge":
+            target = session.get(Ticket, int(p.get("into", 0) or 0))
+            if target is None or target.id == ticket.id or target.state not in OPEN_STATES:
+                raise InputError("merge needs 'into', the id of another open request")
+            ticket.duplicate_of = target.id
+
+    def _close_merged(self, session: Session, ticket: Ticket, key: KeyInfo, t: dt.datetime) -> None:
+        merged = session.scalars(select(Ticket).where(Ticket.duplicate_of == ticket.id)).all()
+        for m in merged:
+            m.closed_at = t
+            m.updated_at = t
+            m.status_notes = f"closed with request {ticket.id} ({ticket.state})"
+
+    def _audit(self, session: Session, ticket: Ticket, action: str, before: str | None, after: str,
+               key: KeyInfo, reason: str | None, t: dt.datetime, attachment: str | None = None) -> None:  # fmt: skip
+        session.add(Transition(ticket_id=ticket.id, action=action, from_state=before, to_state=after,
+                               actor=key.name, role=key.role, at=t, reason=reason,
+                               attachment=attachment, department=ticket.department))  # fmt: skip
+
+    def get(self, session: Session, ticket_id: int) -> Ticket:
+        ticket = session.get(Ticket, ticket_id)
+        if ticket is None:
+            raise NotFoundError(f"no request {ticket_id}")
+        return ticket
+
+
+def _datetime(value: Any, name: str) -> dt.datetime | None:
+    if value in (None, ""):
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise InputError(f"{name} {value!r} is not an ISO 8601 date-time") from exc
+    return parsed.astimezone(dt.UTC).replace(tzinfo=None) if parsed.tzinfo else parsed

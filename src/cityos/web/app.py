@@ -1,0 +1,117 @@
+"""The application factory of ``cityos serve``: the routers, the store, and errors translated at
+one edge — Open311 paths answer in the Open311 error shape (``errors › error`` with ``code`` and
+``description``) in the format asked for, the JSON API as ``{"error": {type, message, allowed}}``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, Response
+from sqlalchemy.orm import sessionmaker
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from cityos.bundle import read_bundle
+from cityos.errors import (
+    CityosError,
+    ConflictError,
+    ForbiddenError,
+    NotFoundError,
+)
+from cityos.ops.catalogue import load_services
+from cityos.ops.city import CityModel
+from cityos.ops.deadlines import load_deadlines
+from cityos.ops.hotline import Hotline
+from cityos.ops.routing import load_routing
+from cityos.ops.store import check_current, connect
+from cityos.version import __version__
+from cityos.web import api, open311
+from cityos.web.deps import Ops
+from cityos.web.formats import open311_response
+
+__all__ = ["create_app", "status_of"]
+
+
+def status_of(exc: CityosError) -> int:
+    """The HTTP status of a cityos error."""
+    if isinstance(exc, NotFoundError):
+        return 404
+    if isinstance(exc, ForbiddenError):
+        return 403
+    if isinstance(exc, ConflictError):
+        return 409
+    return 400
+
+
+def _error(
+    request: Request, status: int, message: str, kind: str, allowed: list[str] | None = None
+) -> Response:
+    path = request.url.path
+    if path.startswith("/open311/"):
+        fmt = "xml" if path.endswith(".xml") else "json"
+        return open311_response(
+            fmt, "errors", "error", [{"code": status, "description": message}], status=status
+        )
+    body: dict[str, Any] = {"type": kind, "message": message}
+    if allowed is not None:
+        body["allowed"] = allowed
+    return JSONResponse({"error": body}, status_code=status)
+
+
+def create_app(
+    bundle: str | Path,
+    db_url: str,
+    *,
+    services: str | Path | None = None,
+    routing: str | Path | None = None,
+    deadlines: str | Path | None = None,
+    outside: str = "flag",
+) -> FastAPI:
+    """The service over the bundle's city model and the store at ``db_url`` (which must be at
+    the newest schema: ``cityos db upgrade``)."""
+    b = read_bundle(bundle)
+    engine = connect(db_url)
+    check_current(engine, db_url)
+    dl = load_deadlines(deadlines)
+    catalogue = load_services(services, urgencies=dl.urgencies)
+    hotline = Hotline(
+        services=catalogue, routing=load_routing(routing, services=catalogue.services),
+        deadlines=dl, city=CityModel.from_bundle(b),
+        media_dir=Path(str(engine.url.database or "media")).with_suffix(".media")
+        if db_url.startswith("sqlite") else Path(b.path).with_name(b.path.name + ".media"),
+        outside=outside,
+    )  # fmt: skip
+    app = FastAPI(
+        title="cityos operations service",
+        version=__version__,
+        description="Citizen requests over Open311 GeoReport v2 and the 12345 workflow (接诉即办).",
+    )
+    app.state.ops = Ops(hotline, sessionmaker(engine, expire_on_commit=False))
+    app.include_router(open311.router)
+    app.include_router(api.router)
+
+    @app.get("/media/{name}", include_in_schema=False)
+    def media(name: str) -> Response:
+        path = hotline.media_dir / Path(name).name
+        if not path.is_file():
+            raise NotFoundError(f"no media {name}")
+        return FileResponse(path)
+
+    @app.exception_handler(CityosError)
+    def cityos_error(request: Request, exc: CityosError) -> Response:
+        allowed = exc.allowed if isinstance(exc, ConflictError) else None
+        return _error(request, status_of(exc), str(exc), type(exc).__name__, allowed)
+
+    @app.exception_handler(RequestValidationError)
+    def invalid(request: Request, exc: RequestValidationError) -> Response:
+        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+        where = ".".join(str(x) for x in first.get("loc", ()))
+        return _error(request, 400, f"{where}: {first.get('msg')}", "InputError")
+
+    @app.exception_handler(StarletteHTTPException)
+    def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        return _error(request, exc.status_code, str(exc.detail), "HTTPError")
+
+    return app

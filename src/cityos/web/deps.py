@@ -1,0 +1,64 @@
+"""What every route shares: the operations context (hotline settings, sessions) and the key."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from sqlalchemy.orm import Session, sessionmaker
+
+from cityos.errors import ForbiddenError
+from cityos.ops.hotline import Hotline
+from cityos.ops.keys import KeyInfo, find_key
+
+__all__ = ["KeyDep", "Ops", "OpsDep", "get_ops", "key_from", "require_key"]
+
+
+@dataclass
+class Ops:
+    """The service's state: the hotline and a session factory over the store."""
+
+    hotline: Hotline
+    sessions: sessionmaker[Session]
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session rolled back on error (callers commit what they acknowledge)."""
+        s = self.sessions()
+        try:
+            yield s
+        except BaseException:
+            s.rollback()
+            raise
+        finally:
+            s.close()
+
+
+def get_ops(request: Request) -> Ops:
+    ops: Ops = request.app.state.ops
+    return ops
+
+
+def key_from(session: Session, key: str | None) -> KeyInfo | None:
+    return find_key(session, key)
+
+
+OpsDep = Annotated[Ops, Depends(get_ops)]
+
+
+def require_key(
+    ops: OpsDep,
+    x_api_key: Annotated[str | None, Header(description="An API key (cityos keys create)")] = None,
+) -> KeyInfo:
+    """The caller's key from the ``X-API-Key`` header; 403 without a valid one."""
+    with ops.session() as s:
+        key = find_key(s, x_api_key)
+    if key is None:
+        raise ForbiddenError("a valid X-API-Key header is required")
+    return key
+
+
+KeyDep = Annotated[KeyInfo, Depends(require_key)]

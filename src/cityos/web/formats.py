@@ -1,0 +1,90 @@
+"""Open311 wire formats: XML (mandatory) and JSON (the mechanical mapping: containers of repeated
+children become arrays, the root element dropped), datetimes as ``YYYY-MM-DDTHH:MM:SSZ``, ids as
+strings, absent optional fields omitted (../shared/OPEN311.md)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+from xml.etree import ElementTree as ET
+
+from fastapi.responses import Response
+
+__all__ = ["JSON", "XML", "open311_response", "parse_datetime", "stamp"]
+
+XML = "text/xml; charset=utf-8"
+JSON = "application/json; charset=utf-8"
+
+
+def stamp(value: dt.datetime | None) -> str | None:
+    """A stored (naive UTC) datetime as ``YYYY-MM-DDTHH:MM:SSZ``."""
+    return None if value is None else value.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_datetime(text: str, name: str) -> dt.datetime:
+    """An ISO 8601 date or date-time (``Z``, offsets and fractions accepted) as naive UTC.
+
+    Raises
+    ------
+    ValueError
+        With a message naming the parameter.
+    """
+    value = text.strip().replace(" ", "+") if "T" in text else text.strip()
+    try:
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise ValueError(
+            f"{name} {text!r} is not an ISO 8601 date-time (e.g. 2026-11-01T00:00:00Z)"
+        ) from exc
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(dt.UTC).replace(tzinfo=None)
+    return parsed
+
+
+def _xml_value(parent: ET.Element, key: str, value: Any, item: str | None = None) -> None:
+    if value is None:
+        return
+    el = ET.SubElement(parent, key)
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            _xml_value(el, k, v)
+    elif isinstance(value, list | tuple):
+        child = item or (key[:-1] if key.endswith("s") else "item")
+        for v in value:
+            _xml_value(el, child, v)
+    elif isinstance(value, bool):
+        el.text = "true" if value else "false"
+    else:
+        el.text = str(value)
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _clean(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    return value
+
+
+def open311_response(
+    fmt: str, root: str, item: str | None, payload: Sequence[Any] | Mapping[str, Any],
+    *, status: int = 200, bare_xml: bool = False,
+) -> Response:  # fmt: skip
+    """``payload`` (a list of ``item`` elements under ``root``, or one mapping as ``root``) in
+    ``fmt``: JSON drops the root; XML keeps it."""
+    if fmt == "json":
+        body = json.dumps(_clean(payload), ensure_ascii=False)
+        return Response(body, status_code=status, media_type=JSON)
+    top = ET.Element(root)
+    if isinstance(payload, Mapping):
+        for k, v in payload.items():
+            _xml_value(top, k, v)
+    else:
+        for entry in payload:
+            _xml_value(top, item or "item", entry)
+    body = '<?xml version="1.0" encoding="utf-8"?>' + ET.tostring(top, encoding="unicode")
+    if bare_xml:  # discovery: one old validator wants the type without a charset
+        return Response(body, status_code=status, headers={"content-type": "text/xml"})
+    return Response(body, status_code=status, media_type=XML)

@@ -1,0 +1,255 @@
+"""Open311 GeoReport v2 under ``/open311/v2/``: discovery, services, service definitions, POST and
+GET requests, single requests and tokens, in XML and JSON, with ``extensions=true``
+(``extended_attributes`` and ``notes``) and the paging and ``updated_after``/``updated_before``
+extensions (../shared/OPEN311.md)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from sqlalchemy import select
+
+from cityos.errors import ForbiddenError, InputError, NotFoundError
+from cityos.ops.catalogue import Service
+from cityos.ops.hotline import Hotline, Intake, now
+from cityos.ops.models import Ticket
+from cityos.ops.workflow import CLOSED_STATES, detailed_status
+from cityos.web.deps import OpsDep, key_from
+from cityos.web.formats import open311_response, parse_datetime, stamp
+
+__all__ = ["MAX_PAGE_SIZE", "public_request", "router"]
+
+router = APIRouter(prefix="/open311/v2", tags=["Open311 GeoReport v2"])
+Fmt = Literal["json", "xml"]
+#: the default window of GET requests (Open311: the last 90 days)
+WINDOW = dt.timedelta(days=90)
+MAX_PAGE_SIZE = 1000
+
+
+def _service(s: Service) -> dict[str, Any]:
+    return {
+        "service_code": s.service_code, "service_name": s.name_zh,
+        "description": f"{s.name_en} ({s.category})", "metadata": bool(s.attributes),
+        "type": "realtime", "keywords": ",".join(s.keywords), "group": s.group,
+    }  # fmt: skip
+
+
+@router.get("/discovery.{fmt}", summary="Service discovery")
+def discovery(fmt: Fmt, request: Request) -> Response:
+    base = str(request.base_url).rstrip("/") + "/open311/v2"
+    endpoint = {
+        "specification": "http://wiki.open311.org/GeoReport_v2", "url": base,
+        "changeset": "2026-12-01T00:00:00Z", "formats": ["text/xml", "application/json"],
+    }  # fmt: skip
+    payload = {
+        "changeset": "2026-12-01T00:00:00Z", "contact": "the city's 12345 hotline",
+        "key_service": "ask the hotline's administrator for an intake key (cityos keys create)",
+        "endpoints": [{**endpoint, "type": "production"}, {**endpoint, "type": "test"}],
+    }  # fmt: skip
+    return open311_response(fmt, "discovery", None, payload, bare_xml=True)
+
+
+@router.get("/services.{fmt}", summary="Service list")
+def services(fmt: Fmt, ops: OpsDep) -> Response:
+    return open311_response(
+        fmt, "services", "service", [_service(s) for s in ops.hotline.services.services.values()]
+    )
+
+
+@router.get("/services/{service_code}.{fmt}", summary="Service definition")
+def service_definition(service_code: str, fmt: Fmt, ops: OpsDep) -> Response:
+    s = ops.hotline.services.services.get(service_code)
+    if s is None:
+        raise NotFoundError(f"service_code {service_code!r} is not a service of this city")
+    attributes = [
+        {"variable": True, "code": a.code, "datatype": a.datatype, "required": a.required,
+         "datatype_description": a.datatype_description or None, "order": a.order,
+         "description": a.description,
+         "values": [{"key": k, "name": n} for k, n in a.values] or None}
+        for a in s.attributes
+    ]  # fmt: skip
+    payload = {"service_code": s.service_code, "attributes": attributes}
+    return open311_response(fmt, "service_definition", None, payload)
+
+
+def public_request(t: Ticket, hotline: Hotline, *, extensions: bool, base: str) -> dict[str, Any]:
+    """The public view of a ticket (no reporter data, ever)."""
+    service = hotline.services.services.get(t.service_code)
+    closed = t.state in CLOSED_STATES and (t.state != "merged_duplicate" or t.closed_at is not None)
+    out: dict[str, Any] = {
+        "service_request_id": str(t.id), "status": "closed" if closed else "open",
+        "status_notes": t.status_notes, "service_name": service.name_zh if service else t.service_code,
+        "service_code": t.service_code, "description": t.description,
+        "agency_responsible": t.department, "service_notice": None,
+        "requested_datetime": stamp(t.requested_at), "updated_datetime": stamp(t.updated_at),
+        "expected_datetime": stamp(t.due_resolve), "address": t.address, "address_id": t.address_id,
+        "lat": t.lat, "long": t.lon,
+        "media_url": f"{base}/media/{t.media}" if t.media else t.media_url,
+    }  # fmt: skip
+    if extensions:
+        out["extended_attributes"] = {
+            "detailed_status": detailed_status(t.state), "state": t.state, "channel": t.channel,
+            "duplicate": str(t.likely_duplicate_of) if t.likely_duplicate_of else None,
+            "parent_service_request_id": str(t.duplicate_of) if t.duplicate_of else None,
+        }  # fmt: skip
+        out["notes"] = [
+            {"datetime": stamp(tr.at), "type": "status",
+             "description": f"{tr.action}: {tr.to_state}" + (f" ({tr.reason})" if tr.reason else "")}
+            for tr in t.transitions
+        ]  # fmt: skip
+    return out
+
+
+def _one(params: Any, name: str) -> str | None:
+    value = params.get(name)
+    return value if value not in (None, "") else None
+
+
+def _int(params: Any, name: str, default: int, low: int, high: int) -> int:
+    text = _one(params, name)
+    if text is None:
+        return default
+    try:
+        value = int(text)
+    except ValueError as exc:
+        raise InputError(f"{name} {text!r} is not a whole number") from exc
+    if not low <= value <= high:
+        raise InputError(f"{name} {value} must lie in {low}..{high}")
+    return value
+
+
+def _when(params: Any, name: str) -> dt.datetime | None:
+    text = _one(params, name)
+    if text is None:
+        return None
+    try:
+        return parse_datetime(text, name)
+    except ValueError as exc:
+        raise InputError(str(exc)) from exc
+
+
+@router.get("/requests.{fmt}", summary="Service requests")
+def requests_list(fmt: Fmt, request: Request, ops: OpsDep) -> Response:
+    q = request.query_params
+    extensions = (_one(q, "extensions") or "").lower() == "true"
+    page = _int(q, "page", 1, 1, 10**9)
+    size = _int(q, "page_size", MAX_PAGE_SIZE, 1, MAX_PAGE_SIZE)
+    stmt = select(Ticket)
+    ids = _one(q, "service_request_id")
+    if ids:
+        try:
+            wanted = [int(x) for x in ids.split(",") if x.strip()]
+        except ValueError as exc:
+            raise InputError(
+                f"service_request_id {ids!r}: give request ids separated by commas"
+            ) from exc
+        stmt = stmt.where(Ticket.id.in_(wanted))
+    else:
+        codes = _one(q, "service_code")
+        if codes:
+            stmt = stmt.where(Ticket.service_code.in_([c.strip() for c in codes.split(",")]))
+        start, end = _when(q, "start_date"), _when(q, "end_date")
+        if start and end and end - start > WINDOW:
+            raise InputError("start_date to end_date may span at most 90 days")
+        if (
+            start is None
+            and end is None
+            and not (_one(q, "updated_after") or _one(q, "updated_before"))
+        ):
+            start = now() - WINDOW
+        if start:
+            stmt = stmt.where(Ticket.requested_at >= start)
+        if end:
+            stmt = stmt.where(Ticket.requested_at <= end)
+        after, before = _when(q, "updated_after"), _when(q, "updated_before")
+        if after:
+            stmt = stmt.where(Ticket.updated_at >= after)
+        if before:
+            stmt = stmt.where(Ticket.updated_at <= before)
+        status = _one(q, "status")
+        if status:
+            wanted_status = {s.strip().lower() for s in status.split(",")}
+            if not wanted_status <= {"open", "closed"}:
+                raise InputError(f"status {status!r}: use open or closed")
+            closed = list(CLOSED_STATES - {"merged_duplicate"})
+            if wanted_status == {"open"}:
+                stmt = stmt.where(Ticket.state.not_in(closed))
+            elif wanted_status == {"closed"}:
+                stmt = stmt.where(Ticket.state.in_(closed))
+    stmt = stmt.order_by(Ticket.id).offset((page - 1) * size).limit(size)
+    base = str(request.base_url).rstrip("/")
+    with ops.session() as s:
+        rows = [
+            public_request(t, ops.hotline, extensions=extensions, base=base)
+            for t in s.scalars(stmt)
+        ]
+    return open311_response(fmt, "service_requests", "request", rows)
+
+
+@router.get("/requests/{service_request_id}.{fmt}", summary="Service request")
+def request_one(service_request_id: str, fmt: Fmt, request: Request, ops: OpsDep) -> Response:
+    extensions = (request.query_params.get("extensions") or "").lower() == "true"
+    if not service_request_id.isdigit():
+        raise NotFoundError(f"no request {service_request_id}")
+    with ops.session() as s:
+        t = ops.hotline.get(s, int(service_request_id))
+        row = public_request(
+            t, ops.hotline, extensions=extensions, base=str(request.base_url).rstrip("/")
+        )
+    return open311_response(fmt, "service_requests", "request", [row])
+
+
+@router.get("/tokens/{token}.{fmt}", summary="Request id from a token")
+def token(token: str, fmt: Fmt, ops: OpsDep) -> Response:
+    if not token.startswith("tok-") or not token[4:].isdigit():
+        raise NotFoundError(f"no token {token}")
+    with ops.session() as s:
+        t = ops.hotline.get(s, int(token[4:]))
+        row = {"service_request_id": str(t.id), "token": token}
+    return open311_response(fmt, "service_requests", "request", [row])
+
+
+def _number(form: Any, name: str) -> float | None:
+    text = _one(form, name)
+    if text is None:
+        return None
+    try:
+        return float(text)
+    except ValueError as exc:
+        raise InputError(f"{name} {text!r} is not a number") from exc
+
+
+@router.post("/requests.{fmt}", summary="Create a service request (api_key required)")
+async def create_request(fmt: Fmt, request: Request, ops: OpsDep) -> Response:
+    form = await request.form()
+    key_text = _one(form, "api_key") or _one(request.query_params, "api_key")
+    attributes: dict[str, Any] = {}
+    for name in form:
+        if name.startswith("attribute[") and name.endswith("]"):
+            inner = name[len("attribute[") : -1]
+            if inner.endswith("]["):  # attribute[CODE][]: a multivaluelist
+                attributes[inner[:-2]] = [str(v) for v in form.getlist(name)]
+            else:
+                attributes[inner] = str(form.get(name))
+    photo = form.get("media")
+    data = await photo.read() if photo is not None and not isinstance(photo, str) else None
+    with ops.session() as s:
+        key = key_from(s, key_text)
+        if key is None:
+            raise ForbiddenError("a valid api_key is required to create requests")
+        intake = Intake(
+            service_code=_one(form, "service_code") or "", lat=_number(form, "lat"),
+            lon=_number(form, "long"), address=_one(form, "address_string"),
+            address_id=_one(form, "address_id"), description=_one(form, "description"),
+            attributes=attributes, media_url=_one(form, "media_url"), photo=data or None,
+            reporter={k: str(form.get(k)) for k in ("first_name", "last_name", "email", "phone",
+                                                     "device_id", "account_id") if _one(form, k)},
+        )  # fmt: skip
+        ticket, notice = ops.hotline.create(s, intake, key)
+        s.commit()
+        row = {"service_request_id": str(ticket.id), "service_notice": notice,
+               "account_id": intake.reporter.get("account_id")}  # fmt: skip
+    return open311_response(fmt, "service_requests", "request", [row])
