@@ -159,3 +159,53 @@ def test_actions_table_is_published(server: Server) -> None:
     table = {a["action"]: a for a in httpx.get(f"{server.base}/api/v1/actions").json()}
     assert table["sign"]["from"] == ["dispatched"] and table["sign"]["roles"] == ["department"]
     assert table["reissue"]["to"] == "reissued"
+
+
+def test_rates_of_this_month_list_their_tickets(server: Server) -> None:
+    month = dt.datetime.now(dt.UTC).strftime("%Y-%m")
+    rid = new(server)
+    for action, who, body in [("sign", "roads", {}), ("start", "roads", {}), ("handle", "roads", {}),
+                              ("call_back", "intake", {"reached": True, "resolved": True, "satisfaction": "满意"})]:  # fmt: skip
+        assert server.act(rid, action, who, **body).status_code == 200
+    rows = httpx.get(
+        f"{server.base}/api/v1/rates", params={"month": month, "level": "department"}
+    ).json()
+    roads = {r["rate"]: r for r in rows if r["group"] == "municipal"}
+    assert rid in roads["resolution"]["tickets"].split(",")
+    assert (
+        roads["satisfaction"]["percent"] is not None
+        and 0 <= roads["satisfaction"]["percent"] <= 100
+    )
+    assert rid in roads["on_time"]["tickets"].split(",")
+    bad = httpx.get(f"{server.base}/api/v1/rates", params={"month": "November"})
+    assert bad.status_code == 400 and bad.json()["error"]["type"] == "InputError"
+
+
+def test_hotline_rates_command_writes_the_table(
+    server: Server, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import pandas as pd
+
+    from cityos.cli import main
+
+    month = dt.datetime.now(dt.UTC).strftime("%Y-%m")
+    out = tmp_path / "rates.xlsx"
+    args = [
+        "hotline",
+        "rates",
+        "--db",
+        server.db,
+        "--month",
+        month,
+        "--level",
+        "department",
+        "--out",
+        str(out),
+    ]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "municipal" in printed and "response" in printed
+    table = pd.read_excel(out)
+    assert set(table["rate"]) >= {"response", "resolution", "satisfaction", "on_time", "composite"}
+    assert table["percent"].dropna().between(0, 100).all()
+    assert main(args) == 2 and "pass --force" in capsys.readouterr().err

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from cityos.cli import options as opt
 
-__all__ = ["db_group", "keys_group", "serve_cmd"]
+__all__ = ["db_group", "hotline_group", "keys_group", "serve_cmd"]
 
 _DB_HELP = "Store URL: sqlite:///FILE or postgresql+psycopg://USER@HOST:PORT/DB."
 
@@ -133,3 +133,52 @@ def keys_revoke(db: str, name: str) -> None:
     with session_scope(_sessions(db)) as s:
         revoke_key(s, name)
     click.echo(f"revoked {name}", err=True)
+
+
+@click.group("hotline")
+def hotline_group() -> None:
+    """The hotline's evaluations: the three rates (三率) per unit or department and month."""
+
+
+@hotline_group.command("rates")
+@click.option("--db", required=True, help=_DB_HELP)
+@click.option("--month", required=True, help="YYYY-MM, e.g. 2026-11.")
+@click.option(
+    "--level", type=click.Choice(["subdistrict", "community", "department"]),
+    default="subdistrict", show_default=True,
+)  # fmt: skip
+@click.option(
+    "--rates",
+    "rule",
+    type=click.Path(path_type=Path),
+    help="Rate rule TOML (merged over the built-in).",
+)
+@opt.out_option("rates.csv or rates.xlsx, with the tickets behind each rate.", required=False)
+@opt.force_option("the output file")
+@opt.quiet_option
+def hotline_rates(
+    db: str, month: str, level: str, rule: Path | None, out: Path | None, force: bool, quiet: bool
+) -> None:
+    """响应率, 解决率, 满意率, on-time resolution and the composite score of a month."""
+    from cityos.ops.rates import load_rate_rule, month_bounds, rates, read_frames
+    from cityos.ops.store import check_current, connect
+    from cityos.outputs import check_output_file, write_table
+
+    if out is not None:
+        check_output_file(out, [".csv", ".xlsx"], force=force)
+    engine = connect(db)
+    check_current(engine, db)
+    start, end = month_bounds(month)
+    table = rates(read_frames(engine, start, end), month, level, load_rate_rule(rule))
+    wide = table.pivot_table(index="group", columns="rate", values="percent", aggfunc="first")
+    click.echo(wide.round(1).to_string(na_rep="no data") if len(wide) else f"no tickets in {month}")
+    if out is not None:
+        if out.suffix.lower() == ".xlsx":
+            from cityos.outputs import atomic_file
+
+            with atomic_file(out) as tmp:
+                table.to_excel(tmp, index=False, engine="openpyxl")
+        else:
+            write_table(table, out)
+        if not quiet:
+            click.echo(f"wrote {out} ({len(table):,} rows)", err=True)

@@ -4,14 +4,15 @@ and deadlines, and the reporter's contact data for those allowed to see it."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from cityos.errors import ForbiddenError
 from cityos.ops.hotline import now
 from cityos.ops.models import Ticket
+from cityos.ops.rates import month_bounds, rates, read_frames
 from cityos.ops.workflow import ACTIONS, CLOSED_STATES, allowed_actions
 from cityos.web.deps import KeyDep, Ops, OpsDep
 from cityos.web.formats import stamp
@@ -100,6 +101,22 @@ def _view(t: Ticket, request: Request, ops: Ops) -> TicketView:
                                 department=x.department) for x in steps],
         public=public_request(t, ops.hotline, extensions=True, base=str(request.base_url).rstrip("/")),
     )  # fmt: skip
+
+
+@router.get("/rates", summary="The three rates, on-time resolution and the composite of a month")
+def month_rates(
+    ops: OpsDep,
+    month: Annotated[str, Query(pattern=r"^\d{4}-\d{2}$", description="YYYY-MM")],
+    level: Annotated[Literal["subdistrict", "community", "department"], Query()] = "subdistrict",
+) -> list[dict[str, Any]]:
+    """One row per group and rate: numerator, denominator, percent (null: no data), and the
+    tickets behind both."""
+    start, end = month_bounds(month)
+    table = rates(read_frames(ops.engine, start, end), month, level, ops.rate_rule)
+    return [
+        {str(k): (None if isinstance(v, float) and v != v else v) for k, v in row.items()}
+        for row in table.to_dict("records")
+    ]
 
 
 @router.get("/actions", summary="The workflow's transition table")

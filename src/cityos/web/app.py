@@ -24,6 +24,7 @@ from cityos.ops.catalogue import load_services
 from cityos.ops.city import CityModel
 from cityos.ops.deadlines import load_deadlines
 from cityos.ops.hotline import Hotline
+from cityos.ops.rates import load_rate_rule
 from cityos.ops.routing import load_routing
 from cityos.ops.store import check_current, connect
 from cityos.version import __version__
@@ -67,6 +68,7 @@ def create_app(
     services: str | Path | None = None,
     routing: str | Path | None = None,
     deadlines: str | Path | None = None,
+    rates: str | Path | None = None,
     outside: str = "flag",
 ) -> FastAPI:
     """The service over the bundle's city model and the store at ``db_url`` (which must be at
@@ -88,7 +90,9 @@ def create_app(
         version=__version__,
         description="Citizen requests over Open311 GeoReport v2 and the 12345 workflow (接诉即办).",
     )
-    app.state.ops = Ops(hotline, sessionmaker(engine, expire_on_commit=False))
+    app.state.ops = Ops(
+        hotline, sessionmaker(engine, expire_on_commit=False), engine, load_rate_rule(rates)
+    )
     app.include_router(open311.router)
     app.include_router(api.router)
 

@@ -8,11 +8,13 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from cityos.errors import ForbiddenError
 from cityos.ops.hotline import Hotline
 from cityos.ops.keys import KeyInfo, find_key
+from cityos.ops.rates import RateRule
 
 __all__ = ["KeyDep", "Ops", "OpsDep", "get_ops", "key_from", "require_key"]
 
@@ -23,6 +25,8 @@ class Ops:
 
     hotline: Hotline
     sessions: sessionmaker[Session]
+    engine: Engine
+    rate_rule: RateRule
 
     @contextmanager
     def session(self) -> Iterator[Session]:

@@ -1,0 +1,78 @@
+"""The three rates, on-time resolution and the composite, worked out by hand on four tickets."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cityos.errors import InputError
+from cityos.ops.rates import load_rate_rule, month_bounds, rates
+
+D = dt.datetime
+
+
+def frames() -> dict[str, pd.DataFrame]:
+    h = dt.timedelta(hours=1)
+    tickets = pd.DataFrame({
+        "id": [1, 2, 3, 4], "state": ["closed_resolved", "callback", "dispatched", "signed"],
+        "department": ["roads", "roads", "water", "roads"], "subdistrict_id": ["S1"] * 4,
+        "community_id": ["C1", "C1", "C2", "C2"],
+        "requested_at": [D(2026, 11, 2, 10), D(2026, 11, 3, 10), D(2026, 11, 29, 23), D(2026, 10, 30, 9)],
+        "due_sign": [D(2026, 11, 3, 10), D(2026, 11, 4, 10), D(2026, 11, 30, 23), D(2026, 10, 31, 9)],
+        "due_contact": [D(2026, 11, 3, 10), D(2026, 11, 4, 10), D(2026, 11, 30, 23), D(2026, 10, 31, 9)],
+        "due_resolve": [D(2026, 11, 9, 10), D(2026, 11, 10, 10), D(2026, 12, 6, 23), D(2026, 11, 6, 9)],
+        "handled_at": [D(2026, 11, 5), D(2026, 11, 12), None, None],
+        "closed_at": [D(2026, 11, 7), None, None, None],
+    })  # fmt: skip
+    steps = pd.DataFrame([
+        (1, "dispatch", D(2026, 11, 2, 10)), (1, "sign", D(2026, 11, 2, 12)), (1, "start", D(2026, 11, 2, 15)),
+        (1, "handle", D(2026, 11, 5)),
+        (2, "dispatch", D(2026, 11, 3, 10)), (2, "sign", D(2026, 11, 3, 10) + 30 * h),
+        (2, "start", D(2026, 11, 4, 20)), (2, "handle", D(2026, 11, 12)),
+        (3, "dispatch", D(2026, 11, 29, 23)),
+        (4, "dispatch", D(2026, 10, 30, 9)), (4, "sign", D(2026, 10, 30, 10)),
+    ], columns=["ticket_id", "action", "at"])  # fmt: skip
+    calls = pd.DataFrame([
+        (1, D(2026, 11, 6), True, True, "满意"), (2, D(2026, 11, 13), True, False, "基本满意"),
+        (3, D(2026, 11, 30), False, None, None),
+    ], columns=["ticket_id", "at", "reached", "resolved", "satisfaction"])  # fmt: skip
+    return {"tickets": tickets, "transitions": steps, "callbacks": calls}
+
+
+def test_subdistrict_rates_by_hand() -> None:
+    table = rates(frames(), "2026-11", "subdistrict", load_rate_rule())
+    got = table.set_index("rate")
+    # response: T1 signed and contacted in time; T2 signed 30 h after dispatch (limit 24 h);
+    # T3's contact limit (30 Nov) is in November but it is not signed; T4's limit was in October
+    assert got.loc["response", ["numerator", "denominator"]].tolist() == [1, 3]
+    assert (
+        got.loc["response", "tickets"] == "1"
+        and got.loc["response", "denominator_tickets"] == "1,2,3"
+    )
+    assert got.loc["resolution", "percent"] == pytest.approx(
+        50.0
+    )  # T1 resolved, T2 not; T3 unreached
+    assert got.loc["satisfaction", "percent"] == pytest.approx(75.0)  # (1 + 0.5 × 基本满意) ÷ 2
+    assert got.loc["callbacks_unreached", ["numerator", "denominator"]].tolist() == [1, 3]
+    # on time: T1 handled before its deadline, T2 after; T4 open and overdue; T3 not yet due
+    assert got.loc["on_time", ["numerator", "denominator"]].tolist() == [1, 3]
+    assert got.loc["on_time", "denominator_tickets"] == "1,2,4"
+    assert got.loc["composite", "percent"] == pytest.approx(0.30 * 100 / 3 + 0.35 * 50 + 0.35 * 75)
+    assert set(table["group"]) == {"S1"} and set(table["month"]) == {"2026-11"}
+
+
+def test_department_rates_and_no_data() -> None:
+    table = rates(frames(), "2026-11", "department", load_rate_rule())
+    water = table[table["group"] == "water"].set_index("rate")
+    assert water.loc["response", ["numerator", "denominator"]].tolist() == [0, 1]
+    assert "resolution" not in water.index  # no callback reached the citizen: no data, not 0
+    assert np.isnan(water.loc["composite", "percent"])
+
+
+def test_month_format() -> None:
+    assert month_bounds("2026-12") == (D(2026, 12, 1), D(2027, 1, 1))
+    with pytest.raises(InputError, match="use YYYY-MM"):
+        month_bounds("Nov 2026")
