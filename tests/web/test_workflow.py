@@ -189,6 +189,8 @@ def test_hotline_rates_command_writes_the_table(
     from cityos.cli import main
 
     month = dt.datetime.now(dt.UTC).strftime("%Y-%m")
+    rid = new(server)
+    assert server.act(rid, "sign", "roads").status_code == 200
     out = tmp_path / "rates.xlsx"
     args = [
         "hotline",
