@@ -68,7 +68,11 @@ def test_department_rates_and_no_data() -> None:
     table = rates(frames(), "2026-11", "department", load_rate_rule())
     water = table[table["group"] == "water"].set_index("rate")
     assert water.loc["response", ["numerator", "denominator"]].tolist() == [0, 1]
-    assert "resolution" not in water.index  # no callback reached the citizen: no data, not 0
+    # no callback reached the citizen: no data with the reason, not 0
+    assert (
+        np.isnan(water.loc["resolution", "percent"]) and water.loc["resolution", "denominator"] == 0
+    )
+    assert water.loc["resolution", "note"].startswith("no data")
     assert np.isnan(water.loc["composite", "percent"])
 
 

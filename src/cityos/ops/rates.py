@@ -9,6 +9,7 @@ data, never 0) and the ticket ids behind both.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -204,11 +205,27 @@ def rates(frames: dict[str, pd.DataFrame], month: str, level: str, rule: RateRul
         if any(len(p) for p in parts)
         else pd.DataFrame(columns=list(RATE_COLUMNS))
     )
+    out = _complete(out, t[by].fillna("(outside every unit)").unique())
     out = _composite(out, rule)
     out["month"], out["level"] = month, level
     return (
         out[list(RATE_COLUMNS)].sort_values(["group", "rate"], kind="stable").reset_index(drop=True)
     )
+
+
+_RATES = ("response", "resolution", "satisfaction", "callbacks_unreached", "on_time")
+
+
+def _complete(table: pd.DataFrame, groups: Iterable[object]) -> pd.DataFrame:
+    """Every group × rate, a rate with nothing to count as no data (NaN, with the reason)."""
+    pairs = [(g, r) for g in sorted(map(str, groups)) for r in _RATES]
+    full = pd.MultiIndex.from_tuples(pairs, names=["group", "rate"])
+    out = table.set_index(["group", "rate"]).reindex(full).reset_index()
+    empty = out["denominator"].isna()
+    out.loc[empty, ["numerator", "denominator"]] = 0.0
+    out.loc[empty, ["tickets", "denominator_tickets"]] = ""
+    out.loc[empty, "note"] = "no data: nothing to count in this month"
+    return out
 
 
 def _composite(table: pd.DataFrame, rule: RateRule) -> pd.DataFrame:
