@@ -201,3 +201,12 @@ class ToyOsm:
 @pytest.fixture
 def toy_osm() -> Callable[[], ToyOsm]:
     return ToyOsm
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[str]:
+    """A throwaway PostgreSQL cluster on loopback for the whole session (tests/pg.py)."""
+    from tests.pg import throwaway_cluster
+
+    with throwaway_cluster() as url:
+        yield url

@@ -98,9 +98,18 @@ def toy_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root / "city"
 
 
-@pytest.fixture(scope="module")
-def server(toy_bundle: Path) -> Iterator[Server]:
-    db = f"sqlite:///{toy_bundle.parent / 'ops.sqlite'}"
+def store_url(request: pytest.FixtureRequest, toy_bundle: Path, name: str) -> str:
+    """A fresh store of the backend the test is parametrized with."""
+    if request.param == "sqlite":
+        return f"sqlite:///{toy_bundle.parent / (name + '.sqlite')}"
+    from tests.pg import fresh_database
+
+    return fresh_database(request.getfixturevalue("pg_cluster"), name)
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def server(request: pytest.FixtureRequest, toy_bundle: Path) -> Iterator[Server]:
+    db = store_url(request, toy_bundle, f"ops_{request.module.__name__.rsplit('.', 1)[-1]}")
     assert main(["db", "upgrade", "--db", db, "-q"]) == 0
     keys = {}
     for name, role in [("intake", "intake"), ("dispatcher", "dispatcher"),

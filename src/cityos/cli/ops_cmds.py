@@ -4,6 +4,8 @@ and the hotline workflow), its store's migrations and its API keys."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -73,7 +75,11 @@ def db_upgrade(db: str, quiet: bool) -> None:
     """Create the store or migrate it to the newest schema."""
     from cityos.ops.store import connect, upgrade
 
-    before, after = upgrade(connect(db))
+    engine = connect(db)
+    try:
+        before, after = upgrade(engine)
+    finally:
+        engine.dispose()
     click.echo(f"{db}: schema {before or 'empty'} → {after}")
 
 
@@ -82,12 +88,18 @@ def keys_group() -> None:
     """API keys with roles (intake, dispatcher, department:CODE, admin), stored hashed."""
 
 
-def _sessions(db: str) -> sessionmaker[Session]:
-    from cityos.ops.store import check_current, connect
+@contextmanager
+def _session(db: str) -> Iterator[Session]:
+    """A committed session on the store at ``db`` (checked to be current), disposed after."""
+    from cityos.ops.store import check_current, connect, session_scope
 
     engine = connect(db)
-    check_current(engine, db)
-    return sessionmaker(engine)
+    try:
+        check_current(engine, db)
+        with session_scope(sessionmaker(engine)) as s:
+            yield s
+    finally:
+        engine.dispose()
 
 
 @keys_group.command("create")
@@ -97,9 +109,8 @@ def _sessions(db: str) -> sessionmaker[Session]:
 def keys_create(db: str, name: str, role: str) -> None:
     """Create a key and print it once (only its hash is stored)."""
     from cityos.ops.keys import create_key
-    from cityos.ops.store import session_scope
 
-    with session_scope(_sessions(db)) as s:
+    with _session(db) as s:
         key = create_key(s, name, role)
     click.echo(key)
 
@@ -110,9 +121,8 @@ def keys_create(db: str, name: str, role: str) -> None:
 def keys_list(db: str, as_json: bool) -> None:
     """List the keys: name, role, prefix, created, revoked (never the keys)."""
     from cityos.ops.keys import list_keys
-    from cityos.ops.store import session_scope
 
-    with session_scope(_sessions(db)) as s:
+    with _session(db) as s:
         rows = list_keys(s)
     if as_json:
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
@@ -128,9 +138,8 @@ def keys_list(db: str, as_json: bool) -> None:
 def keys_revoke(db: str, name: str) -> None:
     """Revoke a key: it stops working at once."""
     from cityos.ops.keys import revoke_key
-    from cityos.ops.store import session_scope
 
-    with session_scope(_sessions(db)) as s:
+    with _session(db) as s:
         revoke_key(s, name)
     click.echo(f"revoked {name}", err=True)
 
@@ -167,9 +176,12 @@ def hotline_rates(
     if out is not None:
         check_output_file(out, [".csv", ".xlsx"], force=force)
     engine = connect(db)
-    check_current(engine, db)
-    start, end = month_bounds(month)
-    table = rates(read_frames(engine, start, end), month, level, load_rate_rule(rule))
+    try:
+        check_current(engine, db)
+        start, end = month_bounds(month)
+        table = rates(read_frames(engine, start, end), month, level, load_rate_rule(rule))
+    finally:
+        engine.dispose()
     wide = table.pivot_table(index="group", columns="rate", values="percent", aggfunc="first")
     click.echo(wide.round(1).to_string(na_rep="no data") if len(wide) else f"no tickets in {month}")
     if out is not None:
