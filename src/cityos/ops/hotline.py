@@ -32,10 +32,12 @@ from cityos.ops.models import Callback, Reporter, Ticket, Transition
 from cityos.ops.routing import Routing
 from cityos.ops.workflow import ACTIONS, CLOSED_STATES, OPEN_STATES, allowed_actions, may
 
-__all__ = ["MAX_DESCRIPTION", "Hotline", "Intake", "now"]
+__all__ = ["MAX_DESCRIPTION", "MAX_ID", "Hotline", "Intake", "now"]
 
 #: Open311: description up to 4,000 characters
 MAX_DESCRIPTION = 4000
+#: ticket ids are 32-bit integers (PostgreSQL INTEGER)
+MAX_ID = 2**31
 _REPORTER_FIELDS = ("first_name", "last_name", "email", "phone", "device_id", "account_id")
 
 
@@ -285,7 +287,8 @@ class Hotline:
                                  resolved=None if resolved is None else bool(resolved),
                                  satisfaction=p.get("satisfaction")))  # fmt: skip
         if action == "merge":
-            target = session.get(Ticket, int(p.get("into", 0) or 0))
+            into = int(p.get("into", 0) or 0)
+            target = session.get(Ticket, into) if 1 <= into < MAX_ID else None
             if target is None or target.id == ticket.id or target.state not in OPEN_STATES:
                 raise InputError("merge needs 'into', the id of another open request")
             ticket.duplicate_of = target.id
@@ -304,6 +307,10 @@ class Hotline:
                                attachment=attachment, department=ticket.department))  # fmt: skip
 
     def get(self, session: Session, ticket_id: int) -> Ticket:
+        """The ticket ``ticket_id``, or a :class:`NotFoundError` (ids beyond the 32-bit column
+        too)."""
+        if not 1 <= ticket_id < MAX_ID:
+            raise NotFoundError(f"no request {ticket_id}")
         ticket = session.get(Ticket, ticket_id)
         if ticket is None:
             raise NotFoundError(f"no request {ticket_id}")

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from cityos.errors import ForbiddenError, InputError, NotFoundError
 from cityos.ops.catalogue import Service
-from cityos.ops.hotline import Hotline, Intake, now
+from cityos.ops.hotline import MAX_ID, Hotline, Intake, now
 from cityos.ops.models import Ticket
 from cityos.ops.workflow import CLOSED_STATES, detailed_status
 from cityos.web.deps import OpsDep, key_from
@@ -141,7 +141,7 @@ def requests_list(fmt: Fmt, request: Request, ops: OpsDep) -> Response:
     ids = _one(q, "service_request_id")
     if ids:
         try:
-            wanted = [int(x) for x in ids.split(",") if x.strip()]
+            wanted = [i for i in (int(x) for x in ids.split(",") if x.strip()) if 0 < i < MAX_ID]
         except ValueError as exc:
             raise InputError(
                 f"service_request_id {ids!r}: give request ids separated by commas"
