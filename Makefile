@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DEMO_OUT ?= demo
 
-.PHONY: demo test lint typecheck unit bench lock clean chromium
+.PHONY: demo test lint typecheck unit bench lock clean chromium postgresql
 
 $(STAMP): pyproject.toml requirements.lock
 	@$(PY) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "cityos needs Python >= 3.11; set PY=python3.11")'
@@ -22,7 +22,9 @@ demo: $(STAMP)
 	$(BIN)/cityos renew $(DEMO_OUT)/helsinki-checkup --force
 	$(BIN)/cityos report $(DEMO_OUT)/helsinki-checkup --out $(DEMO_OUT)/helsinki-report.html --lang en --force
 	$(BIN)/cityos site $(DEMO_OUT)/helsinki --category supermarket --add 3 --radius 300 --candidates stock --out $(DEMO_OUT)/helsinki-sites --force
+	$(BIN)/cityos db upgrade --db sqlite:///$(abspath $(DEMO_OUT))/helsinki.ops.sqlite -q
 	@echo "bundle: $(DEMO_OUT)/helsinki   results: $(DEMO_OUT)/helsinki-checkup   report: $(DEMO_OUT)/helsinki-report.html   siting: $(DEMO_OUT)/helsinki-sites"
+	@echo "the hotline (Open311 + 12345 workflow): $(BIN)/cityos serve $(DEMO_OUT)/helsinki   then  curl http://127.0.0.1:8311/open311/v2/services.json   (README: Run the hotline)"
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
@@ -41,7 +43,15 @@ chromium:
 	  sudo $(APT) update -qq && sudo $(APT) install -y -qq chromium; \
 	else echo "make: the report tests drive Debian's Chromium, which is not installed and needs root to install: run 'sudo apt-get install chromium' once, then 'make test' again" >&2; exit 2; fi
 
-unit: $(STAMP) chromium
+# the store tests start a throwaway cluster of Debian's PostgreSQL on a loopback port
+postgresql:
+	@ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || \
+	if [ "$$(id -u)" = 0 ]; then $(APT) update -qq && $(APT) install -y -qq postgresql; \
+	elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then \
+	  sudo $(APT) update -qq && sudo $(APT) install -y -qq postgresql; \
+	else echo "make: the store tests run a throwaway PostgreSQL, which is not installed and needs root to install: run 'sudo apt-get install postgresql' once, then 'make test' again" >&2; exit 2; fi
+
+unit: $(STAMP) chromium postgresql
 	$(BIN)/pytest
 
 test: lint typecheck unit

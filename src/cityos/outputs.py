@@ -37,7 +37,7 @@ __all__ = [
     "write_table",
 ]
 
-FolderKind = Literal["bundle", "results", "sites", "priorities"]
+FolderKind = Literal["bundle", "results", "sites", "priorities", "hotspots"]
 
 #: The files that make a folder recognisably a cityos output of each kind (all must be present).
 FOLDER_KINDS: dict[str, tuple[str, ...]] = {
@@ -45,6 +45,7 @@ FOLDER_KINDS: dict[str, tuple[str, ...]] = {
     "results": ("summary.json", "indicators.parquet"),
     "sites": ("summary.json", "sites.csv"),
     "priorities": ("priorities.csv",),
+    "hotspots": ("hotline_units.csv", "monthly_theme.csv"),
 }
 
 _NAMES = {
@@ -52,6 +53,7 @@ _NAMES = {
     "results": "health-check results folder",
     "sites": "siting folder",
     "priorities": "priorities folder",
+    "hotspots": "hotline hotspots folder",
 }
 
 #: Leading bytes of each file format cityos writes (text formats: no NUL byte in the first KiB).

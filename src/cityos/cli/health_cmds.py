@@ -11,6 +11,7 @@ import click
 
 from cityos.cli.options import (
     POSITIVE,
+    NamedPath,
     cutoff_option,
     distance_option,
     force_option,
@@ -98,6 +99,14 @@ def access_cmd(
     "reporting them as no data.",
 )
 @click.option(
+    "--register",
+    "registers",
+    multiple=True,
+    type=NamedPath(),
+    help="A register for this check (adds to or replaces the bundle's), e.g. "
+    "hotline=HOTSPOTS/hotline_units.csv for --system hotline. Repeatable.",
+)
+@click.option(
     "--policy",
     type=click.Path(path_type=Path),
     help="Policy numbers TOML (copy cityos/healthcheck/policy.toml): implicit targets, proxy "
@@ -115,6 +124,7 @@ def checkup_cmd(
     city_population: float | None,
     distance: str | None,
     clip_units: bool,
+    registers: Sequence[tuple[str, Path]],
     policy: Path | None,
     force: bool,
     quiet: bool,
@@ -130,12 +140,16 @@ def checkup_cmd(
     from cityos.healthcheck.results import write_results
     from cityos.outputs import check_output_folder, files_of
     from cityos.progress import Reporter
+    from cityos.sources.files import read_register
     from cityos.units import admin_level_table
 
     names = systems_or_default(systems)
-    inputs = [*files_of(bundle), policy, *(s for s in names if Path(s).suffix == ".toml")]
+    inputs = [*files_of(bundle), policy, *(s for s in names if Path(s).suffix == ".toml"),
+              *(p for _, p in registers)]  # fmt: skip
     check_output_folder(out, "results", force=force, inputs=inputs)
     b = read_bundle(bundle)
+    for name, path in registers:  # a register for this run only: the bundle is not changed
+        b.registers[name] = read_register(path)
     own = set(b.facilities["category"])
     chosen = [load_system(s, categories=own) for s in names]  # refused before the long work
     table = admin_level_table(country) if country else None

@@ -194,3 +194,67 @@ def hotline_rates(
             write_table(table, out)
         if not quiet:
             click.echo(f"wrote {out} ({len(table):,} rows)", err=True)
+
+
+@hotline_group.command("hotspots")
+@click.option("--db", required=True, help=_DB_HELP)
+@click.option(
+    "--bundle",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="The city bundle the service runs on.",
+)
+@opt.out_option("Folder for the hotspot tables and the hotline register.")
+@click.option("--until", help="End of the period, YYYY-MM-DD (default: today).")
+@click.option(
+    "--months", type=opt.POSITIVE_INT, default=12, show_default=True, help="Months before --until."
+)
+@click.option(
+    "--k", type=opt.POSITIVE_INT, default=3, show_default=True, help="Recurrent: in at least k …"
+)
+@click.option(
+    "--m", type=opt.POSITIVE_INT, default=6, show_default=True, help="… of the last m months."
+)
+@opt.force_option("the hotspots folder")
+@opt.quiet_option
+def hotline_hotspots(
+    db: str, bundle: Path, out: Path, until: str | None, months: int, k: int, m: int,
+    force: bool, quiet: bool,
+) -> None:  # fmt: skip
+    """Hotspots and 每月一题 candidates: counts per unit and category by week and month,
+    clusters, recurrence, trends, and the register `cityos checkup --system hotline` reads."""
+    import datetime as dt
+
+    from cityos.bundle import read_bundle
+    from cityos.errors import InputError
+    from cityos.ops.city import CityModel
+    from cityos.ops.hotspots import HotspotSettings, write_hotspots
+    from cityos.ops.store import check_current, connect
+    from cityos.outputs import check_output_folder
+
+    if k > m:
+        raise click.BadParameter(f"--k {k} is more than --m {m}", param_hint="--k")
+    try:
+        end = (
+            dt.datetime.combine(dt.date.fromisoformat(until), dt.time()) + dt.timedelta(days=1)
+            if until
+            else dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        )
+    except ValueError as exc:
+        raise InputError(f"--until {until}: use YYYY-MM-DD") from exc
+    check_output_folder(out, "hotspots", force=force)
+    engine = connect(db)
+    try:
+        check_current(engine, db)
+        city = CityModel.from_bundle(read_bundle(bundle))
+        rows = write_hotspots(engine, city, out, until=end, months=months,
+                              settings=HotspotSettings(k=k, m=m), force=force)  # fmt: skip
+    finally:
+        engine.dispose()
+    for name, n in rows.items():
+        click.echo(f"{name:<22}{n:>8,} rows")
+    if not quiet:
+        click.echo(
+            f"wrote {out}; `cityos checkup {bundle} --system hotline --register hotline={out}/hotline_units.csv`",
+            err=True,
+        )

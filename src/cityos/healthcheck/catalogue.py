@@ -26,6 +26,7 @@ __all__ = [
     "BUILTIN_SYSTEMS",
     "LEVELS",
     "METHODS",
+    "OPTIONAL_SYSTEMS",
     "Indicator",
     "IndicatorSystem",
     "known_categories",
@@ -56,6 +57,8 @@ _REQUIRED = (
 _DATA_CLASSES = {"O", "OP", "R", "F", "S", "T"}
 
 BUILTIN_SYSTEMS = ("mohurd-2024", "complete-community", "sdg-11")
+#: built-in systems that run only when asked for (they read registers of the operations service)
+OPTIONAL_SYSTEMS = ("hotline",)
 
 
 @dataclass(frozen=True)
@@ -150,7 +153,7 @@ def load_system(name_or_path: str | Path, *, categories: Iterable[str] = ()) -> 
         Naming the file, the indicator and the field that is wrong.
     """
     text: str
-    if isinstance(name_or_path, str) and name_or_path in BUILTIN_SYSTEMS:
+    if isinstance(name_or_path, str) and name_or_path in (*BUILTIN_SYSTEMS, *OPTIONAL_SYSTEMS):
         where = f"built-in system {name_or_path}"
         text = (
             resources.files("cityos.healthcheck.systems")
@@ -162,7 +165,7 @@ def load_system(name_or_path: str | Path, *, categories: Iterable[str] = ()) -> 
         where = str(path)
         if not path.is_file():
             raise ConfigError(
-                f"{path}: no such indicator system; give a TOML file or one of {', '.join(BUILTIN_SYSTEMS)}"
+                f"{path}: no such indicator system; give a TOML file or one of {', '.join((*BUILTIN_SYSTEMS, *OPTIONAL_SYSTEMS))}"
             )
         text = path.read_text("utf-8")
     return system_from_toml(text, where, categories=categories)

@@ -39,6 +39,7 @@ from cityos.healthcheck.measures import (
     share,
 )
 from cityos.healthcheck.proxies import per_capita, units_with_area_below, units_without
+from cityos.healthcheck.registers import register_ratio
 from cityos.network import TOLERANCE_M, service_area, snap_points
 
 if TYPE_CHECKING:
@@ -357,6 +358,7 @@ METHODS: Mapping[str, Method] = MappingProxyType({m.name: m for m in (
     _m("area_share", _area_share, {"layer"}, set()),
     _m("register_count", _register, {"register", "column", "key"}, set()),
     _m("register_value", _register, {"register", "column", "key"}, set()),
+    _m("register_ratio", register_ratio, {"register", "key", "numerator"}, {"denominator", "scale"}),
     _m("units_without", units_without, {"categories"}, {"radius_m", "distance", "min_area_m2", "note"}),
     _m("units_with_area_below", units_with_area_below, {"categories", "min_area_m2"}, {"note"}),
     _m("per_capita_area", per_capita, {"categories"}, {"note"}),
