@@ -258,3 +258,59 @@ def hotline_hotspots(
             f"wrote {out}; `cityos checkup {bundle} --system hotline --register hotline={out}/hotline_units.csv`",
             err=True,
         )
+
+
+@hotline_group.command("import")
+@click.option("--db", required=True, help=_DB_HELP)
+@click.option(
+    "--bundle",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="The city bundle (units for placing and routing).",
+)
+@click.argument("table", type=click.Path(path_type=Path))
+@click.option("--services", type=click.Path(path_type=Path), help="Service catalogue TOML.")
+@click.option("--routing", type=click.Path(path_type=Path), help="Routing rules TOML.")
+@click.option("--deadlines", type=click.Path(path_type=Path), help="Deadlines TOML.")
+@opt.quiet_option
+def hotline_import(
+    db: str, bundle: Path, table: Path, services: Path | None, routing: Path | None,
+    deadlines: Path | None, quiet: bool,
+) -> None:  # fmt: skip
+    """Import historic tickets from CSV/XLSX (columns: service_code/诉求类别, requested_at/受理时间,
+    lat/纬度, lon/经度, address/地址, description/诉求内容, department/承办单位, handled_at/办结时间,
+    resolved/是否解决, satisfaction/满意度, id/工单编号). All rows or none."""
+    from cityos.bundle import read_bundle
+    from cityos.ops.hotline import load_hotline
+    from cityos.ops.transfer import import_tickets
+    from cityos.sources.files import check_exists
+
+    check_exists(table, "ticket table")
+    hotline = load_hotline(
+        read_bundle(bundle), services=services, routing=routing, deadlines=deadlines
+    )
+    with _session(db) as s:
+        n = import_tickets(s, hotline, table)
+    click.echo(f"imported {n:,} tickets from {table}")
+
+
+@hotline_group.command("export")
+@click.option("--db", required=True, help=_DB_HELP)
+@opt.out_option("tickets.csv, tickets.xlsx or tickets.gpkg (no reporters' data).")
+@click.option("--month", help="Only tickets requested in this month, YYYY-MM.")
+@opt.force_option("the output file")
+@opt.quiet_option
+def hotline_export(db: str, out: Path, month: str | None, force: bool, quiet: bool) -> None:
+    """Export the tickets (public fields, units, department, deadlines, state)."""
+    from cityos.ops.rates import month_bounds
+    from cityos.ops.transfer import export_tickets, tickets_frame
+    from cityos.outputs import check_output_file
+
+    check_output_file(out, [".csv", ".xlsx", ".gpkg"], force=force)
+    since, until = month_bounds(month) if month else (None, None)
+    with _session(db) as s:
+        frame = tickets_frame(s, since, until)
+    export_tickets(frame, out)
+    click.echo(f"{len(frame):,} tickets")
+    if not quiet:
+        click.echo(f"wrote {out}", err=True)

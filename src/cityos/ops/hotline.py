@@ -32,7 +32,7 @@ from cityos.ops.models import Callback, Reporter, Ticket, Transition
 from cityos.ops.routing import Routing
 from cityos.ops.workflow import ACTIONS, CLOSED_STATES, OPEN_STATES, allowed_actions, may
 
-__all__ = ["MAX_DESCRIPTION", "MAX_ID", "Hotline", "Intake", "now"]
+__all__ = ["MAX_DESCRIPTION", "MAX_ID", "Hotline", "Intake", "load_hotline", "now"]
 
 #: Open311: description up to 4,000 characters
 MAX_DESCRIPTION = 4000
@@ -325,3 +325,28 @@ def _datetime(value: Any, name: str) -> dt.datetime | None:
     except ValueError as exc:
         raise InputError(f"{name} {value!r} is not an ISO 8601 date-time") from exc
     return parsed.astimezone(dt.UTC).replace(tzinfo=None) if parsed.tzinfo else parsed
+
+
+def load_hotline(
+    bundle: Any,
+    *,
+    services: str | Path | None = None,
+    routing: str | Path | None = None,
+    deadlines: str | Path | None = None,
+    outside: str = "flag",
+    media_dir: Path | None = None,
+) -> Hotline:
+    """The hotline of a bundle (a :class:`cityos.Bundle`) with the built-in or a city's own
+    catalogue, routing and deadlines, checked against each other."""
+    from cityos.ops.catalogue import load_services
+    from cityos.ops.deadlines import load_deadlines
+    from cityos.ops.routing import load_routing
+
+    dl = load_deadlines(deadlines)
+    catalogue = load_services(services, urgencies=dl.urgencies)
+    return Hotline(
+        services=catalogue, routing=load_routing(routing, services=catalogue.services),
+        deadlines=dl, city=CityModel.from_bundle(bundle),
+        media_dir=media_dir or Path(bundle.path).with_name(Path(bundle.path).name + ".media"),
+        outside=outside,
+    )  # fmt: skip

@@ -20,12 +20,8 @@ from cityos.errors import (
     ForbiddenError,
     NotFoundError,
 )
-from cityos.ops.catalogue import load_services
-from cityos.ops.city import CityModel
-from cityos.ops.deadlines import load_deadlines
-from cityos.ops.hotline import Hotline
+from cityos.ops.hotline import load_hotline
 from cityos.ops.rates import load_rate_rule
-from cityos.ops.routing import load_routing
 from cityos.ops.store import check_current, connect
 from cityos.version import __version__
 from cityos.web import api, open311
@@ -76,14 +72,9 @@ def create_app(
     b = read_bundle(bundle)
     engine = connect(db_url)
     check_current(engine, db_url)
-    dl = load_deadlines(deadlines)
-    catalogue = load_services(services, urgencies=dl.urgencies)
-    hotline = Hotline(
-        services=catalogue, routing=load_routing(routing, services=catalogue.services),
-        deadlines=dl, city=CityModel.from_bundle(b),
-        media_dir=Path(str(engine.url.database or "media")).with_suffix(".media")
-        if db_url.startswith("sqlite") else Path(b.path).with_name(b.path.name + ".media"),
-        outside=outside,
+    hotline = load_hotline(
+        b, services=services, routing=routing, deadlines=deadlines, outside=outside,
+        media_dir=Path(str(engine.url.database)).with_suffix(".media") if db_url.startswith("sqlite") else None,
     )  # fmt: skip
     app = FastAPI(
         title="cityos operations service",
