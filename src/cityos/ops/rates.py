@@ -19,6 +19,7 @@ from sqlalchemy import Engine, select
 
 from cityos.errors import ConfigError, InputError
 from cityos.ops.models import Callback, Ticket, Transition
+from cityos.ops.workflow import OPEN_STATES
 from cityos.tomlfiles import read_with_defaults
 
 __all__ = [
@@ -93,30 +94,33 @@ def month_bounds(month: str) -> tuple[dt.datetime, dt.datetime]:
 
 
 def read_frames(engine: Engine, start: dt.datetime, end: dt.datetime) -> dict[str, pd.DataFrame]:
-    """The tickets a month's rates can involve (requested before its end and not closed before
-    its start), their transitions and callbacks."""
+    """The tickets a month's rates can involve (requested before its end and not closed in the
+    two months before its start), their first dispatch, sign-off and contact times, and the
+    month's callbacks."""
+    horizon = start - dt.timedelta(days=62)
     cols = [Ticket.id, Ticket.state, Ticket.department, Ticket.subdistrict_id, Ticket.community_id,
             Ticket.requested_at, Ticket.due_sign, Ticket.due_contact, Ticket.due_resolve,
             Ticket.handled_at, Ticket.closed_at]  # fmt: skip
+    relevant = (Ticket.requested_at < end) & (
+        Ticket.closed_at.is_(None) | (Ticket.closed_at >= horizon)
+    )
     with engine.connect() as conn:
-        tickets = pd.read_sql(
-            select(*cols).where(Ticket.requested_at < end)
-            .where((Ticket.closed_at.is_(None)) | (Ticket.closed_at >= start - dt.timedelta(days=62))),
+        tickets = pd.read_sql(select(*cols).where(relevant), conn)
+        steps = pd.read_sql(
+            select(Transition.ticket_id, Transition.action, Transition.at)
+            .join(Ticket, Ticket.id == Transition.ticket_id)
+            .where(relevant, Transition.action.in_(["dispatch", "approve_return", "sign", "start"])),
             conn,
         )  # fmt: skip
-        ids = tickets["id"].tolist()
-        steps = pd.read_sql(
-            select(Transition.ticket_id, Transition.action, Transition.at).where(
-                Transition.action.in_(["dispatch", "approve_return", "sign", "start", "handle"])
-            ),
+        calls = pd.read_sql(
+            select(Callback.ticket_id, Callback.at, Callback.reached, Callback.resolved,
+                   Callback.satisfaction).where(Callback.at >= start, Callback.at < end),
             conn,
-        )
-        calls = pd.read_sql(select(Callback.ticket_id, Callback.at, Callback.reached,
-                                   Callback.resolved, Callback.satisfaction), conn)  # fmt: skip
-    keep = set(ids)
+        )  # fmt: skip
+    keep = set(tickets["id"])
     return {
         "tickets": tickets,
-        "transitions": steps[steps["ticket_id"].isin(keep)],
+        "transitions": steps,
         "callbacks": calls[calls["ticket_id"].isin(keep)],
     }
 
@@ -169,7 +173,7 @@ def rates(frames: dict[str, pd.DataFrame], month: str, level: str, rule: RateRul
     t = frames["tickets"].copy()
     steps, calls = frames["transitions"], frames["callbacks"]
     first = steps.groupby(["ticket_id", "action"])["at"].min().unstack()
-    for action in ("dispatch", "sign", "start", "handle"):
+    for action in ("dispatch", "sign", "start"):
         t[f"{action}_at"] = t["id"].map(first[action]) if action in first else pd.NaT
     # response: dispatched, contact limit in the month
     den = t["dispatch_at"].notna() & (t["due_contact"] >= start) & (t["due_contact"] < end)
@@ -188,16 +192,19 @@ def rates(frames: dict[str, pd.DataFrame], month: str, level: str, rule: RateRul
     parts.append(_rows(c, by, ~reached, pd.Series(True, index=c.index), "callbacks_unreached",
                        "callbacks that could not reach the citizen ÷ all callbacks; not in the rates"))  # fmt: skip
     # on time: handled in the month (on time or not) + open and overdue at its end
-    handled = (t["handle_at"] >= start) & (t["handle_at"] < end)
+    handled = (t["handled_at"] >= start) & (t["handled_at"] < end)
+    # open at the month's end, past its deadline, with a department (dispatched, whenever)
+    with_department = t["state"].isin(OPEN_STATES - {"received", "classified"})
     overdue_open = (
-        t["handle_at"].isna()
-        & (t["due_resolve"] < end)
-        & t["dispatch_at"].notna()
-        & t["closed_at"].isna()
+        t["handled_at"].isna() & (t["due_resolve"] < end) & with_department & t["closed_at"].isna()
     )
     parts.append(
         _rows(
-            t, by, handled & (t["handle_at"] <= t["due_resolve"]), handled | overdue_open, "on_time"
+            t,
+            by,
+            handled & (t["handled_at"] <= t["due_resolve"]),
+            handled | overdue_open,
+            "on_time",
         )
     )
     out = (
