@@ -16,7 +16,6 @@ import asyncio
 import datetime as dt
 import json
 import random
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -39,7 +38,7 @@ REQUESTS = 6000
 CONCURRENCY = 16
 PRELOAD = 10_000
 
-FLOOR_APP = '''
+FLOOR_APP = """
 from fastapi import FastAPI
 from fastapi.responses import Response
 app = FastAPI()
@@ -50,7 +49,7 @@ def floor():
 @app.post("/floor")
 def floor_post():
     return Response('[{"service_request_id": "1"}]', media_type="application/json")
-'''
+"""
 
 
 def toy_city(root: Path) -> Path:
@@ -62,7 +61,9 @@ def toy_city(root: Path) -> Path:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        cityos.import_city(root / "city", osm=osm, measure_crs=TOY_CRS, units=[("community", units)])
+        cityos.import_city(
+            root / "city", osm=osm, measure_crs=TOY_CRS, units=[("community", units)]
+        )
     return root / "city"
 
 
@@ -81,7 +82,9 @@ def preload(bundle: Path, db: str, n: int) -> None:
     with sessionmaker(engine)() as s:
         for i in range(n):
             lon, lat = toy_point(rng.uniform(0, 1000), rng.uniform(-100, 300))
-            hotline.create(s, Intake("streetlight", lat=lat, lon=lon, description=f"preload {i}"), key)
+            hotline.create(
+                s, Intake("streetlight", lat=lat, lon=lon, description=f"preload {i}"), key
+            )
             if i % 1000 == 999:
                 s.commit()
         s.commit()
@@ -105,7 +108,10 @@ async def load(base: str, keys: dict[str, str], n: int) -> tuple[float, list[flo
             if base.endswith("floor"):
                 r = await (client.post(base) if kind in ("post", "act") else client.get(base))
             elif kind == "list":
-                r = await client.get(f"{base}/open311/v2/requests.json", params={"page_size": 50, "page": rng.randint(1, 100)})
+                r = await client.get(
+                    f"{base}/open311/v2/requests.json",
+                    params={"page_size": 50, "page": rng.randint(1, 100)},
+                )
             elif kind == "one":
                 r = await client.get(f"{base}/open311/v2/requests/{rng.randint(1, PRELOAD)}.json")
             elif kind == "post":
@@ -120,7 +126,9 @@ async def load(base: str, keys: dict[str, str], n: int) -> tuple[float, list[flo
             latencies.append(time.perf_counter() - t0)
 
     t0 = time.perf_counter()
-    async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=CONCURRENCY)) as client:
+    async with httpx.AsyncClient(
+        timeout=30, limits=httpx.Limits(max_connections=CONCURRENCY)
+    ) as client:
         await asyncio.gather(*(worker(client) for _ in range(CONCURRENCY)))
     return time.perf_counter() - t0, latencies
 
@@ -128,13 +136,21 @@ async def load(base: str, keys: dict[str, str], n: int) -> tuple[float, list[flo
 def run_load(base: str, keys: dict[str, str]) -> dict[str, float]:
     """The load in a second process (the client must not share the server's core budget)."""
     code = (
-        "import asyncio, json, sys; sys.path.insert(0, %r); from benchmarks.bench_ops import load; "
-        "s, lat = asyncio.run(load(%r, json.loads(%r), %d)); print(json.dumps([s, lat]))"
-    ) % (str(REPO), base, json.dumps(keys), REQUESTS)
-    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+        f"import asyncio, json, sys; sys.path.insert(0, {str(REPO)!r}); "
+        "from benchmarks.bench_ops import load; "
+        f"s, lat = asyncio.run(load({base!r}, json.loads({json.dumps(keys)!r}), {REQUESTS})); "
+        "print(json.dumps([s, lat]))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True
+    ).stdout
     seconds, lat = json.loads(out.strip().splitlines()[-1])
     lat_ms = np.array(lat) * 1000
-    return {"rps": len(lat) / seconds, "p50": float(np.percentile(lat_ms, 50)), "p99": float(np.percentile(lat_ms, 99))}
+    return {
+        "rps": len(lat) / seconds,
+        "p50": float(np.percentile(lat_ms, 50)),
+        "p99": float(np.percentile(lat_ms, 99)),
+    }
 
 
 def serve_backend(bundle: Path, db: str) -> dict[str, float]:
@@ -214,9 +230,14 @@ def rates_million(root: Path) -> tuple[float, float]:
     t0 = time.perf_counter()
     with engine.begin() as conn:
         tickets.to_sql("tickets", conn, if_exists="append", index=False, chunksize=50_000)
-        pd.concat(steps).to_sql("transitions", conn, if_exists="append", index=False, chunksize=50_000)
+        pd.concat(steps).to_sql(
+            "transitions", conn, if_exists="append", index=False, chunksize=50_000
+        )
         calls.to_sql("callbacks", conn, if_exists="append", index=False, chunksize=50_000)
-    print(f"  loaded 1,000,000 tickets, 4,000,000 transitions, 1,000,000 callbacks in {time.perf_counter() - t0:.0f} s", flush=True)
+    print(
+        f"  loaded 1,000,000 tickets, 4,000,000 transitions, 1,000,000 callbacks in {time.perf_counter() - t0:.0f} s",
+        flush=True,
+    )
     t0 = time.perf_counter()
     a, b = month_bounds("2026-11")
     frames = read_frames(engine, a, b)
@@ -242,12 +263,18 @@ def main() -> int:
         with throwaway_cluster() as url:
             results["postgresql"] = serve_backend(bundle, fresh_database(url, "bench"))
         f = results["floor"]
-        print(f"\nmixed load: {REQUESTS:,} requests, {CONCURRENCY} concurrent clients, {PRELOAD:,} pre-loaded")
+        print(
+            f"\nmixed load: {REQUESTS:,} requests, {CONCURRENCY} concurrent clients, {PRELOAD:,} pre-loaded"
+        )
         print(f"{'server':<12}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'floor ÷ it':>12}")
         for name, r in results.items():
-            print(f"{name:<12}{r['rps']:>10,.0f}{r['p50']:>10.1f}{r['p99']:>10.1f}{f['rps'] / r['rps']:>12.2f}")
+            print(
+                f"{name:<12}{r['rps']:>10,.0f}{r['p50']:>10.1f}{r['p99']:>10.1f}{f['rps'] / r['rps']:>12.2f}"
+            )
         read_s, compute_s = rates_million(root)
-        print(f"\nrates of a month of 1,000,000 tickets: read {read_s:.1f} s + compute {compute_s:.1f} s = {read_s + compute_s:.1f} s")
+        print(
+            f"\nrates of a month of 1,000,000 tickets: read {read_s:.1f} s + compute {compute_s:.1f} s = {read_s + compute_s:.1f} s"
+        )
     return 0
 
 
