@@ -298,6 +298,19 @@ def test_every_method_is_in_the_table_and_computes(toy: cityos.Bundle) -> None:
     # met), B6–B10 east (none: not met) → half of the city's communities complete
     assert ev.frames["city"]["value"].iloc[0] == 50.0
     exercised.setdefault("complete_set", ind.id)
+    # register_ratio is named by the optional hotline system only: 5 requests in each of the two
+    # 50-resident communities → 100 per 1,000 residents, and 100 for the city (10 ÷ 100)
+    hotline = load_system("hotline").indicators[0]
+    ids = list(ctx.units("community")["unit_id"])
+    toy.registers["hotline"] = pd.DataFrame({"unit_id": ids, "requests": ["5"] * len(ids)})
+    try:
+        ev = METHODS["register_ratio"].fn(ctx, hotline, hotline.params, ["community", "city"])
+    finally:
+        del toy.registers["hotline"]
+    assert len(ids) == 2
+    assert ev.frames["community"]["value"].to_numpy() == pytest.approx([100.0, 100.0], rel=1e-4)
+    assert ev.frames["city"]["value"].iloc[0] == pytest.approx(100.0, rel=1e-4)
+    exercised.setdefault("register_ratio", hotline.id)
     assert set(exercised) == set(METHODS), set(METHODS) - set(exercised)
 
 
