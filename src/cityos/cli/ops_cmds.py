@@ -4,9 +4,10 @@ and the hotline workflow), its store's migrations and its API keys."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 from sqlalchemy.orm import Session, sessionmaker
@@ -17,25 +18,39 @@ __all__ = ["db_group", "hotline_group", "keys_group", "serve_cmd"]
 
 _DB_HELP = "Store URL: sqlite:///FILE or postgresql+psycopg://USER@HOST:PORT/DB."
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def db_option(f: F) -> F:
+    """``--db URL`` (required): the operations store."""
+    return click.option("--db", required=True, help=_DB_HELP)(f)
+
+
+def bundle_option(f: F) -> F:
+    """``--bundle PATH`` (required): the city bundle whose units place and route tickets."""
+    return click.option(
+        "--bundle", required=True, type=click.Path(path_type=Path),
+        help="The city bundle (its units place and route the tickets).",
+    )(f)  # fmt: skip
+
+
+def hotline_files(f: F) -> F:
+    """``--services``, ``--routing``, ``--deadlines``: the hotline's own data files."""
+    for flag, what in reversed([
+        ("--services", "Service catalogue TOML (replaces the built-in)."),
+        ("--routing", "Routing rules TOML (replaces the built-in)."),
+        ("--deadlines", "Deadlines TOML (merged over the built-in)."),
+    ]):  # fmt: skip
+        f = click.option(flag, type=click.Path(path_type=Path), help=what)(f)
+    return f
+
 
 @click.command("serve")
 @click.argument("bundle", type=click.Path(path_type=Path))
 @click.option("--db", help=_DB_HELP + " Default: BUNDLE.ops.sqlite beside the bundle.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=click.IntRange(1, 65535), default=8311, show_default=True)
-@click.option(
-    "--services",
-    type=click.Path(path_type=Path),
-    help="Service catalogue TOML (replaces the built-in).",
-)
-@click.option(
-    "--routing", type=click.Path(path_type=Path), help="Routing rules TOML (replaces the built-in)."
-)
-@click.option(
-    "--deadlines",
-    type=click.Path(path_type=Path),
-    help="Deadlines TOML (merged over the built-in).",
-)
+@hotline_files
 @click.option(
     "--outside", type=click.Choice(["flag", "refuse"]), default="flag", show_default=True,
     help="A request outside the city: accept, route to the fallback and flag; or refuse it.",
@@ -69,7 +84,7 @@ def db_group() -> None:
 
 
 @db_group.command("upgrade")
-@click.option("--db", required=True, help=_DB_HELP)
+@db_option
 @opt.quiet_option
 def db_upgrade(db: str, quiet: bool) -> None:
     """Create the store or migrate it to the newest schema."""
@@ -103,7 +118,7 @@ def _session(db: str) -> Iterator[Session]:
 
 
 @keys_group.command("create")
-@click.option("--db", required=True, help=_DB_HELP)
+@db_option
 @click.option("--name", required=True, help="Who or what uses the key (unique).")
 @click.option("--role", required=True, help="intake, dispatcher, department:CODE or admin.")
 def keys_create(db: str, name: str, role: str) -> None:
@@ -116,7 +131,7 @@ def keys_create(db: str, name: str, role: str) -> None:
 
 
 @keys_group.command("list")
-@click.option("--db", required=True, help=_DB_HELP)
+@db_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def keys_list(db: str, as_json: bool) -> None:
     """List the keys: name, role, prefix, created, revoked (never the keys)."""
@@ -133,7 +148,7 @@ def keys_list(db: str, as_json: bool) -> None:
 
 
 @keys_group.command("revoke")
-@click.option("--db", required=True, help=_DB_HELP)
+@db_option
 @click.option("--name", required=True, help="The key to revoke.")
 def keys_revoke(db: str, name: str) -> None:
     """Revoke a key: it stops working at once."""
@@ -150,7 +165,7 @@ def hotline_group() -> None:
 
 
 @hotline_group.command("rates")
-@click.option("--db", required=True, help=_DB_HELP)
+@db_option
 @click.option("--month", required=True, help="YYYY-MM, e.g. 2026-11.")
 @click.option(
     "--level", type=click.Choice(["subdistrict", "community", "department"]),
@@ -197,13 +212,8 @@ def hotline_rates(
 
 
 @hotline_group.command("hotspots")
-@click.option("--db", required=True, help=_DB_HELP)
-@click.option(
-    "--bundle",
-    required=True,
-    type=click.Path(path_type=Path),
-    help="The city bundle the service runs on.",
-)
+@db_option
+@bundle_option
 @opt.out_option("Folder for the hotspot tables and the hotline register.")
 @click.option("--until", help="End of the period, YYYY-MM-DD (default: today).")
 @click.option(
@@ -261,17 +271,10 @@ def hotline_hotspots(
 
 
 @hotline_group.command("import")
-@click.option("--db", required=True, help=_DB_HELP)
-@click.option(
-    "--bundle",
-    required=True,
-    type=click.Path(path_type=Path),
-    help="The city bundle (units for placing and routing).",
-)
+@db_option
+@bundle_option
 @click.argument("table", type=click.Path(path_type=Path))
-@click.option("--services", type=click.Path(path_type=Path), help="Service catalogue TOML.")
-@click.option("--routing", type=click.Path(path_type=Path), help="Routing rules TOML.")
-@click.option("--deadlines", type=click.Path(path_type=Path), help="Deadlines TOML.")
+@hotline_files
 @opt.quiet_option
 def hotline_import(
     db: str, bundle: Path, table: Path, services: Path | None, routing: Path | None,
@@ -295,7 +298,7 @@ def hotline_import(
 
 
 @hotline_group.command("export")
-@click.option("--db", required=True, help=_DB_HELP)
+@db_option
 @opt.out_option("tickets.csv, tickets.xlsx or tickets.gpkg (no reporters' data).")
 @click.option("--month", help="Only tickets requested in this month, YYYY-MM.")
 @opt.force_option("the output file")
