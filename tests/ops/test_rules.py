@@ -39,6 +39,17 @@ def test_working_days_skip_weekends_and_holidays(tmp_path: Path) -> None:
     assert add_working_days(START, 0.5, d) == START + dt.timedelta(hours=12)
 
 
+def test_holidays_from_a_file(tmp_path: Path) -> None:
+    (tmp_path / "holidays.txt").write_text("# 国庆节\n2026-10-01\n2026-10-02  # Friday\n")
+    own = tmp_path / "deadlines.toml"
+    own.write_text(
+        'holidays_file = "holidays.txt"\n'
+        '[urgency.general]\ndays = "working"\nsign_hours = 24\ncontact_hours = 24\nresolve_days = 1\n'
+    )
+    # from Wed 30 Sep: Thu 1 and Fri 2 are holidays, Sat–Sun the weekend: Mon 5 Oct
+    assert load_deadlines(own).due("general", START).resolve == dt.datetime(2026, 10, 5, 10, 0)
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
