@@ -117,9 +117,13 @@ def load_deadlines(path: str | Path | None = None) -> Deadlines:
         )  # fmt: skip
     if not urgencies:
         raise ConfigError(f"{where}: no [urgency.NAME] classes")
-    return Deadlines(
-        urgencies,
-        _dates(raw.get("holidays", []), where),
-        _dates(raw.get("workdays", []), where),
-        where,
-    )
+    holidays = _dates(raw.get("holidays", []), where)
+    if raw.get("holidays_file"):
+        # one date per line (YYYY-MM-DD; '#' starts a comment), beside the city's deadlines file
+        base = Path(path).parent if path is not None else Path.cwd()
+        file = base / str(raw["holidays_file"])
+        if not file.is_file():
+            raise ConfigError(f"{where}: holidays_file {file} not found")
+        lines = [ln.split("#", 1)[0].strip() for ln in file.read_text("utf-8").splitlines()]
+        holidays |= _dates([ln for ln in lines if ln], str(file))
+    return Deadlines(urgencies, holidays, _dates(raw.get("workdays", []), where), where)
