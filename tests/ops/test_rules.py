@@ -90,6 +90,28 @@ def test_routing_first_match_then_fallback(tmp_path: Path) -> None:
     assert default.route(garbage, {"subdistrict": "S9"}).department == "subdistrict:S9"
 
 
+def test_routing_by_department_areas(tmp_path: Path) -> None:
+    import geopandas as gpd
+    import shapely
+
+    services = load_services(urgencies=load_deadlines().urgencies).services
+    gpd.GeoDataFrame(
+        {"department": ["north-works", "south-works"]},
+        geometry=[shapely.box(116.0, 40.0, 117.0, 41.0), shapely.box(116.0, 39.0, 117.0, 40.0)],
+        crs="EPSG:4326",
+    ).to_file(tmp_path / "areas.geojson")
+    (tmp_path / "routing.toml").write_text(
+        'fallback = "district"\n'
+        '[[rule]]\nid = "works-areas"\nservices = ["road_damage"]\nareas = "areas.geojson"\ndepartment = "{area}"\n'
+    )
+    r = load_routing(tmp_path / "routing.toml", services=services)
+    road = services["road_damage"]
+    assert r.route(road, {}, (116.4, 40.5)).department == "north-works"
+    assert r.route(road, {}, (116.4, 39.5)).department == "south-works"
+    outside = r.route(road, {}, (110.0, 30.0))
+    assert (outside.department, outside.fallback) == ("district", True)
+
+
 def test_routing_refuses_unknown_services(tmp_path: Path) -> None:
     services = load_services(urgencies=load_deadlines().urgencies).services
     rules = tmp_path / "routing.toml"

@@ -130,7 +130,8 @@ class Hotline:
             raise InputError(
                 f"lat {req.lat}, long {req.lon} lies outside the city; this service refuses such requests"
             )
-        route = self.routing.route(service, units)
+        point = (req.lon, req.lat) if req.lat is not None and req.lon is not None else None
+        route = self.routing.route(service, units, point)
         t = now()
         due = self.deadlines.due(service.urgency, t)
         ticket = Ticket(

@@ -5,7 +5,8 @@ theme) candidates. ../shared/OPS.md §1.6 [OP]: Beijing targets issues that are 
 反复性 (widespread, periodic, recurring).
 
 Each is a pure function of the tickets frame; :func:`write_hotspots` writes them with a register
-keyed by community (``hotline_units.csv``) that the health check reads (``--system hotline``).
+keyed by community (``hotline_units.csv``) that the health check reads (``--system hotline``),
+and the clusters as points in ``hotspots.gpkg``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 from scipy.sparse import coo_matrix
@@ -227,4 +229,9 @@ def write_hotspots(
     with atomic_folder(out, force=force, kind="hotspots") as tmp:
         for name, table in tables.items():
             write_table(table, tmp / name)
+        spots = tables["clusters.csv"]
+        gpd.GeoDataFrame(
+            spots.assign(first=spots["first"].astype(str), last=spots["last"].astype(str)),
+            geometry=gpd.points_from_xy(spots["lon"], spots["lat"]), crs="EPSG:4326",
+        ).to_file(tmp / "hotspots.gpkg", layer="clusters", driver="GPKG", engine="pyogrio")  # fmt: skip
     return {name: len(t) for name, t in tables.items()}

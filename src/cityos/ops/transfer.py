@@ -127,7 +127,8 @@ def import_tickets(session: Session, hotline: Hotline, path: Path) -> int:
             if r["lat"] is not None and r["lon"] is not None
             else {}
         )
-        route = hotline.routing.route(service, units)
+        point = (r["lon"], r["lat"]) if r["lat"] is not None and r["lon"] is not None else None
+        route = hotline.routing.route(service, units, point)
         due = hotline.deadlines.due(service.urgency, r["requested"])
         handled = r["handled"]
         state = (
