@@ -36,6 +36,8 @@ __all__ = ["MAX_DESCRIPTION", "MAX_ID", "Hotline", "Intake", "load_hotline", "no
 
 #: Open311: description up to 4,000 characters
 MAX_DESCRIPTION = 4000
+#: open tickets looked at for a likely duplicate (the newest inside the radius' box)
+DUPLICATE_CANDIDATES = 200
 #: ticket ids are 32-bit integers (PostgreSQL INTEGER)
 MAX_ID = 2**31
 _REPORTER_FIELDS = ("first_name", "last_name", "email", "phone", "device_id", "account_id")
@@ -172,12 +174,15 @@ class Hotline:
     def _likely_duplicate(
         self, session: Session, service: Service, req: Intake, t: dt.datetime
     ) -> Ticket | None:
+        """The nearest open ticket of the same service within its radius and window, among the
+        newest :data:`DUPLICATE_CANDIDATES` inside the radius' bounding box (a hotspot with
+        thousands of open tickets must not slow every new one down)."""
         if req.lat is None or req.lon is None or service.duplicate_radius_m <= 0:
             return None
         dlat = service.duplicate_radius_m / 111_320.0
         dlon = dlat / max(0.01, math.cos(math.radians(req.lat)))
-        rows = session.scalars(
-            select(Ticket)
+        rows = session.execute(
+            select(Ticket.id, Ticket.lat, Ticket.lon)
             .where(
                 Ticket.service_code == service.service_code,
                 Ticket.state.in_(OPEN_STATES),
@@ -185,17 +190,21 @@ class Hotline:
                 Ticket.lat.between(req.lat - dlat, req.lat + dlat),
                 Ticket.lon.between(req.lon - dlon, req.lon + dlon),
             )
-            .order_by(Ticket.id)
+            .order_by(Ticket.id.desc())
+            .limit(DUPLICATE_CANDIDATES)
         ).all()
+        if not rows:
+            return None
         x, y = self.city.metres(req.lon, req.lat)
-        best: tuple[float, Ticket] | None = None
-        for row in rows:
-            assert row.lat is not None and row.lon is not None
-            bx, by = self.city.metres(row.lon, row.lat)
+        best: tuple[float, int] | None = None
+        for rid, lat, lon in rows:
+            if lat is None or lon is None:  # the box excludes them; for the type checker
+                continue
+            bx, by = self.city.metres(lon, lat)
             d = math.hypot(bx - x, by - y)
             if d <= service.duplicate_radius_m and (best is None or d < best[0]):
-                best = (d, row)
-        return best[1] if best else None
+                best = (d, rid)
+        return session.get(Ticket, best[1]) if best else None
 
     def _store_photo(self, data: bytes) -> str:
         """Re-encode the photo without its metadata (EXIF carries GPS, device, time)."""

@@ -120,7 +120,7 @@ def month_rates(
 
 
 @router.get("/actions", summary="The workflow's transition table")
-def actions() -> list[dict[str, Any]]:
+async def actions() -> list[dict[str, Any]]:
     return [
         {"action": a.name, "from": sorted(a.sources), "to": a.target, "roles": sorted(a.roles),
          "description": a.description}
@@ -131,7 +131,7 @@ def actions() -> list[dict[str, Any]]:
 @router.get(
     "/requests/{ticket_id}", summary="A ticket with its audit trail", response_model=TicketView
 )
-def ticket(
+async def ticket(
     ticket_id: int,
     request: Request,
     ops: OpsDep,
@@ -161,7 +161,7 @@ def act(
     "/requests/{ticket_id}/reporter",
     summary="The reporter's contact data (admin, handling department)",
 )
-def reporter(ticket_id: int, ops: OpsDep, key: KeyDep) -> dict[str, str | None]:
+async def reporter(ticket_id: int, ops: OpsDep, key: KeyDep) -> dict[str, str | None]:
     with ops.session() as s:
         t = ops.hotline.get(s, ticket_id)
         if key.role != "admin" and key.role != f"department:{t.department}":

@@ -9,6 +9,7 @@ import datetime as dt
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from sqlalchemy import select
 
@@ -17,7 +18,7 @@ from cityos.ops.catalogue import Service
 from cityos.ops.hotline import MAX_ID, Hotline, Intake, now
 from cityos.ops.models import Ticket
 from cityos.ops.workflow import CLOSED_STATES, detailed_status
-from cityos.web.deps import OpsDep, key_from
+from cityos.web.deps import Ops, OpsDep, key_from
 from cityos.web.formats import open311_response, parse_datetime, stamp
 
 __all__ = ["MAX_PAGE_SIZE", "public_request", "router"]
@@ -38,7 +39,7 @@ def _service(s: Service) -> dict[str, Any]:
 
 
 @router.get("/discovery.{fmt}", summary="Service discovery")
-def discovery(fmt: Fmt, request: Request) -> Response:
+async def discovery(fmt: Fmt, request: Request) -> Response:
     base = str(request.base_url).rstrip("/") + "/open311/v2"
     endpoint = {
         "specification": "http://wiki.open311.org/GeoReport_v2", "url": base,
@@ -53,14 +54,14 @@ def discovery(fmt: Fmt, request: Request) -> Response:
 
 
 @router.get("/services.{fmt}", summary="Service list")
-def services(fmt: Fmt, ops: OpsDep) -> Response:
+async def services(fmt: Fmt, ops: OpsDep) -> Response:
     return open311_response(
         fmt, "services", "service", [_service(s) for s in ops.hotline.services.services.values()]
     )
 
 
 @router.get("/services/{service_code}.{fmt}", summary="Service definition")
-def service_definition(service_code: str, fmt: Fmt, ops: OpsDep) -> Response:
+async def service_definition(service_code: str, fmt: Fmt, ops: OpsDep) -> Response:
     s = ops.hotline.services.services.get(service_code)
     if s is None:
         raise NotFoundError(f"service_code {service_code!r} is not a service of this city")
@@ -132,7 +133,7 @@ def _when(params: Any, name: str) -> dt.datetime | None:
 
 
 @router.get("/requests.{fmt}", summary="Service requests")
-def requests_list(fmt: Fmt, request: Request, ops: OpsDep) -> Response:
+async def requests_list(fmt: Fmt, request: Request, ops: OpsDep) -> Response:
     q = request.query_params
     extensions = (_one(q, "extensions") or "").lower() == "true"
     page = _int(q, "page", 1, 1, 10**9)
@@ -190,7 +191,7 @@ def requests_list(fmt: Fmt, request: Request, ops: OpsDep) -> Response:
 
 
 @router.get("/requests/{service_request_id}.{fmt}", summary="Service request")
-def request_one(service_request_id: str, fmt: Fmt, request: Request, ops: OpsDep) -> Response:
+async def request_one(service_request_id: str, fmt: Fmt, request: Request, ops: OpsDep) -> Response:
     extensions = (request.query_params.get("extensions") or "").lower() == "true"
     if not service_request_id.isdigit():
         raise NotFoundError(f"no request {service_request_id}")
@@ -203,7 +204,7 @@ def request_one(service_request_id: str, fmt: Fmt, request: Request, ops: OpsDep
 
 
 @router.get("/tokens/{token}.{fmt}", summary="Request id from a token")
-def token(token: str, fmt: Fmt, ops: OpsDep) -> Response:
+async def token(token: str, fmt: Fmt, ops: OpsDep) -> Response:
     if not token.startswith("tok-") or not token[4:].isdigit():
         raise NotFoundError(f"no token {token}")
     with ops.session() as s:
@@ -236,6 +237,14 @@ async def create_request(fmt: Fmt, request: Request, ops: OpsDep) -> Response:
                 attributes[inner] = str(form.get(name))
     photo = form.get("media")
     data = await photo.read() if photo is not None and not isinstance(photo, str) else None
+    # the commit waits for the disk (fsync): in a worker thread, so reads go on meanwhile
+    row = await run_in_threadpool(_store_request, ops, form, key_text, attributes, data)
+    return open311_response(fmt, "service_requests", "request", [row])
+
+
+def _store_request(
+    ops: Ops, form: Any, key_text: str | None, attributes: dict[str, Any], data: bytes | None
+) -> dict[str, Any]:
     with ops.session() as s:
         key = key_from(s, key_text)
         if key is None:
@@ -250,6 +259,5 @@ async def create_request(fmt: Fmt, request: Request, ops: OpsDep) -> Response:
         )  # fmt: skip
         ticket, notice = ops.hotline.create(s, intake, key)
         s.commit()
-        row = {"service_request_id": str(ticket.id), "service_notice": notice,
-               "account_id": intake.reporter.get("account_id")}  # fmt: skip
-    return open311_response(fmt, "service_requests", "request", [row])
+        return {"service_request_id": str(ticket.id), "service_notice": notice,
+                "account_id": intake.reporter.get("account_id")}  # fmt: skip
