@@ -9,6 +9,7 @@ import geopandas as gpd
 import numpy as np
 import pyproj
 import shapely
+from numpy.typing import NDArray
 
 from cityos.bundle import Bundle
 from cityos.units import UnitSet, units_by_level
@@ -43,6 +44,13 @@ class CityModel:
         """The point in the measurement CRS (metres)."""
         x, y = self._to_crs.transform(lon, lat)
         return float(x), float(y)
+
+    def metres_many(
+        self, lon: NDArray[np.float64], lat: NDArray[np.float64]
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """Many points in the measurement CRS at once (one call into PROJ)."""
+        x, y = self._to_crs.transform(lon, lat)
+        return np.asarray(x, dtype=float), np.asarray(y, dtype=float)
 
     def unit_names(self, level: str) -> dict[str, str]:
         frame: gpd.GeoDataFrame = self.units.levels[level]

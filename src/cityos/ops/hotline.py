@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -196,14 +197,13 @@ class Hotline:
         if not rows:
             return None
         x, y = self.city.metres(req.lon, req.lat)
-        best: tuple[float, int] | None = None
-        for rid, lat, lon in rows:
-            if lat is None or lon is None:  # the box excludes them; for the type checker
-                continue
-            bx, by = self.city.metres(lon, lat)
-            d = math.hypot(bx - x, by - y)
-            if d <= service.duplicate_radius_m and (best is None or d < best[0]):
-                best = (d, rid)
+        ids = np.array([r[0] for r in rows])
+        bx, by = self.city.metres_many(
+            np.array([r[2] for r in rows], dtype=float), np.array([r[1] for r in rows], dtype=float)
+        )
+        d = np.hypot(bx - x, by - y)
+        near = d <= service.duplicate_radius_m
+        best = (float(d[near].min()), int(ids[near][np.argmin(d[near])])) if near.any() else None
         return session.get(Ticket, best[1]) if best else None
 
     def _store_photo(self, data: bytes) -> str:

@@ -61,7 +61,11 @@ class Ticket(Base):
         back_populates="ticket", order_by="Transition.id"
     )
 
-    __table_args__ = (Index("ix_tickets_service_state", "service_code", "state"),)
+    __table_args__ = (
+        Index("ix_tickets_service_state", "service_code", "state"),
+        # the duplicate lookup: same service, inside a small box of lat/lon
+        Index("ix_tickets_service_lat_lon", "service_code", "lat", "lon"),
+    )
 
 
 class Reporter(Base):
