@@ -104,7 +104,7 @@ def _check_place(target: Path, inputs: Iterable[Path | str | None]) -> Path:
             "give --out a new folder name"
         )
     for item in inputs:
-        if item is None or str(item) in ("", "network", "stock"):
+        if item is None or str(item) == "":
             continue
         source = _resolve(Path(item))
         if source == where:

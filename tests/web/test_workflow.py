@@ -223,6 +223,7 @@ def test_hotline_rates_command_writes_the_table(
     assert main(args) == 0
     printed = capsys.readouterr().out
     assert "municipal" in printed and "response" in printed
+    assert "% by rule cityos-2026.12 (built-in rates.toml)" in printed
     table = pd.read_excel(out)
     assert set(table["rate"]) >= {"response", "resolution", "satisfaction", "on_time", "composite"}
     assert table["percent"].dropna().between(0, 100).all()

@@ -190,15 +190,17 @@ def hotline_rates(
 
     if out is not None:
         check_output_file(out, [".csv", ".xlsx"], force=force)
+    used = load_rate_rule(rule)
     engine = connect(db)
     try:
         check_current(engine, db)
         start, end = month_bounds(month)
-        table = rates(read_frames(engine, start, end), month, level, load_rate_rule(rule))
+        table = rates(read_frames(engine, start, end), month, level, used)
     finally:
         engine.dispose()
     wide = table.pivot_table(index="group", columns="rate", values="percent", aggfunc="first")
     click.echo(wide.round(1).to_string(na_rep="no data") if len(wide) else f"no tickets in {month}")
+    click.echo(f"% by rule {used.version} ({used.source}); the tickets behind each rate: --out")
     if out is not None:
         if out.suffix.lower() == ".xlsx":
             from cityos.outputs import atomic_file

@@ -130,12 +130,16 @@ def site_cmd(
         raise click.UsageError("--existing-only scores the current facilities; drop --add")
     if not existing_only and add < 1:
         raise InputError("give the number of new sites with --add K (K >= 1), or --existing-only")
-    if candidates not in ("network", "stock") and not Path(candidates).exists():
+    from_file = candidates not in ("network", "stock")
+    if from_file and not Path(candidates).exists():
         raise InputError(
             f"--candidates {candidates}: no such file; give a file, 'stock' or 'network'"
         )
     check_output_folder(
-        out, "sites", force=force, inputs=[*files_of(bundle), candidates, stock_rules]
+        out,
+        "sites",
+        force=force,
+        inputs=[*files_of(bundle), candidates if from_file else None, stock_rules],
     )
     b = read_bundle(bundle)
     stages = 2 if existing_only else PLAN_STAGES

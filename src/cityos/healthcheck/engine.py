@@ -151,10 +151,7 @@ def checkup(
     clock = _Stages()
     if distance not in (None, "network", "euclidean"):
         raise InputError(f"distance must be 'network' or 'euclidean', got {distance!r}")
-    own = set(bundle.facilities["category"])
-    loaded = [
-        s if isinstance(s, IndicatorSystem) else load_system(s, categories=own) for s in systems
-    ]
+    loaded = _load(systems, bundle)
     ctx = CheckupContext(
         bundle, cutoff_m=cutoff_m, area_per_person=area_per_person, admin_levels=admin_levels,
         city_population=city_population, distance=distance, categories=categories,
@@ -162,6 +159,17 @@ def checkup(
     )  # fmt: skip
     clock.mark("units and population")
     return checkup_with(ctx, loaded, clock=clock)
+
+
+def _load(systems: Sequence[str | IndicatorSystem], bundle: Bundle) -> list[IndicatorSystem]:
+    """The systems, loaded where given by id or path; the bundle's own facility categories
+    count as known in them."""
+    if all(isinstance(s, IndicatorSystem) for s in systems):
+        return [s for s in systems if isinstance(s, IndicatorSystem)]
+    own = set(bundle.facilities["category"])
+    return [
+        s if isinstance(s, IndicatorSystem) else load_system(s, categories=own) for s in systems
+    ]
 
 
 def checkup_with(
@@ -174,10 +182,7 @@ def checkup_with(
     population and settings): :func:`checkup` builds one and calls this; facility siting reuses
     one for the scenario (:meth:`CheckupContext.with_facilities`)."""
     clock = clock or _Stages()
-    own = set(ctx.bundle.facilities["category"])
-    loaded = [
-        s if isinstance(s, IndicatorSystem) else load_system(s, categories=own) for s in systems
-    ]
+    loaded = _load(systems, ctx.bundle)
     bundle, cutoff_m = ctx.bundle, ctx.cutoff_m
     _ = ctx.access
     clock.mark("walking distances (all categories)")

@@ -27,7 +27,7 @@ import pandas as pd
 import shapely
 
 from cityos.errors import CityosWarning, ConfigError
-from cityos.healthcheck.context import UNIT_LEVEL_ORDER, CheckupContext
+from cityos.healthcheck.context import CheckupContext
 from cityos.healthcheck.evaluation import Evaluation, levels_for, unmeasured
 from cityos.healthcheck.measures import (
     area_coverage,
@@ -39,7 +39,7 @@ from cityos.healthcheck.measures import (
     share,
 )
 from cityos.healthcheck.proxies import per_capita, units_with_area_below, units_without
-from cityos.healthcheck.registers import register_ratio
+from cityos.healthcheck.registers import register_ratio, register_units
 from cityos.network import TOLERANCE_M, service_area, snap_points
 
 if TYPE_CHECKING:
@@ -174,17 +174,6 @@ def _road_density(
     return ev
 
 
-def _register_units(ctx: CheckupContext, ind: Indicator, key: str, lv: str) -> pd.Series:
-    """key value → unit of ``lv``: buildings through their point; unit ids of the indicator's
-    own level through the unit of ``lv`` holding them."""
-    if key == "building_id":
-        return pd.Series(ctx.unit_of[lv].to_numpy(), index=ctx.buildings["building_id"].to_numpy())
-    base = ind.level if ind.level in UNIT_LEVEL_ORDER else "community"
-    ids = ctx.units(base)["unit_id"].to_numpy()
-    owner = ids if base == lv else ctx.owner_of(base, lv)
-    return pd.Series(owner, index=ids)
-
-
 def _register(
     ctx: CheckupContext, ind: Indicator, params: Mapping[str, Any], levels: list[str]
 ) -> Evaluation:
@@ -207,7 +196,7 @@ def _register(
                     unknown_what="register rows blank or unreadable" + (" (count is a lower bound)" if counting else ""))  # fmt: skip
     unmatched = 0
     for lv in levels:
-        unit_of = _register_units(ctx, ind, key, lv)
+        unit_of = register_units(ctx, ind.level, key, lv)
         units = list(ctx.units(lv)["unit_id"])
         measure = register_count if counting else register_mean
         ev.frames[lv], unmatched = measure(

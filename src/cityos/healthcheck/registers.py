@@ -14,12 +14,16 @@ import pandas as pd
 from cityos.healthcheck.context import UNIT_LEVEL_ORDER, CheckupContext
 from cityos.healthcheck.evaluation import Evaluation
 
-__all__ = ["register_ratio"]
+__all__ = ["register_ratio", "register_units"]
 
 
-def _owner(ctx: CheckupContext, base: str, key: str, lv: str) -> pd.Series:
+def register_units(ctx: CheckupContext, level: str, key: str, lv: str) -> pd.Series:
+    """A register's key value → its unit of ``lv``: buildings through their point; unit ids of
+    the indicator's own ``level`` (community for housing) through the unit of ``lv`` holding
+    them."""
     if key == "building_id":
         return pd.Series(ctx.unit_of[lv].to_numpy(), index=ctx.buildings["building_id"].to_numpy())
+    base = level if level in UNIT_LEVEL_ORDER else "community"
     ids = ctx.units(base)["unit_id"].to_numpy()
     return pd.Series(ids if base == lv else ctx.owner_of(base, lv), index=ids)
 
@@ -48,11 +52,14 @@ def register_ratio(
         population_based=den_col == "residents", denominator_kind="residents" if den_col == "residents" else "",
         unknown_what="register cells blank or unreadable",
     )  # fmt: skip
-    base = ind.level if ind.level in UNIT_LEVEL_ORDER else "community"
     num = pd.to_numeric(table[num_col], errors="coerce")
     den = pd.to_numeric(table[den_col], errors="coerce") if den_col != "residents" else None
     for lv in levels:
-        unit = table[key].astype(str).map(_owner(ctx, base, key, lv).astype(object).to_dict())
+        unit = (
+            table[key]
+            .astype(str)
+            .map(register_units(ctx, ind.level, key, lv).astype(object).to_dict())
+        )
         index = pd.Index(ctx.units(lv)["unit_id"].astype(str), name="unit_id")
         frame = pd.DataFrame(
             {"unit": unit, "num": num, "den": den if den is not None else 0.0}

@@ -13,7 +13,7 @@ from typing import Any
 from cityos.errors import ConfigError
 from cityos.tomlfiles import read_with_defaults
 
-__all__ = ["Deadlines", "Due", "Urgency", "add_working_days", "load_deadlines"]
+__all__ = ["Deadlines", "Due", "Urgency", "add_working_days", "load_deadlines", "parse_datetime"]
 
 
 @dataclass(frozen=True)
@@ -66,6 +66,26 @@ class Deadlines:
             contact=start + dt.timedelta(hours=u.contact_hours),
             resolve=resolve,
         )
+
+
+def parse_datetime(text: str, name: str) -> dt.datetime:
+    """An ISO 8601 date or date-time (``Z``, offsets and fractions accepted) as naive UTC.
+
+    Raises
+    ------
+    ValueError
+        With a message naming the parameter.
+    """
+    value = text.strip().replace(" ", "+") if "T" in text else text.strip()
+    try:
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise ValueError(
+            f"{name} {text!r} is not an ISO 8601 date-time (e.g. 2026-11-01T00:00:00Z)"
+        ) from exc
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(dt.UTC).replace(tzinfo=None)
+    return parsed
 
 
 def add_working_days(start: dt.datetime, days: float, calendar: Deadlines) -> dt.datetime:

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from cityos.errors import ConflictError, ForbiddenError, InputError, NotFoundError
 from cityos.ops.catalogue import Service, ServiceCatalogue
 from cityos.ops.city import CityModel
-from cityos.ops.deadlines import Deadlines
+from cityos.ops.deadlines import Deadlines, parse_datetime
 from cityos.ops.keys import KeyInfo
 from cityos.ops.models import Callback, Reporter, Ticket, Transition
 from cityos.ops.routing import Routing
@@ -281,7 +281,10 @@ class Hotline:
         if action == "sign":
             ticket.signed_at = t
         if action == "approve_extension":
-            until = _datetime(p.get("until"), "until")
+            try:
+                until = parse_datetime(str(p["until"]), "until") if p.get("until") else None
+            except ValueError as exc:
+                raise InputError(str(exc)) from exc
             if until is None or until <= ticket.due_resolve:
                 raise InputError(
                     "approve_extension needs 'until', a date-time after the current deadline"
@@ -325,16 +328,6 @@ class Hotline:
         if ticket is None:
             raise NotFoundError(f"no request {ticket_id}")
         return ticket
-
-
-def _datetime(value: Any, name: str) -> dt.datetime | None:
-    if value in (None, ""):
-        return None
-    try:
-        parsed = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise InputError(f"{name} {value!r} is not an ISO 8601 date-time") from exc
-    return parsed.astimezone(dt.UTC).replace(tzinfo=None) if parsed.tzinfo else parsed
 
 
 def load_hotline(

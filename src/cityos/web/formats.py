@@ -12,6 +12,8 @@ from xml.etree import ElementTree as ET
 
 from fastapi.responses import Response
 
+from cityos.ops.deadlines import parse_datetime
+
 __all__ = ["JSON", "XML", "open311_response", "parse_datetime", "stamp"]
 
 XML = "text/xml; charset=utf-8"
@@ -21,26 +23,6 @@ JSON = "application/json; charset=utf-8"
 def stamp(value: dt.datetime | None) -> str | None:
     """A stored (naive UTC) datetime as ``YYYY-MM-DDTHH:MM:SSZ``."""
     return None if value is None else value.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_datetime(text: str, name: str) -> dt.datetime:
-    """An ISO 8601 date or date-time (``Z``, offsets and fractions accepted) as naive UTC.
-
-    Raises
-    ------
-    ValueError
-        With a message naming the parameter.
-    """
-    value = text.strip().replace(" ", "+") if "T" in text else text.strip()
-    try:
-        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise ValueError(
-            f"{name} {text!r} is not an ISO 8601 date-time (e.g. 2026-11-01T00:00:00Z)"
-        ) from exc
-    if parsed.tzinfo is not None:
-        parsed = parsed.astimezone(dt.UTC).replace(tzinfo=None)
-    return parsed
 
 
 def _xml_value(parent: ET.Element, key: str, value: Any, item: str | None = None) -> None:

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from cityos.errors import ForbiddenError, InputError, NotFoundError
 from cityos.ops.catalogue import Service
@@ -181,6 +182,8 @@ async def requests_list(fmt: Fmt, request: Request, ops: OpsDep) -> Response:
             elif wanted_status == {"closed"}:
                 stmt = stmt.where(Ticket.state.in_(closed))
     stmt = stmt.order_by(Ticket.id).offset((page - 1) * size).limit(size)
+    if extensions:  # the notes: every page's transitions in one query, not one per ticket
+        stmt = stmt.options(selectinload(Ticket.transitions))
     base = str(request.base_url).rstrip("/")
     with ops.session() as s:
         rows = [
