@@ -26,20 +26,17 @@ def frames() -> dict[str, pd.DataFrame]:
         "due_resolve": [D(2026, 11, 9, 10), D(2026, 11, 10, 10), D(2026, 12, 6, 23), D(2026, 11, 6, 9)],
         "handled_at": [D(2026, 11, 5), D(2026, 11, 12), None, None],
         "closed_at": [D(2026, 11, 7), None, None, None],
+        # T1 signed 2 h and contacted 5 h after dispatch; T2 signed 30 h after it; T3 only
+        # dispatched; T4 signed in October
+        "dispatched_at": [D(2026, 11, 2, 10), D(2026, 11, 3, 10), D(2026, 11, 29, 23), D(2026, 10, 30, 9)],
+        "signed_at": [D(2026, 11, 2, 12), D(2026, 11, 3, 10) + 30 * h, None, D(2026, 10, 30, 10)],
+        "contacted_at": [D(2026, 11, 2, 15), D(2026, 11, 4, 20), None, None],
     })  # fmt: skip
-    steps = pd.DataFrame([
-        (1, "dispatch", D(2026, 11, 2, 10)), (1, "sign", D(2026, 11, 2, 12)), (1, "start", D(2026, 11, 2, 15)),
-        (1, "handle", D(2026, 11, 5)),
-        (2, "dispatch", D(2026, 11, 3, 10)), (2, "sign", D(2026, 11, 3, 10) + 30 * h),
-        (2, "start", D(2026, 11, 4, 20)), (2, "handle", D(2026, 11, 12)),
-        (3, "dispatch", D(2026, 11, 29, 23)),
-        (4, "dispatch", D(2026, 10, 30, 9)), (4, "sign", D(2026, 10, 30, 10)),
-    ], columns=["ticket_id", "action", "at"])  # fmt: skip
     calls = pd.DataFrame([
         (1, D(2026, 11, 6), True, True, "满意"), (2, D(2026, 11, 13), True, False, "基本满意"),
         (3, D(2026, 11, 30), False, None, None),
     ], columns=["ticket_id", "at", "reached", "resolved", "satisfaction"])  # fmt: skip
-    return {"tickets": tickets, "transitions": steps, "callbacks": calls}
+    return {"tickets": tickets, "callbacks": calls}
 
 
 def test_subdistrict_rates_by_hand() -> None:

@@ -98,6 +98,8 @@ def test_no_or_revoked_key_is_403(server: Server, tmp_path: Path) -> None:
 
 def test_return_re_dispatches_to_another_department(server: Server) -> None:
     rid = new(server)
+    signed = server.act(rid, "sign", "roads").json()["times"]
+    assert signed["signed"] is not None and signed["dispatched"] is not None
     assert (
         server.act(rid, "request_return", "roads", reason="属地不符: a water main").status_code
         == 200
@@ -110,8 +112,10 @@ def test_return_re_dispatches_to_another_department(server: Server) -> None:
         and view["department"] == "water"
         and view["routing_rule"] == "manual"
     )
+    # the new dispatch starts its own clock: roads' sign-off no longer counts for its response
+    assert view["times"]["signed"] is None and view["times"]["dispatched"] >= signed["signed"]
     assert server.act(rid, "sign", "roads").status_code == 403
-    assert server.act(rid, "sign", "water").status_code == 200
+    assert server.act(rid, "sign", "water").json()["times"]["signed"] is not None
 
 
 def test_merged_duplicates_close_with_their_primary(server: Server) -> None:

@@ -170,6 +170,7 @@ class Hotline:
             self._audit(session, ticket, "dispatch", "received", "dispatched", key,
                         f"routed by rule {route.rule}" + (" (fallback)" if route.fallback else ""), t)  # fmt: skip
             ticket.state = "dispatched"
+            ticket.dispatched_at = t
         return ticket, "; ".join(notices) or None
 
     def _likely_duplicate(
@@ -271,15 +272,18 @@ class Hotline:
             ticket.routing_rule = "manual"
         if action == "approve_return" and not p.get("department"):
             raise InputError("approve_return re-dispatches: give the new department")
-        if action in ("dispatch", "approve_return"):
+        if action in ("dispatch", "approve_return"):  # a new dispatch: its own sign and contact
+            ticket.dispatched_at, ticket.signed_at, ticket.contacted_at = t, None, None
             due = self.deadlines.due(ticket.urgency, t)
             ticket.due_sign, ticket.due_contact, ticket.due_resolve = (
                 due.sign,
                 due.contact,
                 due.resolve,
             )
-        if action == "sign":
-            ticket.signed_at = t
+        if action == "sign" or (action == "reject_return" and ticket.signed_at is None):
+            ticket.signed_at = t  # a refused return leaves it signed by the department
+        if action == "start" and ticket.contacted_at is None:
+            ticket.contacted_at = t
         if action == "approve_extension":
             try:
                 until = parse_datetime(str(p["until"]), "until") if p.get("until") else None

@@ -51,7 +51,11 @@ class Ticket(Base):
     due_sign: Mapped[dt.datetime]
     due_contact: Mapped[dt.datetime]
     due_resolve: Mapped[dt.datetime]
+    #: the current dispatch (the deadlines run from it), its sign-off (签收) and the first
+    #: contact with the citizen after it (先行联系); a re-dispatch clears the last two
+    dispatched_at: Mapped[dt.datetime | None]
     signed_at: Mapped[dt.datetime | None]
+    contacted_at: Mapped[dt.datetime | None]
     handled_at: Mapped[dt.datetime | None]
     closed_at: Mapped[dt.datetime | None]
     status_notes: Mapped[str | None] = mapped_column(Text)
@@ -63,8 +67,9 @@ class Ticket(Base):
 
     __table_args__ = (
         Index("ix_tickets_service_state", "service_code", "state"),
-        # the duplicate lookup: same service, inside a small box of lat/lon
-        Index("ix_tickets_service_lat_lon", "service_code", "lat", "lon"),
+        # the duplicate lookup: same service, inside a small box of lat/lon, open, recent (the
+        # index covers the filter: a hotspot's candidates are not read row by row)
+        Index("ix_tickets_duplicate_lookup", "service_code", "lat", "lon", "state", "requested_at"),
     )
 
 

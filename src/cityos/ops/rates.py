@@ -1,30 +1,32 @@
 """The three rates of the hotline (三率), on-time resolution and the composite score, per unit
 (街乡, community) or department and month, by the versioned rule of ``ops/rates.toml``.
 
-Each rate is a pure function of three frames (tickets, transitions, callbacks) returning one row
-per group with numerator, denominator, rate (percent, NaN when the denominator is empty: no
-data, never 0) and the ticket ids behind both.
+Each rate is a pure function of two frames (tickets with their response times, callbacks)
+returning one row per group with numerator, denominator, rate (percent, NaN when the
+denominator is empty: no data, never 0) and the ticket ids behind both.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from cityos.errors import ConfigError, InputError
-from cityos.ops.models import Callback, Ticket, Transition
 from cityos.ops.workflow import OPEN_STATES
 from cityos.tomlfiles import read_with_defaults
 
 __all__ = [
+    "CALLBACK_COLUMNS",
     "GROUPS",
     "RATE_COLUMNS",
+    "TICKET_COLUMNS",
     "RateRule",
     "load_rate_rule",
     "month_bounds",
@@ -93,72 +95,128 @@ def month_bounds(month: str) -> tuple[dt.datetime, dt.datetime]:
     return start, end
 
 
+#: the ticket columns the rates read, as Arrow types
+TICKET_COLUMNS = {
+    "id": "int64", "state": "string", "department": "string", "subdistrict_id": "string",
+    "community_id": "string", "due_sign": "time", "due_contact": "time", "due_resolve": "time",
+    "dispatched_at": "time", "signed_at": "time", "contacted_at": "time", "handled_at": "time",
+    "closed_at": "time",
+}  # fmt: skip
+CALLBACK_COLUMNS = {
+    "ticket_id": "int64", "at": "time", "reached": "bool", "resolved": "bool",
+    "satisfaction": "string",
+}  # fmt: skip
+
+
+def _arrow_store(engine: Engine) -> tuple[Any, str, Callable[[dt.datetime], object]]:
+    """An ADBC connection to the store (Arrow in columns, no Python object per value: a month
+    of a big city is millions of values), its placeholder style and how times are bound."""
+    url = engine.url
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        import adbc_driver_sqlite.dbapi as adbc_sqlite
+
+        # times are stored as text, '%Y-%m-%d %H:%M:%S.%f' (SQLAlchemy's SQLite format)
+        return adbc_sqlite.connect(url.database), "?", lambda t: t.strftime("%Y-%m-%d %H:%M:%S.%f")
+    if url.get_backend_name() == "postgresql":
+        import adbc_driver_postgresql.dbapi as adbc_pg
+
+        uri = url.set(drivername="postgresql").render_as_string(hide_password=False)
+        return adbc_pg.connect(uri), "$", lambda t: t
+    raise ConfigError(f"{url!r}: the rates read SQLite files and PostgreSQL stores only")
+
+
+def _arrow_frame(
+    conn: Any, sql: str, params: list[object], columns: dict[str, str], *, sqlite: bool
+) -> pd.DataFrame:
+    """The rows of ``sql`` as a frame of ``columns`` (times parsed by Arrow from SQLite's text)."""
+    import pyarrow as pa
+
+    types = {
+        "int64": pa.int64(),
+        "string": pa.string(),
+        "time": pa.timestamp("us"),
+        "bool": pa.bool_(),
+    }
+    with conn.cursor() as cur:
+        # one batch for the whole result: SQLite's driver infers each column's type from its
+        # batch, and a batch of NULLs would be typed before the times after it
+        if sqlite:
+            cur.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": str(2**30)})
+        cur.execute(sql, params)
+        table = cur.fetch_arrow_table()
+    schema = pa.schema([(c, types[t]) for c, t in columns.items()])
+    frame: pd.DataFrame = table.cast(schema).to_pandas()
+    return frame
+
+
 def read_frames(engine: Engine, start: dt.datetime, end: dt.datetime) -> dict[str, pd.DataFrame]:
     """The tickets a month's rates can involve (requested before its end and not closed in the
-    two months before its start), their first dispatch, sign-off and contact times, and the
-    month's callbacks."""
-    horizon = start - dt.timedelta(days=62)
-    cols = [Ticket.id, Ticket.state, Ticket.department, Ticket.subdistrict_id, Ticket.community_id,
-            Ticket.requested_at, Ticket.due_sign, Ticket.due_contact, Ticket.due_resolve,
-            Ticket.handled_at, Ticket.closed_at]  # fmt: skip
-    relevant = (Ticket.requested_at < end) & (
-        Ticket.closed_at.is_(None) | (Ticket.closed_at >= horizon)
-    )
-    with engine.connect() as conn:
-        tickets = pd.read_sql(select(*cols).where(relevant), conn)
-        steps = pd.read_sql(
-            select(Transition.ticket_id, Transition.action, Transition.at)
-            .join(Ticket, Ticket.id == Transition.ticket_id)
-            .where(relevant, Transition.action.in_(["dispatch", "approve_return", "sign", "start"])),
+    two months before its start) with their dispatch, sign-off and contact times, and the
+    month's callbacks of those tickets."""
+    conn, mark, bind = _arrow_store(engine)
+    sqlite = mark == "?"
+
+    def p(i: int) -> str:
+        return "?" if sqlite else f"${i}"
+
+    # a month is most of the rows before its end: one scan beats the index on requested_at
+    scan = "tickets NOT INDEXED" if sqlite else "tickets"
+    try:
+        tickets = _arrow_frame(
             conn,
+            f"SELECT {', '.join(TICKET_COLUMNS)} FROM {scan} WHERE requested_at < {p(1)} "
+            f"AND (closed_at IS NULL OR closed_at >= {p(2)})",
+            [bind(end), bind(start - dt.timedelta(days=62))], TICKET_COLUMNS, sqlite=sqlite,
         )  # fmt: skip
-        calls = pd.read_sql(
-            select(Callback.ticket_id, Callback.at, Callback.reached, Callback.resolved,
-                   Callback.satisfaction).where(Callback.at >= start, Callback.at < end),
+        calls = _arrow_frame(
             conn,
+            f"SELECT {', '.join(CALLBACK_COLUMNS)} FROM callbacks WHERE at >= {p(1)} AND at < {p(2)}",
+            [bind(start), bind(end)], CALLBACK_COLUMNS, sqlite=sqlite,
         )  # fmt: skip
-    keep = set(tickets["id"])
-    return {
-        "tickets": tickets,
-        "transitions": steps,
-        "callbacks": calls[calls["ticket_id"].isin(keep)],
-    }
+    finally:
+        conn.close()
+    calls = calls[calls["ticket_id"].isin(tickets["id"])].reset_index(drop=True)
+    return {"tickets": tickets, "callbacks": calls}
 
 
-def _rows(
-    frame: pd.DataFrame, by: str, num: pd.Series, den: pd.Series, rate: str, note: str = ""
-) -> pd.DataFrame:
-    """One row per group: counts, percent (NaN when nothing to count) and ticket ids."""
-    f = frame.assign(_num=num.to_numpy(), _den=den.to_numpy())
-    f = f[f["_den"]]
-    if f.empty:
-        return pd.DataFrame(
-            columns=[
-                "group",
-                "rate",
-                "numerator",
-                "denominator",
-                "percent",
-                "tickets",
-                "denominator_tickets",
-                "note",
-            ]
-        )
-    g = f.groupby(by, dropna=False)
+OUTSIDE = "(outside every unit)"
 
-    def ids(s: pd.Series) -> str:
-        return ",".join(str(i) for i in sorted(s))
 
+@dataclass(frozen=True)
+class _Grouped:
+    """Rows of a frame by group: each row's group code, the group names, each row's ticket id
+    as text (rows ascending by id, so every list of ids comes out sorted)."""
+
+    codes: np.ndarray
+    labels: np.ndarray
+    ids: np.ndarray
+
+
+def _joined(codes: np.ndarray, ids: np.ndarray, n: int) -> np.ndarray:
+    """For each of ``n`` groups, the ids of its rows joined by commas, in row order."""
+    order = np.argsort(codes, kind="stable")
+    text = ids[order].tolist()
+    bounds = np.searchsorted(codes[order], np.arange(n + 1))
+    return np.array([",".join(text[bounds[i] : bounds[i + 1]]) for i in range(n)], dtype=object)
+
+
+def _rows(g: _Grouped, num: pd.Series, den: pd.Series, rate: str, note: str = "") -> pd.DataFrame:
+    """One row per group with something to count: numerator, denominator, percent and the
+    ticket ids behind both (one pass over the frame per rate: a month is millions of rows)."""
+    den_ = den.to_numpy(dtype=bool)
+    num_ = num.to_numpy(dtype=float) * den_
+    n = len(g.labels)
+    denominator = np.bincount(g.codes[den_], minlength=n).astype(float)
+    numerator = np.bincount(g.codes, weights=num_, minlength=n)
+    present = np.flatnonzero(denominator > 0)
+    hits = num_ > 0
     out = pd.DataFrame({
-        "numerator": g["_num"].sum().astype(float),
-        "denominator": g["_den"].sum().astype(float),
-        "tickets": f[f["_num"] > 0].groupby(by, dropna=False)["id"].apply(ids),
-        "denominator_tickets": g["id"].apply(ids),
+        "group": g.labels[present], "numerator": numerator[present],
+        "denominator": denominator[present],
+        "tickets": _joined(g.codes[hits], g.ids[hits], n)[present],
+        "denominator_tickets": _joined(g.codes[den_], g.ids[den_], n)[present],
     })  # fmt: skip
-    out["tickets"] = out["tickets"].fillna("")
     out["percent"] = np.clip(100.0 * out["numerator"] / out["denominator"], 0.0, 100.0)
-    out = out.reset_index().rename(columns={by: "group"})
-    out["group"] = out["group"].fillna("(outside every unit)")
     out["rate"], out["note"] = rate, note
     return out
 
@@ -170,26 +228,33 @@ def rates(frames: dict[str, pd.DataFrame], month: str, level: str, rule: RateRul
         raise InputError(f"level {level!r}: use one of {', '.join(GROUPS)}")
     start, end = month_bounds(month)
     by = GROUPS[level]
-    t = frames["tickets"].copy()
-    steps, calls = frames["transitions"], frames["callbacks"]
-    first = steps.groupby(["ticket_id", "action"])["at"].min().unstack()
-    for action in ("dispatch", "sign", "start"):
-        t[f"{action}_at"] = t["id"].map(first[action]) if action in first else pd.NaT
-    # response: dispatched, contact limit in the month
-    den = t["dispatch_at"].notna() & (t["due_contact"] >= start) & (t["due_contact"] < end)
-    num = den & (t["sign_at"] <= t["due_sign"]) & (t["start_at"] <= t["due_contact"])
-    parts = [_rows(t, by, num, den, "response")]
-    # callbacks of the month, joined to their ticket's group
-    c = calls[(calls["at"] >= start) & (calls["at"] < end)].merge(
-        t[["id", by]], left_on="ticket_id", right_on="id", how="inner"
-    )
+    t, calls = frames["tickets"], frames["callbacks"]
+    t = t if t["id"].is_monotonic_increasing else t.sort_values("id", kind="stable")
+    codes, uniques = pd.factorize(t[by].astype(object).fillna(OUTSIDE))
+    labels = np.asarray(uniques, dtype=object)
+    # small integer codes: numpy sorts them stably by radix, in linear time
+    codes = codes.astype(np.int16 if len(labels) < 2**15 else np.int32)
+    text = np.array(list(map(str, t["id"].tolist())), dtype=object)
+    tg = _Grouped(codes, labels, text)
+    # response: dispatched, contact limit in the month; signed and contacted in time
+    den = t["dispatched_at"].notna() & (t["due_contact"] >= start) & (t["due_contact"] < end)
+    num = den & (t["signed_at"] <= t["due_sign"]) & (t["contacted_at"] <= t["due_contact"])
+    parts = [_rows(tg, num, den, "response")]
+    # callbacks of the month, with their ticket's group
+    c = calls[(calls["at"] >= start) & (calls["at"] < end)]
+    row = pd.Series(np.arange(len(t)), index=t["id"].to_numpy())
+    c = c[c["ticket_id"].isin(row.index)]
+    at = row.loc[c["ticket_id"].to_numpy()].to_numpy()
+    order = np.argsort(at, kind="stable")  # by ticket id, like the tickets
+    c, at = c.iloc[order].reset_index(drop=True), at[order]
+    cg = _Grouped(codes[at], labels, text[at])
     reached = c["reached"].astype(bool)
-    parts.append(_rows(c, by, reached & (c["resolved"] == True), reached, "resolution"))  # noqa: E712
+    parts.append(_rows(cg, reached & (c["resolved"] == True), reached, "resolution"))  # noqa: E712
     sat = c["satisfaction"].isin(rule.satisfied).astype(float) + rule.partly_weight * c[
         "satisfaction"
     ].isin(rule.partly)
-    parts.append(_rows(c.assign(_w=sat), by, sat.where(reached, 0.0), reached, "satisfaction"))
-    parts.append(_rows(c, by, ~reached, pd.Series(True, index=c.index), "callbacks_unreached",
+    parts.append(_rows(cg, sat.where(reached, 0.0), reached, "satisfaction"))
+    parts.append(_rows(cg, ~reached, pd.Series(True, index=c.index), "callbacks_unreached",
                        "callbacks that could not reach the citizen ÷ all callbacks; not in the rates"))  # fmt: skip
     # on time: handled in the month (on time or not) + open and overdue at its end
     handled = (t["handled_at"] >= start) & (t["handled_at"] < end)
@@ -198,21 +263,14 @@ def rates(frames: dict[str, pd.DataFrame], month: str, level: str, rule: RateRul
     overdue_open = (
         t["handled_at"].isna() & (t["due_resolve"] < end) & with_department & t["closed_at"].isna()
     )
-    parts.append(
-        _rows(
-            t,
-            by,
-            handled & (t["handled_at"] <= t["due_resolve"]),
-            handled | overdue_open,
-            "on_time",
-        )
-    )
+    on_time = handled & (t["handled_at"] <= t["due_resolve"])
+    parts.append(_rows(tg, on_time, handled | overdue_open, "on_time"))
     out = (
         pd.concat([p for p in parts if len(p)], ignore_index=True)
         if any(len(p) for p in parts)
         else pd.DataFrame(columns=list(RATE_COLUMNS))
     )
-    out = _complete(out, t[by].fillna("(outside every unit)").unique())
+    out = _complete(out, labels)
     out = _composite(out, rule)
     out["month"], out["level"] = month, level
     return (

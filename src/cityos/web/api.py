@@ -72,6 +72,7 @@ class TicketView(BaseModel):
     units: dict[str, str | None]
     outside_city: bool
     due: dict[str, str]
+    times: dict[str, str | None]
     overdue: bool
     allowed_actions: list[str]
     seconds_in_state: dict[str, float]
@@ -94,6 +95,9 @@ def _view(t: Ticket, request: Request, ops: Ops) -> TicketView:
         outside_city=t.outside_city,
         due={"sign": stamp(t.due_sign) or "", "contact": stamp(t.due_contact) or "",
              "resolve": stamp(t.due_resolve) or ""},
+        times={"dispatched": stamp(t.dispatched_at), "signed": stamp(t.signed_at),
+               "contacted": stamp(t.contacted_at), "handled": stamp(t.handled_at),
+               "closed": stamp(t.closed_at)},
         overdue=(open_ and at > t.due_resolve) or (t.closed_at is not None and t.closed_at > t.due_resolve),
         allowed_actions=allowed_actions(t.state), seconds_in_state=spent,
         transitions=[Transition(action=x.action, from_state=x.from_state, to_state=x.to_state,
@@ -147,14 +151,19 @@ async def ticket(
     responses={403: {"description": "wrong role"}, 404: {"description": "no such ticket or action"},
                409: {"description": "not allowed from the current state"}},
 )  # fmt: skip
-def act(
+async def act(
     ticket_id: int, action: str, body: ActionBody, request: Request,
     ops: OpsDep, key: KeyDep,
 ) -> TicketView:  # fmt: skip
-    with ops.session() as s:
-        t = ops.hotline.act(s, ticket_id, action, key, body.model_dump(exclude_none=True))
-        s.commit()
-        return _view(t, request, ops)
+    params = body.model_dump(exclude_none=True)
+
+    def run() -> TicketView:
+        with ops.session() as s:
+            t = ops.hotline.act(s, ticket_id, action, key, params)
+            s.commit()
+            return _view(t, request, ops)
+
+    return await ops.write(run)
 
 
 @router.get(

@@ -4,6 +4,8 @@ one edge — Open311 paths answer in the Open311 error shape (``errors › error
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -76,14 +78,23 @@ def create_app(
         b, services=services, routing=routing, deadlines=deadlines, outside=outside,
         media_dir=Path(str(engine.url.database)).with_suffix(".media") if db_url.startswith("sqlite") else None,
     )  # fmt: skip
+    ops = Ops(
+        hotline, sessionmaker(engine, expire_on_commit=False), engine, load_rate_rule(rates),
+        writers=1 if engine.dialect.name == "sqlite" else 4,
+    )  # fmt: skip
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        ops.close()  # on shutdown: the queued writes finish before the process ends
+
     app = FastAPI(
         title="cityos operations service",
         version=__version__,
         description="Citizen requests over Open311 GeoReport v2 and the 12345 workflow (接诉即办).",
+        lifespan=lifespan,
     )
-    app.state.ops = Ops(
-        hotline, sessionmaker(engine, expire_on_commit=False), engine, load_rate_rule(rates)
-    )
+    app.state.ops = ops
     app.include_router(open311.router)
     app.include_router(api.router)
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+import functools
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Annotated
+from dataclasses import dataclass, field
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Header, Request
 from sqlalchemy import Engine
@@ -18,15 +21,40 @@ from cityos.ops.rates import RateRule
 
 __all__ = ["KeyDep", "Ops", "OpsDep", "get_ops", "key_from", "require_key"]
 
+T = TypeVar("T")
+
 
 @dataclass
 class Ops:
-    """The service's state: the hotline and a session factory over the store."""
+    """The service's state: the hotline, a session factory over the store and the store's
+    writers.
+
+    Every write transaction runs on one of ``writers`` threads (one for SQLite, which has a
+    single writer anyway): queued in order there, writes never wait in SQLite's busy handler,
+    whose sleeps made the slowest POSTs take a second and more; the event loop goes on serving
+    reads meanwhile (WAL readers do not wait for the writer).
+    """
 
     hotline: Hotline
     sessions: sessionmaker[Session]
     engine: Engine
     rate_rule: RateRule
+    writers: int = 1
+    _pool: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
+
+    async def write(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` on a writer thread; what it returns (or raises)."""
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.writers, thread_name_prefix="cityos-writer")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, functools.partial(fn, *args))
+
+    def close(self) -> None:
+        """Finish the queued writes, then stop the writers and close the store's connections."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+        self.engine.dispose()
 
     @contextmanager
     def session(self) -> Iterator[Session]:

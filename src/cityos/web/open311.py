@@ -9,7 +9,6 @@ import datetime as dt
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
@@ -240,8 +239,7 @@ async def create_request(fmt: Fmt, request: Request, ops: OpsDep) -> Response:
                 attributes[inner] = str(form.get(name))
     photo = form.get("media")
     data = await photo.read() if photo is not None and not isinstance(photo, str) else None
-    # the commit waits for the disk (fsync): in a worker thread, so reads go on meanwhile
-    row = await run_in_threadpool(_store_request, ops, form, key_text, attributes, data)
+    row = await ops.write(_store_request, ops, form, key_text, attributes, data)
     return open311_response(fmt, "service_requests", "request", [row])
 
 
