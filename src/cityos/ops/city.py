@@ -3,7 +3,7 @@ own, generated grid cells included — 网格化 management cells are units too)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import geopandas as gpd
 import numpy as np
@@ -24,6 +24,15 @@ class CityModel:
     units: UnitSet
     crs: str
     _to_crs: pyproj.Transformer
+    #: per level, a spatial index of the units and their ids (in the units' order)
+    _trees: dict[str, tuple[shapely.STRtree, list[str]]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for level, frame in self.units.levels.items():
+            self._trees[level] = (
+                shapely.STRtree(np.asarray(frame.geometry.array)),
+                [str(u) for u in frame["unit_id"]],
+            )
 
     @classmethod
     def from_bundle(cls, bundle: Bundle) -> CityModel:
@@ -31,13 +40,14 @@ class CityModel:
         return cls(units, bundle.crs, pyproj.Transformer.from_crs(4326, bundle.crs, always_xy=True))
 
     def locate(self, lon: float, lat: float) -> dict[str, str | None]:
-        """The unit id at each level containing the point (boundary included; None outside)."""
+        """The unit id at each level containing the point (boundary included; None outside;
+        the first unit in the level's order where units touch)."""
         x, y = self._to_crs.transform(lon, lat)
         point = shapely.Point(x, y)
         out: dict[str, str | None] = {}
-        for level, frame in self.units.levels.items():
-            hits = frame.sindex.query(point, predicate="intersects")
-            out[level] = str(frame["unit_id"].iloc[int(np.min(hits))]) if len(hits) else None
+        for level, (tree, ids) in self._trees.items():
+            hits = tree.query(point, predicate="intersects")
+            out[level] = ids[int(hits.min())] if len(hits) else None
         return out
 
     def metres(self, lon: float, lat: float) -> tuple[float, float]:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from cityos.errors import ConflictError, ForbiddenError, InputError, NotFoundError
@@ -42,6 +42,26 @@ DUPLICATE_CANDIDATES = 200
 #: ticket ids are 32-bit integers (PostgreSQL INTEGER)
 MAX_ID = 2**31
 _REPORTER_FIELDS = ("first_name", "last_name", "email", "phone", "device_id", "account_id")
+
+
+#: intake's inserts (Core, built once)
+_INSERT_TICKET = insert(Ticket).returning(Ticket.id)
+_INSERT_TRANSITION = insert(Transition)
+_INSERT_REPORTER = insert(Reporter)
+
+#: the candidates of the duplicate lookup (built once: statements cost more than the query)
+_CANDIDATES = (
+    select(Ticket.id, Ticket.lat, Ticket.lon)
+    .where(
+        Ticket.service_code == bindparam("service"),
+        Ticket.state.in_(sorted(OPEN_STATES)),
+        Ticket.requested_at >= bindparam("since"),
+        Ticket.lat.between(bindparam("lat0"), bindparam("lat1")),
+        Ticket.lon.between(bindparam("lon0"), bindparam("lon1")),
+    )
+    .order_by(Ticket.id.desc())
+    .limit(DUPLICATE_CANDIDATES)
+)
 
 
 def now() -> dt.datetime:
@@ -137,64 +157,61 @@ class Hotline:
         route = self.routing.route(service, units, point)
         t = now()
         due = self.deadlines.due(service.urgency, t)
-        ticket = Ticket(
-            service_code=service.service_code, state="received", description=req.description,
-            lat=req.lat, lon=req.lon, address=req.address, address_id=req.address_id,
-            community_id=units.get("community"), subdistrict_id=units.get("subdistrict"),
-            city_id=units.get("city"), outside_city=outside, department=route.department,
-            routing_rule=route.rule, urgency=service.urgency, channel=req.channel,
+        dispatch = self.auto_dispatch and service.request_type != "inquiry"
+        values: dict[str, Any] = dict(
+            service_code=service.service_code, state="dispatched" if dispatch else "received",
+            description=req.description, lat=req.lat, lon=req.lon, address=req.address,
+            address_id=req.address_id, community_id=units.get("community"),
+            subdistrict_id=units.get("subdistrict"), city_id=units.get("city"),
+            outside_city=outside, department=route.department, routing_rule=route.rule,
+            urgency=service.urgency, channel=req.channel,
             attributes=json.dumps(req.attributes, ensure_ascii=False), media_url=req.media_url,
+            media=self._store_photo(req.photo) if req.photo is not None else None,
             requested_at=t, updated_at=t, due_sign=due.sign, due_contact=due.contact,
-            due_resolve=due.resolve,
+            due_resolve=due.resolve, dispatched_at=t if dispatch else None,
+            likely_duplicate_of=self._likely_duplicate(session, service, req, t),
         )  # fmt: skip
-        if req.photo is not None:
-            ticket.media = self._store_photo(req.photo)
         notices = []
-        duplicate = self._likely_duplicate(session, service, req, t)
-        if duplicate is not None:
-            ticket.likely_duplicate_of = duplicate.id
+        if values["likely_duplicate_of"] is not None:
             notices.append(
-                f"possible duplicate of request {duplicate.id} (same service within {service.duplicate_radius_m:g} m); a dispatcher may merge them"
+                f"possible duplicate of request {values['likely_duplicate_of']} (same service within {service.duplicate_radius_m:g} m); a dispatcher may merge them"
             )
         if outside:
             notices.append(
                 "the location lies outside the city's units; routed to the fallback department"
             )
-        session.add(ticket)
-        session.flush()
+        # Core inserts, no unit of work: intake is the service's busiest write
+        conn = session.connection()
+        tid = conn.execute(_INSERT_TICKET, values).scalar_one()
         who = {k: v for k, v in req.reporter.items() if k in _REPORTER_FIELDS and v}
         if who:
-            session.add(Reporter(ticket_id=ticket.id, **who))
-        self._audit(session, ticket, "receive", None, "received", key, f"channel {req.channel}", t)
-        if self.auto_dispatch and service.request_type != "inquiry":
-            self._audit(session, ticket, "dispatch", "received", "dispatched", key,
-                        f"routed by rule {route.rule}" + (" (fallback)" if route.fallback else ""), t)  # fmt: skip
-            ticket.state = "dispatched"
-            ticket.dispatched_at = t
-        return ticket, "; ".join(notices) or None
+            conn.execute(_INSERT_REPORTER, {"ticket_id": tid, **who})
+        audit = dict(ticket_id=tid, actor=key.name, role=key.role, at=t, attachment=None,
+                     department=route.department)  # fmt: skip
+        steps = [dict(audit, action="receive", from_state=None, to_state="received",
+                      reason=f"channel {req.channel}")]  # fmt: skip
+        if dispatch:
+            steps.append(dict(audit, action="dispatch", from_state="received", to_state="dispatched",
+                              reason=f"routed by rule {route.rule}" + (" (fallback)" if route.fallback else "")))  # fmt: skip
+        conn.execute(_INSERT_TRANSITION, steps)
+        return Ticket(id=tid, **values), "; ".join(notices) or None
 
     def _likely_duplicate(
         self, session: Session, service: Service, req: Intake, t: dt.datetime
-    ) -> Ticket | None:
-        """The nearest open ticket of the same service within its radius and window, among the
-        newest :data:`DUPLICATE_CANDIDATES` inside the radius' bounding box (a hotspot with
-        thousands of open tickets must not slow every new one down)."""
+    ) -> int | None:
+        """The id of the nearest open ticket of the same service within its radius and window,
+        among the newest :data:`DUPLICATE_CANDIDATES` inside the radius' bounding box (a
+        hotspot with thousands of open tickets must not slow every new one down)."""
         if req.lat is None or req.lon is None or service.duplicate_radius_m <= 0:
             return None
         dlat = service.duplicate_radius_m / 111_320.0
         dlon = dlat / max(0.01, math.cos(math.radians(req.lat)))
-        rows = session.execute(
-            select(Ticket.id, Ticket.lat, Ticket.lon)
-            .where(
-                Ticket.service_code == service.service_code,
-                Ticket.state.in_(OPEN_STATES),
-                Ticket.requested_at >= t - dt.timedelta(hours=service.duplicate_window_h),
-                Ticket.lat.between(req.lat - dlat, req.lat + dlat),
-                Ticket.lon.between(req.lon - dlon, req.lon + dlon),
-            )
-            .order_by(Ticket.id.desc())
-            .limit(DUPLICATE_CANDIDATES)
-        ).all()
+        rows = session.connection().execute(
+            _CANDIDATES,
+            {"service": service.service_code, "since": t - dt.timedelta(hours=service.duplicate_window_h),
+             "lat0": req.lat - dlat, "lat1": req.lat + dlat, "lon0": req.lon - dlon,
+             "lon1": req.lon + dlon},
+        ).all()  # fmt: skip
         if not rows:
             return None
         x, y = self.city.metres(req.lon, req.lat)
@@ -204,8 +221,7 @@ class Hotline:
         )
         d = np.hypot(bx - x, by - y)
         near = d <= service.duplicate_radius_m
-        best = (float(d[near].min()), int(ids[near][np.argmin(d[near])])) if near.any() else None
-        return session.get(Ticket, best[1]) if best else None
+        return int(ids[near][np.argmin(d[near])]) if near.any() else None
 
     def _store_photo(self, data: bytes) -> str:
         """Re-encode the photo without its metadata (EXIF carries GPS, device, time)."""

@@ -15,7 +15,7 @@ import re
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.orm import Session
 
 from cityos.errors import InputError
@@ -61,11 +61,17 @@ def create_key(session: Session, name: str, role: str) -> str:
     return key
 
 
-def find_key(session: Session, key: str | None) -> KeyInfo | None:
+_BY_HASH = select(ApiKey.name, ApiKey.role, ApiKey.revoked_at).where(
+    ApiKey.key_hash == bindparam("h")
+)
+
+
+def find_key(session: Session | Connection, key: str | None) -> KeyInfo | None:
     """The live key matching ``key`` (None for no key, a wrong or a revoked one)."""
     if not key:
         return None
-    row = session.scalar(select(ApiKey).where(ApiKey.key_hash == _hash(key)))
+    conn = session.connection() if isinstance(session, Session) else session
+    row = conn.execute(_BY_HASH, {"h": _hash(key)}).first()
     if row is None or row.revoked_at is not None:
         return None
     return KeyInfo(row.name, row.role)

@@ -103,7 +103,7 @@ def _view(t: Ticket, request: Request, ops: Ops) -> TicketView:
         transitions=[Transition(action=x.action, from_state=x.from_state, to_state=x.to_state,
                                 actor=x.actor, role=x.role, at=stamp(x.at) or "", reason=x.reason,
                                 department=x.department) for x in steps],
-        public=public_request(t, ops.hotline, extensions=True, base=str(request.base_url).rstrip("/")),
+        public=public_request(t, ops.hotline, notes=steps, base=str(request.base_url).rstrip("/")),
     )  # fmt: skip
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Header, Request
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from cityos.errors import ForbiddenError
@@ -41,6 +41,12 @@ class Ops:
     rate_rule: RateRule
     writers: int = 1
     _pool: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
+
+    @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        """A connection for Core reads (no ORM objects: a page of requests is rows)."""
+        with self.engine.connect() as conn:
+            yield conn
 
     async def write(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(*args)`` on a writer thread; what it returns (or raises)."""
@@ -88,8 +94,8 @@ async def require_key(
     x_api_key: Annotated[str | None, Header(description="An API key (cityos keys create)")] = None,
 ) -> KeyInfo:
     """The caller's key from the ``X-API-Key`` header; 403 without a valid one."""
-    with ops.session() as s:
-        key = find_key(s, x_api_key)
+    with ops.reading() as conn:
+        key = find_key(conn, x_api_key)
     if key is None:
         raise ForbiddenError("a valid X-API-Key header is required")
     return key

@@ -6,22 +6,23 @@ extensions (../shared/OPEN311.md)."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from sqlalchemy import select
-from sqlalchemy.orm import selectinload
+from sqlalchemy import ColumnElement, Connection, Executable, bindparam, select
 
 from cityos.errors import ForbiddenError, InputError, NotFoundError
 from cityos.ops.catalogue import Service
 from cityos.ops.hotline import MAX_ID, Hotline, Intake, now
-from cityos.ops.models import Ticket
+from cityos.ops.models import Ticket, Transition
 from cityos.ops.workflow import CLOSED_STATES, detailed_status
 from cityos.web.deps import Ops, OpsDep, key_from
-from cityos.web.formats import open311_response, parse_datetime, stamp
+from cityos.web.formats import open311_response, parse_datetime, stamp, without_nulls
 
-__all__ = ["MAX_PAGE_SIZE", "public_request", "router"]
+__all__ = ["MAX_PAGE_SIZE", "PUBLIC_COLUMNS", "public_request", "router"]
 
 router = APIRouter(prefix="/open311/v2", tags=["Open311 GeoReport v2"])
 Fmt = Literal["json", "xml"]
@@ -76,32 +77,60 @@ async def service_definition(service_code: str, fmt: Fmt, ops: OpsDep) -> Respon
     return open311_response(fmt, "service_definition", None, payload)
 
 
-def public_request(t: Ticket, hotline: Hotline, *, extensions: bool, base: str) -> dict[str, Any]:
-    """The public view of a ticket (no reporter data, ever)."""
+#: what the public view of a ticket reads (a row of these or a :class:`Ticket`)
+PUBLIC_COLUMNS = (
+    Ticket.id, Ticket.service_code, Ticket.state, Ticket.status_notes, Ticket.description,
+    Ticket.department, Ticket.requested_at, Ticket.updated_at, Ticket.due_resolve, Ticket.address,
+    Ticket.address_id, Ticket.lat, Ticket.lon, Ticket.media, Ticket.media_url, Ticket.closed_at,
+    Ticket.channel, Ticket.likely_duplicate_of, Ticket.duplicate_of,
+)  # fmt: skip
+
+_ONE = select(*PUBLIC_COLUMNS).where(Ticket.id == bindparam("id"))
+_NOTES = (
+    select(Transition.ticket_id, Transition.at, Transition.action, Transition.to_state,
+           Transition.reason)
+    .where(Transition.ticket_id.in_(bindparam("ids", expanding=True)))
+    .order_by(Transition.id)
+)  # fmt: skip
+
+
+def public_request(
+    t: Any, hotline: Hotline, *, notes: Sequence[Any] | None, base: str
+) -> dict[str, Any]:
+    """The public view of a ticket (no reporter data, ever), absent fields left out; with
+    ``notes`` (its transitions, oldest first) the ``extensions=true`` view."""
     service = hotline.services.services.get(t.service_code)
     closed = t.state in CLOSED_STATES and (t.state != "merged_duplicate" or t.closed_at is not None)
+    media = f"{base}/media/{t.media}" if t.media else t.media_url
     out: dict[str, Any] = {
         "service_request_id": str(t.id), "status": "closed" if closed else "open",
         "status_notes": t.status_notes, "service_name": service.name_zh if service else t.service_code,
         "service_code": t.service_code, "description": t.description,
-        "agency_responsible": t.department, "service_notice": None,
-        "requested_datetime": stamp(t.requested_at), "updated_datetime": stamp(t.updated_at),
-        "expected_datetime": stamp(t.due_resolve), "address": t.address, "address_id": t.address_id,
-        "lat": t.lat, "long": t.lon,
-        "media_url": f"{base}/media/{t.media}" if t.media else t.media_url,
+        "agency_responsible": t.department, "requested_datetime": stamp(t.requested_at),
+        "updated_datetime": stamp(t.updated_at), "expected_datetime": stamp(t.due_resolve),
+        "address": t.address, "address_id": t.address_id, "lat": t.lat, "long": t.lon,
+        "media_url": media,
     }  # fmt: skip
-    if extensions:
-        out["extended_attributes"] = {
+    if notes is not None:
+        out["extended_attributes"] = without_nulls({
             "detailed_status": detailed_status(t.state), "state": t.state, "channel": t.channel,
             "duplicate": str(t.likely_duplicate_of) if t.likely_duplicate_of else None,
             "parent_service_request_id": str(t.duplicate_of) if t.duplicate_of else None,
-        }  # fmt: skip
+        })  # fmt: skip
         out["notes"] = [
             {"datetime": stamp(tr.at), "type": "status",
              "description": f"{tr.action}: {tr.to_state}" + (f" ({tr.reason})" if tr.reason else "")}
-            for tr in t.transitions
+            for tr in notes
         ]  # fmt: skip
-    return out
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def _notes(conn: Connection, ids: list[int]) -> dict[int, list[Any]]:
+    """The transitions of the tickets ``ids``, oldest first, in one query."""
+    by: dict[int, list[Any]] = {i: [] for i in ids}
+    for r in conn.execute(_NOTES, {"ids": ids}):
+        by[r.ticket_id].append(r)
+    return by
 
 
 def _one(params: Any, name: str) -> str | None:
@@ -132,13 +161,36 @@ def _when(params: Any, name: str) -> dt.datetime | None:
         raise InputError(str(exc)) from exc
 
 
+@functools.lru_cache(maxsize=64)
+def _list_statement(filters: frozenset[str], status: str) -> Executable:
+    """The page query for a set of filters (built once per set: building a statement costs
+    more than running it); every value a bound parameter."""
+    stmt = select(*PUBLIC_COLUMNS)
+    where: dict[str, ColumnElement[bool]] = {
+        "ids": Ticket.id.in_(bindparam("ids", expanding=True)),
+        "codes": Ticket.service_code.in_(bindparam("codes", expanding=True)),
+        "start": Ticket.requested_at >= bindparam("start"),
+        "end": Ticket.requested_at <= bindparam("end"),
+        "after": Ticket.updated_at >= bindparam("after"),
+        "before": Ticket.updated_at <= bindparam("before"),
+    }
+    for name in sorted(filters & where.keys()):
+        stmt = stmt.where(where[name])
+    closed = sorted(CLOSED_STATES - {"merged_duplicate"})
+    if status == "open":
+        stmt = stmt.where(Ticket.state.not_in(closed))
+    elif status == "closed":
+        stmt = stmt.where(Ticket.state.in_(closed))
+    return stmt.order_by(Ticket.id).offset(bindparam("offset")).limit(bindparam("limit"))
+
+
 @router.get("/requests.{fmt}", summary="Service requests")
 async def requests_list(fmt: Fmt, request: Request, ops: OpsDep) -> Response:
     q = request.query_params
     extensions = (_one(q, "extensions") or "").lower() == "true"
     page = _int(q, "page", 1, 1, 10**9)
     size = _int(q, "page_size", MAX_PAGE_SIZE, 1, MAX_PAGE_SIZE)
-    stmt = select(Ticket)
+    params: dict[str, Any] = {"offset": (page - 1) * size, "limit": size}
     ids = _one(q, "service_request_id")
     if ids:
         try:
@@ -147,49 +199,37 @@ async def requests_list(fmt: Fmt, request: Request, ops: OpsDep) -> Response:
             raise InputError(
                 f"service_request_id {ids!r}: give request ids separated by commas"
             ) from exc
-        stmt = stmt.where(Ticket.id.in_(wanted))
+        params["ids"] = wanted
+        status_kind = ""
     else:
         codes = _one(q, "service_code")
         if codes:
-            stmt = stmt.where(Ticket.service_code.in_([c.strip() for c in codes.split(",")]))
+            params["codes"] = [c.strip() for c in codes.split(",")]
         start, end = _when(q, "start_date"), _when(q, "end_date")
         if start and end and end - start > WINDOW:
             raise InputError("start_date to end_date may span at most 90 days")
-        if (
-            start is None
-            and end is None
-            and not (_one(q, "updated_after") or _one(q, "updated_before"))
-        ):
-            start = now() - WINDOW
-        if start:
-            stmt = stmt.where(Ticket.requested_at >= start)
-        if end:
-            stmt = stmt.where(Ticket.requested_at <= end)
         after, before = _when(q, "updated_after"), _when(q, "updated_before")
-        if after:
-            stmt = stmt.where(Ticket.updated_at >= after)
-        if before:
-            stmt = stmt.where(Ticket.updated_at <= before)
+        if start is None and end is None and after is None and before is None:
+            start = now() - WINDOW
+        for name, value in (("start", start), ("end", end), ("after", after), ("before", before)):
+            if value is not None:
+                params[name] = value
         status = _one(q, "status")
-        if status:
-            wanted_status = {s.strip().lower() for s in status.split(",")}
-            if not wanted_status <= {"open", "closed"}:
-                raise InputError(f"status {status!r}: use open or closed")
-            closed = list(CLOSED_STATES - {"merged_duplicate"})
-            if wanted_status == {"open"}:
-                stmt = stmt.where(Ticket.state.not_in(closed))
-            elif wanted_status == {"closed"}:
-                stmt = stmt.where(Ticket.state.in_(closed))
-    stmt = stmt.order_by(Ticket.id).offset((page - 1) * size).limit(size)
-    if extensions:  # the notes: every page's transitions in one query, not one per ticket
-        stmt = stmt.options(selectinload(Ticket.transitions))
+        wanted_status = {x.strip().lower() for x in status.split(",")} if status else set()
+        if not wanted_status <= {"open", "closed"}:
+            raise InputError(f"status {status!r}: use open or closed")
+        status_kind = wanted_status.pop() if len(wanted_status) == 1 else ""
+    stmt = _list_statement(frozenset(params), status_kind)
     base = str(request.base_url).rstrip("/")
-    with ops.session() as s:
-        rows = [
-            public_request(t, ops.hotline, extensions=extensions, base=base)
-            for t in s.scalars(stmt)
-        ]
-    return open311_response(fmt, "service_requests", "request", rows)
+    with ops.reading() as conn:
+        tickets = conn.execute(stmt, params).all()
+        # the notes: every page's transitions in one query, not one per ticket
+        notes = _notes(conn, [t.id for t in tickets]) if extensions else {}
+    rows = [
+        public_request(t, ops.hotline, notes=notes.get(t.id) if extensions else None, base=base)
+        for t in tickets
+    ]
+    return open311_response(fmt, "service_requests", "request", rows, clean=False)
 
 
 @router.get("/requests/{service_request_id}.{fmt}", summary="Service request")
@@ -197,12 +237,16 @@ async def request_one(service_request_id: str, fmt: Fmt, request: Request, ops: 
     extensions = (request.query_params.get("extensions") or "").lower() == "true"
     if not service_request_id.isdigit():
         raise NotFoundError(f"no request {service_request_id}")
-    with ops.session() as s:
-        t = ops.hotline.get(s, int(service_request_id))
-        row = public_request(
-            t, ops.hotline, extensions=extensions, base=str(request.base_url).rstrip("/")
-        )
-    return open311_response(fmt, "service_requests", "request", [row])
+    rid = int(service_request_id)
+    if not 1 <= rid < MAX_ID:
+        raise NotFoundError(f"no request {service_request_id}")
+    with ops.reading() as conn:
+        t = conn.execute(_ONE, {"id": rid}).first()
+        if t is None:
+            raise NotFoundError(f"no request {service_request_id}")
+        notes = _notes(conn, [rid])[rid] if extensions else None
+    row = public_request(t, ops.hotline, notes=notes, base=str(request.base_url).rstrip("/"))
+    return open311_response(fmt, "service_requests", "request", [row], clean=False)
 
 
 @router.get("/tokens/{token}.{fmt}", summary="Request id from a token")
