@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import math
 import xml.etree.ElementTree as ET
 
 import httpx
@@ -16,6 +17,7 @@ from civicbot.registry import Endpoint
 from georeport import GeoReport
 from PIL import Image
 
+from tests.conftest import TOY_ORIGIN
 from tests.web.conftest import Server, toy_point
 
 C1 = toy_point(250, 100)  # inside 东社区 (C1)
@@ -100,6 +102,16 @@ def test_duplicate_is_flagged_at_intake(server: Server) -> None:
         f"{server.open311}/requests/{second['service_request_id']}.json?extensions=true"
     ).json()[0]
     assert one["extended_attributes"]["duplicate"] == first["service_request_id"]
+
+
+def test_duplicate_across_the_edge_of_a_lookup_square(server: Server) -> None:
+    # the lookup reads the 3 × 3 squares (side 50 m, the radius) around a new request: two
+    # requests 10 m apart on either side of a square's edge still find each other
+    edge = 50 * math.ceil((TOY_ORIGIN[0] + 250) / 50) - TOY_ORIGIN[0]
+    west, east = toy_point(edge - 5, 250), toy_point(edge + 5, 250)
+    first = server.post(service_code="road_damage", lat=west[1], long=west[0]).json()[0]
+    second = server.post(service_code="road_damage", lat=east[1], long=east[0]).json()[0]
+    assert f"duplicate of request {first['service_request_id']}" in second["service_notice"]
 
 
 def test_outside_the_city_is_flagged_and_falls_back(server: Server) -> None:

@@ -55,27 +55,43 @@ def hotline_files(f: F) -> F:
     "--outside", type=click.Choice(["flag", "refuse"]), default="flag", show_default=True,
     help="A request outside the city: accept, route to the fallback and flag; or refuse it.",
 )  # fmt: skip
+@click.option(
+    "--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+    help="Worker processes (one per core is the most that helps; SQLite writes take turns).",
+)  # fmt: skip
 @opt.quiet_option
 def serve_cmd(
     bundle: Path, db: str | None, host: str, port: int, services: Path | None,
-    routing: Path | None, deadlines: Path | None, outside: str, quiet: bool,
+    routing: Path | None, deadlines: Path | None, outside: str, workers: int, quiet: bool,
 ) -> None:  # fmt: skip
     """Run the operations service on BUNDLE: Open311 GeoReport v2 at /open311/v2/, the hotline
     workflow at /api/v1/, the OpenAPI at /openapi.json."""
+    import json
+    import os
+
     import uvicorn
 
     from cityos.ops.store import default_url
-    from cityos.web.app import create_app
+    from cityos.web.app import SERVE_ENV, create_app
 
     url = db or default_url(bundle)
-    app = create_app(
-        bundle, url, services=services, routing=routing, deadlines=deadlines, outside=outside
-    )
+    args: dict[str, Any] = {"bundle": str(bundle), "db_url": url, "outside": outside, "workers": workers,
+            **{k: str(v) for k, v in (("services", services), ("routing", routing),
+                                      ("deadlines", deadlines)) if v is not None}}  # fmt: skip
+    app = create_app(**args)  # every problem found here, before a worker starts
     if not quiet:
         click.echo(
-            f"cityos serve: http://{host}:{port}/open311/v2/discovery.json (store {url})", err=True
-        )
-    uvicorn.run(app, host=host, port=port, log_level="warning" if quiet else "info")
+            f"cityos serve: http://{host}:{port}/open311/v2/discovery.json (store {url}"
+            f"{f', {workers} workers' if workers > 1 else ''})", err=True,
+        )  # fmt: skip
+    level = "warning" if quiet else "info"
+    if workers == 1:
+        uvicorn.run(app, host=host, port=port, log_level=level)
+        return
+    app.state.ops.close()
+    os.environ[SERVE_ENV] = json.dumps(args)
+    uvicorn.run("cityos.web.app:app_from_environment", factory=True, workers=workers,
+                host=host, port=port, log_level=level)  # fmt: skip
 
 
 @click.group("db")

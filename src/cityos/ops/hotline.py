@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import Executable, bindparam, insert, select, union_all
 from sqlalchemy.orm import Session
 
 from cityos.errors import ConflictError, ForbiddenError, InputError, NotFoundError
@@ -33,12 +33,12 @@ from cityos.ops.models import Callback, Reporter, Ticket, Transition
 from cityos.ops.routing import Routing
 from cityos.ops.workflow import ACTIONS, CLOSED_STATES, OPEN_STATES, allowed_actions, may
 
-__all__ = ["MAX_DESCRIPTION", "MAX_ID", "Hotline", "Intake", "load_hotline", "now"]
+__all__ = ["MAX_DESCRIPTION", "MAX_ID", "Hotline", "Intake", "Prepared", "load_hotline", "now"]
 
 #: Open311: description up to 4,000 characters
 MAX_DESCRIPTION = 4000
-#: open tickets looked at for a likely duplicate (the newest inside the radius' box)
-DUPLICATE_CANDIDATES = 200
+#: open tickets looked at for a likely duplicate in each square around a new one (the newest)
+DUPLICATE_CANDIDATES = 50
 #: ticket ids are 32-bit integers (PostgreSQL INTEGER)
 MAX_ID = 2**31
 _REPORTER_FIELDS = ("first_name", "last_name", "email", "phone", "device_id", "account_id")
@@ -49,19 +49,31 @@ _INSERT_TICKET = insert(Ticket).returning(Ticket.id)
 _INSERT_TRANSITION = insert(Transition)
 _INSERT_REPORTER = insert(Reporter)
 
-#: the candidates of the duplicate lookup (built once: statements cost more than the query)
-_CANDIDATES = (
-    select(Ticket.id, Ticket.lat, Ticket.lon)
-    .where(
-        Ticket.service_code == bindparam("service"),
-        Ticket.state.in_(sorted(OPEN_STATES)),
-        Ticket.requested_at >= bindparam("since"),
-        Ticket.lat.between(bindparam("lat0"), bindparam("lat1")),
-        Ticket.lon.between(bindparam("lon0"), bindparam("lon1")),
-    )
-    .order_by(Ticket.id.desc())
-    .limit(DUPLICATE_CANDIDATES)
-)
+
+def _candidates() -> Executable:
+    """The duplicate lookup's candidates: per square of the 3 × 3 around a new ticket, the
+    newest :data:`DUPLICATE_CANDIDATES` open ones of its service in the window (each an index
+    range read backwards, so a hotspot costs what a quiet street does). Built once."""
+    parts = []
+    for dx in (-1, 0, 1):
+        for dy in (-1, 0, 1):
+            parts.append(
+                select(Ticket.id, Ticket.lat, Ticket.lon)
+                .where(
+                    Ticket.service_code == bindparam("service"),
+                    Ticket.near_x == bindparam("x") + dx,
+                    Ticket.near_y == bindparam("y") + dy,
+                    Ticket.state.in_(sorted(OPEN_STATES)),
+                    Ticket.requested_at >= bindparam("since"),
+                )
+                .order_by(Ticket.id.desc())
+                .limit(DUPLICATE_CANDIDATES)
+                .subquery()
+            )
+    return union_all(*(select(*p.c) for p in parts))
+
+
+_CANDIDATES = _candidates()
 
 
 def now() -> dt.datetime:
@@ -84,6 +96,18 @@ class Intake:
     media_url: str | None = None
     photo: bytes | None = None
     channel: str = "open311"
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A checked, placed, routed and timed request, ready to be written."""
+
+    service: Service
+    request: Intake
+    values: dict[str, Any]
+    steps: list[dict[str, Any]]
+    reporter: dict[str, str]
+    outside: bool
 
 
 @dataclass
@@ -138,6 +162,12 @@ class Hotline:
     def create(self, session: Session, req: Intake, key: KeyInfo) -> tuple[Ticket, str | None]:
         """Check, place, route, time and store a request; returns the ticket and the service
         notice (a likely duplicate, a location outside the city)."""
+        return self.store(session, self.prepare(req, key))
+
+    def prepare(self, req: Intake, key: KeyInfo) -> Prepared:
+        """Everything intake decides without the store: the key's right, the request's checks,
+        its units, route and deadlines, the photo without its metadata (the service does this
+        before it queues the write, so the store's writer only writes)."""
         if key.role not in ("intake", "dispatcher", "admin"):
             raise ForbiddenError(
                 f"key {key.name!r} ({key.role}) may not create requests; use an intake key"
@@ -169,52 +199,57 @@ class Hotline:
             media=self._store_photo(req.photo) if req.photo is not None else None,
             requested_at=t, updated_at=t, due_sign=due.sign, due_contact=due.contact,
             due_resolve=due.resolve, dispatched_at=t if dispatch else None,
-            likely_duplicate_of=self._likely_duplicate(session, service, req, t),
         )  # fmt: skip
-        notices = []
-        if values["likely_duplicate_of"] is not None:
-            notices.append(
-                f"possible duplicate of request {values['likely_duplicate_of']} (same service within {service.duplicate_radius_m:g} m); a dispatcher may merge them"
-            )
-        if outside:
-            notices.append(
-                "the location lies outside the city's units; routed to the fallback department"
-            )
-        # Core inserts, no unit of work: intake is the service's busiest write
-        conn = session.connection()
-        tid = conn.execute(_INSERT_TICKET, values).scalar_one()
-        who = {k: v for k, v in req.reporter.items() if k in _REPORTER_FIELDS and v}
-        if who:
-            conn.execute(_INSERT_REPORTER, {"ticket_id": tid, **who})
-        audit = dict(ticket_id=tid, actor=key.name, role=key.role, at=t, attachment=None,
+        values["near_x"], values["near_y"] = self.near_square(service, req.lon, req.lat)
+        audit = dict(actor=key.name, role=key.role, at=t, attachment=None,
                      department=route.department)  # fmt: skip
         steps = [dict(audit, action="receive", from_state=None, to_state="received",
                       reason=f"channel {req.channel}")]  # fmt: skip
         if dispatch:
             steps.append(dict(audit, action="dispatch", from_state="received", to_state="dispatched",
                               reason=f"routed by rule {route.rule}" + (" (fallback)" if route.fallback else "")))  # fmt: skip
-        conn.execute(_INSERT_TRANSITION, steps)
+        who = {k: v for k, v in req.reporter.items() if k in _REPORTER_FIELDS and v}
+        return Prepared(service, req, values, steps, who, outside)
+
+    def store(self, session: Session, p: Prepared) -> tuple[Ticket, str | None]:
+        """Write a prepared request: flag a likely duplicate (inside the write, so two at once
+        see each other), insert ticket, reporter and audit rows (Core: intake is the service's
+        busiest write). The caller commits."""
+        values = dict(p.values)
+        values["likely_duplicate_of"] = self._likely_duplicate(session, p.service, values)
+        notices = []
+        if values["likely_duplicate_of"] is not None:
+            notices.append(
+                f"possible duplicate of request {values['likely_duplicate_of']} (same service within {p.service.duplicate_radius_m:g} m); a dispatcher may merge them"
+            )
+        if p.outside:
+            notices.append(
+                "the location lies outside the city's units; routed to the fallback department"
+            )
+        conn = session.connection()
+        tid = conn.execute(_INSERT_TICKET, values).scalar_one()
+        if p.reporter:
+            conn.execute(_INSERT_REPORTER, {"ticket_id": tid, **p.reporter})
+        conn.execute(_INSERT_TRANSITION, [dict(step, ticket_id=tid) for step in p.steps])
         return Ticket(id=tid, **values), "; ".join(notices) or None
 
     def _likely_duplicate(
-        self, session: Session, service: Service, req: Intake, t: dt.datetime
+        self, session: Session, service: Service, values: Mapping[str, Any]
     ) -> int | None:
-        """The id of the nearest open ticket of the same service within its radius and window,
-        among the newest :data:`DUPLICATE_CANDIDATES` inside the radius' bounding box (a
-        hotspot with thousands of open tickets must not slow every new one down)."""
-        if req.lat is None or req.lon is None or service.duplicate_radius_m <= 0:
+        """The id of the nearest open ticket of the same service within its radius and window:
+        among the newest :data:`DUPLICATE_CANDIDATES` of each of the 3 × 3 squares around it
+        (any point within the radius lies in one of them; a hotspot with thousands of open
+        tickets must not slow every new one down)."""
+        if values["near_x"] is None or service.duplicate_radius_m <= 0:
             return None
-        dlat = service.duplicate_radius_m / 111_320.0
-        dlon = dlat / max(0.01, math.cos(math.radians(req.lat)))
+        since = values["requested_at"] - dt.timedelta(hours=service.duplicate_window_h)
         rows = session.connection().execute(
-            _CANDIDATES,
-            {"service": service.service_code, "since": t - dt.timedelta(hours=service.duplicate_window_h),
-             "lat0": req.lat - dlat, "lat1": req.lat + dlat, "lon0": req.lon - dlon,
-             "lon1": req.lon + dlon},
+            _CANDIDATES, {"service": service.service_code, "x": values["near_x"],
+                          "y": values["near_y"], "since": since},
         ).all()  # fmt: skip
         if not rows:
             return None
-        x, y = self.city.metres(req.lon, req.lat)
+        x, y = self.city.metres(values["lon"], values["lat"])
         ids = np.array([r[0] for r in rows])
         bx, by = self.city.metres_many(
             np.array([r[2] for r in rows], dtype=float), np.array([r[1] for r in rows], dtype=float)
@@ -222,6 +257,17 @@ class Hotline:
         d = np.hypot(bx - x, by - y)
         near = d <= service.duplicate_radius_m
         return int(ids[near][np.argmin(d[near])]) if near.any() else None
+
+    def near_square(
+        self, service: Service, lon: float | None, lat: float | None
+    ) -> tuple[int | None, int | None]:
+        """The square of the duplicate lookup a point lies in: side the service's duplicate
+        radius, in the city's metres (None without a point or a radius)."""
+        if lon is None or lat is None or service.duplicate_radius_m <= 0:
+            return None, None
+        x, y = self.city.metres(lon, lat)
+        side = service.duplicate_radius_m
+        return math.floor(x / side), math.floor(y / side)
 
     def _store_photo(self, data: bytes) -> str:
         """Re-encode the photo without its metadata (EXIF carries GPS, device, time)."""

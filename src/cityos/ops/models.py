@@ -46,6 +46,9 @@ class Ticket(Base):
     media_url: Mapped[str | None] = mapped_column(Text)
     duplicate_of: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
     likely_duplicate_of: Mapped[int | None] = mapped_column(Integer)
+    #: the square (side: the service's duplicate radius, in the city's metres) it lies in
+    near_x: Mapped[int | None]
+    near_y: Mapped[int | None]
     requested_at: Mapped[dt.datetime] = mapped_column(index=True)
     updated_at: Mapped[dt.datetime] = mapped_column(index=True)
     due_sign: Mapped[dt.datetime]
@@ -67,9 +70,18 @@ class Ticket(Base):
 
     __table_args__ = (
         Index("ix_tickets_service_state", "service_code", "state"),
-        # the duplicate lookup: same service, inside a small box of lat/lon, open, recent (the
-        # index covers the filter: a hotspot's candidates are not read row by row)
-        Index("ix_tickets_duplicate_lookup", "service_code", "lat", "lon", "state", "requested_at"),
+        # the duplicate lookup: same service and square, newest first, the filter covered
+        Index(
+            "ix_tickets_duplicate_lookup",
+            "service_code",
+            "near_x",
+            "near_y",
+            "id",
+            "state",
+            "requested_at",
+            "lat",
+            "lon",
+        ),
     )
 
 

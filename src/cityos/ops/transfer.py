@@ -149,6 +149,7 @@ def import_tickets(session: Session, hotline: Hotline, path: Path) -> int:
             due_sign=due.sign, due_contact=due.contact, due_resolve=due.resolve, handled_at=handled,
             closed_at=handled,
         )  # fmt: skip
+        t.near_x, t.near_y = hotline.near_square(service, r["lon"], r["lat"])
         session.add(t)
         session.flush()
         note = json.dumps(

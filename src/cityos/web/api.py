@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
 
 from cityos.errors import ForbiddenError
 from cityos.ops.hotline import now
@@ -157,11 +158,8 @@ async def act(
 ) -> TicketView:  # fmt: skip
     params = body.model_dump(exclude_none=True)
 
-    def run() -> TicketView:
-        with ops.session() as s:
-            t = ops.hotline.act(s, ticket_id, action, key, params)
-            s.commit()
-            return _view(t, request, ops)
+    def run(s: Session) -> TicketView:
+        return _view(ops.hotline.act(s, ticket_id, action, key, params), request, ops)
 
     return await ops.write(run)
 

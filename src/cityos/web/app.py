@@ -4,6 +4,8 @@ one edge — Open311 paths answer in the Open311 error shape (``errors › error
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -29,8 +31,12 @@ from cityos.version import __version__
 from cityos.web import api, open311
 from cityos.web.deps import Ops
 from cityos.web.formats import open311_response
+from cityos.web.writer import Writer
 
-__all__ = ["create_app", "status_of"]
+__all__ = ["SERVE_ENV", "app_from_environment", "create_app", "status_of"]
+
+#: the variable ``cityos serve --workers N`` hands each worker process its arguments in (JSON)
+SERVE_ENV = "CITYOS_SERVE"
 
 
 def status_of(exc: CityosError) -> int:
@@ -68,9 +74,10 @@ def create_app(
     deadlines: str | Path | None = None,
     rates: str | Path | None = None,
     outside: str = "flag",
+    workers: int = 1,
 ) -> FastAPI:
     """The service over the bundle's city model and the store at ``db_url`` (which must be at
-    the newest schema: ``cityos db upgrade``)."""
+    the newest schema: ``cityos db upgrade``); ``workers``: how many processes serve it."""
     b = read_bundle(bundle)
     engine = connect(db_url)
     check_current(engine, db_url)
@@ -78,10 +85,10 @@ def create_app(
         b, services=services, routing=routing, deadlines=deadlines, outside=outside,
         media_dir=Path(str(engine.url.database)).with_suffix(".media") if db_url.startswith("sqlite") else None,
     )  # fmt: skip
-    ops = Ops(
-        hotline, sessionmaker(engine, expire_on_commit=False), engine, load_rate_rule(rates),
-        writers=1 if engine.dialect.name == "sqlite" else 4,
-    )  # fmt: skip
+    sessions = sessionmaker(engine, expire_on_commit=False)
+    shared = engine.dialect.name == "sqlite" and workers > 1
+    writer = Writer(sessions, Path(f"{engine.url.database}.writelock") if shared else None)
+    ops = Ops(hotline, sessions, engine, load_rate_rule(rates), writer)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -121,3 +128,10 @@ def create_app(
         return _error(request, exc.status_code, str(exc.detail), "HTTPError")
 
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """The application of one worker process of ``cityos serve --workers N`` (uvicorn's
+    factory), from the arguments the command put in :data:`SERVE_ENV`."""
+    args = json.loads(os.environ[SERVE_ENV])
+    return create_app(**args)

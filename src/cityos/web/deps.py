@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-import functools
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Header, Request
@@ -18,8 +15,9 @@ from cityos.errors import ForbiddenError
 from cityos.ops.hotline import Hotline
 from cityos.ops.keys import KeyInfo, find_key
 from cityos.ops.rates import RateRule
+from cityos.web.writer import Writer
 
-__all__ = ["KeyDep", "Ops", "OpsDep", "get_ops", "key_from", "require_key"]
+__all__ = ["KeyDep", "Ops", "OpsDep", "get_ops", "require_key"]
 
 T = TypeVar("T")
 
@@ -27,20 +25,14 @@ T = TypeVar("T")
 @dataclass
 class Ops:
     """The service's state: the hotline, a session factory over the store and the store's
-    writers.
-
-    Every write transaction runs on one of ``writers`` threads (one for SQLite, which has a
-    single writer anyway): queued in order there, writes never wait in SQLite's busy handler,
-    whose sleeps made the slowest POSTs take a second and more; the event loop goes on serving
-    reads meanwhile (WAL readers do not wait for the writer).
-    """
+    writer (:mod:`cityos.web.writer`: every write queued on one thread, committed in groups;
+    the event loop goes on serving reads meanwhile, WAL readers do not wait for the writer)."""
 
     hotline: Hotline
     sessions: sessionmaker[Session]
     engine: Engine
     rate_rule: RateRule
-    writers: int = 1
-    _pool: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
+    writer: Writer
 
     @contextmanager
     def reading(self) -> Iterator[Connection]:
@@ -49,17 +41,12 @@ class Ops:
             yield conn
 
     async def write(self, fn: Callable[..., T], *args: Any) -> T:
-        """``fn(*args)`` on a writer thread; what it returns (or raises)."""
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(self.writers, thread_name_prefix="cityos-writer")
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, functools.partial(fn, *args))
+        """``fn(session, *args)`` on the writer, committed; what it returns (or raises)."""
+        return await self.writer.write(fn, *args)
 
     def close(self) -> None:
-        """Finish the queued writes, then stop the writers and close the store's connections."""
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
-            self._pool = None
+        """Finish the queued writes, then stop the writer and close the store's connections."""
+        self.writer.close()
         self.engine.dispose()
 
     @contextmanager
@@ -80,10 +67,6 @@ async def get_ops(request: Request) -> Ops:
     its queries take well under a millisecond on loopback, less than a hop to a worker thread."""
     ops: Ops = request.app.state.ops
     return ops
-
-
-def key_from(session: Session, key: str | None) -> KeyInfo | None:
-    return find_key(session, key)
 
 
 OpsDep = Annotated[Ops, Depends(get_ops)]

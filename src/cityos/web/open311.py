@@ -11,15 +11,17 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from sqlalchemy import ColumnElement, Connection, Executable, bindparam, select
 
 from cityos.errors import ForbiddenError, InputError, NotFoundError
 from cityos.ops.catalogue import Service
 from cityos.ops.hotline import MAX_ID, Hotline, Intake, now
+from cityos.ops.keys import find_key
 from cityos.ops.models import Ticket, Transition
 from cityos.ops.workflow import CLOSED_STATES, detailed_status
-from cityos.web.deps import Ops, OpsDep, key_from
+from cityos.web.deps import OpsDep
 from cityos.web.formats import open311_response, parse_datetime, stamp, without_nulls
 
 __all__ = ["MAX_PAGE_SIZE", "PUBLIC_COLUMNS", "public_request", "router"]
@@ -283,26 +285,22 @@ async def create_request(fmt: Fmt, request: Request, ops: OpsDep) -> Response:
                 attributes[inner] = str(form.get(name))
     photo = form.get("media")
     data = await photo.read() if photo is not None and not isinstance(photo, str) else None
-    row = await ops.write(_store_request, ops, form, key_text, attributes, data)
+    with ops.reading() as conn:
+        key = find_key(conn, key_text)
+    if key is None:
+        raise ForbiddenError("a valid api_key is required to create requests")
+    intake = Intake(
+        service_code=_one(form, "service_code") or "", lat=_number(form, "lat"),
+        lon=_number(form, "long"), address=_one(form, "address_string"),
+        address_id=_one(form, "address_id"), description=_one(form, "description"),
+        attributes=attributes, media_url=_one(form, "media_url"), photo=data or None,
+        reporter={k: str(form.get(k)) for k in ("first_name", "last_name", "email", "phone",
+                                                 "device_id", "account_id") if _one(form, k)},
+    )  # fmt: skip
+    # a photo is decoded and re-encoded: off the event loop
+    prepare = ops.hotline.prepare
+    prepared = await run_in_threadpool(prepare, intake, key) if data else prepare(intake, key)
+    ticket, notice = await ops.write(ops.hotline.store, prepared)
+    row = {"service_request_id": str(ticket.id), "service_notice": notice,
+           "account_id": intake.reporter.get("account_id")}  # fmt: skip
     return open311_response(fmt, "service_requests", "request", [row])
-
-
-def _store_request(
-    ops: Ops, form: Any, key_text: str | None, attributes: dict[str, Any], data: bytes | None
-) -> dict[str, Any]:
-    with ops.session() as s:
-        key = key_from(s, key_text)
-        if key is None:
-            raise ForbiddenError("a valid api_key is required to create requests")
-        intake = Intake(
-            service_code=_one(form, "service_code") or "", lat=_number(form, "lat"),
-            lon=_number(form, "long"), address=_one(form, "address_string"),
-            address_id=_one(form, "address_id"), description=_one(form, "description"),
-            attributes=attributes, media_url=_one(form, "media_url"), photo=data or None,
-            reporter={k: str(form.get(k)) for k in ("first_name", "last_name", "email", "phone",
-                                                     "device_id", "account_id") if _one(form, k)},
-        )  # fmt: skip
-        ticket, notice = ops.hotline.create(s, intake, key)
-        s.commit()
-        return {"service_request_id": str(ticket.id), "service_notice": notice,
-                "account_id": intake.reporter.get("account_id")}  # fmt: skip

@@ -1,10 +1,13 @@
-"""response times on the ticket; a covering index for the duplicate lookup
+"""response times on the ticket; the duplicate lookup by squares of its radius
 
 The month's rates read the time of the current dispatch and of the first contact after it from
 the ticket itself (``dispatched_at``, ``contacted_at``) instead of joining every transition:
 back-filled here from the audit rows. ``signed_at`` now belongs to the current dispatch too (a
-sign-off before a re-dispatch is cleared). The duplicate lookup's index also holds state and
-request time, so a hotspot's candidates are filtered without reading their rows.
+sign-off before a re-dispatch is cleared). The duplicate lookup reads the newest tickets of
+the squares around a new one (``near_x``, ``near_y``: the square of side its service's
+duplicate radius, in the city's metres) from an index ordered by id, so a hotspot of thousands
+costs what a quiet street does. Tickets from before have no square (the migration has no city
+to place them in): they stop being duplicate candidates, which lasts one duplicate window.
 
 Revision ID: 0003
 Revises: 0002
@@ -26,10 +29,12 @@ def upgrade() -> None:
     with op.batch_alter_table("tickets", schema=None) as batch_op:
         batch_op.add_column(sa.Column("dispatched_at", sa.DateTime(), nullable=True))
         batch_op.add_column(sa.Column("contacted_at", sa.DateTime(), nullable=True))
+        batch_op.add_column(sa.Column("near_x", sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column("near_y", sa.Integer(), nullable=True))
         batch_op.drop_index("ix_tickets_service_lat_lon")
         batch_op.create_index(
             "ix_tickets_duplicate_lookup",
-            ["service_code", "lat", "lon", "state", "requested_at"],
+            ["service_code", "near_x", "near_y", "id", "state", "requested_at", "lat", "lon"],
             unique=False,
         )
     op.execute(
@@ -50,5 +55,7 @@ def downgrade() -> None:
         batch_op.create_index(
             "ix_tickets_service_lat_lon", ["service_code", "lat", "lon"], unique=False
         )
+        batch_op.drop_column("near_y")
+        batch_op.drop_column("near_x")
         batch_op.drop_column("contacted_at")
         batch_op.drop_column("dispatched_at")
