@@ -72,3 +72,51 @@ def test_acknowledged_requests_survive_sigkill(toy_bundle: Path, store: str) -> 
     finally:
         again.terminate()
         again.wait(timeout=30)
+
+
+def test_two_worker_processes_share_one_sqlite_store(toy_bundle: Path) -> None:
+    # `cityos serve --workers 2`: two processes, each with its writer; on SQLite their groups
+    # take turns on the store's lock file. Four clients at once: every request stored once.
+    store = f"sqlite:///{toy_bundle.parent / 'two_workers.sqlite'}"
+    assert main(["db", "upgrade", "--db", store, "-q"]) == 0
+    key = subprocess.run(
+        [sys.executable, "-m", "cityos", "keys", "create", "--db", store, "--name", "desk", "--role", "intake"],
+        check=True, capture_output=True, text=True,
+    ).stdout.strip()  # fmt: skip
+    port = free_port()
+    proc = start(toy_bundle, store, port, "--workers", "2")
+    got: list[list[str]] = [[] for _ in range(4)]
+
+    def post(n: int) -> None:
+        lon, lat = toy_point(250, 100)
+        with httpx.Client(timeout=30) as client:
+            for i in range(25):
+                r = client.post(f"http://127.0.0.1:{port}/open311/v2/requests.json", data={
+                    "api_key": key, "service_code": "streetlight", "lat": lat,
+                    "long": lon + (n * 25 + i) * 1e-6, "description": f"lamp {n}.{i}"})  # fmt: skip
+                assert r.status_code == 200, r.text
+                got[n].append(r.json()[0]["service_request_id"])
+
+    try:
+        children = [
+            Path(f"/proc/{c}/cmdline").read_bytes()
+            for c in Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+        ]
+        clients = [threading.Thread(target=post, args=(n,)) for n in range(4)]
+        for c in clients:
+            c.start()
+        for c in clients:
+            c.join(timeout=120)
+        ids = [i for g in got for i in g]
+        assert len(ids) == 100 and len(set(ids)) == 100
+        rows = httpx.get(f"http://127.0.0.1:{port}/open311/v2/requests.json",
+                         params={"service_request_id": ",".join(ids)}).json()  # fmt: skip
+        assert sorted(r["description"] for r in rows) == sorted(
+            f"lamp {n}.{i}" for n in range(4) for i in range(25)
+        )
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    # the supervisor's two workers (spawned before it answered), beside its resource tracker
+    assert sum(b"spawn_main" in c for c in children) == 2
+    assert (toy_bundle.parent / "two_workers.sqlite.writelock").exists()
