@@ -25,12 +25,17 @@ def store(request: pytest.FixtureRequest, toy_bundle: Path) -> str:
     )
 
 
-def test_acknowledged_requests_survive_sigkill(toy_bundle: Path, store: str) -> None:
+def new_store(store: str) -> str:
+    """Migrate ``store`` and create an intake key on it (through the CLI); returns the key."""
     assert main(["db", "upgrade", "--db", store, "-q"]) == 0
-    key = subprocess.run(
+    return subprocess.run(
         [sys.executable, "-m", "cityos", "keys", "create", "--db", store, "--name", "desk", "--role", "intake"],
         check=True, capture_output=True, text=True,
     ).stdout.strip()  # fmt: skip
+
+
+def test_acknowledged_requests_survive_sigkill(toy_bundle: Path, store: str) -> None:
+    key = new_store(store)
     port = free_port()
     proc = start(toy_bundle, store, port)
     acknowledged: list[str] = []
@@ -78,11 +83,7 @@ def test_two_worker_processes_share_one_sqlite_store(toy_bundle: Path) -> None:
     # `cityos serve --workers 2`: two processes, each with its writer; on SQLite their groups
     # take turns on the store's lock file. Four clients at once: every request stored once.
     store = f"sqlite:///{toy_bundle.parent / 'two_workers.sqlite'}"
-    assert main(["db", "upgrade", "--db", store, "-q"]) == 0
-    key = subprocess.run(
-        [sys.executable, "-m", "cityos", "keys", "create", "--db", store, "--name", "desk", "--role", "intake"],
-        check=True, capture_output=True, text=True,
-    ).stdout.strip()  # fmt: skip
+    key = new_store(store)
     port = free_port()
     proc = start(toy_bundle, store, port, "--workers", "2")
     got: list[list[str]] = [[] for _ in range(4)]
