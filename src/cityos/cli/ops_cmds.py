@@ -136,7 +136,7 @@ def _session(db: str) -> Iterator[Session]:
 @keys_group.command("create")
 @db_option
 @click.option("--name", required=True, help="Who or what uses the key (unique).")
-@click.option("--role", required=True, help="intake, dispatcher, department:CODE or admin.")
+@click.option("--role", required=True, help="intake, dispatcher, department:CODE, sensor or admin.")
 def keys_create(db: str, name: str, role: str) -> None:
     """Create a key and print it once (only its hash is stored)."""
     from cityos.ops.keys import create_key

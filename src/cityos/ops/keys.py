@@ -4,7 +4,8 @@ revoked, and checked on every write.
 Roles: ``intake`` (the hotline's operators: Open311 POST, answers, callbacks), ``dispatcher``
 (classification, dispatch, returns, extensions, merges), ``department:CODE`` (the handling
 department CODE: sign, start, handle, ask for a return or an extension; reads its reporters'
-contact data) and ``admin`` (everything).
+contact data), ``sensor`` (a monitoring system or gateway: SensorThings writes, observations)
+and ``admin`` (everything).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from cityos.ops.models import ApiKey
 
 __all__ = ["ROLE_PATTERN", "KeyInfo", "create_key", "find_key", "list_keys", "revoke_key"]
 
-ROLE_PATTERN = re.compile(r"intake|dispatcher|admin|department:[A-Za-z0-9_.:\-]+")
+ROLE_PATTERN = re.compile(r"intake|dispatcher|sensor|admin|department:[A-Za-z0-9_.:\-]+")
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,7 @@ def create_key(session: Session, name: str, role: str) -> str:
         An unknown role or a name already used.
     """
     if not ROLE_PATTERN.fullmatch(role):
-        raise InputError(f"--role {role}: use intake, dispatcher, department:CODE or admin")
+        raise InputError(f"--role {role}: use intake, dispatcher, department:CODE, sensor or admin")
     if session.scalar(select(ApiKey).where(ApiKey.name == name)) is not None:
         raise InputError(f"--name {name}: a key of that name exists; revoke it or choose another")
     key = "cos_" + secrets.token_urlsafe(24)

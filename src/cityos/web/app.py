@@ -28,7 +28,7 @@ from cityos.ops.hotline import load_hotline
 from cityos.ops.rates import load_rate_rule
 from cityos.ops.store import check_current, connect
 from cityos.version import __version__
-from cityos.web import api, open311
+from cityos.web import api, open311, sta
 from cityos.web.deps import Ops
 from cityos.web.formats import open311_response
 from cityos.web.writer import Writer
@@ -58,6 +58,10 @@ def _error(
         fmt = "xml" if path.endswith(".xml") else "json"
         return open311_response(
             fmt, "errors", "error", [{"code": status, "description": message}], status=status
+        )
+    if path.startswith("/sta/"):  # SensorThings: FROST's error shape
+        return JSONResponse(
+            {"code": status, "type": "error", "message": message}, status_code=status
         )
     body: dict[str, Any] = {"type": kind, "message": message}
     if allowed is not None:
@@ -104,6 +108,7 @@ def create_app(
     app.state.ops = ops
     app.include_router(open311.router)
     app.include_router(api.router)
+    app.include_router(sta.router)
 
     @app.get("/media/{name}", include_in_schema=False)
     def media(name: str) -> Response:

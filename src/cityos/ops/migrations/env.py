@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from alembic import context
 
+import cityos.lifelines.models  # noqa: F401  (the sensing tables share the metadata)
 from cityos.ops.models import Base
 
 connection = context.config.attributes.get("connection")
