@@ -19,6 +19,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 from cityos.ops.models import Base
 
 __all__ = [
+    "Alert",
+    "AlertStep",
     "StaDatastream",
     "StaFeature",
     "StaLocation",
@@ -132,3 +134,55 @@ class StaObservation(Base):
     parameters: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (Index("ix_sta_observations_stream_time", "datastream_id", "phenomenon_time"),)
+
+
+class Alert(Base):
+    """One alert: the rule that raised it (and the rule set's version), the datastream and the
+    Thing it is about and the units they lie in, its level (now and the highest), when it was
+    raised and when its condition cleared, the readings that raised it, its lifecycle state,
+    and the hotline ticket opened for it."""
+
+    __tablename__ = "alerts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    rule_id: Mapped[str] = mapped_column(String(100))
+    rules_version: Mapped[str] = mapped_column(String(100))
+    domain: Mapped[str] = mapped_column(String(50), index=True)
+    hazard: Mapped[bool]
+    event: Mapped[str] = mapped_column(Text)
+    datastream_id: Mapped[int] = mapped_column(ForeignKey("sta_datastreams.id", ondelete="CASCADE"))
+    thing_id: Mapped[int | None] = mapped_column(Integer)
+    units: Mapped[str | None] = mapped_column(Text)  # JSON: level → unit id
+    lon: Mapped[float | None] = mapped_column(Float)
+    lat: Mapped[float | None] = mapped_column(Float)
+    level: Mapped[str] = mapped_column(String(10), index=True)
+    max_level: Mapped[str] = mapped_column(String(10))
+    state: Mapped[str] = mapped_column(String(20), index=True)
+    raised_at: Mapped[dt.datetime]
+    cleared_at: Mapped[dt.datetime | None]
+    updated_at: Mapped[dt.datetime]
+    closed_at: Mapped[dt.datetime | None]
+    readings: Mapped[str] = mapped_column(Text)  # JSON: [[time, value], …] that raised it
+    last_value: Mapped[float | None] = mapped_column(Float)
+    last_reading_at: Mapped[dt.datetime | None]
+    ticket_id: Mapped[int | None] = mapped_column(Integer)
+
+    __table_args__ = (Index("ix_alerts_open", "rule_id", "datastream_id", "closed_at"),)
+
+
+class AlertStep(Base):
+    """One lifecycle step of an alert: the action, from and to state, who, when, why, and the
+    seconds since the alert was raised (timed against the level's limit)."""
+
+    __tablename__ = "alert_steps"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"), index=True)
+    action: Mapped[str] = mapped_column(String(30))
+    from_state: Mapped[str | None] = mapped_column(String(20))
+    to_state: Mapped[str] = mapped_column(String(20))
+    actor: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(100))
+    at: Mapped[dt.datetime]
+    reason: Mapped[str | None] = mapped_column(Text)
+    seconds: Mapped[float]

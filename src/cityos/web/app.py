@@ -24,11 +24,14 @@ from cityos.errors import (
     ForbiddenError,
     NotFoundError,
 )
+from cityos.lifelines.lifecycle import load_limits
+from cityos.lifelines.monitor import Monitor
+from cityos.lifelines.rules import load_rules
 from cityos.ops.hotline import load_hotline
 from cityos.ops.rates import load_rate_rule
 from cityos.ops.store import check_current, connect
 from cityos.version import __version__
-from cityos.web import api, open311, sta
+from cityos.web import alerts, api, open311, sta
 from cityos.web.deps import Ops
 from cityos.web.formats import open311_response
 from cityos.web.writer import Writer
@@ -79,6 +82,8 @@ def create_app(
     rates: str | Path | None = None,
     outside: str = "flag",
     workers: int = 1,
+    lifeline_rules: str | Path | None = None,
+    alert_limits: str | Path | None = None,
 ) -> FastAPI:
     """The service over the bundle's city model and the store at ``db_url`` (which must be at
     the newest schema: ``cityos db upgrade``); ``workers``: how many processes serve it."""
@@ -92,7 +97,8 @@ def create_app(
     sessions = sessionmaker(engine, expire_on_commit=False)
     shared = engine.dialect.name == "sqlite" and workers > 1
     writer = Writer(sessions, Path(f"{engine.url.database}.writelock") if shared else None)
-    ops = Ops(hotline, sessions, engine, load_rate_rule(rates), writer)
+    monitor = Monitor(load_rules(lifeline_rules), load_limits(alert_limits))
+    ops = Ops(hotline, sessions, engine, load_rate_rule(rates), writer, monitor)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -109,6 +115,7 @@ def create_app(
     app.include_router(open311.router)
     app.include_router(api.router)
     app.include_router(sta.router)
+    app.include_router(alerts.router)
 
     @app.get("/media/{name}", include_in_schema=False)
     def media(name: str) -> Response:

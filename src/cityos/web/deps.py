@@ -12,6 +12,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from cityos.errors import ForbiddenError
+from cityos.lifelines.monitor import Monitor
 from cityos.ops.hotline import Hotline
 from cityos.ops.keys import KeyInfo, find_key
 from cityos.ops.rates import RateRule
@@ -33,6 +34,7 @@ class Ops:
     engine: Engine
     rate_rule: RateRule
     writer: Writer
+    monitor: Monitor
 
     @contextmanager
     def reading(self) -> Iterator[Connection]:

@@ -11,10 +11,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cityos.errors import ForbiddenError, InputError
 from cityos.lifelines.entities import ENTITY_SETS
+from cityos.lifelines.models import StaObservation
 from cityos.lifelines.sta import create, delete_entity, read, resolve, update_entity
 from cityos.ops.keys import KeyInfo, find_key
 from cityos.web.deps import Ops, OpsDep
@@ -97,7 +99,14 @@ async def post(path: str, request: Request, ops: OpsDep, key: SensorKey) -> JSON
     locate = ops.hotline.city.locate
 
     def write(s: Session) -> int:
-        return create(s.connection(), res.entity, body, locate, res.parent)
+        conn = s.connection()
+        new = create(conn, res.entity, body, locate, res.parent)
+        if res.entity.name == "Observations":  # the rules see the reading in the same write
+            stream = conn.scalar(
+                select(StaObservation.datastream_id).where(StaObservation.id == new)
+            )
+            ops.monitor.check(conn, [int(stream or 0)])
+        return new
 
     new_id = await ops.write(write)
     base = _base(request)

@@ -1,0 +1,219 @@
+"""The monitor: after readings arrive, the rules are evaluated on each datastream's recent
+readings (:func:`cityos.lifelines.detect.evaluate_stream`) and the alerts reconciled — one open
+alert per rule × datastream, repeat readings updating it, a cleared condition recorded — and
+an alert's lifecycle steps taken by the operations centre."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sqlalchemy import insert, select, update
+from sqlalchemy.engine import Connection
+
+from cityos.errors import ConflictError, ForbiddenError, NotFoundError
+from cityos.lifelines.detect import Episode, evaluate_stream
+from cityos.lifelines.entities import M2M
+from cityos.lifelines.geometry import from_geojson
+from cityos.lifelines.lifecycle import ALERT_ACTIONS, OPS_ROLES, Limits, allowed
+from cityos.lifelines.models import (
+    Alert,
+    AlertStep,
+    StaDatastream,
+    StaLocation,
+    StaObservation,
+    StaObservedProperty,
+    StaThing,
+)
+from cityos.lifelines.rules import LEVELS, RuleSet, bind
+from cityos.ops.keys import KeyInfo
+
+__all__ = ["RECENT_READINGS", "Monitor"]
+
+#: readings of a datastream the rules look at after new ones arrive
+RECENT_READINGS = 500
+_RANK = {level: len(LEVELS) - i for i, level in enumerate(LEVELS)}
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def _readings(e: Episode) -> str:
+    return json.dumps([[t.isoformat(), v] for t, v in e.readings])
+
+
+@dataclass
+class Monitor:
+    """The rules, their version and the lifecycle's limits."""
+
+    rules: RuleSet
+    limits: Limits
+
+    def check(
+        self, conn: Connection, datastream_ids: Iterable[int], now: dt.datetime | None = None
+    ) -> list[int]:
+        """Evaluate the rules on the datastreams' recent readings and reconcile their alerts;
+        returns the ids of the alerts raised or changed."""
+        now = now or _now()
+        ids = sorted(set(datastream_ids))
+        if not ids:
+            return []
+        streams = conn.execute(
+            select(StaDatastream.id, StaDatastream.thing_id, StaDatastream.reporting_interval_s,
+                   StaDatastream.unit_of_measurement, StaObservedProperty.name)
+            .join(StaObservedProperty, StaObservedProperty.id == StaDatastream.observed_property_id)
+            .where(StaDatastream.id.in_(ids))
+        ).all()  # fmt: skip
+        units = {
+            s.id: str(json.loads(s.unit_of_measurement or "{}").get("symbol", "")) for s in streams
+        }
+        bindings = {
+            b.datastream_id: b
+            for b in bind(self.rules, [(s.id, s.name, units[s.id]) for s in streams])
+        }
+        quality = [r for r in self.rules.rules if not r.hazard]
+        touched: list[int] = []
+        for s in streams:
+            rows = conn.execute(
+                select(StaObservation.phenomenon_time, StaObservation.result_number)
+                .where(StaObservation.datastream_id == s.id)
+                .order_by(StaObservation.phenomenon_time.desc(), StaObservation.id.desc())
+                .limit(RECENT_READINGS)
+            ).all()[::-1]  # fmt: skip
+            times = [r[0] for r in rows]
+            values = np.array([np.nan if r[1] is None else r[1] for r in rows], dtype=float)
+            episodes = evaluate_stream(s.id, s.name, units[s.id], times, values, bindings[s.id].rules,
+                                       quality, interval_s=s.reporting_interval_s, now=now)  # fmt: skip
+            latest: dict[str, Episode] = {}
+            for e in episodes:
+                latest[e.rule] = e  # episodes of a rule come in time order
+            for e in latest.values():
+                aid = self._reconcile(conn, e, s.thing_id, now)
+                if aid is not None:
+                    touched.append(aid)
+        return touched
+
+    def _reconcile(
+        self, conn: Connection, e: Episode, thing_id: int, now: dt.datetime
+    ) -> int | None:
+        same = conn.execute(
+            select(Alert).where(Alert.rule_id == e.rule, Alert.datastream_id == e.datastream_id,
+                                Alert.raised_at == e.start)
+        ).first()  # fmt: skip
+        if (
+            same is None and e.end is None
+        ):  # the condition holds: update the open alert or raise one
+            same = conn.execute(
+                select(Alert).where(Alert.rule_id == e.rule, Alert.datastream_id == e.datastream_id,
+                                    Alert.closed_at.is_(None)).order_by(Alert.id.desc())
+            ).first()  # fmt: skip
+        last_at, last_value = e.readings[-1] if e.readings else (None, None)
+        if same is None:
+            if e.end is not None:
+                return None  # a past episode nobody was told about: replay reports those
+            return self._raise(conn, e, thing_id, now)
+        if same.closed_at is not None:
+            return None  # the operations centre closed it (a false alarm, a device fault)
+        values: dict[str, Any] = {"level": e.last_level, "updated_at": now,
+                                  "last_value": last_value, "last_reading_at": last_at}  # fmt: skip
+        if _RANK[e.level] > _RANK[same.max_level]:
+            values["max_level"] = e.level
+        values["readings"] = _readings(e)
+        values["cleared_at"] = e.end
+        conn.execute(update(Alert).where(Alert.id == same.id).values(values))
+        if e.end is not None and same.cleared_at is None:
+            self._step(conn, same.id, "condition_cleared", same.state, same.state,
+                       KeyInfo("monitor", "system"), f"rule {e.rule}: below its levels", same.raised_at, now)  # fmt: skip
+        return int(same.id)
+
+    def _raise(self, conn: Connection, e: Episode, thing_id: int, now: dt.datetime) -> int:
+        rule = self.rules.get(e.rule)
+        thing = conn.execute(select(StaThing.units).where(StaThing.id == thing_id)).scalar()
+        loc = conn.execute(
+            select(StaLocation.location).join(M2M, M2M.c.location_id == StaLocation.id)
+            .where(M2M.c.thing_id == thing_id).order_by(StaLocation.id).limit(1)
+        ).scalar()  # fmt: skip
+        point = from_geojson(json.loads(loc)).representative_point() if loc else None
+        last_at, last_value = e.readings[-1] if e.readings else (None, None)
+        aid = int(conn.execute(insert(Alert).values(
+            rule_id=rule.id, rules_version=self.rules.version, domain=rule.domain, hazard=rule.hazard,
+            event=rule.event, datastream_id=e.datastream_id, thing_id=thing_id, units=thing,
+            lon=point.x if point else None, lat=point.y if point else None, level=e.last_level,
+            max_level=e.level, state="detected", raised_at=e.start, cleared_at=e.end, updated_at=now,
+            closed_at=None, readings=_readings(e), last_value=last_value, last_reading_at=last_at,
+        ).returning(Alert.id)).scalar_one())  # fmt: skip
+        self._step(conn, aid, "detect", None, "detected", KeyInfo("monitor", "system"),
+                   f"rule {rule.id} ({self.rules.version}): {rule.event}", e.start, now)  # fmt: skip
+        return aid
+
+    def _step(self, conn: Connection, aid: int, action: str, before: str | None, after: str,
+              key: KeyInfo, reason: str | None, raised: dt.datetime, at: dt.datetime) -> None:  # fmt: skip
+        conn.execute(insert(AlertStep).values(
+            alert_id=aid, action=action, from_state=before, to_state=after, actor=key.name,
+            role=key.role, at=at, reason=reason, seconds=max(0.0, (at - raised).total_seconds()),
+        ))  # fmt: skip
+
+    # ---- the operations centre's steps ----------------------------------------------------
+    def act(
+        self, conn: Connection, alert_id: int, action: str, key: KeyInfo, reason: str | None
+    ) -> None:
+        """Take a lifecycle step: by an operations key (403 otherwise), allowed from the
+        alert's state (409 with the allowed ones otherwise), recorded and timed."""
+        if key.role not in OPS_ROLES:
+            raise ForbiddenError(
+                f"key {key.name!r} ({key.role}) may not {action} alerts; use a dispatcher key"
+            )
+        step = ALERT_ACTIONS.get(action)
+        if step is None:
+            raise NotFoundError(f"no alert step {action!r}; use one of {', '.join(ALERT_ACTIONS)}")
+        alert = conn.execute(select(Alert).where(Alert.id == alert_id)).first()
+        if alert is None:
+            raise NotFoundError(f"no alert {alert_id}")
+        if alert.state not in step.sources:
+            raise ConflictError(f"alert {alert_id} is {alert.state}: {action} is not allowed from there; "
+                                f"allowed: {', '.join(allowed(alert.state)) or 'none'}", allowed(alert.state))  # fmt: skip
+        now = _now()
+        values: dict[str, Any] = {"state": step.target, "updated_at": now}
+        if step.target == "closed":
+            values["closed_at"] = now
+        conn.execute(update(Alert).where(Alert.id == alert_id).values(values))
+        self._step(
+            conn, alert_id, action, alert.state, step.target, key, reason, alert.raised_at, now
+        )
+
+    def view(self, conn: Connection, alert_id: int) -> dict[str, Any]:
+        """An alert with its rule, readings, steps (each timed against its level's limit) and
+        the steps allowed next."""
+        a = conn.execute(select(Alert).where(Alert.id == alert_id)).first()
+        if a is None:
+            raise NotFoundError(f"no alert {alert_id}")
+        steps = conn.execute(
+            select(AlertStep).where(AlertStep.alert_id == alert_id).order_by(AlertStep.id)
+        ).all()
+        rule = next((r for r in self.rules.rules if r.id == a.rule_id), None)
+        return {
+            "id": a.id, "state": a.state, "level": a.level, "max_level": a.max_level,
+            "domain": a.domain, "hazard": a.hazard, "event": a.event,
+            "rule": {"id": a.rule_id, "version": a.rules_version, "kind": rule.kind if rule else None,
+                     "levels": rule.levels if rule else None, "source": rule.source if rule else None},
+            "datastream": a.datastream_id, "thing": a.thing_id,
+            "units": json.loads(a.units) if a.units else None, "lon": a.lon, "lat": a.lat,
+            "raised_at": _iso(a.raised_at), "cleared_at": _iso(a.cleared_at), "closed_at": _iso(a.closed_at),
+            "readings": json.loads(a.readings), "last_value": a.last_value,
+            "last_reading_at": _iso(a.last_reading_at), "ticket": a.ticket_id,
+            "allowed_actions": allowed(a.state),
+            "steps": [{"action": s.action, "from": s.from_state, "to": s.to_state, "actor": s.actor,
+                       "role": s.role, "at": _iso(s.at), "reason": s.reason, "seconds": s.seconds,
+                       "limit_seconds": self.limits.due(a.max_level, s.to_state),
+                       "late": (lim := self.limits.due(a.max_level, s.to_state)) is not None and s.seconds > lim}
+                      for s in steps],
+        }  # fmt: skip
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return None if value is None else value.isoformat(timespec="seconds") + "Z"

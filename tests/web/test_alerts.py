@@ -1,0 +1,90 @@
+"""Readings posted over SensorThings raise, escalate and clear alerts on a live server, one open
+alert per rule × datastream; the operations centre walks an alert through its lifecycle with
+the right keys, each step timed; a datastream of an unknown property is watched by nothing."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.web.conftest import Server, toy_point
+
+C1 = toy_point(250, 100)
+
+
+def stream(server: Server, name: str, prop: str, unit: str) -> int:
+    body = {
+        "name": name, "description": "a monitored point",
+        "Locations": [{"name": f"{name} well", "description": "", "encodingType": "application/geo+json",
+                       "location": {"type": "Point", "coordinates": list(C1)}}],
+        "Datastreams": [{"name": f"{name} {prop}", "description": "", "observationType": "OM_Measurement",
+                         "unitOfMeasurement": {"name": unit, "symbol": unit, "definition": ""},
+                         "Sensor": {"name": "s", "description": "", "encodingType": "text/plain", "metadata": "m"},
+                         "ObservedProperty": {"name": prop, "definition": prop, "description": ""}}],
+    }  # fmt: skip
+    r = httpx.post(
+        f"{server.base}/sta/v1.1/Things", json=body, headers={"X-API-Key": server.keys["sensor"]}
+    )
+    assert r.status_code == 201, r.text
+    ds = httpx.get(f"{r.headers['location']}/Datastreams").json()["value"]
+    return int(ds[0]["@iot.id"])
+
+
+def read(server: Server, ds: int, minute: int, value: float) -> None:
+    r = httpx.post(f"{server.base}/sta/v1.1/Datastreams({ds})/Observations",
+                   json={"result": value, "phenomenonTime": f"2026-12-01T08:{minute:02d}:00Z"},
+                   headers={"X-API-Key": server.keys["sensor"]})  # fmt: skip
+    assert r.status_code == 201, r.text
+
+
+def alerts_of(server: Server, ds: int) -> list[dict[str, object]]:
+    return [a for a in httpx.get(f"{server.base}/api/v1/alerts").json() if a["datastream"] == ds]
+
+
+def test_readings_raise_escalate_and_clear_one_alert(server: Server) -> None:
+    ds = stream(server, "W-31", "methane", "%LEL")
+    for minute, value in enumerate([3.0, 26.0, 30.0, 55.0]):
+        read(server, ds, minute, value)
+    (a,) = alerts_of(server, ds)  # one alert, updated by the repeat readings
+    assert (a["rule"]["id"], a["level"], a["max_level"], a["state"]) == (
+        "gas-methane",
+        "red",
+        "red",
+        "detected",
+    )  # type: ignore[index]
+    assert a["raised_at"] == "2026-12-01T08:01:00Z" and a["units"]["community"] == "C1"  # type: ignore[index]
+    assert [v for _, v in a["readings"]] == [26.0, 55.0]  # type: ignore[union-attr]
+    for minute, value in [(4, 10.0), (5, 9.0)]:  # below 25 − 5 twice: the condition clears
+        read(server, ds, minute, value)
+    (a,) = alerts_of(server, ds)
+    assert a["cleared_at"] == "2026-12-01T08:05:00Z" and a["state"] == "detected"
+
+
+def test_the_lifecycle_with_keys_and_timing(server: Server) -> None:
+    ds = stream(server, "W-32", "water_depth", "cm")
+    for minute, value in enumerate([20.0, 22.0, 30.0]):
+        read(server, ds, minute, value)
+    (a,) = alerts_of(server, ds)
+    url = f"{server.base}/api/v1/alerts/{a['id']}/actions"
+    assert (
+        httpx.post(
+            f"{url}/confirm", json={}, headers={"X-API-Key": server.keys["intake"]}
+        ).status_code
+        == 403
+    )
+    r = httpx.post(f"{url}/confirm", json={"reason": "camera shows water"},
+                   headers={"X-API-Key": server.keys["dispatcher"]})  # fmt: skip
+    assert r.status_code == 200 and r.json()["state"] == "confirmed"
+    r = httpx.post(f"{url}/false_alarm", json={}, headers={"X-API-Key": server.keys["dispatcher"]})
+    assert r.status_code == 409 and r.json()["error"]["allowed"] == ["notify"]
+    view = httpx.get(f"{server.base}/api/v1/alerts/{a['id']}").json()
+    assert [s["action"] for s in view["steps"]] == ["detect", "confirm"]
+    confirm = view["steps"][1]
+    # red (30 cm ≥ 27): confirm within 5 minutes of raising (08:01, after a minute ≥ 15 cm): late
+    assert confirm["limit_seconds"] == 300 and confirm["late"] is True
+    assert view["rule"]["source"].startswith("[P] GB 50014")
+
+
+def test_an_unknown_property_raises_nothing(server: Server) -> None:
+    ds = stream(server, "N-1", "noise", "dB")
+    read(server, ds, 0, 120.0)
+    assert alerts_of(server, ds) == []
