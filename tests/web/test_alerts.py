@@ -5,7 +5,9 @@ the right keys, each step timed; a datastream of an unknown property is watched 
 from __future__ import annotations
 
 import httpx
+import pytest
 
+from cityos.errors import ConfigError
 from tests.web.conftest import Server, toy_point
 
 C1 = toy_point(250, 100)
@@ -88,3 +90,40 @@ def test_an_unknown_property_raises_nothing(server: Server) -> None:
     ds = stream(server, "N-1", "noise", "dB")
     read(server, ds, 0, 120.0)
     assert alerts_of(server, ds) == []
+
+
+def test_every_alert_is_valid_cap_and_in_the_feed(server: Server) -> None:
+    import capvalidator
+    from lxml import etree
+
+    ds = stream(server, "W-33", "methane", "%LEL")
+    for minute, value in enumerate([30.0, 60.0]):
+        read(server, ds, minute, value)
+    (a,) = alerts_of(server, ds)
+    r = httpx.get(f"{server.base}/api/v1/alerts/{a['id']}.cap")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("application/cap+xml")
+    result = capvalidator.check_schema(r.content)
+    assert result.passed, result.message
+    ns = {"cap": "urn:oasis:names:tc:emergency:cap:1.2"}
+    doc = etree.fromstring(r.content)
+    assert doc.findtext("cap:info/cap:severity", namespaces=ns) == "Extreme"  # red
+    assert doc.findtext("cap:info/cap:urgency", namespaces=ns) == "Immediate"
+    assert doc.findtext("cap:info/cap:onset", namespaces=ns) == "2026-12-01T08:00:00+00:00"
+    lat, rest = doc.findtext("cap:info/cap:area/cap:circle", namespaces=ns).split(",")
+    assert float(lat) == pytest.approx(C1[1], abs=1e-6) and rest.endswith(" 0.2")
+    # a wrong level name would not pass the schema: the validator is not a rubber stamp
+    broken = r.content.replace(b"<severity>Extreme</severity>", b"<severity>Red</severity>")
+    assert not capvalidator.check_schema(broken).passed
+    feed = etree.fromstring(httpx.get(f"{server.base}/api/v1/alerts/feed.atom").content)
+    links = feed.xpath("//a:entry/a:link/@href", namespaces={"a": "http://www.w3.org/2005/Atom"})
+    assert f"{server.base}/api/v1/alerts/{a['id']}.cap" in links
+
+
+def test_gb_t_35965_identifier() -> None:
+    from cityos.lifelines.cap import CapSettings, identifier
+
+    view = {"id": 7, "raised_at": "2026-12-01T08:00:05Z"}
+    # Beijing time, 16:00:05; adcode 110101 (东城区), agency 000, unit 000, extension 00
+    assert identifier(view, CapSettings(adcode="110101")) == "11010100000000_20261201160005_7"
+    with pytest.raises(ConfigError, match="adcode '1101' must be 6 digits"):
+        CapSettings(adcode="1101")

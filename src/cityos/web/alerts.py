@@ -4,12 +4,15 @@ lifecycle steps (keys of role dispatcher or admin)."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
+from cityos.lifelines.cap import cap_feed, cap_message
 from cityos.lifelines.lifecycle import ALERT_ACTIONS, ALERT_STATES
 from cityos.lifelines.models import Alert
 from cityos.lifelines.rules import LEVELS
@@ -54,6 +57,25 @@ async def alerts(
 async def steps() -> list[dict[str, Any]]:
     return [{"action": s.name, "from": sorted(s.sources), "to": s.target, "description": s.description}
             for s in ALERT_ACTIONS.values()]  # fmt: skip
+
+
+@router.get("/feed.atom", summary="An Atom feed of the open alerts, each linking to its CAP")
+async def feed(request: Request, ops: OpsDep) -> Response:
+    base = str(request.base_url).rstrip("/")
+    stmt = select(Alert.id).where(Alert.closed_at.is_(None)).order_by(Alert.id.desc()).limit(500)
+    with ops.reading() as conn:
+        views = [ops.monitor.view(conn, int(i)) for i in conn.scalars(stmt)]
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    return Response(cap_feed(views, ops.cap, base, now), media_type="application/atom+xml")
+
+
+@router.get("/{alert_id}.cap", summary="An alert as a CAP 1.2 message")
+async def cap(alert_id: AlertId, ops: OpsDep) -> Response:
+    with ops.reading() as conn:
+        view = ops.monitor.view(conn, alert_id)
+    return Response(
+        cap_message(view, ops.cap, dt.datetime.now(dt.UTC)), media_type="application/cap+xml"
+    )
 
 
 @router.get("/{alert_id}", summary="An alert: its rule, readings and timed steps")

@@ -24,6 +24,7 @@ from cityos.errors import (
     ForbiddenError,
     NotFoundError,
 )
+from cityos.lifelines.cap import CapSettings
 from cityos.lifelines.lifecycle import load_limits
 from cityos.lifelines.monitor import Monitor
 from cityos.lifelines.rules import load_rules
@@ -84,6 +85,8 @@ def create_app(
     workers: int = 1,
     lifeline_rules: str | Path | None = None,
     alert_limits: str | Path | None = None,
+    adcode: str | None = None,
+    cap_sender: str = "cityos@localhost",
 ) -> FastAPI:
     """The service over the bundle's city model and the store at ``db_url`` (which must be at
     the newest schema: ``cityos db upgrade``); ``workers``: how many processes serve it."""
@@ -98,7 +101,8 @@ def create_app(
     shared = engine.dialect.name == "sqlite" and workers > 1
     writer = Writer(sessions, Path(f"{engine.url.database}.writelock") if shared else None)
     monitor = Monitor(load_rules(lifeline_rules), load_limits(alert_limits))
-    ops = Ops(hotline, sessions, engine, load_rate_rule(rates), writer, monitor)
+    ops = Ops(hotline, sessions, engine, load_rate_rule(rates), writer, monitor,
+              CapSettings(sender=cap_sender, adcode=adcode))  # fmt: skip
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Header, Request
@@ -12,6 +12,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from cityos.errors import ForbiddenError
+from cityos.lifelines.cap import CapSettings
 from cityos.lifelines.monitor import Monitor
 from cityos.ops.hotline import Hotline
 from cityos.ops.keys import KeyInfo, find_key
@@ -35,6 +36,7 @@ class Ops:
     rate_rule: RateRule
     writer: Writer
     monitor: Monitor
+    cap: CapSettings = field(default_factory=CapSettings)
 
     @contextmanager
     def reading(self) -> Iterator[Connection]:
