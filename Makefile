@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DEMO_OUT ?= demo
 
-.PHONY: demo test lint typecheck unit bench lock clean chromium postgresql
+.PHONY: demo test lint typecheck unit bench lock clean chromium postgresql mosquitto
 
 $(STAMP): pyproject.toml requirements.lock
 	@$(PY) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "cityos needs Python >= 3.11; set PY=python3.11")'
@@ -51,7 +51,14 @@ postgresql:
 	  sudo $(APT) update -qq && sudo $(APT) install -y -qq postgresql; \
 	else echo "make: the store tests run a throwaway PostgreSQL, which is not installed and needs root to install: run 'sudo apt-get install postgresql' once, then 'make test' again" >&2; exit 2; fi
 
-unit: $(STAMP) chromium postgresql
+mosquitto:
+	@command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || \
+	if [ "$$(id -u)" = 0 ]; then $(APT) update -qq && $(APT) install -y -qq mosquitto mosquitto-clients; \
+	elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then \
+	  sudo $(APT) update -qq && sudo $(APT) install -y -qq mosquitto mosquitto-clients; \
+	else echo "make: the MQTT tests run a throwaway mosquitto, which is not installed and needs root to install: run 'sudo apt-get install mosquitto' once, then 'make test' again" >&2; exit 2; fi
+
+unit: $(STAMP) chromium postgresql mosquitto
 	$(BIN)/pytest
 
 test: lint typecheck unit

@@ -59,10 +59,19 @@ def hotline_files(f: F) -> F:
     "--workers", type=click.IntRange(1, 64), default=1, show_default=True,
     help="Worker processes (one per core is the most that helps; SQLite writes take turns).",
 )  # fmt: skip
+@click.option(
+    "--mqtt", metavar="URL", help="Take observations from this MQTT broker (mqtt://HOST:PORT)."
+)
+@click.option("--rules", "lifeline_rules", type=click.Path(path_type=Path),
+              help="Lifeline monitoring rules TOML (replaces the built-in).")  # fmt: skip
+@click.option(
+    "--adcode", help="The city's 6-digit GB/T 2260 code, for GB/T 35965.1 CAP identifiers."
+)
 @opt.quiet_option
 def serve_cmd(
     bundle: Path, db: str | None, host: str, port: int, services: Path | None,
-    routing: Path | None, deadlines: Path | None, outside: str, workers: int, quiet: bool,
+    routing: Path | None, deadlines: Path | None, outside: str, workers: int, mqtt: str | None,
+    lifeline_rules: Path | None, adcode: str | None, quiet: bool,
 ) -> None:  # fmt: skip
     """Run the operations service on BUNDLE: Open311 GeoReport v2 at /open311/v2/, the hotline
     workflow at /api/v1/, the OpenAPI at /openapi.json."""
@@ -76,6 +85,8 @@ def serve_cmd(
 
     url = db or default_url(bundle)
     args: dict[str, Any] = {"bundle": str(bundle), "db_url": url, "outside": outside, "workers": workers,
+            "mqtt": mqtt, "adcode": adcode,
+            "lifeline_rules": str(lifeline_rules) if lifeline_rules else None,
             **{k: str(v) for k, v in (("services", services), ("routing", routing),
                                       ("deadlines", deadlines)) if v is not None}}  # fmt: skip
     app = create_app(**args)  # every problem found here, before a worker starts

@@ -4,6 +4,9 @@ one edge — Open311 paths answer in the Open311 error shape (``errors › error
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import functools
 import json
 import os
 from collections.abc import AsyncIterator
@@ -27,6 +30,7 @@ from cityos.errors import (
 from cityos.lifelines.cap import CapSettings
 from cityos.lifelines.lifecycle import load_limits
 from cityos.lifelines.monitor import Monitor
+from cityos.lifelines.mqtt import IngestStats, parse_mqtt_url, run_subscriber
 from cityos.lifelines.rules import load_rules
 from cityos.ops.hotline import load_hotline
 from cityos.ops.rates import load_rate_rule
@@ -87,9 +91,12 @@ def create_app(
     alert_limits: str | Path | None = None,
     adcode: str | None = None,
     cap_sender: str = "cityos@localhost",
+    mqtt: str | None = None,
 ) -> FastAPI:
     """The service over the bundle's city model and the store at ``db_url`` (which must be at
     the newest schema: ``cityos db upgrade``); ``workers``: how many processes serve it."""
+    if mqtt:
+        parse_mqtt_url(mqtt)  # a bad URL is one line before anything starts
     b = read_bundle(bundle)
     engine = connect(db_url)
     check_current(engine, db_url)
@@ -104,9 +111,21 @@ def create_app(
     ops = Ops(hotline, sessions, engine, load_rate_rule(rates), writer, monitor,
               CapSettings(sender=cap_sender, adcode=adcode))  # fmt: skip
 
+    stats = IngestStats() if mqtt else None
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        task = None
+        if mqtt and stats is not None:
+            store = functools.partial(sta.store_observations, ops)
+            task = asyncio.create_task(run_subscriber(mqtt, store, stats, stop))
         yield
+        stop.set()
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         ops.close()  # on shutdown: the queued writes finish before the process ends
 
     app = FastAPI(
@@ -116,6 +135,11 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.ops = ops
+
+    @app.get("/api/v1/ingest", summary="What the MQTT subscriber received, stored and dropped")
+    async def ingest() -> dict[str, Any]:
+        return {"mqtt": stats.as_json() if stats is not None else None}
+
     app.include_router(open311.router)
     app.include_router(api.router)
     app.include_router(sta.router)

@@ -21,7 +21,7 @@ from cityos.lifelines.sta import create, delete_entity, read, resolve, update_en
 from cityos.ops.keys import KeyInfo, find_key
 from cityos.web.deps import Ops, OpsDep
 
-__all__ = ["router"]
+__all__ = ["router", "store_observations"]
 
 router = APIRouter(prefix="/sta/v1.1", tags=["SensorThings"])
 WRITERS = ("sensor", "admin")
@@ -153,3 +153,19 @@ async def remove(path: str, ops: OpsDep, key: SensorKey) -> Response:
 
     await ops.write(write)
     return Response(status_code=200)
+
+
+async def store_observations(ops: Ops, stream: int, items: list[dict[str, Any]]) -> int:
+    """Store the observations of one MQTT message on datastream ``stream`` (all or none) and
+    let the rules see them, in one write; returns how many were stored."""
+    observations = ENTITY_SETS["Observations"]
+    locate = ops.hotline.city.locate
+
+    def write(s: Session) -> int:
+        conn = s.connection()
+        for item in items:
+            create(conn, observations, item, locate, ("Datastream", stream))
+        ops.monitor.check(conn, [stream])
+        return len(items)
+
+    return await ops.write(write)
