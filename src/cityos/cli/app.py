@@ -6,6 +6,7 @@ import click
 
 from cityos.cli.bundle_cmds import import_cmd, info_cmd
 from cityos.cli.health_cmds import access_cmd, checkup_cmd, compare_cmd, report_cmd
+from cityos.cli.lifeline_cmds import alerts_group
 from cityos.cli.ops_cmds import db_group, hotline_group, keys_group, serve_cmd
 from cityos.cli.renewal_cmds import renew_cmd, site_cmd
 from cityos.version import __version__
@@ -33,5 +34,6 @@ for _command in (
     db_group,
     keys_group,
     hotline_group,
+    alerts_group,
 ):
     cli.add_command(_command)

@@ -32,7 +32,7 @@ class Episode:
     cleared (None: still open at the last reading), and the readings that raised it."""
 
     rule: str
-    datastream_id: int
+    datastream_id: int | str  # an id in the store; a name in a table of readings
     start: dt.datetime
     level: str
     last_level: str
@@ -71,7 +71,7 @@ def hazard_signal(rule: Rule, times: np.ndarray, values: np.ndarray) -> np.ndarr
     return out
 
 
-def run_levels(rule: Rule, stream: int, times: Sequence[dt.datetime], signal: np.ndarray,
+def run_levels(rule: Rule, stream: int | str, times: Sequence[dt.datetime], signal: np.ndarray,
                values: np.ndarray) -> list[Episode]:  # fmt: skip
     """The episodes of a rule over a signal (NaN: a reading not used)."""
     out: list[Episode] = []
@@ -118,7 +118,7 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
 
 
 def evaluate_stream(
-    stream: int, prop: str, unit: str, times: Sequence[dt.datetime], values: np.ndarray,
+    stream: int | str, prop: str, unit: str, times: Sequence[dt.datetime], values: np.ndarray,
     hazards: Sequence[Rule], quality: Sequence[Rule], *, interval_s: float | None = None,
     now: dt.datetime | None = None,
 ) -> list[Episode]:  # fmt: skip
