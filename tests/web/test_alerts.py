@@ -127,3 +127,32 @@ def test_gb_t_35965_identifier() -> None:
     assert identifier(view, CapSettings(adcode="110101")) == "11010100000000_20261201160005_7"
     with pytest.raises(ConfigError, match="adcode '1101' must be 6 digits"):
         CapSettings(adcode="1101")
+
+
+def test_data_array_batch_and_its_refusals(server: Server) -> None:
+    ds = stream(server, "W-34", "methane", "%LEL")
+    url = f"{server.base}/sta/v1.1/CreateObservations"
+    headers = {"X-API-Key": server.keys["sensor"]}
+    body = [{"Datastream": {"@iot.id": ds}, "components": ["phenomenonTime", "result"],
+             "dataArray@iot.count": 3,
+             "dataArray": [["2026-12-01T09:00:00Z", 1.0], ["2026-12-01T09:01:00Z", 30.0],
+                           ["2026-12-01T09:02:00Z", 52.0]]}]  # fmt: skip
+    r = httpx.post(url, json=body, headers=headers)
+    assert r.status_code == 201 and len(r.json()) == 3
+    assert r.json()[0].startswith(f"{server.base}/sta/v1.1/Observations(")
+    (a,) = alerts_of(server, ds)  # the rules saw the batch
+    assert (a["max_level"], a["raised_at"]) == ("red", "2026-12-01T09:01:00Z")
+    bad = [{"Datastream": {"@iot.id": ds}, "components": ["phenomenonTime", "result"],
+            "dataArray": [["yesterday", 1.0], ["2026-12-01T09:03:00Z"]]}]  # fmt: skip
+    r = httpx.post(url, json=bad, headers=headers)
+    message = r.json()["message"]
+    assert (
+        r.status_code == 400
+        and "row 1: phenomenonTime 'yesterday'" in message
+        and "row 2: 2 values expected" in message
+    )
+    count = httpx.get(
+        f"{server.base}/sta/v1.1/Datastreams({ds})/Observations",
+        params={"$count": "true", "$top": "0"},
+    )
+    assert count.json()["@iot.count"] == 3  # nothing of the refused batch was written

@@ -20,7 +20,16 @@ from cityos.lifelines.entities import ENTITY_SETS, M2M, EntitySet, to_json, to_r
 from cityos.lifelines.geometry import from_geojson
 from cityos.lifelines.odata import Expand, compile_filter, parse_expand, parse_filter, parse_orderby
 
-__all__ = ["MAX_TOP", "Resource", "create", "delete_entity", "read", "resolve", "update_entity"]
+__all__ = [
+    "MAX_TOP",
+    "Resource",
+    "create",
+    "create_observations",
+    "delete_entity",
+    "read",
+    "resolve",
+    "update_entity",
+]
 
 #: the default and the largest page
 DEFAULT_TOP, MAX_TOP = 100, 10_000
@@ -408,3 +417,97 @@ def _cascade(conn: Connection, entity: EntitySet, ids: list[int]) -> None:
             column = "thing_id" if entity.name == "Things" else "location_id"
             conn.execute(delete(M2M).where(M2M.c[column].in_(ids)))
     conn.execute(delete(entity.table).where(entity.table.c.id.in_(ids)))
+
+
+_COMPONENTS = {
+    "phenomenonTime",
+    "result",
+    "resultTime",
+    "FeatureOfInterest/id",
+    "resultQuality",
+    "parameters",
+}
+
+
+def create_observations(conn: Connection, body: Any, locate: Locate) -> tuple[list[str], list[int]]:
+    """The dataArray extension (``POST CreateObservations``): many observations of several
+    datastreams in one request, written in bulk; returns the new observations' paths (in
+    order) and the datastreams written to.
+
+    Raises
+    ------
+    InputError
+        Not a list of ``{Datastream, components, dataArray}``, an unknown component or
+        datastream, a row of the wrong length, a time that does not parse (every problem of
+        the request at once; nothing is written then).
+    """
+    from cityos.lifelines.entities import parse_time
+    from cityos.lifelines.models import StaDatastream, StaObservation
+
+    if not isinstance(body, list):
+        raise InputError("CreateObservations takes a list of {Datastream, components, dataArray}")
+    problems: list[str] = []
+    rows: list[dict[str, Any]] = []
+    streams: list[int] = []
+    for n, group in enumerate(body, 1):
+        at = f"group {n}"
+        ref = group.get("Datastream") if isinstance(group, dict) else None
+        sid = ref.get("@iot.id") if isinstance(ref, dict) else None
+        comps = group.get("components") if isinstance(group, dict) else None
+        data = group.get("dataArray") if isinstance(group, dict) else None
+        if not isinstance(sid, int) or not isinstance(comps, list) or not isinstance(data, list):
+            problems.append(f'{at}: give Datastream {{"@iot.id": ID}}, components and dataArray')
+            continue
+        unknown = [c for c in comps if c not in _COMPONENTS]
+        if unknown or "result" not in comps:
+            problems.append(f"{at}: components must include result, from {', '.join(sorted(_COMPONENTS))}"
+                            + (f"; unknown {unknown}" if unknown else ""))  # fmt: skip
+            continue
+        if conn.scalar(select(StaDatastream.id).where(StaDatastream.id == sid)) is None:
+            problems.append(f"{at}: no Datastream with @iot.id {sid}")
+            continue
+        default_feature: int | None = None
+        for i, values in enumerate(data):
+            if not isinstance(values, list) or len(values) != len(comps):
+                problems.append(f"{at} row {i + 1}: {len(comps)} values expected")
+                continue
+            item = dict(zip(comps, values, strict=True))
+            result = item["result"]
+            try:
+                when = (
+                    parse_time(str(item["phenomenonTime"]), "phenomenonTime")
+                    if "phenomenonTime" in item
+                    else None
+                )
+                rtime = (
+                    parse_time(str(item["resultTime"]), "resultTime")
+                    if item.get("resultTime")
+                    else None
+                )
+            except InputError as exc:
+                problems.append(f"{at} row {i + 1}: {exc}")
+                continue
+            feature = item.get("FeatureOfInterest/id")
+            if feature is None:
+                default_feature = default_feature or feature_for(conn, sid, locate)
+                feature = default_feature
+            number = (
+                result if isinstance(result, int | float) and not isinstance(result, bool) else None
+            )
+            rows.append({"datastream_id": sid, "feature_id": feature,
+                         "phenomenon_time": when or dt.datetime.now(dt.UTC).replace(tzinfo=None),
+                         "result_time": rtime, "result": json.dumps(result, ensure_ascii=False),
+                         "result_number": float(number) if number is not None else None,
+                         "result_quality": json.dumps(item["resultQuality"]) if "resultQuality" in item else None,
+                         "parameters": json.dumps(item["parameters"]) if "parameters" in item else None})  # fmt: skip
+        streams.append(sid)
+    if problems:
+        raise InputError(
+            "; ".join(problems[:10])
+            + (f" (and {len(problems) - 10} more)" if len(problems) > 10 else "")
+        )
+    ids: list[int] = []
+    if rows:
+        stmt = insert(StaObservation).returning(StaObservation.id, sort_by_parameter_order=True)
+        ids = [int(r[0]) for r in conn.execute(stmt, rows)]
+    return [f"Observations({i})" for i in ids], sorted(set(streams))

@@ -17,7 +17,14 @@ from sqlalchemy.orm import Session
 from cityos.errors import ForbiddenError, InputError
 from cityos.lifelines.entities import ENTITY_SETS
 from cityos.lifelines.models import StaObservation
-from cityos.lifelines.sta import create, delete_entity, read, resolve, update_entity
+from cityos.lifelines.sta import (
+    create,
+    create_observations,
+    delete_entity,
+    read,
+    resolve,
+    update_entity,
+)
 from cityos.ops.keys import KeyInfo, find_key
 from cityos.web.deps import Ops, OpsDep
 
@@ -86,6 +93,23 @@ async def _body(request: Request) -> Any:
         return json.loads(await request.body())
     except (ValueError, UnicodeDecodeError) as exc:
         raise InputError(f"the body is not JSON ({exc})") from exc
+
+
+@router.post(
+    "/CreateObservations", status_code=201, summary="Many observations at once (dataArray)"
+)
+async def create_many(request: Request, ops: OpsDep, key: SensorKey) -> JSONResponse:
+    body = await _body(request)
+    locate = ops.hotline.city.locate
+
+    def write(s: Session) -> list[str]:
+        conn = s.connection()
+        paths, streams = create_observations(conn, body, locate)
+        ops.monitor.check(conn, streams)  # the rules see the readings in the same write
+        return paths
+
+    base = _base(request)
+    return JSONResponse([f"{base}/{p}" for p in await ops.write(write)], status_code=201)
 
 
 @router.post("/{path:path}", status_code=201, summary="Create an entity (deep insert)")
