@@ -21,9 +21,10 @@ def _free_port() -> int:
 
 
 @contextmanager
-def mosquitto_broker() -> Iterator[str]:
-    """Yield ``mqtt://127.0.0.1:PORT`` of a fresh mosquitto (anonymous, no persistence),
-    stopped afterwards. ``make test`` installs mosquitto (``make mosquitto``)."""
+def mosquitto_broker(max_queued: int = 1000) -> Iterator[str]:
+    """Yield ``mqtt://127.0.0.1:PORT`` of a fresh mosquitto (anonymous, no persistence; QoS 1
+    messages queued per client beyond those in flight: ``max_queued``, mosquitto's default
+    1,000), stopped afterwards. ``make test`` installs mosquitto (``make mosquitto``)."""
     binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
     if not Path(binary).exists():
         raise RuntimeError(
@@ -32,7 +33,8 @@ def mosquitto_broker() -> Iterator[str]:
     port = _free_port()
     with tempfile.TemporaryDirectory() as tmp:
         conf = Path(tmp) / "mosquitto.conf"
-        conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+        conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+                        f"max_queued_messages {max_queued}\n")  # fmt: skip
         proc = subprocess.Popen(
             [binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )

@@ -142,6 +142,12 @@ def test_data_array_batch_and_its_refusals(server: Server) -> None:
     assert r.json()[0].startswith(f"{server.base}/sta/v1.1/Observations(")
     (a,) = alerts_of(server, ds)  # the rules saw the batch
     assert (a["max_level"], a["raised_at"]) == ("red", "2026-12-01T09:01:00Z")
+    # quiet readings on a datastream with an open alert are still evaluated: they clear it
+    quiet = [{"Datastream": {"@iot.id": ds}, "components": ["phenomenonTime", "result"],
+              "dataArray": [["2026-12-01T09:03:00Z", 2.0], ["2026-12-01T09:04:00Z", 1.0]]}]  # fmt: skip
+    assert httpx.post(url, json=quiet, headers=headers).status_code == 201
+    (a,) = alerts_of(server, ds)
+    assert a["cleared_at"] == "2026-12-01T09:04:00Z"
     bad = [{"Datastream": {"@iot.id": ds}, "components": ["phenomenonTime", "result"],
             "dataArray": [["yesterday", 1.0], ["2026-12-01T09:03:00Z"]]}]  # fmt: skip
     r = httpx.post(url, json=bad, headers=headers)
@@ -155,4 +161,4 @@ def test_data_array_batch_and_its_refusals(server: Server) -> None:
         f"{server.base}/sta/v1.1/Datastreams({ds})/Observations",
         params={"$count": "true", "$top": "0"},
     )
-    assert count.json()["@iot.count"] == 3  # nothing of the refused batch was written
+    assert count.json()["@iot.count"] == 5  # nothing of the refused batch was written

@@ -118,6 +118,10 @@ class StaFeature(_Bbox, Base):
     encoding_type: Mapped[str] = mapped_column(String(100))
     feature: Mapped[str] = mapped_column(Text)  # GeoJSON
     properties: Mapped[str | None] = mapped_column(Text)
+    #: the Location it was made from (an Observation that names no feature gets its Thing's)
+    location_id: Mapped[int | None] = mapped_column(
+        ForeignKey("sta_locations.id", ondelete="SET NULL"), index=True
+    )
 
 
 class StaObservation(Base):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,14 +55,26 @@ class Monitor:
     limits: Limits
 
     def check(
-        self, conn: Connection, datastream_ids: Iterable[int], now: dt.datetime | None = None
-    ) -> list[int]:
+        self, conn: Connection, datastream_ids: Iterable[int], now: dt.datetime | None = None,
+        fresh: Mapping[int, Sequence[float | None]] | None = None,
+    ) -> list[int]:  # fmt: skip
         """Evaluate the rules on the datastreams' recent readings and reconcile their alerts;
-        returns the ids of the alerts raised or changed."""
+        returns the ids of the alerts raised or changed.
+
+        ``fresh``: the values just stored per datastream. A datastream with no open alert whose
+        fresh values all lie below the lowest level of its rules (all thresholds raised at
+        once) and inside the sensor's range cannot raise, change or clear anything on them,
+        and is not evaluated again; the flat-line check of such a datastream waits for its
+        next full evaluation (or a replay).
+        """
         now = now or _now()
         ids = sorted(set(datastream_ids))
         if not ids:
             return []
+        if fresh:
+            ids = self._needing_evaluation(conn, ids, fresh)
+            if not ids:
+                return []
         streams = conn.execute(
             select(StaDatastream.id, StaDatastream.thing_id, StaDatastream.reporting_interval_s,
                    StaDatastream.unit_of_measurement, StaObservedProperty.name)
@@ -97,6 +109,38 @@ class Monitor:
                 if aid is not None:
                     touched.append(aid)
         return touched
+
+    def _needing_evaluation(
+        self, conn: Connection, ids: list[int], fresh: Mapping[int, Sequence[float | None]]
+    ) -> list[int]:
+        streams = conn.execute(
+            select(StaDatastream.id, StaDatastream.unit_of_measurement, StaObservedProperty.name)
+            .join(StaObservedProperty, StaObservedProperty.id == StaDatastream.observed_property_id)
+            .where(StaDatastream.id.in_(ids))
+        ).all()  # fmt: skip
+        alerted = set(conn.scalars(
+            select(Alert.datastream_id).where(Alert.datastream_id.in_(ids), Alert.closed_at.is_(None))
+        ))  # fmt: skip
+        ranges = {
+            k: v for r in self.rules.rules if r.kind == "out_of_range" for k, v in r.ranges.items()
+        }
+        out = []
+        for s in streams:
+            unit = str(json.loads(s.unit_of_measurement or "{}").get("symbol", ""))
+            (b,) = bind(self.rules, [(s.id, s.name, unit)])
+            given = list(fresh.get(s.id, ()))
+            values = [float(v) for v in given if v is not None]
+            low, high = ranges.get(f"{s.name} {unit}", (-np.inf, np.inf))
+            quiet = (
+                s.id not in alerted and bool(values) and len(values) == len(given)
+                and all(r.kind == "threshold" and r.direction == "above" and r.min_duration_s == 0
+                        for r in b.rules)
+                and all(v < min(r.levels.values()) - r.hysteresis for r in b.rules for v in values)
+                and all(low <= v <= high for v in values)
+            )  # fmt: skip
+            if not quiet:
+                out.append(int(s.id))
+        return out
 
     def _reconcile(
         self, conn: Connection, e: Episode, thing_id: int, now: dt.datetime

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import re
@@ -22,10 +23,12 @@ from urllib.parse import urlsplit
 
 from cityos.errors import CityosError, InputError
 
-__all__ = ["SUBSCRIPTION", "IngestStats", "parse_mqtt_url", "run_subscriber"]
+__all__ = ["IN_FLIGHT", "SUBSCRIPTION", "IngestStats", "parse_mqtt_url", "run_subscriber"]
 
 log = logging.getLogger("cityos.mqtt")
 SUBSCRIPTION = "$share/cityos/v1.1/#"
+#: messages being stored at once (in arrival order through the one writer)
+IN_FLIGHT = 256
 _TOPIC = re.compile(r"^v1\.1/Datastreams\((\d{1,10})\)/Observations$")
 #: what stores a message's observations: (datastream id, observations) → stored count
 Store = Callable[[int, list[dict[str, Any]]], Awaitable[int]]
@@ -93,6 +96,8 @@ async def run_subscriber(url: str, store: Store, stats: IngestStats, stop: async
 
     host, port = parse_mqtt_url(url)
     backoff = 1.0
+    slots = asyncio.Semaphore(IN_FLIGHT)
+    pending: set[asyncio.Task[None]] = set()
     while not stop.is_set():
         try:
             async with aiomqtt.Client(host, port, keepalive=30) as client:
@@ -100,7 +105,13 @@ async def run_subscriber(url: str, store: Store, stats: IngestStats, stop: async
                 stats.connected, backoff = True, 1.0
                 log.info("subscribed to %s on %s:%s", SUBSCRIPTION, host, port)
                 async for message in client.messages:
-                    await _one(str(message.topic), bytes(message.payload or b""), store, stats)
+                    # up to IN_FLIGHT messages stored at once: the writer commits them together
+                    await slots.acquire()
+                    task = asyncio.create_task(
+                        _one(str(message.topic), bytes(message.payload or b""), store, stats)
+                    )
+                    pending.add(task)
+                    task.add_done_callback(functools.partial(_done, pending, slots))
         except aiomqtt.MqttError as exc:
             stats.connected, stats.last_error = False, str(exc)
             log.warning("MQTT broker %s:%s: %s; reconnecting in %.0f s", host, port, exc, backoff)
@@ -109,11 +120,19 @@ async def run_subscriber(url: str, store: Store, stats: IngestStats, stop: async
             backoff = min(30.0, backoff * 2)
 
 
+def _done(
+    pending: set[asyncio.Task[None]], slots: asyncio.Semaphore, task: asyncio.Task[None]
+) -> None:
+    pending.discard(task)
+    slots.release()
+
+
 async def _one(topic: str, payload: bytes, store: Store, stats: IngestStats) -> None:
     stats.received += 1
     try:
         stream, items = decode(topic, payload)
-        stats.stored += await store(stream, items)
+        stored = await store(stream, items)  # (not `+= await`: other messages are stored meanwhile)
+        stats.stored += stored
         stats.stored_messages += 1
     except CityosError as exc:
         reason = str(exc)

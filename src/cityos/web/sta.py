@@ -104,8 +104,8 @@ async def create_many(request: Request, ops: OpsDep, key: SensorKey) -> JSONResp
 
     def write(s: Session) -> list[str]:
         conn = s.connection()
-        paths, streams = create_observations(conn, body, locate)
-        ops.monitor.check(conn, streams)  # the rules see the readings in the same write
+        paths, fresh = create_observations(conn, body, locate)
+        ops.monitor.check(conn, fresh, fresh=fresh)  # the rules see the readings in the same write
         return paths
 
     base = _base(request)
@@ -189,7 +189,10 @@ async def store_observations(ops: Ops, stream: int, items: list[dict[str, Any]])
         conn = s.connection()
         for item in items:
             create(conn, observations, item, locate, ("Datastream", stream))
-        ops.monitor.check(conn, [stream])
+        values = [i.get("result") for i in items]
+        fresh = {stream: [float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
+                          for v in values]}  # fmt: skip
+        ops.monitor.check(conn, [stream], fresh=fresh)
         return len(items)
 
     return await ops.write(write)

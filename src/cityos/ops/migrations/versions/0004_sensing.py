@@ -19,20 +19,6 @@ depends_on = None
 
 def upgrade() -> None:
     op.create_table(
-        "sta_features",
-        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
-        sa.Column("name", sa.String(length=400), nullable=False),
-        sa.Column("description", sa.Text(), nullable=False),
-        sa.Column("encoding_type", sa.String(length=100), nullable=False),
-        sa.Column("feature", sa.Text(), nullable=False),
-        sa.Column("properties", sa.Text(), nullable=True),
-        sa.Column("minx", sa.Float(), nullable=True),
-        sa.Column("miny", sa.Float(), nullable=True),
-        sa.Column("maxx", sa.Float(), nullable=True),
-        sa.Column("maxy", sa.Float(), nullable=True),
-        sa.PrimaryKeyConstraint("id"),
-    )
-    op.create_table(
         "sta_locations",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("name", sa.String(length=400), nullable=False),
@@ -46,6 +32,26 @@ def upgrade() -> None:
         sa.Column("maxy", sa.Float(), nullable=True),
         sa.PrimaryKeyConstraint("id"),
     )
+    op.create_table(
+        "sta_features",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("name", sa.String(length=400), nullable=False),
+        sa.Column("description", sa.Text(), nullable=False),
+        sa.Column("encoding_type", sa.String(length=100), nullable=False),
+        sa.Column("feature", sa.Text(), nullable=False),
+        sa.Column("properties", sa.Text(), nullable=True),
+        sa.Column("minx", sa.Float(), nullable=True),
+        sa.Column("miny", sa.Float(), nullable=True),
+        sa.Column("maxx", sa.Float(), nullable=True),
+        sa.Column("maxy", sa.Float(), nullable=True),
+        sa.Column("location_id", sa.Integer(), nullable=True),
+        sa.ForeignKeyConstraint(["location_id"], ["sta_locations.id"], ondelete="SET NULL"),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("sta_features", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_sta_features_location_id"), ["location_id"], unique=False
+        )
     op.create_table(
         "sta_observed_properties",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
@@ -161,5 +167,7 @@ def downgrade() -> None:
     op.drop_table("sta_things")
     op.drop_table("sta_sensors")
     op.drop_table("sta_observed_properties")
-    op.drop_table("sta_locations")
+    with op.batch_alter_table("sta_features", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_sta_features_location_id"))
     op.drop_table("sta_features")
+    op.drop_table("sta_locations")
