@@ -4,6 +4,8 @@ the right keys, each step timed; a datastream of an unknown property is watched 
 
 from __future__ import annotations
 
+import datetime as dt
+
 import httpx
 import pytest
 
@@ -162,3 +164,60 @@ def test_data_array_batch_and_its_refusals(server: Server) -> None:
         params={"$count": "true", "$top": "0"},
     )
     assert count.json()["@iot.count"] == 5  # nothing of the refused batch was written
+
+
+C2 = toy_point(750, 100)
+
+
+def stream_at(server: Server, name: str, prop: str, unit: str, where: tuple[float, float]) -> int:
+    body = {
+        "name": name, "description": "",
+        "Locations": [{"name": name, "description": "", "encodingType": "application/geo+json",
+                       "location": {"type": "Point", "coordinates": list(where)}}],
+        "Datastreams": [{"name": f"{name} {prop}", "description": "", "observationType": "OM_Measurement",
+                         "unitOfMeasurement": {"name": unit, "symbol": unit, "definition": ""},
+                         "Sensor": {"name": "s", "description": "", "encodingType": "text/plain", "metadata": "m"},
+                         "ObservedProperty": {"name": prop, "definition": prop, "description": ""}}],
+    }  # fmt: skip
+    r = httpx.post(
+        f"{server.base}/sta/v1.1/Things", json=body, headers={"X-API-Key": server.keys["sensor"]}
+    )
+    return int(httpx.get(f"{r.headers['location']}/Datastreams").json()["value"][0]["@iot.id"])
+
+
+def read_at(server: Server, ds: int, when: dt.datetime, value: float) -> None:
+    r = httpx.post(f"{server.base}/sta/v1.1/Datastreams({ds})/Observations",
+                   json={"result": value, "phenomenonTime": when.isoformat().replace("+00:00", "Z")},
+                   headers={"X-API-Key": server.keys["sensor"]})  # fmt: skip
+    assert r.status_code == 201, r.text
+
+
+def test_citizens_corroborate_alerts_both_ways(server: Server) -> None:
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    # a 积水 ticket first, then the depth gauge 40 m away crosses 15 cm for a minute: the alert
+    # is raised one level up (orange, not yellow) and names the ticket
+    near = toy_point(750 + 40, 100)
+    tid = server.post(service_code="waterlogging", lat=near[1], long=near[0]).json()[0][
+        "service_request_id"
+    ]
+    ds = stream_at(server, "U-1 underpass", "water_depth", "cm", C2)
+    for k, value in enumerate([16.0, 18.0, 19.0]):
+        read_at(server, ds, now - dt.timedelta(minutes=3 - k), value)
+    (a,) = alerts_of(server, ds)
+    assert (a["level"], a["max_level"], a["tickets"]) == ("orange", "orange", [int(tid)])
+    assert [s["action"] for s in a["steps"]] == ["detect", "corroborate"]  # type: ignore[union-attr]
+    # a gas alert first (orange at 30 % LEL), then a 燃气泄漏 ticket 100 m away: red, linked
+    gas = stream_at(server, "W-40", "methane", "%LEL", C2)
+    read_at(server, gas, now - dt.timedelta(minutes=1), 30.0)
+    (g,) = alerts_of(server, gas)
+    assert g["level"] == "orange" and g["tickets"] == []
+    leak = toy_point(750, 200)
+    lid = server.post(service_code="gas_leak", lat=leak[1], long=leak[0]).json()[0][
+        "service_request_id"
+    ]
+    (g,) = alerts_of(server, gas)
+    assert (g["level"], g["max_level"], g["tickets"]) == ("red", "red", [int(lid)])
+    # another reading at 30 keeps it one level above the readings
+    read_at(server, gas, now, 31.0)
+    (g,) = alerts_of(server, gas)
+    assert g["level"] == "red"

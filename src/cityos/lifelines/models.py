@@ -170,6 +170,8 @@ class Alert(Base):
     last_value: Mapped[float | None] = mapped_column(Float)
     last_reading_at: Mapped[dt.datetime | None]
     ticket_id: Mapped[int | None] = mapped_column(Integer)
+    #: the hotline tickets that corroborate it (JSON list of ids; they raised it one level)
+    tickets: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (Index("ix_alerts_open", "rule_id", "datastream_id", "closed_at"),)
 

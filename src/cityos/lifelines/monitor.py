@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -29,8 +30,9 @@ from cityos.lifelines.models import (
     StaObservedProperty,
     StaThing,
 )
-from cityos.lifelines.rules import LEVELS, RuleSet, bind
+from cityos.lifelines.rules import LEVELS, Rule, RuleSet, bind
 from cityos.ops.keys import KeyInfo
+from cityos.ops.models import Ticket
 
 __all__ = ["RECENT_READINGS", "Monitor"]
 
@@ -41,6 +43,21 @@ _RANK = {level: len(LEVELS) - i for i, level in enumerate(LEVELS)}
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def _up(level: str) -> str:
+    """One level higher (red stays red)."""
+    return LEVELS[max(0, LEVELS.index(level) - 1)]
+
+
+def _metres(lon0: float, lat0: float, lon1: float, lat1: float) -> float:
+    """Great-circle distance in metres (haversine, R = 6,371,008.8 m)."""
+    p0, p1 = math.radians(lat0), math.radians(lat1)
+    a = (
+        math.sin((p1 - p0) / 2) ** 2
+        + math.cos(p0) * math.cos(p1) * math.sin(math.radians(lon1 - lon0) / 2) ** 2
+    )
+    return 2 * 6_371_008.8 * math.asin(math.sqrt(a))
 
 
 def _readings(e: Episode) -> str:
@@ -110,6 +127,57 @@ class Monitor:
                     touched.append(aid)
         return touched
 
+    def corroborating(self, conn: Connection, rule: Rule, lon: float | None, lat: float | None,
+                      at: dt.datetime) -> list[int]:  # fmt: skip
+        """The hotline tickets of the rule's corroborating services within its radius and
+        window (either side) of ``at``."""
+        if rule.corroborate is None or lon is None or lat is None:
+            return []
+        services, radius, hours = rule.corroborate
+        dlat = radius / 111_320.0
+        dlon = dlat / max(0.01, math.cos(math.radians(lat)))
+        rows = conn.execute(
+            select(Ticket.id, Ticket.lon, Ticket.lat).where(
+                Ticket.service_code.in_(services), Ticket.lat.between(lat - dlat, lat + dlat),
+                Ticket.lon.between(lon - dlon, lon + dlon),
+                Ticket.requested_at.between(at - dt.timedelta(hours=hours), at + dt.timedelta(hours=hours)),
+            ).order_by(Ticket.id)
+        ).all()  # fmt: skip
+        return [int(r[0]) for r in rows if r[1] is not None and r[2] is not None
+                and _metres(lon, lat, r[1], r[2]) <= radius]  # fmt: skip
+
+    def corroborate_ticket(self, conn: Connection, ticket_id: int, service: str, lon: float | None,
+                           lat: float | None, at: dt.datetime) -> list[int]:  # fmt: skip
+        """A new hotline ticket near an open alert whose rule it corroborates: the alert goes
+        up one level (once) and the ticket is linked; returns the alerts changed."""
+        if lon is None or lat is None:
+            return []
+        rules = [r for r in self.rules.rules if r.corroborate and service in r.corroborate[0]]
+        changed = []
+        for rule in rules:
+            _, radius, hours = rule.corroborate  # type: ignore[misc]
+            open_ = conn.execute(
+                select(Alert).where(Alert.rule_id == rule.id, Alert.closed_at.is_(None),
+                                    Alert.raised_at >= at - dt.timedelta(hours=hours))
+            ).all()  # fmt: skip
+            for a in open_:
+                if a.lon is None or a.lat is None or _metres(a.lon, a.lat, lon, lat) > radius:
+                    continue
+                linked = json.loads(a.tickets) if a.tickets else []
+                values: dict[str, Any] = {
+                    "tickets": json.dumps([*linked, ticket_id]),
+                    "updated_at": _now(),
+                }
+                if not linked:
+                    values["level"] = _up(a.level)
+                    if _RANK[values["level"]] > _RANK[a.max_level]:
+                        values["max_level"] = values["level"]
+                conn.execute(update(Alert).where(Alert.id == a.id).values(values))
+                self._step(conn, a.id, "corroborate", a.state, a.state, KeyInfo("monitor", "system"),
+                           f"12345 ticket {ticket_id} ({service}) within {radius:g} m", a.raised_at, _now())  # fmt: skip
+                changed.append(int(a.id))
+        return changed
+
     def _needing_evaluation(
         self, conn: Connection, ids: list[int], fresh: Mapping[int, Sequence[float | None]]
     ) -> list[int]:
@@ -163,10 +231,13 @@ class Monitor:
             return self._raise(conn, e, thing_id, now)
         if same.closed_at is not None:
             return None  # the operations centre closed it (a false alarm, a device fault)
-        values: dict[str, Any] = {"level": e.last_level, "updated_at": now,
+        bumped = bool(same.tickets)  # corroborated by citizens: one level above the readings
+        level = _up(e.last_level) if bumped else e.last_level
+        values: dict[str, Any] = {"level": level, "updated_at": now,
                                   "last_value": last_value, "last_reading_at": last_at}  # fmt: skip
-        if _RANK[e.level] > _RANK[same.max_level]:
-            values["max_level"] = e.level
+        top = _up(e.level) if bumped else e.level
+        if _RANK[top] > _RANK[same.max_level]:
+            values["max_level"] = top
         values["readings"] = _readings(e)
         values["cleared_at"] = e.end
         conn.execute(update(Alert).where(Alert.id == same.id).values(values))
@@ -184,15 +255,24 @@ class Monitor:
         ).scalar()  # fmt: skip
         point = from_geojson(json.loads(loc)).representative_point() if loc else None
         last_at, last_value = e.readings[-1] if e.readings else (None, None)
+        tickets = self.corroborating(
+            conn, rule, point.x if point else None, point.y if point else None, e.start
+        )
+        level, top = (_up(e.last_level), _up(e.level)) if tickets else (e.last_level, e.level)
         aid = int(conn.execute(insert(Alert).values(
             rule_id=rule.id, rules_version=self.rules.version, domain=rule.domain, hazard=rule.hazard,
             event=rule.event, datastream_id=e.datastream_id, thing_id=thing_id, units=thing,
-            lon=point.x if point else None, lat=point.y if point else None, level=e.last_level,
-            max_level=e.level, state="detected", raised_at=e.start, cleared_at=e.end, updated_at=now,
+            lon=point.x if point else None, lat=point.y if point else None, level=level,
+            max_level=top, state="detected", raised_at=e.start, cleared_at=e.end, updated_at=now,
             closed_at=None, readings=_readings(e), last_value=last_value, last_reading_at=last_at,
+            tickets=json.dumps(tickets) if tickets else None,
         ).returning(Alert.id)).scalar_one())  # fmt: skip
         self._step(conn, aid, "detect", None, "detected", KeyInfo("monitor", "system"),
                    f"rule {rule.id} ({self.rules.version}): {rule.event}", e.start, now)  # fmt: skip
+        if tickets:
+            self._step(conn, aid, "corroborate", "detected", "detected", KeyInfo("monitor", "system"),
+                       f"12345 tickets {', '.join(map(str, tickets))} within {rule.corroborate[1]:g} m",  # type: ignore[index]
+                       e.start, now)  # fmt: skip
         return aid
 
     def _step(self, conn: Connection, aid: int, action: str, before: str | None, after: str,
@@ -250,6 +330,7 @@ class Monitor:
             "raised_at": _iso(a.raised_at), "cleared_at": _iso(a.cleared_at), "closed_at": _iso(a.closed_at),
             "readings": json.loads(a.readings), "last_value": a.last_value,
             "last_reading_at": _iso(a.last_reading_at), "ticket": a.ticket_id,
+            "tickets": json.loads(a.tickets) if a.tickets else [],
             "allowed_actions": allowed(a.state),
             "steps": [{"action": s.action, "from": s.from_state, "to": s.to_state, "actor": s.actor,
                        "role": s.role, "at": _iso(s.at), "reason": s.reason, "seconds": s.seconds,

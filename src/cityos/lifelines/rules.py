@@ -44,6 +44,8 @@ class Rule:
     duration_s: float = 86400.0
     level: str = "blue"
     ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
+    #: citizen corroboration: hotline services, radius (m), window (h)
+    corroborate: tuple[tuple[str, ...], float, float] | None = None
 
     @property
     def hazard(self) -> bool:
@@ -113,12 +115,24 @@ def _rule(raw: Mapping[str, Any], where: str, problems: list[str]) -> Rule | Non
         simple["prop"] = str(raw["property"])
     nums: dict[str, Any] = {k: float(raw[k]) for k in ("hysteresis", "min_duration_s", "window_s", "intervals", "duration_s")
             if _number(raw.get(k))}  # fmt: skip
+    corroborate = None
+    if "corroborate" in raw:
+        c = raw["corroborate"]
+        services = c.get("services") if isinstance(c, dict) else None
+        if (not isinstance(services, list) or not services or not _number(c.get("radius_m"))
+                or not _number(c.get("window_h"))):  # fmt: skip
+            problems.append(
+                f"{at}: corroborate = {{ services = [...], radius_m = N, window_h = N }}"
+            )
+        else:
+            corroborate = (tuple(map(str, services)), float(c["radius_m"]), float(c["window_h"]))
     clear = raw.get("clear_readings", 1)
     if not (isinstance(clear, int) and clear >= 1):
         problems.append(f"{at}: clear_readings must be a whole number ≥ 1")
         clear = 1
     return Rule(id=rid, domain=str(raw.get("domain", "")), kind=str(kind), event=str(raw.get("event", "")),
                 source=str(raw.get("source", "")), clear_readings=clear, ranges=ranges,
+                corroborate=corroborate,
                 **simple, **nums, **kw)  # fmt: skip
 
 

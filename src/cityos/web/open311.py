@@ -14,6 +14,7 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from sqlalchemy import ColumnElement, Connection, Executable, bindparam, select
+from sqlalchemy.orm import Session
 
 from cityos.errors import ForbiddenError, InputError, NotFoundError
 from cityos.ops.catalogue import Service
@@ -300,7 +301,15 @@ async def create_request(fmt: Fmt, request: Request, ops: OpsDep) -> Response:
     # a photo is decoded and re-encoded: off the event loop
     prepare = ops.hotline.prepare
     prepared = await run_in_threadpool(prepare, intake, key) if data else prepare(intake, key)
-    ticket, notice = await ops.write(ops.hotline.store, prepared)
+
+    def write(s: Session) -> tuple[Ticket, str | None]:
+        ticket, notice = ops.hotline.store(s, prepared)
+        # a citizen's report near an open lifeline alert corroborates it (same write)
+        ops.monitor.corroborate_ticket(s.connection(), ticket.id, ticket.service_code, ticket.lon,
+                                       ticket.lat, ticket.requested_at)  # fmt: skip
+        return ticket, notice
+
+    ticket, notice = await ops.write(write)
     row = {"service_request_id": str(ticket.id), "service_notice": notice,
            "account_id": intake.reporter.get("account_id")}  # fmt: skip
     return open311_response(fmt, "service_requests", "request", [row])
