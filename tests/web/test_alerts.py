@@ -221,3 +221,32 @@ def test_citizens_corroborate_alerts_both_ways(server: Server) -> None:
     read_at(server, gas, now, 31.0)
     (g,) = alerts_of(server, gas)
     assert g["level"] == "red"
+
+
+def test_a_dispatched_alert_opens_a_work_order_and_closes_with_it(server: Server) -> None:
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    ds = stream_at(server, "U-2 underpass", "water_depth", "cm", toy_point(600, 250))
+    for k, value in enumerate([30.0, 31.0]):
+        read_at(server, ds, now - dt.timedelta(minutes=2 - k), value)
+    (a,) = alerts_of(server, ds)
+    ops_key = {"X-API-Key": server.keys["dispatcher"]}
+    for step in ("confirm", "notify", "dispatch"):
+        r = httpx.post(
+            f"{server.base}/api/v1/alerts/{a['id']}/actions/{step}", json={}, headers=ops_key
+        )
+        assert r.status_code == 200, r.text
+    ticket = r.json()["ticket"]
+    view = httpx.get(
+        f"{server.base}/api/v1/requests/{ticket}", headers={"X-API-Key": server.keys["admin"]}
+    ).json()
+    assert view["department"] == "drainage" and view["public"]["service_code"] == "waterlogging"
+    assert f"lifeline alert {a['id']} (red)" in view["public"]["description"]
+    for action, body in [("sign", {}), ("handle", {"reason": "pumped out"}),
+                         ("call_back", {"reached": True, "resolved": True}), ("close_resolved", {})]:  # fmt: skip
+        assert server.act(str(ticket), action, "admin", **body).status_code == 200
+    closed = httpx.get(f"{server.base}/api/v1/alerts/{a['id']}").json()
+    assert (
+        closed["state"] == "closed"
+        and closed["steps"][-1]["reason"]
+        == f"its hotline work order {ticket} closed (closed_resolved)"
+    )

@@ -310,6 +310,29 @@ class Monitor:
             conn, alert_id, action, alert.state, step.target, key, reason, alert.raised_at, now
         )
 
+    def link_ticket(self, conn: Connection, alert_id: int, ticket_id: int) -> None:
+        """Record the hotline work order opened for an alert."""
+        conn.execute(update(Alert).where(Alert.id == alert_id).values(ticket_id=ticket_id))
+
+    def close_with_ticket(
+        self, conn: Connection, ticket_id: int, state: str, key: KeyInfo
+    ) -> list[int]:
+        """Close the open alerts whose work order ``ticket_id`` just closed; returns them."""
+        rows = conn.execute(
+            select(Alert.id, Alert.state, Alert.raised_at).where(Alert.ticket_id == ticket_id,
+                                                                 Alert.closed_at.is_(None))
+        ).all()  # fmt: skip
+        now = _now()
+        for r in rows:
+            conn.execute(
+                update(Alert)
+                .where(Alert.id == r.id)
+                .values(state="closed", closed_at=now, updated_at=now)
+            )
+            self._step(conn, r.id, "close", r.state, "closed", key,
+                       f"its hotline work order {ticket_id} closed ({state})", r.raised_at, now)  # fmt: skip
+        return [int(r.id) for r in rows]
+
     def view(self, conn: Connection, alert_id: int) -> dict[str, Any]:
         """An alert with its rule, readings, steps (each timed against its level's limit) and
         the steps allowed next."""

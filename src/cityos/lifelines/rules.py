@@ -58,6 +58,8 @@ class RuleSet:
     rules: tuple[Rule, ...]
     version: str
     source: str
+    #: domain → the hotline service of the work order a dispatched alert opens
+    work_orders: dict[str, str] = field(default_factory=dict)
 
     def get(self, rule_id: str) -> Rule:
         return next(r for r in self.rules if r.id == rule_id)
@@ -156,7 +158,12 @@ def load_rules(path: str | Path | None = None) -> RuleSet:
         problems.append(f"{where}: repeated rule ids {repeated}")
     if problems:
         raise ConfigError("; ".join(problems))
-    return RuleSet(tuple(rules), str(raw.get("version", "")), where)
+    orders = raw.get("work_orders", {})
+    if not isinstance(orders, dict) or not all(isinstance(v, str) for v in orders.values()):
+        raise ConfigError(f"{where}: [work_orders] maps a domain to a hotline service_code")
+    return RuleSet(
+        tuple(rules), str(raw.get("version", "")), where, {str(k): v for k, v in orders.items()}
+    )
 
 
 @dataclass(frozen=True)

@@ -11,11 +11,13 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from cityos.lifelines.cap import cap_feed, cap_message
 from cityos.lifelines.lifecycle import ALERT_ACTIONS, ALERT_STATES
 from cityos.lifelines.models import Alert
 from cityos.lifelines.rules import LEVELS
+from cityos.ops.hotline import Intake
 from cityos.web.deps import KeyDep, OpsDep
 
 __all__ = ["router"]
@@ -90,8 +92,20 @@ async def alert(alert_id: AlertId, ops: OpsDep) -> dict[str, Any]:
 async def act(
     alert_id: int, action: str, body: StepBody, ops: OpsDep, key: KeyDep
 ) -> dict[str, Any]:
-    def write(s: Any) -> None:
-        ops.monitor.act(s.connection(), alert_id, action, key, body.reason)
+    def write(s: Session) -> None:
+        conn = s.connection()
+        ops.monitor.act(conn, alert_id, action, key, body.reason)
+        if action == "dispatch":  # the crew's work order: a hotline ticket for the owner unit
+            view = ops.monitor.view(conn, alert_id)
+            service = ops.monitor.rules.work_orders.get(view["domain"])
+            if service and service in ops.hotline.services.services:
+                readings = "; ".join(f"{t} {v:g}" for t, v in view["readings"])
+                intake = Intake(service_code=service, lat=view["lat"], lon=view["lon"],
+                                description=f"lifeline alert {alert_id} ({view['max_level']}): "
+                                            f"{view['event']}; readings {readings}"[:4000],
+                                channel="lifeline")  # fmt: skip
+                ticket, _ = ops.hotline.store(s, ops.hotline.prepare(intake, key))
+                ops.monitor.link_ticket(conn, alert_id, ticket.id)
 
     await ops.write(write)
     with ops.reading() as conn:

@@ -159,7 +159,10 @@ async def act(
     params = body.model_dump(exclude_none=True)
 
     def run(s: Session) -> TicketView:
-        return _view(ops.hotline.act(s, ticket_id, action, key, params), request, ops)
+        t = ops.hotline.act(s, ticket_id, action, key, params)
+        if t.state in CLOSED_STATES:  # a lifeline alert closes with its work order
+            ops.monitor.close_with_ticket(s.connection(), t.id, t.state, key)
+        return _view(t, request, ops)
 
     return await ops.write(run)
 
