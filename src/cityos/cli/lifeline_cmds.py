@@ -83,3 +83,52 @@ def replay_cmd(db: str | None, observations: Path | None, rules: Path | None, st
         write_table(episodes, out)
         if not quiet:
             click.echo(f"wrote {out} ({len(episodes):,} episodes)", err=True)
+
+
+@alerts_group.command("register")
+@click.option(
+    "--db",
+    required=True,
+    help="Store URL: sqlite:///FILE or postgresql+psycopg://USER@HOST:PORT/DB.",
+)
+@click.option(
+    "--bundle",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="The city bundle (its communities).",
+)
+@click.option(
+    "--from", "start", required=True, help="First instant of the period (date or ISO 8601)."
+)
+@click.option("--to", "end", required=True, help="End of the period, exclusive.")
+@opt.out_option("lifeline_units.csv: the register `cityos checkup --system lifelines` reads.")
+@opt.force_option("the output file")
+@opt.quiet_option
+def register_cmd(
+    db: str, bundle: Path, start: str, end: str, out: Path, force: bool, quiet: bool
+) -> None:
+    """The lifeline register per community (devices, offline, hazard alerts per domain and at
+    red/orange) for the health check: `cityos checkup BUNDLE --system lifelines --register
+    lifelines=FILE`."""
+    import cityos
+    from cityos.lifelines.register import lifeline_register
+    from cityos.lifelines.rules import load_rules
+    from cityos.ops.city import CityModel
+    from cityos.ops.store import check_current, connect
+    from cityos.outputs import check_output_file, write_table
+
+    check_output_file(out, [".csv"], force=force, inputs=[bundle])
+    a, b = _when(start, "--from"), _when(end, "--to")
+    city = CityModel.from_bundle(cityos.read_bundle(bundle))
+    engine = connect(db)
+    try:
+        check_current(engine, db)
+        table = lifeline_register(engine, city, load_rules(), a, b)
+    finally:
+        engine.dispose()
+    write_table(table, out)
+    if not quiet:
+        click.echo(
+            f"wrote {out} ({len(table):,} communities, {int(table['hazard_alerts'].sum()):,} hazard alerts)",
+            err=True,
+        )
