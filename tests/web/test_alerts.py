@@ -151,14 +151,17 @@ def test_data_array_batch_and_its_refusals(server: Server) -> None:
     (a,) = alerts_of(server, ds)
     assert a["cleared_at"] == "2026-12-01T09:04:00Z"
     bad = [{"Datastream": {"@iot.id": ds}, "components": ["phenomenonTime", "result"],
-            "dataArray": [["yesterday", 1.0], ["2026-12-01T09:03:00Z"]]}]  # fmt: skip
+            "dataArray": [["yesterday", 1.0], ["2026-12-01T09:03:00Z"], ["2026-12-01T09:05:00Z", "high"],
+                          ["2099-01-01T00:00:00Z", 1.0]]}]  # fmt: skip
     r = httpx.post(url, json=bad, headers=headers)
     message = r.json()["message"]
-    assert (
-        r.status_code == 400
-        and "row 1: phenomenonTime 'yesterday'" in message
-        and "row 2: 2 values expected" in message
-    )
+    assert r.status_code == 400
+    assert "row 1: phenomenonTime 'yesterday'" in message and "row 2: 2 values expected" in message
+    assert "row 3: result 'high' is not a number (the datastream is OM_Measurement)" in message
+    assert "row 4: phenomenonTime 2099-01-01T00:00:00Z is in the future" in message
+    one = httpx.post(f"{server.base}/sta/v1.1/Datastreams({ds})/Observations",
+                     json={"result": "high"}, headers=headers)  # fmt: skip
+    assert one.status_code == 400 and "is not a number" in one.json()["message"]
     count = httpx.get(
         f"{server.base}/sta/v1.1/Datastreams({ds})/Observations",
         params={"$count": "true", "$top": "0"},

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection
 from cityos.errors import InputError, NotFoundError
 from cityos.lifelines.entities import ENTITY_SETS, M2M, EntitySet, to_json, to_row
 from cityos.lifelines.geometry import from_geojson
+from cityos.lifelines.models import StaDatastream
 from cityos.lifelines.odata import Expand, compile_filter, parse_expand, parse_filter, parse_orderby
 
 __all__ = [
@@ -257,7 +258,14 @@ def create(conn: Connection, entity: EntitySet, body: Any, locate: Locate,
                 conn, ENTITY_SETS[link.target], body[link.name], locate
             )
     if entity.name == "Observations":
-        row.setdefault("phenomenon_time", dt.datetime.now(dt.UTC).replace(tzinfo=None))
+        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        row.setdefault("phenomenon_time", now)
+        kind = conn.scalar(
+            select(StaDatastream.observation_type).where(StaDatastream.id == row["datastream_id"])
+        )
+        problem = check_reading(str(kind or ""), body.get("result"), row["phenomenon_time"], now)
+        if problem:
+            raise InputError(f"Observation: {problem}")
         if row.get("feature_id") is None:
             row["feature_id"] = feature_for(conn, row["datastream_id"], locate)
     if entity.name == "Datastreams":
@@ -440,6 +448,29 @@ def _cascade(conn: Connection, entity: EntitySet, ids: list[int]) -> None:
     conn.execute(delete(entity.table).where(entity.table.c.id.in_(ids)))
 
 
+#: how far ahead of the server's clock a reading may be stamped (clock skew)
+FUTURE_TOLERANCE = dt.timedelta(hours=1)
+
+
+def check_reading(
+    observation_type: str, result: Any, when: dt.datetime | None, now: dt.datetime
+) -> str | None:
+    """Why a reading cannot be stored (None: it can): a result not of the datastream's
+    observation type (a number for OM_Measurement, a whole number for OM_CountObservation, true
+    or false for OM_TruthObservation), or a time ahead of the clock."""
+    kind = observation_type.rsplit("/", 1)[-1]
+    is_number = isinstance(result, int | float) and not isinstance(result, bool)
+    if kind == "OM_Measurement" and not is_number:
+        return f"result {result!r} is not a number (the datastream is {kind})"
+    if kind == "OM_CountObservation" and not (is_number and float(result).is_integer()):
+        return f"result {result!r} is not a whole number (the datastream is {kind})"
+    if kind == "OM_TruthObservation" and not isinstance(result, bool):
+        return f"result {result!r} is not true or false (the datastream is {kind})"
+    if when is not None and when > now + FUTURE_TOLERANCE:
+        return f"phenomenonTime {when.isoformat()}Z is in the future (the clock says {now.isoformat(timespec='seconds')}Z)"
+    return None
+
+
 _COMPONENTS = {
     "phenomenonTime",
     "result",
@@ -475,11 +506,12 @@ def create_observations(
     named = [g["Datastream"].get("@iot.id") for g in body
              if isinstance(g, dict) and isinstance(g.get("Datastream"), dict)]  # fmt: skip
     wanted = [i for i in named if isinstance(i, int) and 0 < i < 2**31]
-    known = (
-        set(conn.scalars(select(StaDatastream.id).where(StaDatastream.id.in_(wanted))))
-        if wanted
-        else set()
-    )
+    known: dict[int, str] = (
+        {int(r[0]): str(r[1]) for r in conn.execute(
+            select(StaDatastream.id, StaDatastream.observation_type).where(StaDatastream.id.in_(wanted)))}
+        if wanted else {}
+    )  # fmt: skip
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     for n, group in enumerate(body, 1):
         at = f"group {n}"
         ref = group.get("Datastream") if isinstance(group, dict) else None
@@ -516,6 +548,10 @@ def create_observations(
                 )
             except InputError as exc:
                 problems.append(f"{at} row {i + 1}: {exc}")
+                continue
+            problem = check_reading(known[sid], result, when, now)
+            if problem:
+                problems.append(f"{at} row {i + 1}: {problem}")
                 continue
             feature = item.get("FeatureOfInterest/id")
             number = (
