@@ -67,11 +67,13 @@ def hotline_files(f: F) -> F:
 @click.option(
     "--adcode", help="The city's 6-digit GB/T 2260 code, for GB/T 35965.1 CAP identifiers."
 )
+@click.option("--sweep-seconds", type=click.FloatRange(0.1, 3600), default=30.0, show_default=True,
+              help="How often silent sensors are looked for.")  # fmt: skip
 @opt.quiet_option
 def serve_cmd(
     bundle: Path, db: str | None, host: str, port: int, services: Path | None,
     routing: Path | None, deadlines: Path | None, outside: str, workers: int, mqtt: str | None,
-    lifeline_rules: Path | None, adcode: str | None, quiet: bool,
+    lifeline_rules: Path | None, adcode: str | None, sweep_seconds: float, quiet: bool,
 ) -> None:  # fmt: skip
     """Run the operations service on BUNDLE: Open311 GeoReport v2 at /open311/v2/, the hotline
     workflow at /api/v1/, the OpenAPI at /openapi.json."""
@@ -85,7 +87,7 @@ def serve_cmd(
 
     url = db or default_url(bundle)
     args: dict[str, Any] = {"bundle": str(bundle), "db_url": url, "outside": outside, "workers": workers,
-            "mqtt": mqtt, "adcode": adcode,
+            "mqtt": mqtt, "adcode": adcode, "sweep_seconds": sweep_seconds,
             "lifeline_rules": str(lifeline_rules) if lifeline_rules else None,
             **{k: str(v) for k, v in (("services", services), ("routing", routing),
                                       ("deadlines", deadlines)) if v is not None}}  # fmt: skip

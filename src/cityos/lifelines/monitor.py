@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from cityos.errors import ConflictError, ForbiddenError, NotFoundError
@@ -121,11 +121,53 @@ class Monitor:
             latest: dict[str, Episode] = {}
             for e in episodes:
                 latest[e.rule] = e  # episodes of a rule come in time order
+            touched.extend(
+                self._clear_silence(
+                    conn, s.id, "stale" in {e.rule for e in episodes if e.end is None}, now
+                )
+            )
             for e in latest.values():
                 aid = self._reconcile(conn, e, s.thing_id, now)
                 if aid is not None:
                     touched.append(aid)
         return touched
+
+    def sweep(self, conn: Connection, now: dt.datetime | None = None) -> list[int]:
+        """Look for silent sensors: every datastream with a reporting interval whose last
+        reading is older than the stale rule's intervals × its interval is evaluated (raising
+        its device alert); returns the alerts raised or changed."""
+        now = now or _now()
+        stale = [r for r in self.rules.rules if r.kind == "stale"]
+        if not stale:
+            return []
+        last = conn.execute(
+            select(StaDatastream.id, StaDatastream.reporting_interval_s, func.max(StaObservation.phenomenon_time))
+            .join(StaObservation, StaObservation.datastream_id == StaDatastream.id)
+            .where(StaDatastream.reporting_interval_s.is_not(None)).group_by(StaDatastream.id)
+        ).all()  # fmt: skip
+        intervals = min(r.intervals for r in stale)
+        silent = [int(r[0]) for r in last if r[2] is not None
+                  and (now - r[2]).total_seconds() > intervals * float(r[1] or 0)]  # fmt: skip
+        return self.check(conn, silent, now)
+
+    def _clear_silence(
+        self, conn: Connection, stream: int, still_silent: bool, now: dt.datetime
+    ) -> list[int]:
+        """A silent sensor that reports again: its open stale alert's condition clears."""
+        if still_silent:
+            return []
+        rows = conn.execute(
+            select(Alert.id, Alert.state, Alert.raised_at).where(
+                Alert.datastream_id == stream, Alert.rule_id.in_([r.id for r in self.rules.rules if r.kind == "stale"]),
+                Alert.closed_at.is_(None), Alert.cleared_at.is_(None))
+        ).all()  # fmt: skip
+        for r in rows:
+            conn.execute(
+                update(Alert).where(Alert.id == r.id).values(cleared_at=now, updated_at=now)
+            )
+            self._step(conn, r.id, "condition_cleared", r.state, r.state, KeyInfo("monitor", "system"),
+                       "the sensor reports again", r.raised_at, now)  # fmt: skip
+        return [int(r.id) for r in rows]
 
     def corroborating(self, conn: Connection, rule: Rule, lon: float | None, lat: float | None,
                       at: dt.datetime) -> list[int]:  # fmt: skip

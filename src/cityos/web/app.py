@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import functools
 import json
+import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -92,6 +93,7 @@ def create_app(
     adcode: str | None = None,
     cap_sender: str = "cityos@localhost",
     mqtt: str | None = None,
+    sweep_seconds: float = 30.0,
 ) -> FastAPI:
     """The service over the bundle's city model and the store at ``db_url`` (which must be at
     the newest schema: ``cityos db upgrade``); ``workers``: how many processes serve it."""
@@ -116,13 +118,13 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         stop = asyncio.Event()
-        task = None
+        tasks = [asyncio.create_task(_sweeper(ops, sweep_seconds, stop))]
         if mqtt and stats is not None:
             store = functools.partial(sta.store_observations, ops)
-            task = asyncio.create_task(run_subscriber(mqtt, store, stats, stop))
+            tasks.append(asyncio.create_task(run_subscriber(mqtt, store, stats, stop)))
         yield
         stop.set()
-        if task is not None:
+        for task in tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -168,6 +170,20 @@ def create_app(
         return _error(request, exc.status_code, str(exc.detail), "HTTPError")
 
     return app
+
+
+async def _sweeper(ops: Ops, every: float, stop: asyncio.Event) -> None:
+    """Every ``every`` seconds, look for silent sensors (their readings cannot say so)."""
+    log = logging.getLogger("cityos.monitor")
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=every)
+        if stop.is_set():
+            return
+        try:
+            await ops.write(lambda s: ops.monitor.sweep(s.connection()))
+        except Exception:  # the sweep must not stop; the next one tries again
+            log.exception("the sweep for silent sensors failed")
 
 
 def app_from_environment() -> FastAPI:

@@ -1,0 +1,67 @@
+"""A silent sensor: the sweep raises its device alert once it has been silent for 3 reporting
+intervals; its next reading clears the condition — on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from cityos.lifelines.entities import ENTITY_SETS
+from cityos.lifelines.lifecycle import load_limits
+from cityos.lifelines.models import Alert
+from cityos.lifelines.monitor import Monitor
+from cityos.lifelines.rules import load_rules
+from cityos.lifelines.sta import create
+from cityos.ops.store import connect, upgrade
+
+T0 = dt.datetime(2026, 12, 1, 8, 0)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'sweep.sqlite'}"
+    from tests.pg import fresh_database
+
+    return fresh_database(request.getfixturevalue("pg_cluster"), "sweep")
+
+
+def test_silence_raises_and_a_reading_clears(store: str) -> None:
+    engine = connect(store)
+    upgrade(engine)
+    monitor = Monitor(load_rules(), load_limits())
+    thing = {"name": "W-9", "description": "", "Locations": [{
+        "name": "w", "description": "", "encodingType": "application/geo+json",
+        "location": {"type": "Point", "coordinates": [116.4, 39.9]}}], "Datastreams": [{
+        "name": "CH4", "description": "", "observationType": "OM_Measurement",
+        "unitOfMeasurement": {"name": "%LEL", "symbol": "%LEL", "definition": ""},
+        "properties": {"reportingInterval": "PT1M"},
+        "Sensor": {"name": "s", "description": "", "encodingType": "text/plain", "metadata": "m"},
+        "ObservedProperty": {"name": "methane", "definition": "CH4", "description": ""}}]}  # fmt: skip
+
+    def reading(at: dt.datetime) -> None:
+        create(conn, ENTITY_SETS["Observations"], {"result": 2.0, "phenomenonTime": at.isoformat() + "Z",
+               "Datastream": {"@iot.id": 1}}, lambda x, y: {})  # fmt: skip
+
+    with engine.begin() as conn:
+        create(conn, ENTITY_SETS["Things"], thing, lambda x, y: {})
+        reading(T0)
+        assert monitor.sweep(conn, T0 + dt.timedelta(seconds=179)) == []  # not yet 3 minutes
+        (aid,) = monitor.sweep(conn, T0 + dt.timedelta(seconds=181))
+        a = conn.execute(select(Alert).where(Alert.id == aid)).one()
+        assert (a.rule_id, a.level, a.hazard, a.raised_at) == (
+            "stale",
+            "blue",
+            False,
+            T0 + dt.timedelta(minutes=3),
+        )
+        monitor.sweep(conn, T0 + dt.timedelta(minutes=5))  # still silent: the same alert
+        assert conn.execute(select(Alert.id)).scalars().all() == [aid]
+        reading(T0 + dt.timedelta(minutes=6))
+        monitor.check(conn, [1], T0 + dt.timedelta(minutes=6, seconds=5))
+        a = conn.execute(select(Alert).where(Alert.id == aid)).one()
+        assert a.cleared_at == T0 + dt.timedelta(minutes=6, seconds=5) and a.closed_at is None
+    engine.dispose()
