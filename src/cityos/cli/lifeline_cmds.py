@@ -132,3 +132,86 @@ def register_cmd(
             f"wrote {out} ({len(table):,} communities, {int(table['hazard_alerts'].sum()):,} hazard alerts)",
             err=True,
         )
+
+
+@alerts_group.command("points")
+@click.option("--points", "points_file", required=True, type=click.Path(path_type=Path),
+              help="易涝积水点: CSV/XLSX (id/编号, name/名称, kind/类型, responsible_unit/责任单位, "
+                   "responsible_person/责任人, yellow_cm, red_cm, lon/经度, lat/纬度) or GIS.")  # fmt: skip
+@click.option("--bundle", required=True, type=click.Path(path_type=Path), help="The city bundle.")
+@click.option("--staging", type=click.Path(path_type=Path),
+              help="Pump-truck staging points (CSV with id, lon, lat, or GIS): the nearest by street.")  # fmt: skip
+@click.option("--db", help="Store URL: link each point to the water-depth sensors within --radius.")
+@click.option("--radius", type=click.FloatRange(0, 5000), default=100.0, show_default=True,
+              help="Metres within which a depth sensor belongs to a point.")  # fmt: skip
+@opt.out_option("points.csv: the register with units, sensors and the nearest staging point.")
+@opt.force_option("the output file")
+@opt.quiet_option
+def points_cmd(points_file: Path, bundle: Path, staging: Path | None, db: str | None, radius: float,
+               out: Path, force: bool, quiet: bool) -> None:  # fmt: skip
+    """The register of waterlogging points (易涝积水点), checked, placed in the city's units,
+    linked to depth sensors and given the nearest pump-truck staging point along the streets."""
+    import json
+
+    import geopandas as gpd
+    import pandas as pd
+
+    import cityos
+    from cityos.lifelines.waterlogging import nearest_staging, read_points
+    from cityos.ops.city import CityModel
+    from cityos.outputs import check_output_file, write_table
+
+    check_output_file(
+        out, [".csv"], force=force, inputs=[p for p in (points_file, staging, bundle) if p]
+    )
+    points = read_points(points_file)
+    b = cityos.read_bundle(bundle)
+    city = CityModel.from_bundle(b)
+    table = pd.DataFrame(points.drop(columns="geometry"))
+    where = points.geometry.representative_point()
+    table["lon"], table["lat"] = where.x.to_numpy(), where.y.to_numpy()
+    table["community"] = [
+        city.locate(x, y).get("community") for x, y in zip(where.x, where.y, strict=True)
+    ]
+    if staging is not None:
+        raw = (
+            pd.read_csv(staging, dtype={"id": str})
+            if staging.suffix.lower() == ".csv"
+            else gpd.read_file(staging)
+        )
+        if not isinstance(raw, gpd.GeoDataFrame):
+            raw = gpd.GeoDataFrame(
+                raw, geometry=gpd.points_from_xy(raw["lon"], raw["lat"]), crs=4326
+            )
+        table = table.merge(nearest_staging(b, points, raw), on="id", how="left")
+    if db is not None:
+        from sqlalchemy import select
+
+        from cityos.lifelines.models import (
+            StaDatastream,
+            StaLocation,
+            StaObservedProperty,
+            thing_locations,
+        )
+        from cityos.lifelines.monitor import _metres
+        from cityos.ops.store import check_current, connect
+
+        engine = connect(db)
+        try:
+            check_current(engine, db)
+            with engine.connect() as conn:
+                rows = conn.execute(
+                    select(StaDatastream.id, StaLocation.location)
+                    .join(StaObservedProperty, StaObservedProperty.id == StaDatastream.observed_property_id)
+                    .join(thing_locations, thing_locations.c.thing_id == StaDatastream.thing_id)
+                    .join(StaLocation, StaLocation.id == thing_locations.c.location_id)
+                    .where(StaObservedProperty.name == "water_depth")
+                ).all()  # fmt: skip
+        finally:
+            engine.dispose()
+        sensors = [(int(i), json.loads(loc)["coordinates"]) for i, loc in rows]
+        table["sensors"] = [",".join(str(i) for i, (x, y) in sensors if _metres(lon, lat, x, y) <= radius)
+                            for lon, lat in zip(table["lon"], table["lat"], strict=True)]  # fmt: skip
+    write_table(table, out)
+    if not quiet:
+        click.echo(f"wrote {out} ({len(table):,} waterlogging points)", err=True)
