@@ -210,3 +210,15 @@ def pg_cluster() -> Iterator[str]:
 
     with throwaway_cluster() as url:
         yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def blank_store(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The URL of an empty operations store, on SQLite and on the throwaway PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.sqlite'}"
+    from tests.pg import fresh_database
+
+    return fresh_database(
+        request.getfixturevalue("pg_cluster"), f"blank_{request.node.name.split('[')[0][:40]}"
+    )

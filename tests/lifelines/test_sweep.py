@@ -4,9 +4,7 @@ intervals; its next reading clears the condition — on SQLite and PostgreSQL.""
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
-import pytest
 from sqlalchemy import select
 
 from cityos.lifelines.entities import ENTITY_SETS
@@ -20,17 +18,8 @@ from cityos.ops.store import connect, upgrade
 T0 = dt.datetime(2026, 12, 1, 8, 0)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'sweep.sqlite'}"
-    from tests.pg import fresh_database
-
-    return fresh_database(request.getfixturevalue("pg_cluster"), "sweep")
-
-
-def test_silence_raises_and_a_reading_clears(store: str) -> None:
-    engine = connect(store)
+def test_silence_raises_and_a_reading_clears(blank_store: str) -> None:
+    engine = connect(blank_store)
     upgrade(engine)
     monitor = Monitor(load_rules(), load_limits())
     thing = {"name": "W-9", "description": "", "Locations": [{

@@ -4,9 +4,7 @@ handled before it from their audit rows, on SQLite and on PostgreSQL."""
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
-import pytest
 from sqlalchemy import text
 
 from cityos.ops.store import _config, connect, head_revision, upgrade
@@ -27,19 +25,10 @@ STEPS = [
 SIGNED = {1: D(2026, 11, 2, 11), 2: D(2026, 11, 2, 11), 3: None}
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def old_store(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'old.sqlite'}"
-    from tests.pg import fresh_database
-
-    return fresh_database(request.getfixturevalue("pg_cluster"), "migrate_0003")
-
-
-def test_0003_back_fills_response_times(old_store: str) -> None:
+def test_0003_back_fills_response_times(blank_store: str) -> None:
     from alembic import command
 
-    engine = connect(old_store)
+    engine = connect(blank_store)
     cfg = _config(engine)
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn

@@ -16,21 +16,8 @@ C1 = toy_point(250, 100)
 
 
 def stream(server: Server, name: str, prop: str, unit: str) -> int:
-    body = {
-        "name": name, "description": "a monitored point",
-        "Locations": [{"name": f"{name} well", "description": "", "encodingType": "application/geo+json",
-                       "location": {"type": "Point", "coordinates": list(C1)}}],
-        "Datastreams": [{"name": f"{name} {prop}", "description": "", "observationType": "OM_Measurement",
-                         "unitOfMeasurement": {"name": unit, "symbol": unit, "definition": ""},
-                         "Sensor": {"name": "s", "description": "", "encodingType": "text/plain", "metadata": "m"},
-                         "ObservedProperty": {"name": prop, "definition": prop, "description": ""}}],
-    }  # fmt: skip
-    r = httpx.post(
-        f"{server.base}/sta/v1.1/Things", json=body, headers={"X-API-Key": server.keys["sensor"]}
-    )
-    assert r.status_code == 201, r.text
-    ds = httpx.get(f"{r.headers['location']}/Datastreams").json()["value"]
-    return int(ds[0]["@iot.id"])
+    """A Thing at C1 with one Datastream of ``prop`` in ``unit``; returns the Datastream's id."""
+    return stream_at(server, name, prop, unit, C1)
 
 
 def read(server: Server, ds: int, minute: int, value: float) -> None:
