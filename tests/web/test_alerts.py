@@ -240,3 +240,26 @@ def test_a_dispatched_alert_opens_a_work_order_and_closes_with_it(server: Server
         and closed["steps"][-1]["reason"]
         == f"its hotline work order {ticket} closed (closed_resolved)"
     )
+
+
+def test_methane_correlates_with_gas_mains(server: Server) -> None:
+    # (last in the module: from here on this city monitors gas mains)
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    main_ds = stream_at(server, "M-1 gas main", "gas_pressure", "kPa", toy_point(200, 250))
+    # 750 m from the main (and 350 m from the gas-leak ticket of the corroboration test)
+    far = stream_at(server, "W-50 sewer well", "methane", "%LEL", toy_point(950, -90))
+    read_at(server, far, now - dt.timedelta(minutes=8), 30.0)
+    (a,) = alerts_of(server, far)
+    assert a["level"] == "yellow" and a["event"].startswith("suspected biogas")  # type: ignore[union-attr]
+    well = stream_at(server, "W-51 well", "methane", "%LEL", toy_point(250, 250))  # 50 m away
+    read_at(server, well, now - dt.timedelta(minutes=8), 30.0)
+    (w,) = alerts_of(server, well)
+    assert w["level"] == "orange"  # the main is near but shows nothing yet
+    for k, value in enumerate([100.0, 100.0, 100.0, 100.0, 100.0, 100.0, 80.0]):  # −20 % in 5 min
+        read_at(server, main_ds, now - dt.timedelta(minutes=7 - k), value)
+    (m,) = alerts_of(server, main_ds)
+    assert m["rule"]["id"] == "gas-pressure-drop"  # type: ignore[index]
+    (w,) = alerts_of(server, well)
+    assert (w["level"], w["max_level"]) == ("red", "red")
+    assert f"with gas-pressure-drop alert {m['id']}" in w["event"]  # type: ignore[operator]
+    assert "correlate" in [s["action"] for s in w["steps"]]  # type: ignore[union-attr]

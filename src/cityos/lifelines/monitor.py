@@ -169,6 +169,65 @@ class Monitor:
                        "the sensor reports again", r.raised_at, now)  # fmt: skip
         return [int(r.id) for r in rows]
 
+    def correlated(self, conn: Connection, rule: Rule, lon: float | None, lat: float | None,
+                   at: dt.datetime) -> tuple[str | None, str | None]:  # fmt: skip
+        """The level (and event) a rule's correlation sets for an alert at (lon, lat) raised
+        ``at``: its ``level`` with an open alert of the other rule on a datastream of the other
+        property within the radius and window; ``alone_level`` and ``alone_event`` when the city
+        monitors that property but not within the radius; (None, None) otherwise (no such
+        datastream anywhere says nothing about the place)."""
+        c = rule.correlate
+        if c is None or lon is None or lat is None:
+            return None, None
+        rows = conn.execute(
+            select(StaDatastream.id, StaLocation.location)
+            .join(StaObservedProperty, StaObservedProperty.id == StaDatastream.observed_property_id)
+            .join(M2M, M2M.c.thing_id == StaDatastream.thing_id)
+            .join(StaLocation, StaLocation.id == M2M.c.location_id)
+            .where(StaObservedProperty.name == c.property)
+        ).all()  # fmt: skip
+        near = []
+        for ds, loc in rows:
+            p = from_geojson(json.loads(loc)).representative_point()
+            if _metres(lon, lat, p.x, p.y) <= c.radius_m:
+                near.append(int(ds))
+        if not near:  # evidence of absence only where the city monitors that property at all
+            return (c.alone_level, c.alone_event) if rows else (None, None)
+        window = dt.timedelta(seconds=c.window_s)
+        other = conn.execute(
+            select(Alert.id).where(Alert.rule_id == c.rule, Alert.datastream_id.in_(near), Alert.closed_at.is_(None),
+                                   Alert.raised_at.between(at - window, at + window)).order_by(Alert.id)
+        ).scalars().all()  # fmt: skip
+        if other:
+            return (
+                c.level,
+                f"{rule.event}, with {c.rule} alert {', '.join(map(str, other))} within {c.radius_m:g} m",
+            )
+        return None, None
+
+    def _recheck_correlated(self, conn: Connection, rule: Rule, now: dt.datetime) -> list[int]:
+        """Alerts whose correlation names ``rule`` (just raised): their level is set again."""
+        touched = []
+        for other in (r for r in self.rules.rules if r.correlate and r.correlate.rule == rule.id):
+            for a in conn.execute(
+                select(Alert).where(Alert.rule_id == other.id, Alert.closed_at.is_(None))
+            ).all():
+                level, event = self.correlated(conn, other, a.lon, a.lat, a.raised_at)
+                if level is None:
+                    continue
+                if a.tickets:
+                    level = _up(level)
+                values: dict[str, Any] = {"level": level, "updated_at": now}
+                if event:
+                    values["event"] = event
+                if _RANK[level] > _RANK[a.max_level]:
+                    values["max_level"] = level
+                conn.execute(update(Alert).where(Alert.id == a.id).values(values))
+                self._step(conn, a.id, "correlate", a.state, a.state, KeyInfo("monitor", "system"),
+                           event or f"correlated: {level}", a.raised_at, now)  # fmt: skip
+                touched.append(int(a.id))
+        return touched
+
     def corroborating(self, conn: Connection, rule: Rule, lon: float | None, lat: float | None,
                       at: dt.datetime) -> list[int]:  # fmt: skip
         """The hotline tickets of the rule's corroborating services within its radius and
@@ -274,13 +333,18 @@ class Monitor:
         if same.closed_at is not None:
             return None  # the operations centre closed it (a false alarm, a device fault)
         bumped = bool(same.tickets)  # corroborated by citizens: one level above the readings
-        level = _up(e.last_level) if bumped else e.last_level
+        rule = self.rules.get(e.rule)
+        base, event = self.correlated(conn, rule, same.lon, same.lat, same.raised_at)
+        last, high = (base, base) if base else (e.last_level, e.level)
+        level = _up(last) if bumped else last
         values: dict[str, Any] = {"level": level, "updated_at": now,
                                   "last_value": last_value, "last_reading_at": last_at}  # fmt: skip
-        top = _up(e.level) if bumped else e.level
+        top = _up(high) if bumped else high
         if _RANK[top] > _RANK[same.max_level]:
             values["max_level"] = top
         values["readings"] = _readings(e)
+        if event:
+            values["event"] = event
         values["cleared_at"] = e.end
         conn.execute(update(Alert).where(Alert.id == same.id).values(values))
         if e.end is not None and same.cleared_at is None:
@@ -300,10 +364,14 @@ class Monitor:
         tickets = self.corroborating(
             conn, rule, point.x if point else None, point.y if point else None, e.start
         )
-        level, top = (_up(e.last_level), _up(e.level)) if tickets else (e.last_level, e.level)
+        base, event = self.correlated(
+            conn, rule, point.x if point else None, point.y if point else None, e.start
+        )
+        last, high = (base, base) if base else (e.last_level, e.level)
+        level, top = (_up(last), _up(high)) if tickets else (last, high)
         aid = int(conn.execute(insert(Alert).values(
             rule_id=rule.id, rules_version=self.rules.version, domain=rule.domain, hazard=rule.hazard,
-            event=rule.event, datastream_id=e.datastream_id, thing_id=thing_id, units=thing,
+            event=event or rule.event, datastream_id=e.datastream_id, thing_id=thing_id, units=thing,
             lon=point.x if point else None, lat=point.y if point else None, level=level,
             max_level=top, state="detected", raised_at=e.start, cleared_at=e.end, updated_at=now,
             closed_at=None, readings=_readings(e), last_value=last_value, last_reading_at=last_at,
@@ -311,6 +379,10 @@ class Monitor:
         ).returning(Alert.id)).scalar_one())  # fmt: skip
         self._step(conn, aid, "detect", None, "detected", KeyInfo("monitor", "system"),
                    f"rule {rule.id} ({self.rules.version}): {rule.event}", e.start, now)  # fmt: skip
+        if base:
+            self._step(conn, aid, "correlate", "detected", "detected", KeyInfo("monitor", "system"),
+                       event or f"correlated: {base}", e.start, now)  # fmt: skip
+        self._recheck_correlated(conn, rule, now)
         if tickets:
             self._step(conn, aid, "corroborate", "detected", "detected", KeyInfo("monitor", "system"),
                        f"12345 tickets {', '.join(map(str, tickets))} within {rule.corroborate[1]:g} m",  # type: ignore[index]

@@ -12,7 +12,7 @@ from typing import Any
 from cityos.errors import ConfigError
 from cityos.tomlfiles import read_with_defaults
 
-__all__ = ["KINDS", "LEVELS", "Binding", "Rule", "RuleSet", "bind", "load_rules"]
+__all__ = ["KINDS", "LEVELS", "Binding", "Correlation", "Rule", "RuleSet", "bind", "load_rules"]
 
 #: the four warning levels, highest first (突发事件应对法 art. 42)
 LEVELS = ("red", "orange", "yellow", "blue")
@@ -46,11 +46,29 @@ class Rule:
     ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
     #: citizen corroboration: hotline services, radius (m), window (h)
     corroborate: tuple[tuple[str, ...], float, float] | None = None
+    #: correlation with another rule on a nearby datastream (rule, property, radius, window,
+    #: level, level and event when no such datastream is near)
+    correlate: Correlation | None = None
 
     @property
     def hazard(self) -> bool:
         """A hazard rule (the others are about the device and its data)."""
         return self.kind in _PER_PROPERTY
+
+
+@dataclass(frozen=True)
+class Correlation:
+    """An alert of ``rule`` on a datastream of ``property`` within ``radius_m`` and ``window_s``
+    sets ``level``; no datastream of ``property`` within ``radius_m`` sets ``alone_level`` and
+    ``alone_event``."""
+
+    rule: str
+    property: str
+    radius_m: float
+    window_s: float
+    level: str
+    alone_level: str
+    alone_event: str
 
 
 @dataclass(frozen=True)
@@ -128,13 +146,25 @@ def _rule(raw: Mapping[str, Any], where: str, problems: list[str]) -> Rule | Non
             )
         else:
             corroborate = (tuple(map(str, services)), float(c["radius_m"]), float(c["window_h"]))
+    correlate = None
+    if "correlate" in raw:
+        c = raw["correlate"] if isinstance(raw["correlate"], dict) else {}
+        try:
+            correlate = Correlation(str(c["rule"]), str(c["property"]), float(c["radius_m"]), float(c["window_s"]),
+                                    str(c["level"]), str(c["alone_level"]), str(c["alone_event"]))  # fmt: skip
+        except (KeyError, TypeError, ValueError):
+            problems.append(
+                f"{at}: correlate needs rule, property, radius_m, window_s, level, alone_level, alone_event"
+            )
+        if correlate and not {correlate.level, correlate.alone_level} <= set(LEVELS):
+            problems.append(f"{at}: correlate levels must be one of {', '.join(LEVELS)}")
     clear = raw.get("clear_readings", 1)
     if not (isinstance(clear, int) and clear >= 1):
         problems.append(f"{at}: clear_readings must be a whole number ≥ 1")
         clear = 1
     return Rule(id=rid, domain=str(raw.get("domain", "")), kind=str(kind), event=str(raw.get("event", "")),
                 source=str(raw.get("source", "")), clear_readings=clear, ranges=ranges,
-                corroborate=corroborate,
+                corroborate=corroborate, correlate=correlate,
                 **simple, **nums, **kw)  # fmt: skip
 
 
