@@ -263,3 +263,25 @@ def test_methane_correlates_with_gas_mains(server: Server) -> None:
     assert (w["level"], w["max_level"]) == ("red", "red")
     assert f"with gas-pressure-drop alert {m['id']}" in w["event"]  # type: ignore[operator]
     assert "correlate" in [s["action"] for s in w["steps"]]  # type: ignore[union-attr]
+
+
+def test_heavy_rain_raises_waterlogging_a_level(server: Server) -> None:
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    gauge = stream_at(server, "U-3 underpass", "water_depth", "cm", toy_point(50, 280))
+    rain = stream_at(
+        server, "R-9 rain gauge", "rain_intensity", "mm/h", toy_point(400, 280)
+    )  # 350 m
+    for k, value in enumerate([16.0, 17.0]):  # yellow after a minute at ≥ 15 cm
+        read_at(server, gauge, now - dt.timedelta(minutes=10 - k), value)
+    (a,) = alerts_of(server, gauge)
+    assert a["level"] == "yellow" and a["context"] is None
+    read_at(server, rain, now - dt.timedelta(minutes=5), 30.0)  # not heavy: nothing changes
+    (a,) = alerts_of(server, gauge)
+    assert a["level"] == "yellow"
+    read_at(server, rain, now - dt.timedelta(minutes=4), 62.0)  # ≥ 50 mm/h within 5 km and 3 h
+    (a,) = alerts_of(server, gauge)
+    assert (a["level"], a["max_level"]) == ("orange", "orange")
+    assert a["context"].startswith(f"rain_intensity 62 mm/h on datastream {rain}")  # type: ignore[union-attr]
+    read_at(server, gauge, now - dt.timedelta(minutes=3), 18.0)  # a new depth reading keeps it
+    (a,) = alerts_of(server, gauge)
+    assert a["level"] == "orange"

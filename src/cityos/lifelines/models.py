@@ -172,6 +172,8 @@ class Alert(Base):
     ticket_id: Mapped[int | None] = mapped_column(Integer)
     #: the hotline tickets that corroborate it (JSON list of ids; they raised it one level)
     tickets: Mapped[str | None] = mapped_column(Text)
+    #: the context reading that raised it one level (e.g. rain intensity), as text
+    context: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (Index("ix_alerts_open", "rule_id", "datastream_id", "closed_at"),)
 

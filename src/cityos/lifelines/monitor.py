@@ -118,6 +118,8 @@ class Monitor:
             values = np.array([np.nan if r[1] is None else r[1] for r in rows], dtype=float)
             episodes = evaluate_stream(s.id, s.name, units[s.id], times, values, bindings[s.id].rules,
                                        quality, interval_s=s.reporting_interval_s, now=now)  # fmt: skip
+            if any(r.context and r.context[0] == s.name for r in self.rules.rules):
+                touched.extend(self._recheck_context(conn, s.name, now))
             latest: dict[str, Episode] = {}
             for e in episodes:
                 latest[e.rule] = e  # episodes of a rule come in time order
@@ -204,6 +206,61 @@ class Monitor:
                 f"{rule.event}, with {c.rule} alert {', '.join(map(str, other))} within {c.radius_m:g} m",
             )
         return None, None
+
+    def in_context(self, conn: Connection, rule: Rule, lon: float | None, lat: float | None,
+                   at: dt.datetime) -> str | None:  # fmt: skip
+        """The context reading that raises an alert of ``rule`` at (lon, lat) raised ``at`` one
+        level (e.g. rain of at least 50 mm/h within 5 km in the 3 hours around it), or None."""
+        if rule.context is None or lon is None or lat is None:
+            return None
+        prop, unit, at_least, radius, window = rule.context
+        streams = conn.execute(
+            select(StaDatastream.id, StaDatastream.unit_of_measurement, StaLocation.location)
+            .join(StaObservedProperty, StaObservedProperty.id == StaDatastream.observed_property_id)
+            .join(M2M, M2M.c.thing_id == StaDatastream.thing_id)
+            .join(StaLocation, StaLocation.id == M2M.c.location_id)
+            .where(StaObservedProperty.name == prop)
+        ).all()  # fmt: skip
+        near = []
+        for ds, uom, loc in streams:
+            p = from_geojson(json.loads(loc)).representative_point()
+            if (
+                json.loads(uom or "{}").get("symbol") == unit
+                and _metres(lon, lat, p.x, p.y) <= radius
+            ):
+                near.append(int(ds))
+        if not near:
+            return None
+        span = dt.timedelta(seconds=window)
+        hit = conn.execute(
+            select(StaObservation.datastream_id, StaObservation.phenomenon_time, StaObservation.result_number)
+            .where(StaObservation.datastream_id.in_(near), StaObservation.result_number >= at_least,
+                   StaObservation.phenomenon_time.between(at - span, at + span))
+            .order_by(StaObservation.result_number.desc()).limit(1)
+        ).first()  # fmt: skip
+        if hit is None:
+            return None
+        return f"{prop} {hit[2]:g} {unit} on datastream {hit[0]} at {hit[1].isoformat(timespec='seconds')}Z"
+
+    def _recheck_context(self, conn: Connection, prop: str, now: dt.datetime) -> list[int]:
+        """Open alerts of rules whose context is ``prop`` (new readings of it): raised one level
+        once the context holds."""
+        touched = []
+        for rule in (r for r in self.rules.rules if r.context and r.context[0] == prop):
+            for a in conn.execute(select(Alert).where(Alert.rule_id == rule.id, Alert.closed_at.is_(None),
+                                                      Alert.context.is_(None))).all():  # fmt: skip
+                why = self.in_context(conn, rule, a.lon, a.lat, a.raised_at)
+                if why is None:
+                    continue
+                level = _up(a.level)
+                values: dict[str, Any] = {"level": level, "context": why, "updated_at": now}
+                if _RANK[level] > _RANK[a.max_level]:
+                    values["max_level"] = level
+                conn.execute(update(Alert).where(Alert.id == a.id).values(values))
+                self._step(conn, a.id, "context", a.state, a.state, KeyInfo("monitor", "system"), why,
+                           a.raised_at, now)  # fmt: skip
+                touched.append(int(a.id))
+        return touched
 
     def _recheck_correlated(self, conn: Connection, rule: Rule, now: dt.datetime) -> list[int]:
         """Alerts whose correlation names ``rule`` (just raised): their level is set again."""
@@ -300,8 +357,9 @@ class Monitor:
             given = list(fresh.get(s.id, ()))
             values = [float(v) for v in given if v is not None]
             low, high = ranges.get(f"{s.name} {unit}", (-np.inf, np.inf))
+            context = any(r.context and r.context[0] == s.name for r in self.rules.rules)
             quiet = (
-                s.id not in alerted and bool(values) and len(values) == len(given)
+                not context and s.id not in alerted and bool(values) and len(values) == len(given)
                 and all(r.kind == "threshold" and r.direction == "above" and r.min_duration_s == 0
                         for r in b.rules)
                 and all(v < min(r.levels.values()) - r.hysteresis for r in b.rules for v in values)
@@ -336,6 +394,9 @@ class Monitor:
         rule = self.rules.get(e.rule)
         base, event = self.correlated(conn, rule, same.lon, same.lat, same.raised_at)
         last, high = (base, base) if base else (e.last_level, e.level)
+        why = same.context or self.in_context(conn, rule, same.lon, same.lat, same.raised_at)
+        if why:  # the context (e.g. heavy rain) raises it one level
+            last, high = _up(last), _up(high)
         level = _up(last) if bumped else last
         values: dict[str, Any] = {"level": level, "updated_at": now,
                                   "last_value": last_value, "last_reading_at": last_at}  # fmt: skip
@@ -343,6 +404,7 @@ class Monitor:
         if _RANK[top] > _RANK[same.max_level]:
             values["max_level"] = top
         values["readings"] = _readings(e)
+        values["context"] = why
         if event:
             values["event"] = event
         values["cleared_at"] = e.end
@@ -368,6 +430,11 @@ class Monitor:
             conn, rule, point.x if point else None, point.y if point else None, e.start
         )
         last, high = (base, base) if base else (e.last_level, e.level)
+        why = self.in_context(
+            conn, rule, point.x if point else None, point.y if point else None, e.start
+        )
+        if why:  # the context (e.g. heavy rain) raises it one level
+            last, high = _up(last), _up(high)
         level, top = (_up(last), _up(high)) if tickets else (last, high)
         aid = int(conn.execute(insert(Alert).values(
             rule_id=rule.id, rules_version=self.rules.version, domain=rule.domain, hazard=rule.hazard,
@@ -375,10 +442,22 @@ class Monitor:
             lon=point.x if point else None, lat=point.y if point else None, level=level,
             max_level=top, state="detected", raised_at=e.start, cleared_at=e.end, updated_at=now,
             closed_at=None, readings=_readings(e), last_value=last_value, last_reading_at=last_at,
-            tickets=json.dumps(tickets) if tickets else None,
+            tickets=json.dumps(tickets) if tickets else None, context=why,
         ).returning(Alert.id)).scalar_one())  # fmt: skip
         self._step(conn, aid, "detect", None, "detected", KeyInfo("monitor", "system"),
                    f"rule {rule.id} ({self.rules.version}): {rule.event}", e.start, now)  # fmt: skip
+        if why:
+            self._step(
+                conn,
+                aid,
+                "context",
+                "detected",
+                "detected",
+                KeyInfo("monitor", "system"),
+                why,
+                e.start,
+                now,
+            )
         if base:
             self._step(conn, aid, "correlate", "detected", "detected", KeyInfo("monitor", "system"),
                        event or f"correlated: {base}", e.start, now)  # fmt: skip
@@ -467,7 +546,7 @@ class Monitor:
             "raised_at": _iso(a.raised_at), "cleared_at": _iso(a.cleared_at), "closed_at": _iso(a.closed_at),
             "readings": json.loads(a.readings), "last_value": a.last_value,
             "last_reading_at": _iso(a.last_reading_at), "ticket": a.ticket_id,
-            "tickets": json.loads(a.tickets) if a.tickets else [],
+            "tickets": json.loads(a.tickets) if a.tickets else [], "context": a.context,
             "allowed_actions": allowed(a.state),
             "steps": [{"action": s.action, "from": s.from_state, "to": s.to_state, "actor": s.actor,
                        "role": s.role, "at": _iso(s.at), "reason": s.reason, "seconds": s.seconds,

@@ -49,6 +49,8 @@ class Rule:
     #: correlation with another rule on a nearby datastream (rule, property, radius, window,
     #: level, level and event when no such datastream is near)
     correlate: Correlation | None = None
+    #: context: (property, unit, at least, radius m, window s) of readings that raise it a level
+    context: tuple[str, str, float, float, float] | None = None
 
     @property
     def hazard(self) -> bool:
@@ -158,13 +160,21 @@ def _rule(raw: Mapping[str, Any], where: str, problems: list[str]) -> Rule | Non
             )
         if correlate and not {correlate.level, correlate.alone_level} <= set(LEVELS):
             problems.append(f"{at}: correlate levels must be one of {', '.join(LEVELS)}")
+    context = None
+    if "context" in raw:
+        c = raw["context"] if isinstance(raw["context"], dict) else {}
+        try:
+            context = (str(c["property"]), str(c["unit"]), float(c["at_least"]), float(c["radius_m"]),
+                       float(c["window_s"]))  # fmt: skip
+        except (KeyError, TypeError, ValueError):
+            problems.append(f"{at}: context needs property, unit, at_least, radius_m, window_s")
     clear = raw.get("clear_readings", 1)
     if not (isinstance(clear, int) and clear >= 1):
         problems.append(f"{at}: clear_readings must be a whole number ≥ 1")
         clear = 1
     return Rule(id=rid, domain=str(raw.get("domain", "")), kind=str(kind), event=str(raw.get("event", "")),
                 source=str(raw.get("source", "")), clear_readings=clear, ranges=ranges,
-                corroborate=corroborate, correlate=correlate,
+                corroborate=corroborate, correlate=correlate, context=context,
                 **simple, **nums, **kw)  # fmt: skip
 
 

@@ -42,6 +42,7 @@ def upgrade() -> None:
         sa.Column("last_reading_at", sa.DateTime(), nullable=True),
         sa.Column("ticket_id", sa.Integer(), nullable=True),
         sa.Column("tickets", sa.Text(), nullable=True),
+        sa.Column("context", sa.Text(), nullable=True),
         sa.ForeignKeyConstraint(["datastream_id"], ["sta_datastreams.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
     )
