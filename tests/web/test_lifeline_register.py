@@ -27,14 +27,19 @@ def test_alerts_become_health_check_indicators(
     stream_at(server, "R-3", "water_depth", "cm", toy_point(800, 0))  # in C2, quiet
     reg = tmp_path / "lifeline_units.csv"
     day = now.date()
+    points = tmp_path / "points.csv"
+    (a, b), (c, d) = toy_point(100, 50), toy_point(300, 50)
+    points.write_text("id,name,kind,responsible_unit,responsible_person,lon,lat\n"
+                      f"P1,x,underpass,u,p,{a},{b}\nP2,y,road,u,p,{c},{d}\n")  # fmt: skip
     assert main(["alerts", "register", "--db", server.db, "--bundle", str(server.bundle),
                  "--from", str(day - dt.timedelta(days=1)), "--to", str(day + dt.timedelta(days=1)),
-                 "--out", str(reg), "-q"]) == 0  # fmt: skip
+                 "--points", str(points), "--out", str(reg), "-q"]) == 0  # fmt: skip
     table = pd.read_csv(reg, encoding="utf-8-sig").set_index("unit_id")
     assert table.loc[
         "C1", ["devices", "devices_offline", "hazard_alerts", "alerts_red_orange", "alerts:gas"]
     ].tolist() == [2, 1, 1, 1, 1]
     assert table.loc["C2", ["devices", "hazard_alerts"]].tolist() == [1, 0]
+    assert table["waterlogging_points"].to_dict() == {"C1": 2, "C2": 0}
     out = tmp_path / "check"
     with expect_warnings():
         code = main(["checkup", str(server.bundle), "--system", "lifelines", "--register",
@@ -46,3 +51,4 @@ def test_alerts_become_health_check_indicators(
     assert community.loc[("lifeline_hazard_alerts", "C2"), "value"] == 0
     assert community.loc[("lifeline_devices_offline_share", "C1"), "value"] == pytest.approx(50.0)
     assert community.loc[("lifeline_devices_offline_share", "C2"), "value"] == pytest.approx(0.0)
+    assert community.loc[("lifeline_waterlogging_points", "C1"), "value"] == 2

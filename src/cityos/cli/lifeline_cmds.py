@@ -101,29 +101,32 @@ def replay_cmd(db: str | None, observations: Path | None, rules: Path | None, st
     "--from", "start", required=True, help="First instant of the period (date or ISO 8601)."
 )
 @click.option("--to", "end", required=True, help="End of the period, exclusive.")
+@click.option("--points", "points_file", type=click.Path(path_type=Path),
+              help="The waterlogging points register (as for `cityos alerts points`), counted per community.")  # fmt: skip
 @opt.out_option("lifeline_units.csv: the register `cityos checkup --system lifelines` reads.")
 @opt.force_option("the output file")
 @opt.quiet_option
-def register_cmd(
-    db: str, bundle: Path, start: str, end: str, out: Path, force: bool, quiet: bool
-) -> None:
+def register_cmd(db: str, bundle: Path, start: str, end: str, points_file: Path | None, out: Path,
+                 force: bool, quiet: bool) -> None:  # fmt: skip
     """The lifeline register per community (devices, offline, hazard alerts per domain and at
     red/orange) for the health check: `cityos checkup BUNDLE --system lifelines --register
     lifelines=FILE`."""
     import cityos
     from cityos.lifelines.register import lifeline_register
     from cityos.lifelines.rules import load_rules
+    from cityos.lifelines.waterlogging import read_points
     from cityos.ops.city import CityModel
     from cityos.ops.store import check_current, connect
     from cityos.outputs import check_output_file, write_table
 
-    check_output_file(out, [".csv"], force=force, inputs=[bundle])
+    check_output_file(out, [".csv"], force=force, inputs=[p for p in (bundle, points_file) if p])
+    points = read_points(points_file) if points_file is not None else None
     a, b = _when(start, "--from"), _when(end, "--to")
     city = CityModel.from_bundle(cityos.read_bundle(bundle))
     engine = connect(db)
     try:
         check_current(engine, db)
-        table = lifeline_register(engine, city, load_rules(), a, b)
+        table = lifeline_register(engine, city, load_rules(), a, b, points)
     finally:
         engine.dispose()
     write_table(table, out)

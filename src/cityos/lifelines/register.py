@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+import geopandas as gpd
 import pandas as pd
 from sqlalchemy import Engine, select
 
@@ -24,10 +25,12 @@ def _community(units: str | None) -> str | None:
 
 
 def lifeline_register(engine: Engine, city: CityModel, rules: RuleSet, start: dt.datetime,
-                      end: dt.datetime) -> pd.DataFrame:  # fmt: skip
+                      end: dt.datetime, points: gpd.GeoDataFrame | None = None) -> pd.DataFrame:  # fmt: skip
     """Per community: ``devices`` (datastreams), ``devices_offline`` (with an open device
     alert: silent, flat or out of range), ``hazard_alerts`` raised in [start, end), the same
-    per domain (``alerts:DOMAIN``) and those that reached red or orange (``alerts_red_orange``)."""
+    per domain (``alerts:DOMAIN``) and those that reached red or orange (``alerts_red_orange``);
+    with ``points`` (:func:`cityos.lifelines.waterlogging.read_points`), the waterlogging points
+    (``waterlogging_points``; blank without a register: unknown, never 0)."""
     ids = pd.Index(list(city.unit_names("community")), name="unit_id")
     with engine.connect() as conn:
         streams = conn.execute(
@@ -58,4 +61,10 @@ def lifeline_register(engine: Engine, city: CityModel, rules: RuleSet, start: dt
     for d in DOMAINS:
         part = in_period[in_period["domain"] == d]
         out[f"alerts:{d}"] = part.groupby("unit").size().reindex(ids).fillna(0).astype(int)
+    if points is not None:
+        where = points.geometry.representative_point()
+        units = [city.locate(x, y).get("community") for x, y in zip(where.x, where.y, strict=True)]
+        out["waterlogging_points"] = (
+            pd.Series(units, dtype=object).value_counts().reindex(ids).fillna(0).astype(int)
+        )
     return out.reset_index()
