@@ -190,13 +190,13 @@ def points_cmd(points_file: Path, bundle: Path, staging: Path | None, db: str | 
     if db is not None:
         from sqlalchemy import select
 
+        from cityos.lifelines.geometry import metres_between
         from cityos.lifelines.models import (
             StaDatastream,
             StaLocation,
             StaObservedProperty,
             thing_locations,
         )
-        from cityos.lifelines.monitor import _metres
         from cityos.ops.store import check_current, connect
 
         engine = connect(db)
@@ -213,7 +213,7 @@ def points_cmd(points_file: Path, bundle: Path, staging: Path | None, db: str | 
         finally:
             engine.dispose()
         sensors = [(int(i), json.loads(loc)["coordinates"]) for i, loc in rows]
-        table["sensors"] = [",".join(str(i) for i, (x, y) in sensors if _metres(lon, lat, x, y) <= radius)
+        table["sensors"] = [",".join(str(i) for i, (x, y) in sensors if metres_between(lon, lat, x, y) <= radius)
                             for lon, lat in zip(table["lon"], table["lat"], strict=True)]  # fmt: skip
     write_table(table, out)
     if not quiet:

@@ -17,11 +17,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from cityos.lifelines.rules import LEVELS, Rule
+from cityos.lifelines.rules import LEVEL_RANK, Rule
 
 __all__ = ["Episode", "evaluate_stream", "hazard_signal", "run_levels"]
 
-_RANK = {level: len(LEVELS) - i for i, level in enumerate(LEVELS)}  # red 4 … blue 1
 #: readings kept with an episode (the ones that raised it)
 KEEP_READINGS = 10
 
@@ -47,7 +46,7 @@ def _level(rule: Rule, x: float, slack: float = 0.0) -> str | None:
     for level, thr in rule.levels.items():
         below = rule.direction == "below" or (rule.kind == "rate_of_change" and thr < 0)
         hit = x <= thr + slack if below else x >= thr - slack
-        if hit and (best is None or _RANK[level] > _RANK[best]):
+        if hit and (best is None or LEVEL_RANK[level] > LEVEL_RANK[best]):
             best = level
     return best
 
@@ -95,9 +94,9 @@ def run_levels(rule: Rule, stream: int | str, times: Sequence[dt.datetime], sign
             continue
         now_level = _level(rule, float(x))
         held = _level(rule, float(x), slack=rule.hysteresis)
-        if now_level is not None and _RANK[now_level] > _RANK[open_.last_level]:
+        if now_level is not None and LEVEL_RANK[now_level] > LEVEL_RANK[open_.last_level]:
             open_.last_level = now_level  # escalates at once
-            if _RANK[now_level] > _RANK[open_.level]:
+            if LEVEL_RANK[now_level] > LEVEL_RANK[open_.level]:
                 open_.level = now_level
                 open_.readings = [*open_.readings, (t, float(values[i]))][-KEEP_READINGS:]
         if held is None:
@@ -106,7 +105,7 @@ def run_levels(rule: Rule, stream: int | str, times: Sequence[dt.datetime], sign
                 open_.end, open_, clear = t, None, 0
             continue
         clear = 0
-        if _RANK[held] < _RANK[open_.last_level]:
+        if LEVEL_RANK[held] < LEVEL_RANK[open_.last_level]:
             open_.last_level = held  # falls back only past the hysteresis
     return out
 

@@ -25,7 +25,16 @@ from cityos.lifelines.models import (
 )
 from cityos.ops.models import Base
 
-__all__ = ["ENTITY_SETS", "EntitySet", "Link", "Member", "by_singular", "parse_time", "stamp"]
+__all__ = [
+    "ENTITY_SETS",
+    "EntitySet",
+    "Link",
+    "Member",
+    "by_singular",
+    "parse_time",
+    "result_number",
+    "stamp",
+]
 
 Kind = Literal["text", "json", "geo", "time", "result"]
 
@@ -152,6 +161,11 @@ def parse_time(text: str, what: str) -> dt.datetime:
     return value.astimezone(dt.UTC).replace(tzinfo=None)
 
 
+def result_number(value: Any) -> float | None:
+    """A result as the number the rules compare (None for text, true/false, objects)."""
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
 def to_row(entity: EntitySet, body: dict[str, Any], *, partial: bool) -> dict[str, Any]:
     """The columns of an entity from its JSON (every problem at once); ``partial``: a PATCH,
     absent members left alone."""
@@ -174,10 +188,7 @@ def to_row(entity: EntitySet, body: dict[str, Any], *, partial: bool) -> dict[st
             row[m.column] = None if value is None else json.dumps(value, ensure_ascii=False)
         elif m.kind == "result":
             row[m.column] = json.dumps(value, ensure_ascii=False)
-            number = (
-                value if isinstance(value, int | float) and not isinstance(value, bool) else None
-            )
-            row["result_number"] = float(number) if number is not None else None
+            row["result_number"] = result_number(value)
         elif m.kind == "time":
             if value is None:
                 row[m.column] = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import shapely
@@ -9,7 +10,7 @@ from shapely.geometry import shape
 
 from cityos.errors import InputError
 
-__all__ = ["bbox_of", "from_geojson", "from_wkt"]
+__all__ = ["bbox_of", "from_geojson", "from_wkt", "metres_between"]
 
 
 def from_geojson(value: Any) -> shapely.Geometry:
@@ -52,3 +53,13 @@ def from_wkt(text: str) -> shapely.Geometry:
         return shapely.from_wkt(text)
     except shapely.errors.GEOSException as exc:
         raise InputError(f"geography'{text}' is not WKT ({exc})") from exc
+
+
+def metres_between(lon0: float, lat0: float, lon1: float, lat1: float) -> float:
+    """Great-circle distance in metres between two WGS84 points (haversine, R = 6,371,008.8 m)."""
+    p0, p1 = math.radians(lat0), math.radians(lat1)
+    a = (
+        math.sin((p1 - p0) / 2) ** 2
+        + math.cos(p0) * math.cos(p1) * math.sin(math.radians(lon1 - lon0) / 2) ** 2
+    )
+    return 2 * 6_371_008.8 * math.asin(math.sqrt(a))

@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection
 from cityos.errors import ConflictError, ForbiddenError, NotFoundError
 from cityos.lifelines.detect import Episode, evaluate_stream
 from cityos.lifelines.entities import M2M
-from cityos.lifelines.geometry import from_geojson
+from cityos.lifelines.geometry import from_geojson, metres_between
 from cityos.lifelines.lifecycle import ALERT_ACTIONS, OPS_ROLES, Limits, allowed
 from cityos.lifelines.models import (
     Alert,
@@ -30,7 +30,7 @@ from cityos.lifelines.models import (
     StaObservedProperty,
     StaThing,
 )
-from cityos.lifelines.rules import LEVELS, Rule, RuleSet, bind
+from cityos.lifelines.rules import LEVEL_RANK, LEVELS, Rule, RuleSet, bind
 from cityos.ops.keys import KeyInfo
 from cityos.ops.models import Ticket
 
@@ -38,7 +38,6 @@ __all__ = ["RECENT_READINGS", "Monitor"]
 
 #: readings of a datastream the rules look at after new ones arrive
 RECENT_READINGS = 500
-_RANK = {level: len(LEVELS) - i for i, level in enumerate(LEVELS)}
 
 
 def _now() -> dt.datetime:
@@ -50,14 +49,28 @@ def _up(level: str) -> str:
     return LEVELS[max(0, LEVELS.index(level) - 1)]
 
 
-def _metres(lon0: float, lat0: float, lon1: float, lat1: float) -> float:
-    """Great-circle distance in metres (haversine, R = 6,371,008.8 m)."""
-    p0, p1 = math.radians(lat0), math.radians(lat1)
-    a = (
-        math.sin((p1 - p0) / 2) ** 2
-        + math.cos(p0) * math.cos(p1) * math.sin(math.radians(lon1 - lon0) / 2) ** 2
-    )
-    return 2 * 6_371_008.8 * math.asin(math.sqrt(a))
+def _streams_near(conn: Connection, prop: str, unit: str | None, lon: float, lat: float,
+                  radius_m: float) -> list[int]:  # fmt: skip
+    """The datastreams of ``prop`` (in ``unit``, if given) whose Thing lies within ``radius_m``
+    of (lon, lat): a bounding box of the radius in SQL, then the exact distance."""
+    dlat = radius_m / 111_320.0
+    dlon = dlat / max(0.01, math.cos(math.radians(lat)))
+    rows = conn.execute(
+        select(StaDatastream.id, StaDatastream.unit_of_measurement, StaLocation.location)
+        .join(StaObservedProperty, StaObservedProperty.id == StaDatastream.observed_property_id)
+        .join(M2M, M2M.c.thing_id == StaDatastream.thing_id)
+        .join(StaLocation, StaLocation.id == M2M.c.location_id)
+        .where(StaObservedProperty.name == prop, StaLocation.maxx >= lon - dlon, StaLocation.minx <= lon + dlon,
+               StaLocation.maxy >= lat - dlat, StaLocation.miny <= lat + dlat)
+    ).all()  # fmt: skip
+    near = []
+    for ds, uom, loc in rows:
+        p = from_geojson(json.loads(loc)).representative_point()
+        if (unit is None or json.loads(uom or "{}").get("symbol") == unit) and metres_between(
+            lon, lat, p.x, p.y
+        ) <= radius_m:
+            near.append(int(ds))
+    return near
 
 
 def _readings(e: Episode) -> str:
@@ -181,20 +194,14 @@ class Monitor:
         c = rule.correlate
         if c is None or lon is None or lat is None:
             return None, None
-        rows = conn.execute(
-            select(StaDatastream.id, StaLocation.location)
-            .join(StaObservedProperty, StaObservedProperty.id == StaDatastream.observed_property_id)
-            .join(M2M, M2M.c.thing_id == StaDatastream.thing_id)
-            .join(StaLocation, StaLocation.id == M2M.c.location_id)
-            .where(StaObservedProperty.name == c.property)
-        ).all()  # fmt: skip
-        near = []
-        for ds, loc in rows:
-            p = from_geojson(json.loads(loc)).representative_point()
-            if _metres(lon, lat, p.x, p.y) <= c.radius_m:
-                near.append(int(ds))
+        near = _streams_near(conn, c.property, None, lon, lat, c.radius_m)
         if not near:  # evidence of absence only where the city monitors that property at all
-            return (c.alone_level, c.alone_event) if rows else (None, None)
+            monitored = conn.scalar(
+                select(StaDatastream.id)
+                .join(StaObservedProperty, StaObservedProperty.id == StaDatastream.observed_property_id)
+                .where(StaObservedProperty.name == c.property).limit(1)
+            )  # fmt: skip
+            return (c.alone_level, c.alone_event) if monitored is not None else (None, None)
         window = dt.timedelta(seconds=c.window_s)
         other = conn.execute(
             select(Alert.id).where(Alert.rule_id == c.rule, Alert.datastream_id.in_(near), Alert.closed_at.is_(None),
@@ -214,21 +221,7 @@ class Monitor:
         if rule.context is None or lon is None or lat is None:
             return None
         prop, unit, at_least, radius, window = rule.context
-        streams = conn.execute(
-            select(StaDatastream.id, StaDatastream.unit_of_measurement, StaLocation.location)
-            .join(StaObservedProperty, StaObservedProperty.id == StaDatastream.observed_property_id)
-            .join(M2M, M2M.c.thing_id == StaDatastream.thing_id)
-            .join(StaLocation, StaLocation.id == M2M.c.location_id)
-            .where(StaObservedProperty.name == prop)
-        ).all()  # fmt: skip
-        near = []
-        for ds, uom, loc in streams:
-            p = from_geojson(json.loads(loc)).representative_point()
-            if (
-                json.loads(uom or "{}").get("symbol") == unit
-                and _metres(lon, lat, p.x, p.y) <= radius
-            ):
-                near.append(int(ds))
+        near = _streams_near(conn, prop, unit, lon, lat, radius)
         if not near:
             return None
         span = dt.timedelta(seconds=window)
@@ -254,7 +247,7 @@ class Monitor:
                     continue
                 level = _up(a.level)
                 values: dict[str, Any] = {"level": level, "context": why, "updated_at": now}
-                if _RANK[level] > _RANK[a.max_level]:
+                if LEVEL_RANK[level] > LEVEL_RANK[a.max_level]:
                     values["max_level"] = level
                 conn.execute(update(Alert).where(Alert.id == a.id).values(values))
                 self._step(conn, a.id, "context", a.state, a.state, KeyInfo("monitor", "system"), why,
@@ -277,7 +270,7 @@ class Monitor:
                 values: dict[str, Any] = {"level": level, "updated_at": now}
                 if event:
                     values["event"] = event
-                if _RANK[level] > _RANK[a.max_level]:
+                if LEVEL_RANK[level] > LEVEL_RANK[a.max_level]:
                     values["max_level"] = level
                 conn.execute(update(Alert).where(Alert.id == a.id).values(values))
                 self._step(conn, a.id, "correlate", a.state, a.state, KeyInfo("monitor", "system"),
@@ -302,7 +295,7 @@ class Monitor:
             ).order_by(Ticket.id)
         ).all()  # fmt: skip
         return [int(r[0]) for r in rows if r[1] is not None and r[2] is not None
-                and _metres(lon, lat, r[1], r[2]) <= radius]  # fmt: skip
+                and metres_between(lon, lat, r[1], r[2]) <= radius]  # fmt: skip
 
     def corroborate_ticket(self, conn: Connection, ticket_id: int, service: str, lon: float | None,
                            lat: float | None, at: dt.datetime) -> list[int]:  # fmt: skip
@@ -319,7 +312,11 @@ class Monitor:
                                     Alert.raised_at >= at - dt.timedelta(hours=hours))
             ).all()  # fmt: skip
             for a in open_:
-                if a.lon is None or a.lat is None or _metres(a.lon, a.lat, lon, lat) > radius:
+                if (
+                    a.lon is None
+                    or a.lat is None
+                    or metres_between(a.lon, a.lat, lon, lat) > radius
+                ):
                     continue
                 linked = json.loads(a.tickets) if a.tickets else []
                 values: dict[str, Any] = {
@@ -328,7 +325,7 @@ class Monitor:
                 }
                 if not linked:
                     values["level"] = _up(a.level)
-                    if _RANK[values["level"]] > _RANK[a.max_level]:
+                    if LEVEL_RANK[values["level"]] > LEVEL_RANK[a.max_level]:
                         values["max_level"] = values["level"]
                 conn.execute(update(Alert).where(Alert.id == a.id).values(values))
                 self._step(conn, a.id, "corroborate", a.state, a.state, KeyInfo("monitor", "system"),
@@ -401,7 +398,7 @@ class Monitor:
         values: dict[str, Any] = {"level": level, "updated_at": now,
                                   "last_value": last_value, "last_reading_at": last_at}  # fmt: skip
         top = _up(high) if bumped else high
-        if _RANK[top] > _RANK[same.max_level]:
+        if LEVEL_RANK[top] > LEVEL_RANK[same.max_level]:
             values["max_level"] = top
         values["readings"] = _readings(e)
         values["context"] = why

@@ -12,10 +12,22 @@ from typing import Any
 from cityos.errors import ConfigError
 from cityos.tomlfiles import read_with_defaults
 
-__all__ = ["KINDS", "LEVELS", "Binding", "Correlation", "Rule", "RuleSet", "bind", "load_rules"]
+__all__ = [
+    "KINDS",
+    "LEVELS",
+    "LEVEL_RANK",
+    "Binding",
+    "Correlation",
+    "Rule",
+    "RuleSet",
+    "bind",
+    "load_rules",
+]
 
 #: the four warning levels, highest first (突发事件应对法 art. 42)
 LEVELS = ("red", "orange", "yellow", "blue")
+#: a level's rank: red 4 … blue 1 (higher is more severe)
+LEVEL_RANK = {level: len(LEVELS) - i for i, level in enumerate(LEVELS)}
 KINDS = ("threshold", "rate_of_change", "stale", "flatline", "out_of_range")
 #: rules on the readings of one property (the others watch every datastream)
 _PER_PROPERTY = ("threshold", "rate_of_change")

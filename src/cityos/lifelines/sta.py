@@ -16,7 +16,7 @@ from sqlalchemy import ColumnElement, delete, func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from cityos.errors import InputError, NotFoundError
-from cityos.lifelines.entities import ENTITY_SETS, M2M, EntitySet, to_json, to_row
+from cityos.lifelines.entities import ENTITY_SETS, M2M, EntitySet, result_number, to_json, to_row
 from cityos.lifelines.geometry import from_geojson
 from cityos.lifelines.models import StaDatastream
 from cityos.lifelines.odata import Expand, compile_filter, parse_expand, parse_filter, parse_orderby
@@ -73,8 +73,9 @@ def resolve(path: str) -> Resource:
     entity = ENTITY_SETS[first.group(1)]
     where: ColumnElement[bool] | None = None
     single = first.group(2) is not None
-    if single:
-        where = entity.table.c.id == int(first.group(2))
+    known = int(first.group(2)) if single else None  # the id the path names, if it names one
+    if known is not None:
+        where = entity.table.c.id == known
     parent: tuple[str, int] | None = None
     for seg in segments[1:]:
         m = _SEGMENT.match(seg)
@@ -90,7 +91,7 @@ def resolve(path: str) -> Resource:
         elif link.kind == "many":
             cond = tt.c[link.column].in_(ids)
             back = next(k for k in target.links if k.target == entity.name)
-            parent = (back.name, _id_of(where))
+            parent = (back.name, _below(known))
         else:
             mine, theirs = (
                 ("thing_id", "location_id")
@@ -99,8 +100,9 @@ def resolve(path: str) -> Resource:
             )
             cond = tt.c.id.in_(select(M2M.c[theirs]).where(M2M.c[mine].in_(ids)))
             back = next(k for k in target.links if k.target == entity.name)
-            parent = (back.name, _id_of(where))
+            parent = (back.name, _below(known))
         entity, where = target, cond
+        known = int(m.group(2)) if m.group(2) is not None else None
         single = link.kind == "one" or m.group(2) is not None
         if m.group(2) is not None:
             where = (
@@ -112,12 +114,10 @@ def resolve(path: str) -> Resource:
     return Resource(entity, where, single, parent)
 
 
-def _id_of(where: ColumnElement[bool] | None) -> int:
-    right = getattr(where, "right", None)
-    value = getattr(right, "value", None)
-    if not isinstance(value, int):
+def _below(known: int | None) -> int:
+    if known is None:
         raise NotFoundError("create below one entity: Things(ID)/Datastreams")
-    return value
+    return known
 
 
 def read(
@@ -267,7 +267,7 @@ def create(conn: Connection, entity: EntitySet, body: Any, locate: Locate,
         if problem:
             raise InputError(f"Observation: {problem}")
         if row.get("feature_id") is None:
-            row["feature_id"] = feature_for(conn, row["datastream_id"], locate)
+            row["feature_id"] = features_for(conn, [row["datastream_id"]])[row["datastream_id"]]
     if entity.name == "Datastreams":
         row["reporting_interval_s"] = reporting_interval(body.get("properties"))
     new_id = int(
@@ -318,14 +318,10 @@ def _place_thing(conn: Connection, thing_id: int, locate: Locate) -> None:
     conn.execute(update(StaThing).where(StaThing.id == thing_id).values(units=json.dumps(units)))
 
 
-def feature_for(conn: Connection, datastream_id: int, locate: Locate) -> int:
-    """The FeatureOfInterest of an Observation that names none: the Location of the
-    Datastream's Thing, made a feature once (as the standard says)."""
-    return features_for(conn, [datastream_id])[datastream_id]
-
-
 def features_for(conn: Connection, datastream_ids: list[int]) -> dict[int, int]:
-    """:func:`feature_for` of many datastreams in three queries (a batch names thousands).
+    """The FeatureOfInterest of Observations that name none, per datastream: the Location of
+    the Datastream's Thing, made a feature once (as the standard says); three queries for a
+    batch of thousands.
 
     Raises
     ------
@@ -459,7 +455,7 @@ def check_reading(
     observation type (a number for OM_Measurement, a whole number for OM_CountObservation, true
     or false for OM_TruthObservation), or a time ahead of the clock."""
     kind = observation_type.rsplit("/", 1)[-1]
-    is_number = isinstance(result, int | float) and not isinstance(result, bool)
+    is_number = result_number(result) is not None
     if kind == "OM_Measurement" and not is_number:
         return f"result {result!r} is not a number (the datastream is {kind})"
     if kind == "OM_CountObservation" and not (is_number and float(result).is_integer()):
@@ -502,7 +498,6 @@ def create_observations(
         raise InputError("CreateObservations takes a list of {Datastream, components, dataArray}")
     problems: list[str] = []
     rows: list[dict[str, Any]] = []
-    streams: list[int] = []
     named = [g["Datastream"].get("@iot.id") for g in body
              if isinstance(g, dict) and isinstance(g.get("Datastream"), dict)]  # fmt: skip
     wanted = [i for i in named if isinstance(i, int) and 0 < i < 2**31]
@@ -554,16 +549,12 @@ def create_observations(
                 problems.append(f"{at} row {i + 1}: {problem}")
                 continue
             feature = item.get("FeatureOfInterest/id")
-            number = (
-                result if isinstance(result, int | float) and not isinstance(result, bool) else None
-            )
             rows.append({"datastream_id": sid, "feature_id": feature,
                          "phenomenon_time": when or dt.datetime.now(dt.UTC).replace(tzinfo=None),
                          "result_time": rtime, "result": json.dumps(result, ensure_ascii=False),
-                         "result_number": float(number) if number is not None else None,
+                         "result_number": result_number(result),
                          "result_quality": json.dumps(item["resultQuality"]) if "resultQuality" in item else None,
                          "parameters": json.dumps(item["parameters"]) if "parameters" in item else None})  # fmt: skip
-        streams.append(sid)
     if problems:
         raise InputError(
             "; ".join(problems[:10])

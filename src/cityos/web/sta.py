@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cityos.errors import ForbiddenError, InputError
-from cityos.lifelines.entities import ENTITY_SETS
+from cityos.lifelines.entities import ENTITY_SETS, result_number
 from cityos.lifelines.models import StaObservation
 from cityos.lifelines.sta import (
     create,
@@ -189,9 +189,7 @@ async def store_observations(ops: Ops, stream: int, items: list[dict[str, Any]])
         conn = s.connection()
         for item in items:
             create(conn, observations, item, locate, ("Datastream", stream))
-        values = [i.get("result") for i in items]
-        fresh = {stream: [float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
-                          for v in values]}  # fmt: skip
+        fresh = {stream: [result_number(i.get("result")) for i in items]}
         ops.monitor.check(conn, [stream], fresh=fresh)
         return len(items)
 
