@@ -240,3 +240,26 @@ def to_json(
         if entity.name == "Things" and getattr(row, "units", None):
             out["cityos:units"] = json.loads(row.units)
     return out
+
+
+#: how far ahead of the server's clock a reading may be stamped (clock skew)
+FUTURE_TOLERANCE = dt.timedelta(hours=1)
+
+
+def check_reading(
+    observation_type: str, result: Any, when: dt.datetime | None, now: dt.datetime
+) -> str | None:
+    """Why a reading cannot be stored (None: it can): a result not of the datastream's
+    observation type (a number for OM_Measurement, a whole number for OM_CountObservation, true
+    or false for OM_TruthObservation), or a time ahead of the clock."""
+    kind = observation_type.rsplit("/", 1)[-1]
+    is_number = result_number(result) is not None
+    if kind == "OM_Measurement" and not is_number:
+        return f"result {result!r} is not a number (the datastream is {kind})"
+    if kind == "OM_CountObservation" and not (is_number and float(result).is_integer()):
+        return f"result {result!r} is not a whole number (the datastream is {kind})"
+    if kind == "OM_TruthObservation" and not isinstance(result, bool):
+        return f"result {result!r} is not true or false (the datastream is {kind})"
+    if when is not None and when > now + FUTURE_TOLERANCE:
+        return f"phenomenonTime {when.isoformat()}Z is in the future (the clock says {now.isoformat(timespec='seconds')}Z)"
+    return None

@@ -16,7 +16,14 @@ from sqlalchemy import ColumnElement, delete, func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from cityos.errors import InputError, NotFoundError
-from cityos.lifelines.entities import ENTITY_SETS, M2M, EntitySet, result_number, to_json, to_row
+from cityos.lifelines.entities import (
+    ENTITY_SETS,
+    M2M,
+    EntitySet,
+    check_reading,
+    to_json,
+    to_row,
+)
 from cityos.lifelines.geometry import from_geojson
 from cityos.lifelines.models import StaDatastream
 from cityos.lifelines.odata import Expand, compile_filter, parse_expand, parse_filter, parse_orderby
@@ -25,7 +32,6 @@ __all__ = [
     "MAX_TOP",
     "Resource",
     "create",
-    "create_observations",
     "delete_entity",
     "features_for",
     "read",
@@ -442,135 +448,3 @@ def _cascade(conn: Connection, entity: EntitySet, ids: list[int]) -> None:
             column = "thing_id" if entity.name == "Things" else "location_id"
             conn.execute(delete(M2M).where(M2M.c[column].in_(ids)))
     conn.execute(delete(entity.table).where(entity.table.c.id.in_(ids)))
-
-
-#: how far ahead of the server's clock a reading may be stamped (clock skew)
-FUTURE_TOLERANCE = dt.timedelta(hours=1)
-
-
-def check_reading(
-    observation_type: str, result: Any, when: dt.datetime | None, now: dt.datetime
-) -> str | None:
-    """Why a reading cannot be stored (None: it can): a result not of the datastream's
-    observation type (a number for OM_Measurement, a whole number for OM_CountObservation, true
-    or false for OM_TruthObservation), or a time ahead of the clock."""
-    kind = observation_type.rsplit("/", 1)[-1]
-    is_number = result_number(result) is not None
-    if kind == "OM_Measurement" and not is_number:
-        return f"result {result!r} is not a number (the datastream is {kind})"
-    if kind == "OM_CountObservation" and not (is_number and float(result).is_integer()):
-        return f"result {result!r} is not a whole number (the datastream is {kind})"
-    if kind == "OM_TruthObservation" and not isinstance(result, bool):
-        return f"result {result!r} is not true or false (the datastream is {kind})"
-    if when is not None and when > now + FUTURE_TOLERANCE:
-        return f"phenomenonTime {when.isoformat()}Z is in the future (the clock says {now.isoformat(timespec='seconds')}Z)"
-    return None
-
-
-_COMPONENTS = {
-    "phenomenonTime",
-    "result",
-    "resultTime",
-    "FeatureOfInterest/id",
-    "resultQuality",
-    "parameters",
-}
-
-
-def create_observations(
-    conn: Connection, body: Any, locate: Locate
-) -> tuple[list[str], dict[int, list[float | None]]]:
-    """The dataArray extension (``POST CreateObservations``): many observations of several
-    datastreams in one request, written in bulk; returns the new observations' paths (in
-    order) and the values written per datastream.
-
-    Raises
-    ------
-    InputError
-        Not a list of ``{Datastream, components, dataArray}``, an unknown component or
-        datastream, a row of the wrong length, a time that does not parse (every problem of
-        the request at once; nothing is written then).
-    """
-    from cityos.lifelines.entities import parse_time
-    from cityos.lifelines.models import StaDatastream, StaObservation
-
-    if not isinstance(body, list):
-        raise InputError("CreateObservations takes a list of {Datastream, components, dataArray}")
-    problems: list[str] = []
-    rows: list[dict[str, Any]] = []
-    named = [g["Datastream"].get("@iot.id") for g in body
-             if isinstance(g, dict) and isinstance(g.get("Datastream"), dict)]  # fmt: skip
-    wanted = [i for i in named if isinstance(i, int) and 0 < i < 2**31]
-    known: dict[int, str] = (
-        {int(r[0]): str(r[1]) for r in conn.execute(
-            select(StaDatastream.id, StaDatastream.observation_type).where(StaDatastream.id.in_(wanted)))}
-        if wanted else {}
-    )  # fmt: skip
-    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    for n, group in enumerate(body, 1):
-        at = f"group {n}"
-        ref = group.get("Datastream") if isinstance(group, dict) else None
-        sid = ref.get("@iot.id") if isinstance(ref, dict) else None
-        comps = group.get("components") if isinstance(group, dict) else None
-        data = group.get("dataArray") if isinstance(group, dict) else None
-        if not isinstance(sid, int) or not isinstance(comps, list) or not isinstance(data, list):
-            problems.append(f'{at}: give Datastream {{"@iot.id": ID}}, components and dataArray')
-            continue
-        unknown = [c for c in comps if c not in _COMPONENTS]
-        if unknown or "result" not in comps:
-            problems.append(f"{at}: components must include result, from {', '.join(sorted(_COMPONENTS))}"
-                            + (f"; unknown {unknown}" if unknown else ""))  # fmt: skip
-            continue
-        if sid not in known:
-            problems.append(f"{at}: no Datastream with @iot.id {sid}")
-            continue
-        for i, values in enumerate(data):
-            if not isinstance(values, list) or len(values) != len(comps):
-                problems.append(f"{at} row {i + 1}: {len(comps)} values expected")
-                continue
-            item = dict(zip(comps, values, strict=True))
-            result = item["result"]
-            try:
-                when = (
-                    parse_time(str(item["phenomenonTime"]), "phenomenonTime")
-                    if "phenomenonTime" in item
-                    else None
-                )
-                rtime = (
-                    parse_time(str(item["resultTime"]), "resultTime")
-                    if item.get("resultTime")
-                    else None
-                )
-            except InputError as exc:
-                problems.append(f"{at} row {i + 1}: {exc}")
-                continue
-            problem = check_reading(known[sid], result, when, now)
-            if problem:
-                problems.append(f"{at} row {i + 1}: {problem}")
-                continue
-            feature = item.get("FeatureOfInterest/id")
-            rows.append({"datastream_id": sid, "feature_id": feature,
-                         "phenomenon_time": when or dt.datetime.now(dt.UTC).replace(tzinfo=None),
-                         "result_time": rtime, "result": json.dumps(result, ensure_ascii=False),
-                         "result_number": result_number(result),
-                         "result_quality": json.dumps(item["resultQuality"]) if "resultQuality" in item else None,
-                         "parameters": json.dumps(item["parameters"]) if "parameters" in item else None})  # fmt: skip
-    if problems:
-        raise InputError(
-            "; ".join(problems[:10])
-            + (f" (and {len(problems) - 10} more)" if len(problems) > 10 else "")
-        )
-    defaults = features_for(
-        conn, sorted({r["datastream_id"] for r in rows if r["feature_id"] is None})
-    )
-    for r in rows:
-        if r["feature_id"] is None:
-            r["feature_id"] = defaults[r["datastream_id"]]
-    ids: list[int] = []
-    if rows:
-        stmt = insert(StaObservation).returning(StaObservation.id, sort_by_parameter_order=True)
-        ids = [int(r[0]) for r in conn.execute(stmt, rows)]
-    fresh: dict[int, list[float | None]] = {}
-    for r in rows:
-        fresh.setdefault(r["datastream_id"], []).append(r["result_number"])
-    return [f"Observations({i})" for i in ids], fresh

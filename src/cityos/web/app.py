@@ -31,7 +31,7 @@ from cityos.errors import (
 from cityos.lifelines.cap import CapSettings
 from cityos.lifelines.lifecycle import load_limits
 from cityos.lifelines.monitor import Monitor
-from cityos.lifelines.mqtt import IngestStats, parse_mqtt_url, run_subscriber
+from cityos.lifelines.mqtt import IngestStats, claim_client_id, parse_mqtt_url, run_subscriber
 from cityos.lifelines.rules import load_rules
 from cityos.ops.hotline import load_hotline
 from cityos.ops.rates import load_rate_rule
@@ -117,18 +117,23 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        stack = contextlib.ExitStack()
         stop = asyncio.Event()
         tasks = [asyncio.create_task(_sweeper(ops, sweep_seconds, stop))]
         if mqtt and stats is not None:
             store = functools.partial(sta.store_observations, ops)
-            tasks.append(asyncio.create_task(run_subscriber(mqtt, store, stats, stop)))
+            client_id, lock = claim_client_id(engine.url.render_as_string(hide_password=True))
+            stack.callback(lock.close)
+            tasks.append(asyncio.create_task(run_subscriber(mqtt, store, stats, stop, client_id)))
         yield
         stop.set()
+        await asyncio.wait(tasks, timeout=30)  # messages being stored are committed, acknowledged
         for task in tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         ops.close()  # on shutdown: the queued writes finish before the process ends
+        stack.close()
 
     app = FastAPI(
         title="cityos operations service",

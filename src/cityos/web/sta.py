@@ -16,10 +16,10 @@ from sqlalchemy.orm import Session
 
 from cityos.errors import ForbiddenError, InputError
 from cityos.lifelines.entities import ENTITY_SETS, result_number
+from cityos.lifelines.ingest import create_observations, not_stored
 from cityos.lifelines.models import StaObservation
 from cityos.lifelines.sta import (
     create,
-    create_observations,
     delete_entity,
     read,
     resolve,
@@ -179,14 +179,22 @@ async def remove(path: str, ops: OpsDep, key: SensorKey) -> Response:
     return Response(status_code=200)
 
 
-async def store_observations(ops: Ops, stream: int, items: list[dict[str, Any]]) -> int:
+async def store_observations(
+    ops: Ops, stream: int, items: list[dict[str, Any]], redelivered: bool = False
+) -> int:
     """Store the observations of one MQTT message on datastream ``stream`` (all or none) and
-    let the rules see them, in one write; returns how many were stored."""
+    let the rules see them, in one write; returns how many were stored. Of a ``redelivered``
+    message (DUP), those already stored are left out."""
     observations = ENTITY_SETS["Observations"]
     locate = ops.hotline.city.locate
 
     def write(s: Session) -> int:
         conn = s.connection()
+        nonlocal items
+        if redelivered:
+            items = not_stored(conn, stream, items)
+            if not items:
+                return 0
         for item in items:
             create(conn, observations, item, locate, ("Datastream", stream))
         fresh = {stream: [result_number(i.get("result")) for i in items]}
