@@ -1,11 +1,12 @@
 """Migrations carry a store's data forward: 0003 back-fills the response times of tickets
-handled before it from their audit rows, on SQLite and on PostgreSQL."""
+handled before it from their audit rows, 0006 each datastream's latest reading and run of
+equal values — on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from cityos.ops.store import _config, connect, head_revision, upgrade
 
@@ -68,3 +69,41 @@ def test_0003_back_fills_response_times(blank_store: str) -> None:
         (D(2026, 11, 2, 14), None, None),  # the sign-off belonged to the dispatch before
         (None, None, None),
     ]
+
+
+def test_0006_back_fills_each_datastreams_latest_reading(blank_store: str) -> None:
+    from alembic import command
+
+    from cityos.lifelines.entities import ENTITY_SETS
+    from cityos.lifelines.models import StaDatastream
+    from cityos.lifelines.sta import create
+
+    thing = {"name": "W-1", "description": "", "Datastreams": [{
+        "name": f"CH4-{n}", "description": "", "observationType": "OM_Measurement",
+        "unitOfMeasurement": {"name": "%LEL", "symbol": "%LEL", "definition": ""},
+        "Sensor": {"name": "s", "description": "", "encodingType": "text/plain", "metadata": "m"},
+        "ObservedProperty": {"name": "methane", "definition": "CH4", "description": ""}}
+        for n in (1, 2)]}  # fmt: skip
+    m = [D(2026, 11, 2, 10, i) for i in range(6)]
+    engine = connect(blank_store)
+    cfg = _config(engine)
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0005")
+        create(conn, ENTITY_SETS["Things"], thing, lambda x, y: {})
+        # datastream 1: 5, 7, 5, 5 (out of insertion order); datastream 2: nothing
+        for at, value in [(m[3], 5.0), (m[0], 5.0), (m[1], 7.0), (m[2], 5.0)]:
+            conn.execute(
+                text("INSERT INTO sta_observations (datastream_id, phenomenon_time, result, "
+                     "result_number) VALUES (1, :t, :r, :v)"),
+                {"t": at, "r": str(value), "v": value},
+            )  # fmt: skip
+    assert upgrade(engine) == ("0005", head_revision())
+    with engine.connect() as conn:
+        ds = StaDatastream
+        rows = conn.execute(
+            select(ds.id, ds.last_phenomenon_time, ds.last_result_number, ds.flat_since)
+            .order_by(ds.id)
+        ).all()  # fmt: skip
+    assert [tuple(r) for r in rows] == [(1, m[3], 5.0, m[2]), (2, None, None, None)]
+    engine.dispose()

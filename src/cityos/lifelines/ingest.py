@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection
 
 from cityos.errors import InputError
 from cityos.lifelines.entities import check_reading, parse_time, result_number
+from cityos.lifelines.latest import note_readings
 from cityos.lifelines.models import StaDatastream, StaObservation
 from cityos.lifelines.sta import Locate, features_for
 
@@ -118,6 +119,9 @@ def create_observations(
     if rows:
         stmt = insert(StaObservation).returning(StaObservation.id, sort_by_parameter_order=True)
         ids = [int(r[0]) for r in conn.execute(stmt, rows)]
+        note_readings(
+            conn, [(r["datastream_id"], r["phenomenon_time"], r["result_number"]) for r in rows]
+        )
     fresh: dict[int, list[float | None]] = {}
     for r in rows:
         fresh.setdefault(r["datastream_id"], []).append(r["result_number"])

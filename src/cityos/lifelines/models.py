@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Column, Float, ForeignKey, Index, Integer, String, Table, Text
+from sqlalchemy import Column, Float, ForeignKey, Index, Integer, String, Table, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cityos.ops.models import Base
@@ -107,6 +107,11 @@ class StaDatastream(Base):
     )
     #: the device's reporting interval in seconds (cityos; from properties.reportingInterval)
     reporting_interval_s: Mapped[float | None] = mapped_column(Float)
+    #: its latest reading (the time and the number) and the first reading of the trailing run
+    #: of equal results (cityos; for the silent-sensor sweep and the flat-line rule)
+    last_phenomenon_time: Mapped[dt.datetime | None]
+    last_result_number: Mapped[float | None] = mapped_column(Float)
+    flat_since: Mapped[dt.datetime | None]
 
 
 class StaFeature(_Bbox, Base):
@@ -175,7 +180,11 @@ class Alert(Base):
     #: the context reading that raised it one level (e.g. rain intensity), as text
     context: Mapped[str | None] = mapped_column(Text)
 
-    __table_args__ = (Index("ix_alerts_open", "rule_id", "datastream_id", "closed_at"),)
+    __table_args__ = (
+        Index("ix_alerts_open", "rule_id", "datastream_id", "closed_at"),
+        Index("ux_alerts_one_open", "rule_id", "datastream_id", unique=True,
+              sqlite_where=text("closed_at IS NULL"), postgresql_where=text("closed_at IS NULL")),
+    )  # fmt: skip
 
 
 class AlertStep(Base):

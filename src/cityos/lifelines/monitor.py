@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import insert, select, text, update
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 
 from cityos.errors import ConflictError, ForbiddenError, NotFoundError
 from cityos.lifelines.detect import Episode, evaluate_stream
@@ -38,6 +39,8 @@ __all__ = ["RECENT_READINGS", "Monitor"]
 
 #: readings of a datastream the rules look at after new ones arrive
 RECENT_READINGS = 500
+#: the PostgreSQL advisory lock one sweep holds (the others of the worker processes skip)
+SWEEP_LOCK = 0x63697479  # "city"
 
 
 def _now() -> dt.datetime:
@@ -93,9 +96,12 @@ class Monitor:
 
         ``fresh``: the values just stored per datastream. A datastream with no open alert whose
         fresh values all lie below the lowest level of its rules (all thresholds raised at
-        once) and inside the sensor's range cannot raise, change or clear anything on them,
-        and is not evaluated again; the flat-line check of such a datastream waits for its
-        next full evaluation (or a replay).
+        once), inside the sensor's range, and whose run of equal values (``flat_since``) is
+        shorter than the flat-line rule's duration cannot raise, change or clear anything on
+        them, and is not evaluated again.
+
+        The readings looked at are the latest :data:`RECENT_READINGS`; a run of equal values
+        that began before them is seen from its first reading (``flat_since``).
         """
         now = now or _now()
         ids = sorted(set(datastream_ids))
@@ -107,7 +113,8 @@ class Monitor:
                 return []
         streams = conn.execute(
             select(StaDatastream.id, StaDatastream.thing_id, StaDatastream.reporting_interval_s,
-                   StaDatastream.unit_of_measurement, StaObservedProperty.name)
+                   StaDatastream.unit_of_measurement, StaObservedProperty.name,
+                   StaDatastream.flat_since, StaDatastream.last_result_number)
             .join(StaObservedProperty, StaObservedProperty.id == StaDatastream.observed_property_id)
             .where(StaDatastream.id.in_(ids))
         ).all()  # fmt: skip
@@ -121,12 +128,14 @@ class Monitor:
         quality = [r for r in self.rules.rules if not r.hazard]
         touched: list[int] = []
         for s in streams:
-            rows = conn.execute(
+            rows: list[Any] = list(conn.execute(
                 select(StaObservation.phenomenon_time, StaObservation.result_number)
                 .where(StaObservation.datastream_id == s.id)
                 .order_by(StaObservation.phenomenon_time.desc(), StaObservation.id.desc())
                 .limit(RECENT_READINGS)
-            ).all()[::-1]  # fmt: skip
+            ).all())[::-1]  # fmt: skip
+            if rows and s.flat_since is not None and s.flat_since < rows[0][0]:
+                rows.insert(0, (s.flat_since, s.last_result_number))  # the run began before them
             times = [r[0] for r in rows]
             values = np.array([np.nan if r[1] is None else r[1] for r in rows], dtype=float)
             episodes = evaluate_stream(s.id, s.name, units[s.id], times, values, bindings[s.id].rules,
@@ -150,15 +159,19 @@ class Monitor:
     def sweep(self, conn: Connection, now: dt.datetime | None = None) -> list[int]:
         """Look for silent sensors: every datastream with a reporting interval whose last
         reading is older than the stale rule's intervals × its interval is evaluated (raising
-        its device alert); returns the alerts raised or changed."""
+        its device alert); returns the alerts raised or changed. On PostgreSQL one worker
+        process sweeps at a time (on SQLite their writes take turns anyway)."""
         now = now or _now()
         stale = [r for r in self.rules.rules if r.kind == "stale"]
         if not stale:
             return []
+        if conn.dialect.name == "postgresql" and not conn.scalar(
+            text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": SWEEP_LOCK}
+        ):
+            return []  # another worker process is sweeping now
         last = conn.execute(
-            select(StaDatastream.id, StaDatastream.reporting_interval_s, func.max(StaObservation.phenomenon_time))
-            .join(StaObservation, StaObservation.datastream_id == StaDatastream.id)
-            .where(StaDatastream.reporting_interval_s.is_not(None)).group_by(StaDatastream.id)
+            select(StaDatastream.id, StaDatastream.reporting_interval_s, StaDatastream.last_phenomenon_time)
+            .where(StaDatastream.reporting_interval_s.is_not(None))
         ).all()  # fmt: skip
         intervals = min(r.intervals for r in stale)
         silent = [int(r[0]) for r in last if r[2] is not None
@@ -337,10 +350,12 @@ class Monitor:
         self, conn: Connection, ids: list[int], fresh: Mapping[int, Sequence[float | None]]
     ) -> list[int]:
         streams = conn.execute(
-            select(StaDatastream.id, StaDatastream.unit_of_measurement, StaObservedProperty.name)
+            select(StaDatastream.id, StaDatastream.unit_of_measurement, StaObservedProperty.name,
+                   StaDatastream.last_phenomenon_time, StaDatastream.flat_since)
             .join(StaObservedProperty, StaObservedProperty.id == StaDatastream.observed_property_id)
             .where(StaDatastream.id.in_(ids))
         ).all()  # fmt: skip
+        flat = min((r.duration_s for r in self.rules.rules if r.kind == "flatline"), default=np.inf)
         alerted = set(conn.scalars(
             select(Alert.datastream_id).where(Alert.datastream_id.in_(ids), Alert.closed_at.is_(None))
         ))  # fmt: skip
@@ -361,6 +376,8 @@ class Monitor:
                         for r in b.rules)
                 and all(v < min(r.levels.values()) - r.hysteresis for r in b.rules for v in values)
                 and all(low <= v <= high for v in values)
+                and (s.flat_since is None or s.last_phenomenon_time is None
+                     or (s.last_phenomenon_time - s.flat_since).total_seconds() < flat)
             )  # fmt: skip
             if not quiet:
                 out.append(int(s.id))
@@ -373,18 +390,26 @@ class Monitor:
             select(Alert).where(Alert.rule_id == e.rule, Alert.datastream_id == e.datastream_id,
                                 Alert.raised_at == e.start)
         ).first()  # fmt: skip
+        open_one = select(Alert).where(
+            Alert.rule_id == e.rule,
+            Alert.datastream_id == e.datastream_id,
+            Alert.closed_at.is_(None),
+        )
         if (
             same is None and e.end is None
         ):  # the condition holds: update the open alert or raise one
-            same = conn.execute(
-                select(Alert).where(Alert.rule_id == e.rule, Alert.datastream_id == e.datastream_id,
-                                    Alert.closed_at.is_(None)).order_by(Alert.id.desc())
-            ).first()  # fmt: skip
+            same = conn.execute(open_one).first()
         last_at, last_value = e.readings[-1] if e.readings else (None, None)
         if same is None:
             if e.end is not None:
                 return None  # a past episode nobody was told about: replay reports those
-            return self._raise(conn, e, thing_id, now)
+            try:
+                with conn.begin_nested():
+                    return self._raise(conn, e, thing_id, now)
+            except IntegrityError:  # another writer (a worker process) raised it meanwhile
+                same = conn.execute(open_one).first()
+                if same is None:
+                    raise
         if same.closed_at is not None:
             return None  # the operations centre closed it (a false alarm, a device fault)
         bumped = bool(same.tickets)  # corroborated by citizens: one level above the readings

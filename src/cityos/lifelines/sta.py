@@ -25,6 +25,7 @@ from cityos.lifelines.entities import (
     to_row,
 )
 from cityos.lifelines.geometry import from_geojson
+from cityos.lifelines.latest import note_readings, refresh_latest
 from cityos.lifelines.models import StaDatastream
 from cityos.lifelines.odata import Expand, compile_filter, parse_expand, parse_filter, parse_orderby
 
@@ -279,6 +280,10 @@ def create(conn: Connection, entity: EntitySet, body: Any, locate: Locate,
     new_id = int(
         conn.execute(insert(entity.table).values(row).returning(entity.table.c.id)).scalar_one()
     )
+    if entity.name == "Observations":
+        note_readings(
+            conn, [(row["datastream_id"], row["phenomenon_time"], row.get("result_number"))]
+        )
     for link in entity.links:
         nested = body.get(link.name)
         if link.kind == "many" and isinstance(nested, list):
@@ -411,8 +416,20 @@ def update_entity(conn: Connection, res: Resource, body: Any, locate: Locate) ->
             )
     if entity.name == "Datastreams" and "properties" in body:
         row["reporting_interval_s"] = reporting_interval(body.get("properties"))
+    streams = _streams_of(conn, entity, target)
     if row:
         conn.execute(update(entity.table).where(entity.table.c.id == target).values(row))
+    refresh_latest(conn, streams | _streams_of(conn, entity, target))
+
+
+def _streams_of(conn: Connection, entity: EntitySet, observation: int) -> set[int]:
+    """The datastream of an observation (none for other entities)."""
+    if entity.name != "Observations":
+        return set()
+    table = entity.table
+    return {
+        int(i) for i in conn.scalars(select(table.c.datastream_id).where(table.c.id == observation))
+    }
 
 
 def delete_entity(conn: Connection, res: Resource) -> None:
@@ -423,7 +440,9 @@ def delete_entity(conn: Connection, res: Resource) -> None:
     target = conn.execute(select(entity.table.c.id).where(res.where)).scalar()
     if target is None:
         raise NotFoundError(f"no {entity.singular} here")
+    streams = _streams_of(conn, entity, int(target))
     _cascade(conn, entity, [int(target)])
+    refresh_latest(conn, streams)
 
 
 def _cascade(conn: Connection, entity: EntitySet, ids: list[int]) -> None:
