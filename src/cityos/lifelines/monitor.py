@@ -17,14 +17,13 @@ from sqlalchemy import insert, select, text, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from cityos.errors import ConflictError, ForbiddenError, NotFoundError
+from cityos.lifelines.desk import record_step
 from cityos.lifelines.detect import Episode, evaluate_stream
 from cityos.lifelines.entities import M2M
 from cityos.lifelines.geometry import from_geojson, metres_between
-from cityos.lifelines.lifecycle import ALERT_ACTIONS, OPS_ROLES, Limits, allowed
+from cityos.lifelines.lifecycle import Limits
 from cityos.lifelines.models import (
     Alert,
-    AlertStep,
     StaDatastream,
     StaLocation,
     StaObservation,
@@ -193,7 +192,7 @@ class Monitor:
             conn.execute(
                 update(Alert).where(Alert.id == r.id).values(cleared_at=now, updated_at=now)
             )
-            self._step(conn, r.id, "condition_cleared", r.state, r.state, KeyInfo("monitor", "system"),
+            record_step(conn, r.id, "condition_cleared", r.state, r.state, KeyInfo("monitor", "system"),
                        "the sensor reports again", r.raised_at, now)  # fmt: skip
         return [int(r.id) for r in rows]
 
@@ -263,7 +262,7 @@ class Monitor:
                 if LEVEL_RANK[level] > LEVEL_RANK[a.max_level]:
                     values["max_level"] = level
                 conn.execute(update(Alert).where(Alert.id == a.id).values(values))
-                self._step(conn, a.id, "context", a.state, a.state, KeyInfo("monitor", "system"), why,
+                record_step(conn, a.id, "context", a.state, a.state, KeyInfo("monitor", "system"), why,
                            a.raised_at, now)  # fmt: skip
                 touched.append(int(a.id))
         return touched
@@ -286,7 +285,7 @@ class Monitor:
                 if LEVEL_RANK[level] > LEVEL_RANK[a.max_level]:
                     values["max_level"] = level
                 conn.execute(update(Alert).where(Alert.id == a.id).values(values))
-                self._step(conn, a.id, "correlate", a.state, a.state, KeyInfo("monitor", "system"),
+                record_step(conn, a.id, "correlate", a.state, a.state, KeyInfo("monitor", "system"),
                            event or f"correlated: {level}", a.raised_at, now)  # fmt: skip
                 touched.append(int(a.id))
         return touched
@@ -341,7 +340,7 @@ class Monitor:
                     if LEVEL_RANK[values["level"]] > LEVEL_RANK[a.max_level]:
                         values["max_level"] = values["level"]
                 conn.execute(update(Alert).where(Alert.id == a.id).values(values))
-                self._step(conn, a.id, "corroborate", a.state, a.state, KeyInfo("monitor", "system"),
+                record_step(conn, a.id, "corroborate", a.state, a.state, KeyInfo("monitor", "system"),
                            f"12345 ticket {ticket_id} ({service}) within {radius:g} m", a.raised_at, _now())  # fmt: skip
                 changed.append(int(a.id))
         return changed
@@ -432,7 +431,7 @@ class Monitor:
         values["cleared_at"] = e.end
         conn.execute(update(Alert).where(Alert.id == same.id).values(values))
         if e.end is not None and same.cleared_at is None:
-            self._step(conn, same.id, "condition_cleared", same.state, same.state,
+            record_step(conn, same.id, "condition_cleared", same.state, same.state,
                        KeyInfo("monitor", "system"), f"rule {e.rule}: below its levels", same.raised_at, now)  # fmt: skip
         return int(same.id)
 
@@ -466,10 +465,10 @@ class Monitor:
             closed_at=None, readings=_readings(e), last_value=last_value, last_reading_at=last_at,
             tickets=json.dumps(tickets) if tickets else None, context=why,
         ).returning(Alert.id)).scalar_one())  # fmt: skip
-        self._step(conn, aid, "detect", None, "detected", KeyInfo("monitor", "system"),
+        record_step(conn, aid, "detect", None, "detected", KeyInfo("monitor", "system"),
                    f"rule {rule.id} ({self.rules.version}): {rule.event}", e.start, now)  # fmt: skip
         if why:
-            self._step(
+            record_step(
                 conn,
                 aid,
                 "context",
@@ -481,102 +480,11 @@ class Monitor:
                 now,
             )
         if base:
-            self._step(conn, aid, "correlate", "detected", "detected", KeyInfo("monitor", "system"),
+            record_step(conn, aid, "correlate", "detected", "detected", KeyInfo("monitor", "system"),
                        event or f"correlated: {base}", e.start, now)  # fmt: skip
         self._recheck_correlated(conn, rule, now)
         if tickets:
-            self._step(conn, aid, "corroborate", "detected", "detected", KeyInfo("monitor", "system"),
+            record_step(conn, aid, "corroborate", "detected", "detected", KeyInfo("monitor", "system"),
                        f"12345 tickets {', '.join(map(str, tickets))} within {rule.corroborate[1]:g} m",  # type: ignore[index]
                        e.start, now)  # fmt: skip
         return aid
-
-    def _step(self, conn: Connection, aid: int, action: str, before: str | None, after: str,
-              key: KeyInfo, reason: str | None, raised: dt.datetime, at: dt.datetime) -> None:  # fmt: skip
-        conn.execute(insert(AlertStep).values(
-            alert_id=aid, action=action, from_state=before, to_state=after, actor=key.name,
-            role=key.role, at=at, reason=reason, seconds=max(0.0, (at - raised).total_seconds()),
-        ))  # fmt: skip
-
-    # ---- the operations centre's steps ----------------------------------------------------
-    def act(
-        self, conn: Connection, alert_id: int, action: str, key: KeyInfo, reason: str | None
-    ) -> None:
-        """Take a lifecycle step: by an operations key (403 otherwise), allowed from the
-        alert's state (409 with the allowed ones otherwise), recorded and timed."""
-        if key.role not in OPS_ROLES:
-            raise ForbiddenError(
-                f"key {key.name!r} ({key.role}) may not {action} alerts; use a dispatcher key"
-            )
-        step = ALERT_ACTIONS.get(action)
-        if step is None:
-            raise NotFoundError(f"no alert step {action!r}; use one of {', '.join(ALERT_ACTIONS)}")
-        alert = conn.execute(select(Alert).where(Alert.id == alert_id)).first()
-        if alert is None:
-            raise NotFoundError(f"no alert {alert_id}")
-        if alert.state not in step.sources:
-            raise ConflictError(f"alert {alert_id} is {alert.state}: {action} is not allowed from there; "
-                                f"allowed: {', '.join(allowed(alert.state)) or 'none'}", allowed(alert.state))  # fmt: skip
-        now = _now()
-        values: dict[str, Any] = {"state": step.target, "updated_at": now}
-        if step.target == "closed":
-            values["closed_at"] = now
-        conn.execute(update(Alert).where(Alert.id == alert_id).values(values))
-        self._step(
-            conn, alert_id, action, alert.state, step.target, key, reason, alert.raised_at, now
-        )
-
-    def link_ticket(self, conn: Connection, alert_id: int, ticket_id: int) -> None:
-        """Record the hotline work order opened for an alert."""
-        conn.execute(update(Alert).where(Alert.id == alert_id).values(ticket_id=ticket_id))
-
-    def close_with_ticket(
-        self, conn: Connection, ticket_id: int, state: str, key: KeyInfo
-    ) -> list[int]:
-        """Close the open alerts whose work order ``ticket_id`` just closed; returns them."""
-        rows = conn.execute(
-            select(Alert.id, Alert.state, Alert.raised_at).where(Alert.ticket_id == ticket_id,
-                                                                 Alert.closed_at.is_(None))
-        ).all()  # fmt: skip
-        now = _now()
-        for r in rows:
-            conn.execute(
-                update(Alert)
-                .where(Alert.id == r.id)
-                .values(state="closed", closed_at=now, updated_at=now)
-            )
-            self._step(conn, r.id, "close", r.state, "closed", key,
-                       f"its hotline work order {ticket_id} closed ({state})", r.raised_at, now)  # fmt: skip
-        return [int(r.id) for r in rows]
-
-    def view(self, conn: Connection, alert_id: int) -> dict[str, Any]:
-        """An alert with its rule, readings, steps (each timed against its level's limit) and
-        the steps allowed next."""
-        a = conn.execute(select(Alert).where(Alert.id == alert_id)).first()
-        if a is None:
-            raise NotFoundError(f"no alert {alert_id}")
-        steps = conn.execute(
-            select(AlertStep).where(AlertStep.alert_id == alert_id).order_by(AlertStep.id)
-        ).all()
-        rule = next((r for r in self.rules.rules if r.id == a.rule_id), None)
-        return {
-            "id": a.id, "state": a.state, "level": a.level, "max_level": a.max_level,
-            "domain": a.domain, "hazard": a.hazard, "event": a.event,
-            "rule": {"id": a.rule_id, "version": a.rules_version, "kind": rule.kind if rule else None,
-                     "levels": rule.levels if rule else None, "source": rule.source if rule else None},
-            "datastream": a.datastream_id, "thing": a.thing_id,
-            "units": json.loads(a.units) if a.units else None, "lon": a.lon, "lat": a.lat,
-            "raised_at": _iso(a.raised_at), "cleared_at": _iso(a.cleared_at), "closed_at": _iso(a.closed_at),
-            "readings": json.loads(a.readings), "last_value": a.last_value,
-            "last_reading_at": _iso(a.last_reading_at), "ticket": a.ticket_id,
-            "tickets": json.loads(a.tickets) if a.tickets else [], "context": a.context,
-            "allowed_actions": allowed(a.state),
-            "steps": [{"action": s.action, "from": s.from_state, "to": s.to_state, "actor": s.actor,
-                       "role": s.role, "at": _iso(s.at), "reason": s.reason, "seconds": s.seconds,
-                       "limit_seconds": self.limits.due(a.max_level, s.to_state),
-                       "late": (lim := self.limits.due(a.max_level, s.to_state)) is not None and s.seconds > lim}
-                      for s in steps],
-        }  # fmt: skip
-
-
-def _iso(value: dt.datetime | None) -> str | None:
-    return None if value is None else value.isoformat(timespec="seconds") + "Z"

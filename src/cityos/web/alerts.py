@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from cityos.lifelines import desk
 from cityos.lifelines.cap import cap_feed, cap_message
 from cityos.lifelines.lifecycle import ALERT_ACTIONS, ALERT_STATES
 from cityos.lifelines.models import Alert
@@ -52,7 +53,9 @@ async def alerts(
     if domain:
         stmt = stmt.where(Alert.domain == domain)
     with ops.reading() as conn:
-        return [ops.monitor.view(conn, int(i)) for i in conn.scalars(stmt)]
+        return desk.views(
+            conn, [int(i) for i in conn.scalars(stmt)], ops.monitor.rules, ops.monitor.limits
+        )
 
 
 @router.get("/steps", summary="The alert lifecycle's table of steps")
@@ -66,15 +69,17 @@ async def feed(request: Request, ops: OpsDep) -> Response:
     base = str(request.base_url).rstrip("/")
     stmt = select(Alert.id).where(Alert.closed_at.is_(None)).order_by(Alert.id.desc()).limit(500)
     with ops.reading() as conn:
-        views = [ops.monitor.view(conn, int(i)) for i in conn.scalars(stmt)]
+        found = desk.views(
+            conn, [int(i) for i in conn.scalars(stmt)], ops.monitor.rules, ops.monitor.limits
+        )
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    return Response(cap_feed(views, ops.cap, base, now), media_type="application/atom+xml")
+    return Response(cap_feed(found, ops.cap, base, now), media_type="application/atom+xml")
 
 
 @router.get("/{alert_id}.cap", summary="An alert as a CAP 1.2 message")
 async def cap(alert_id: AlertId, ops: OpsDep) -> Response:
     with ops.reading() as conn:
-        view = ops.monitor.view(conn, alert_id)
+        view = desk.view(conn, alert_id, ops.monitor.rules, ops.monitor.limits)
     return Response(
         cap_message(view, ops.cap, dt.datetime.now(dt.UTC)), media_type="application/cap+xml"
     )
@@ -83,7 +88,7 @@ async def cap(alert_id: AlertId, ops: OpsDep) -> Response:
 @router.get("/{alert_id}", summary="An alert: its rule, readings and timed steps")
 async def alert(alert_id: AlertId, ops: OpsDep) -> dict[str, Any]:
     with ops.reading() as conn:
-        return ops.monitor.view(conn, alert_id)
+        return desk.view(conn, alert_id, ops.monitor.rules, ops.monitor.limits)
 
 
 @router.post("/{alert_id}/actions/{action}", summary="Take a lifecycle step (dispatcher, admin)",
@@ -94,9 +99,9 @@ async def act(
 ) -> dict[str, Any]:
     def write(s: Session) -> None:
         conn = s.connection()
-        ops.monitor.act(conn, alert_id, action, key, body.reason)
+        desk.act(conn, alert_id, action, key, body.reason)
         if action == "dispatch":  # the crew's work order: a hotline ticket for the owner unit
-            view = ops.monitor.view(conn, alert_id)
+            view = desk.view(conn, alert_id, ops.monitor.rules, ops.monitor.limits)
             service = ops.monitor.rules.work_orders.get(view["domain"])
             if service and service in ops.hotline.services.services:
                 readings = "; ".join(f"{t} {v:g}" for t, v in view["readings"])
@@ -105,8 +110,8 @@ async def act(
                                             f"{view['event']}; readings {readings}"[:4000],
                                 channel="lifeline")  # fmt: skip
                 ticket, _ = ops.hotline.store(s, ops.hotline.prepare(intake, key))
-                ops.monitor.link_ticket(conn, alert_id, ticket.id)
+                desk.link_ticket(conn, alert_id, ticket.id)
 
     await ops.write(write)
     with ops.reading() as conn:
-        return ops.monitor.view(conn, alert_id)
+        return desk.view(conn, alert_id, ops.monitor.rules, ops.monitor.limits)

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from cityos.errors import ForbiddenError
+from cityos.lifelines.desk import close_with_ticket
 from cityos.ops.hotline import now
 from cityos.ops.models import Ticket
 from cityos.ops.rates import month_bounds, rates, read_frames
@@ -161,7 +162,7 @@ async def act(
     def run(s: Session) -> TicketView:
         t = ops.hotline.act(s, ticket_id, action, key, params)
         if t.state in CLOSED_STATES:  # a lifeline alert closes with its work order
-            ops.monitor.close_with_ticket(s.connection(), t.id, t.state, key)
+            close_with_ticket(s.connection(), t.id, t.state, key)
         return _view(t, request, ops)
 
     return await ops.write(run)
