@@ -380,6 +380,7 @@ class OsmTables:
 
     walk_highway: frozenset[str]
     walk_highway_if_foot: frozenset[str]
+    drive_highway: frozenset[str]
     foot_allowed: frozenset[str]
     foot_denied: frozenset[str]
     access_denied: frozenset[str]
@@ -454,6 +455,7 @@ def load_osm_tables(path: Path | None = None) -> OsmTables:
     return OsmTables(
         walk_highway=fs(walk, "highway", "walk"),
         walk_highway_if_foot=fs(walk, "highway_if_foot_allowed", "walk"),
+        drive_highway=fs(data.get("drive", {}), "highway", "drive"),
         foot_allowed=fs(walk, "foot_allowed", "walk"),
         foot_denied=fs(walk, "foot_denied", "walk"),
         access_denied=fs(walk, "access_denied", "walk"),

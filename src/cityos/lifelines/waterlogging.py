@@ -1,7 +1,7 @@
 """The register of waterlogging points (易涝积水点): each point (or area) with its kind, its
 responsible unit and person and its threshold depths, read from CSV/XLSX (Chinese headers
 accepted) or a GIS file, checked (every problem at once), placed in the city's units and given
-the nearest pump-truck staging point along the bundle's street network (../shared/OPS.md §4).
+the nearest pump-truck staging point along the streets a vehicle may use (../shared/OPS.md §4).
 """
 
 from __future__ import annotations
@@ -113,12 +113,14 @@ def read_points(path: Path) -> gpd.GeoDataFrame:
 
 def nearest_staging(bundle: Bundle, points: gpd.GeoDataFrame, staging: gpd.GeoDataFrame,
                     cutoff_m: float = 20_000.0) -> pd.DataFrame:  # fmt: skip
-    """For each point, the nearest pump-truck staging point along the bundle's street network
-    (the walking graph of :mod:`cityos.network`, access legs included) and its distance in
-    metres; none (NaN) when none is reachable within ``cutoff_m``."""
+    """For each point, the nearest pump-truck staging point along the streets a vehicle may use
+    (the bundle's street graph restricted to the ``[drive]`` classes of ``osm.toml``: no
+    footways, paths or steps; access legs included) and its distance in metres; none (NaN)
+    when none is reachable within ``cutoff_m``."""
+    from cityos.classify import load_osm_tables
     from cityos.network import graph_from_bundle, nearest, snap_points
 
-    graph = graph_from_bundle(bundle)
+    graph = graph_from_bundle(bundle, load_osm_tables().drive_highway)
     origins = snap_points(
         graph, points.to_crs(bundle.crs).geometry.representative_point().to_numpy()
     )

@@ -8,6 +8,7 @@ a small island is known to reach only what is on its island.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -251,10 +252,17 @@ def graph_from_edges(
     )
 
 
-def graph_from_bundle(bundle: Bundle) -> WalkGraph:
-    """The walking graph of a city bundle, in the bundle's projected CRS."""
+def graph_from_bundle(bundle: Bundle, highways: Collection[str] | None = None) -> WalkGraph:
+    """The walking graph of a city bundle, in the bundle's projected CRS; with ``highways``,
+    only its edges of those ``highway`` classes (e.g. the ``[drive]`` classes of
+    ``osm.toml`` for vehicles)."""
     if bundle.walk_edges.empty:
         raise InputError(
             f"{bundle.path}: the bundle has no walk network; import an OSM extract with streets"
         )
-    return graph_from_edges(bundle.projected("walk_edges"))
+    edges = bundle.projected("walk_edges")
+    if highways is not None:
+        edges = edges[edges["highway"].isin(list(highways))].reset_index(drop=True)
+        if edges.empty:
+            raise InputError(f"{bundle.path}: the bundle has no streets of {sorted(highways)}")
+    return graph_from_edges(edges)
