@@ -39,6 +39,8 @@ from tests.web.conftest import free_port, start, toy_point  # noqa: E402
 STREAMS = 10_000
 BATCH = 1_000
 CLIENTS = 4
+#: the first simulated minute; set per store so its readings end a few minutes before the clock
+#: (older ones would be silent sensors to the service's sweep, not live ingest)
 T0 = dt.datetime(2026, 12, 1, 0, 0)
 
 FLOOR_APP = """
@@ -243,6 +245,11 @@ def floor(root: Path, minutes: int) -> float:
 
 def backend(bundle: Path, db: str, broker: str, minutes: int) -> dict[str, float]:
     from cityos.cli import main
+
+    global T0
+    T0 = dt.datetime.now(dt.UTC).replace(tzinfo=None, second=0, microsecond=0) - dt.timedelta(
+        minutes=minutes + 3
+    )
 
     assert main(["db", "upgrade", "--db", db, "-q"]) == 0
     key = subprocess.run(

@@ -47,7 +47,10 @@ def test_silence_raises_and_a_reading_clears(blank_store: str) -> None:
             False,
             T0 + dt.timedelta(minutes=3),
         )
-        monitor.sweep(conn, T0 + dt.timedelta(minutes=5))  # still silent: the same alert
+        assert (
+            monitor.silent(conn, T0 + dt.timedelta(minutes=5)) == []
+        )  # known: not looked at again
+        assert monitor.sweep(conn, T0 + dt.timedelta(minutes=5), [1]) == [aid]  # the same alert
         assert conn.execute(select(Alert.id)).scalars().all() == [aid]
         reading(T0 + dt.timedelta(minutes=6))
         monitor.check(conn, [1], T0 + dt.timedelta(minutes=6, seconds=5))

@@ -285,3 +285,42 @@ def test_heavy_rain_raises_waterlogging_a_level(server: Server) -> None:
     read_at(server, gauge, now - dt.timedelta(minutes=3), 18.0)  # a new depth reading keeps it
     (a,) = alerts_of(server, gauge)
     assert a["level"] == "orange"
+
+
+def test_a_rain_forecast_raises_waterlogging_a_level(server: Server) -> None:
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    then = now - dt.timedelta(days=2)  # before any rain of the other tests
+    gauge = stream_at(server, "U-4 underpass", "water_depth", "cm", toy_point(950, 280))
+    forecast = stream_at(
+        server, "R-10 rain forecast", "rain_intensity", "mm/h", toy_point(900, 280)
+    )
+    for k, value in enumerate([16.0, 17.0]):
+        read_at(server, gauge, then + dt.timedelta(minutes=k), value)
+    (a,) = alerts_of(server, gauge)
+    assert a["level"] == "yellow"
+    headers = {"X-API-Key": server.keys["sensor"]}
+    url = f"{server.base}/sta/v1.1/Datastreams({forecast})/Observations"
+
+    def z(t: dt.datetime) -> str:
+        return t.isoformat().replace("+00:00", "Z")
+
+    # issued at the alert, 70 mm/h expected two hours later: within its 3 h, one level up
+    r = httpx.post(url, json={"result": 70.0, "phenomenonTime": z(then + dt.timedelta(hours=2)),
+                              "resultTime": z(then)}, headers=headers)  # fmt: skip
+    assert r.status_code == 201, r.text
+    (a,) = alerts_of(server, gauge)
+    assert (a["level"], a["max_level"]) == ("orange", "orange")
+    assert a["context"].startswith(f"rain_intensity 70 mm/h on datastream {forecast}")  # type: ignore[union-attr]
+    # a forecast is stamped ahead with the time it was issued; a reading ahead without one is not
+    ahead = z(now + dt.timedelta(hours=6))
+    r = httpx.post(url, json={"result": 10.0, "phenomenonTime": ahead, "resultTime": z(now)},
+                   headers=headers)  # fmt: skip
+    assert r.status_code == 201, r.text
+    r = httpx.post(url, json={"result": 10.0, "phenomenonTime": ahead}, headers=headers)
+    assert r.status_code == 400
+    assert "is in the future" in r.json()["message"] and "resultTime" in r.json()["message"]
+    far = z(now + dt.timedelta(days=11))
+    r = httpx.post(url, json={"result": 10.0, "phenomenonTime": far, "resultTime": z(now)},
+                   headers=headers)  # fmt: skip
+    assert r.status_code == 400
+    assert "more than 10 days after its resultTime" in r.json()["message"]

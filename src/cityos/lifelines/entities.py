@@ -244,14 +244,23 @@ def to_json(
 
 #: how far ahead of the server's clock a reading may be stamped (clock skew)
 FUTURE_TOLERANCE = dt.timedelta(hours=1)
+#: how far ahead of its issue a forecast may reach
+FORECAST_HORIZON = dt.timedelta(days=10)
 
 
 def check_reading(
-    observation_type: str, result: Any, when: dt.datetime | None, now: dt.datetime
-) -> str | None:
+    observation_type: str, result: Any, when: dt.datetime | None, now: dt.datetime,
+    issued: dt.datetime | None = None,
+) -> str | None:  # fmt: skip
     """Why a reading cannot be stored (None: it can): a result not of the datastream's
     observation type (a number for OM_Measurement, a whole number for OM_CountObservation, true
-    or false for OM_TruthObservation), or a time ahead of the clock."""
+    or false for OM_TruthObservation), or a time ahead of the clock.
+
+    A forecast is a reading whose phenomenonTime lies ahead and whose resultTime (``issued``,
+    when it was produced) does not (SensorThings 1.1 §8.2.7): it may reach
+    :data:`FORECAST_HORIZON` past its issue (e.g. a rain forecast for the next three hours,
+    which the context of the waterlogging rules reads).
+    """
     kind = observation_type.rsplit("/", 1)[-1]
     is_number = result_number(result) is not None
     if kind == "OM_Measurement" and not is_number:
@@ -260,6 +269,14 @@ def check_reading(
         return f"result {result!r} is not a whole number (the datastream is {kind})"
     if kind == "OM_TruthObservation" and not isinstance(result, bool):
         return f"result {result!r} is not true or false (the datastream is {kind})"
+    clock = f"the clock says {now.isoformat(timespec='seconds')}Z"
+    if issued is not None and issued > now + FUTURE_TOLERANCE:
+        return f"resultTime {issued.isoformat()}Z is in the future ({clock})"
     if when is not None and when > now + FUTURE_TOLERANCE:
-        return f"phenomenonTime {when.isoformat()}Z is in the future (the clock says {now.isoformat(timespec='seconds')}Z)"
+        if issued is None:
+            return (f"phenomenonTime {when.isoformat()}Z is in the future ({clock}); "
+                    "a forecast gives its resultTime, when it was issued")  # fmt: skip
+        if when > issued + FORECAST_HORIZON:
+            return (f"phenomenonTime {when.isoformat()}Z is more than {FORECAST_HORIZON.days} "
+                    f"days after its resultTime {issued.isoformat()}Z")  # fmt: skip
     return None

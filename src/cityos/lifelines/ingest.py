@@ -93,7 +93,7 @@ def create_observations(
             except InputError as exc:
                 problems.append(f"{at} row {i + 1}: {exc}")
                 continue
-            problem = check_reading(known[sid], result, when, now)
+            problem = check_reading(known[sid], result, when, now, rtime)
             if problem:
                 problems.append(f"{at} row {i + 1}: {problem}")
                 continue

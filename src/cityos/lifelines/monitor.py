@@ -155,27 +155,40 @@ class Monitor:
                     touched.append(aid)
         return touched
 
-    def sweep(self, conn: Connection, now: dt.datetime | None = None) -> list[int]:
-        """Look for silent sensors: every datastream with a reporting interval whose last
-        reading is older than the stale rule's intervals × its interval is evaluated (raising
-        its device alert); returns the alerts raised or changed. On PostgreSQL one worker
-        process sweeps at a time (on SQLite their writes take turns anyway)."""
+    def silent(self, conn: Connection, now: dt.datetime | None = None) -> list[int]:
+        """The datastreams with a reporting interval whose last reading is older than the stale
+        rule's intervals × their interval, leaving out those whose silence already has an open
+        device alert (another look changes nothing on it)."""
         now = now or _now()
         stale = [r for r in self.rules.rules if r.kind == "stale"]
         if not stale:
             return []
+        known = select(Alert.datastream_id).where(
+            Alert.rule_id.in_([r.id for r in stale]), Alert.closed_at.is_(None),
+            Alert.cleared_at.is_(None),
+        )  # fmt: skip
+        last = conn.execute(
+            select(StaDatastream.id, StaDatastream.reporting_interval_s, StaDatastream.last_phenomenon_time)
+            .where(StaDatastream.reporting_interval_s.is_not(None),
+                   StaDatastream.last_phenomenon_time.is_not(None), StaDatastream.id.not_in(known))
+            .order_by(StaDatastream.id)
+        ).all()  # fmt: skip
+        intervals = min(r.intervals for r in stale)
+        return [int(r[0]) for r in last
+                if r[2] is not None and (now - r[2]).total_seconds() > intervals * float(r[1] or 0)]  # fmt: skip
+
+    def sweep(
+        self, conn: Connection, now: dt.datetime | None = None, ids: Sequence[int] | None = None
+    ) -> list[int]:
+        """Raise the device alerts of silent sensors: the datastreams ``ids`` (default: all
+        :meth:`silent` ones) are evaluated; returns the alerts raised or changed. On PostgreSQL
+        one worker process sweeps at a time (on SQLite their writes take turns anyway)."""
+        now = now or _now()
         if conn.dialect.name == "postgresql" and not conn.scalar(
             text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": SWEEP_LOCK}
         ):
             return []  # another worker process is sweeping now
-        last = conn.execute(
-            select(StaDatastream.id, StaDatastream.reporting_interval_s, StaDatastream.last_phenomenon_time)
-            .where(StaDatastream.reporting_interval_s.is_not(None))
-        ).all()  # fmt: skip
-        intervals = min(r.intervals for r in stale)
-        silent = [int(r[0]) for r in last if r[2] is not None
-                  and (now - r[2]).total_seconds() > intervals * float(r[1] or 0)]  # fmt: skip
-        return self.check(conn, silent, now)
+        return self.check(conn, self.silent(conn, now) if ids is None else ids, now)
 
     def _clear_silence(
         self, conn: Connection, stream: int, still_silent: bool, now: dt.datetime

@@ -270,7 +270,8 @@ def create(conn: Connection, entity: EntitySet, body: Any, locate: Locate,
         kind = conn.scalar(
             select(StaDatastream.observation_type).where(StaDatastream.id == row["datastream_id"])
         )
-        problem = check_reading(str(kind or ""), body.get("result"), row["phenomenon_time"], now)
+        problem = check_reading(str(kind or ""), body.get("result"), row["phenomenon_time"], now,
+                                row.get("result_time"))  # fmt: skip
         if problem:
             raise InputError(f"Observation: {problem}")
         if row.get("feature_id") is None:

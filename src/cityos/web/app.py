@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import functools
 import json
 import logging
@@ -18,7 +19,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cityos.bundle import read_bundle
@@ -76,6 +77,10 @@ def _error(
     if allowed is not None:
         body["allowed"] = allowed
     return JSONResponse({"error": body}, status_code=status)
+
+
+#: datastreams the sweep evaluates in one write
+SWEEP_CHUNK = 500
 
 
 def create_app(
@@ -178,7 +183,9 @@ def create_app(
 
 
 async def _sweeper(ops: Ops, every: float, stop: asyncio.Event) -> None:
-    """Every ``every`` seconds, look for silent sensors (their readings cannot say so)."""
+    """Every ``every`` seconds, look for silent sensors (their readings cannot say so) and raise
+    their alerts in writes of :data:`SWEEP_CHUNK` datastreams, so readings are stored between
+    them even when a whole district falls silent."""
     log = logging.getLogger("cityos.monitor")
     while not stop.is_set():
         with contextlib.suppress(TimeoutError):
@@ -186,9 +193,24 @@ async def _sweeper(ops: Ops, every: float, stop: asyncio.Event) -> None:
         if stop.is_set():
             return
         try:
-            await ops.write(lambda s: ops.monitor.sweep(s.connection()))
+            now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+            ids = await asyncio.to_thread(_silent, ops, now)
+            for k in range(0, len(ids), SWEEP_CHUNK):
+                chunk = ids[k : k + SWEEP_CHUNK]
+                await ops.write(functools.partial(_sweep, ops, now, chunk))
+                if stop.is_set():
+                    return
         except Exception:  # the sweep must not stop; the next one tries again
             log.exception("the sweep for silent sensors failed")
+
+
+def _sweep(ops: Ops, now: dt.datetime, ids: list[int], s: Session) -> list[int]:
+    return ops.monitor.sweep(s.connection(), now, ids)
+
+
+def _silent(ops: Ops, now: dt.datetime) -> list[int]:
+    with ops.reading() as conn:
+        return ops.monitor.silent(conn, now)
 
 
 def app_from_environment() -> FastAPI:
