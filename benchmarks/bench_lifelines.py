@@ -39,8 +39,8 @@ from tests.web.conftest import free_port, start, toy_point  # noqa: E402
 STREAMS = 10_000
 BATCH = 1_000
 CLIENTS = 4
-#: the first simulated minute; set per store so its readings end a few minutes before the clock
-#: (older ones would be silent sensors to the service's sweep, not live ingest)
+#: the first simulated minute; set per store so its readings end at the clock (older ones would
+#: be sensors silent for 3 intervals to the service's sweep, not live ingest)
 T0 = dt.datetime(2026, 12, 1, 0, 0)
 
 FLOOR_APP = """
@@ -248,7 +248,7 @@ def backend(bundle: Path, db: str, broker: str, minutes: int) -> dict[str, float
 
     global T0
     T0 = dt.datetime.now(dt.UTC).replace(tzinfo=None, second=0, microsecond=0) - dt.timedelta(
-        minutes=minutes + 3
+        minutes=minutes
     )
 
     assert main(["db", "upgrade", "--db", db, "-q"]) == 0

@@ -80,7 +80,7 @@ def _error(
 
 
 #: datastreams the sweep evaluates in one write
-SWEEP_CHUNK = 500
+SWEEP_CHUNK = 100
 
 
 def create_app(
