@@ -19,16 +19,10 @@ from cityos.lifelines.monitor import Monitor
 from cityos.lifelines.rules import load_rules
 from cityos.lifelines.sta import create
 from cityos.ops.store import connect, upgrade
+from tests.lifelines.wells import well
 
 T0 = dt.datetime(2026, 12, 1, 8, 0)
-THING = {"name": "W-1", "description": "", "Locations": [{
-    "name": "w", "description": "", "encodingType": "application/geo+json",
-    "location": {"type": "Point", "coordinates": [116.4, 39.9]}}], "Datastreams": [{
-    "name": "CH4", "description": "", "observationType": "OM_Measurement",
-    "unitOfMeasurement": {"name": "%LEL", "symbol": "%LEL", "definition": ""},
-    "properties": {"reportingInterval": "PT1M"},
-    "Sensor": {"name": "s", "description": "", "encodingType": "text/plain", "metadata": "m"},
-    "ObservedProperty": {"name": "methane", "definition": "CH4", "description": ""}}]}  # fmt: skip
+THING = well("W-1", "PT1M")
 
 
 def reading(conn: object, at: dt.datetime, value: float) -> None:

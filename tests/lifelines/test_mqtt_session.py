@@ -24,6 +24,7 @@ from cityos.lifelines.models import StaObservation
 from cityos.lifelines.mqtt import STORE_ATTEMPTS, IngestStats, run_subscriber
 from cityos.lifelines.sta import create
 from cityos.ops.store import connect, upgrade
+from tests.lifelines.wells import well
 from tests.mqtt import mosquitto_broker
 
 TOPIC = "v1.1/Datastreams(7)/Observations"
@@ -136,13 +137,7 @@ def test_a_failed_store_is_delivered_again_and_a_hopeless_one_dropped(broker: st
 def test_a_redelivered_message_is_not_stored_twice(blank_store: str) -> None:
     engine = connect(blank_store)
     upgrade(engine)
-    thing = {"name": "W-1", "description": "", "Locations": [{
-        "name": "w", "description": "", "encodingType": "application/geo+json",
-        "location": {"type": "Point", "coordinates": [116.4, 39.9]}}], "Datastreams": [{
-        "name": "CH4", "description": "", "observationType": "OM_Measurement",
-        "unitOfMeasurement": {"name": "%LEL", "symbol": "%LEL", "definition": ""},
-        "Sensor": {"name": "s", "description": "", "encodingType": "text/plain", "metadata": "m"},
-        "ObservedProperty": {"name": "methane", "definition": "CH4", "description": ""}}]}  # fmt: skip
+    thing = well()
     first = {"result": 30, "phenomenonTime": "2026-12-01T16:00:00+08:00"}
     with engine.begin() as conn:
         create(conn, ENTITY_SETS["Things"], thing, lambda x, y: {})

@@ -14,6 +14,7 @@ from cityos.lifelines.monitor import Monitor
 from cityos.lifelines.rules import load_rules
 from cityos.lifelines.sta import create
 from cityos.ops.store import connect, upgrade
+from tests.lifelines.wells import well
 
 T0 = dt.datetime(2026, 12, 1, 8, 0)
 
@@ -22,14 +23,7 @@ def test_silence_raises_and_a_reading_clears(blank_store: str) -> None:
     engine = connect(blank_store)
     upgrade(engine)
     monitor = Monitor(load_rules(), load_limits())
-    thing = {"name": "W-9", "description": "", "Locations": [{
-        "name": "w", "description": "", "encodingType": "application/geo+json",
-        "location": {"type": "Point", "coordinates": [116.4, 39.9]}}], "Datastreams": [{
-        "name": "CH4", "description": "", "observationType": "OM_Measurement",
-        "unitOfMeasurement": {"name": "%LEL", "symbol": "%LEL", "definition": ""},
-        "properties": {"reportingInterval": "PT1M"},
-        "Sensor": {"name": "s", "description": "", "encodingType": "text/plain", "metadata": "m"},
-        "ObservedProperty": {"name": "methane", "definition": "CH4", "description": ""}}]}  # fmt: skip
+    thing = well("W-9", "PT1M")
 
     def reading(at: dt.datetime) -> None:
         create(conn, ENTITY_SETS["Observations"], {"result": 2.0, "phenomenonTime": at.isoformat() + "Z",
