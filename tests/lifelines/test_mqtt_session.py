@@ -143,7 +143,7 @@ def test_a_redelivered_message_is_not_stored_twice(blank_store: str) -> None:
         create(conn, ENTITY_SETS["Things"], thing, lambda x, y: {})
         create(conn, ENTITY_SETS["Observations"], {**first, "Datastream": {"@iot.id": 1}},
                lambda x, y: {})  # fmt: skip
-        again = [
+        again: list[dict[str, Any]] = [
             {"result": 30.0, "phenomenonTime": "2026-12-01T08:00:00Z"},  # the same instant: stored
             {"result": 31.0, "phenomenonTime": "2026-12-01T08:00:00Z"},  # another result
             {"result": 30.0, "phenomenonTime": "2026-12-01T08:01:00Z"},  # another time
