@@ -40,6 +40,7 @@ from cityos.outputs import check_output_folder
 from cityos.plausibility import check_suspicious, warn_far_away, warn_units_without_data
 from cityos.progress import Reporter
 from cityos.provenance import source_record
+from cityos.registers.check import read_checked
 from cityos.sources.cityfiles import (
     PathLike,
     UnitSource,
@@ -48,7 +49,7 @@ from cityos.sources.cityfiles import (
     read_units,
     split_unit_source,
 )
-from cityos.sources.files import SourceCrs, check_exists, parse_crs, read_register
+from cityos.sources.files import SourceCrs, check_exists, parse_crs
 from cityos.sources.osm import OsmExtract, check_node_index, check_osm_file, read_osm
 from cityos.version import __version__
 
@@ -278,7 +279,7 @@ def _read(
             advance(1)
         reg_tables: dict[str, pd.DataFrame] = {}
         for name, rp in inputs.registers.items():
-            reg_tables[name] = read_register(rp)
+            reg_tables[name] = read_checked(name, Path(rp), None)
             sources.append(source_record(rp, "register", name=name, rows=len(reg_tables[name])))
             advance(1)
     warn_far_away(ext, [*unit_frames, *fac_frames, *bld_frames], warn)

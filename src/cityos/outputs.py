@@ -37,7 +37,7 @@ __all__ = [
     "write_table",
 ]
 
-FolderKind = Literal["bundle", "results", "sites", "priorities", "hotspots"]
+FolderKind = Literal["bundle", "results", "sites", "priorities", "hotspots", "forms"]
 
 #: The files that make a folder recognisably a cityos output of each kind (all must be present).
 FOLDER_KINDS: dict[str, tuple[str, ...]] = {
@@ -46,6 +46,7 @@ FOLDER_KINDS: dict[str, tuple[str, ...]] = {
     "sites": ("summary.json", "sites.csv"),
     "priorities": ("priorities.csv",),
     "hotspots": ("hotline_units.csv", "monthly_theme.csv"),
+    "forms": ("forms.json",),
 }
 
 _NAMES = {
@@ -54,6 +55,7 @@ _NAMES = {
     "sites": "siting folder",
     "priorities": "priorities folder",
     "hotspots": "hotline hotspots folder",
+    "forms": "survey forms folder",
 }
 
 #: Leading bytes of each file format cityos writes (text formats: no NUL byte in the first KiB).

@@ -140,7 +140,7 @@ def checkup_cmd(
     from cityos.healthcheck.results import write_results
     from cityos.outputs import check_output_folder, files_of
     from cityos.progress import Reporter
-    from cityos.sources.files import read_register
+    from cityos.registers.check import read_checked
     from cityos.units import admin_level_table
 
     names = systems_or_default(systems)
@@ -148,11 +148,11 @@ def checkup_cmd(
               *(p for _, p in registers)]  # fmt: skip
     check_output_folder(out, "results", force=force, inputs=inputs)
     b = read_bundle(bundle)
+    table = admin_level_table(country) if country else None
     for name, path in registers:  # a register for this run only: the bundle is not changed
-        b.registers[name] = read_register(path)
+        b.registers[name] = read_checked(name, path, b, table)
     own = set(b.facilities["category"])
     chosen = [load_system(s, categories=own) for s in names]  # refused before the long work
-    table = admin_level_table(country) if country else None
     rules = load_policy(policy)
     with Reporter(quiet=quiet).stage("health check"):
         result = checkup(

@@ -273,14 +273,29 @@ class CheckupContext:
         return self.distance_override or str(params.get("distance", "network"))
 
     def owner_of(self, base: str, level: str) -> NDArray[np.object_]:
-        """For each unit of ``base``, the unit of ``level`` holding its representative point."""
+        """For each unit of ``base``, the unit of ``level`` holding its representative point;
+        a unit whose point lies in none (a generated grid cell reaching past the city's
+        outline) goes to the unit it overlaps most."""
         key = (base, level)
         if key not in self._owners:
-            units = self.units(base)
+            units, upper = self.units(base), self.units(level)
             pts = gpd.GeoSeries(shapely.point_on_surface(units.geometry.to_numpy()), crs=self.crs)
-            self._owners[key] = assign_to_units(
-                pts, UnitSet({level: self.units(level)}, {level: ""})
-            )[level].to_numpy()
+            owner = (
+                assign_to_units(pts, UnitSet({level: upper}, {level: ""}))[level].to_numpy().copy()
+            )
+            lost = np.flatnonzero(pd.isna(owner))
+            if len(lost):
+                geoms, tops = units.geometry.to_numpy()[lost], upper.geometry.to_numpy()
+                a, b = upper.sindex.query(geoms, predicate="intersects")
+                area = shapely.area(shapely.intersection(geoms[a], tops[b]))
+                best: dict[int, tuple[float, int]] = {}
+                for i, j, x in zip(a, b, area, strict=True):
+                    if x > best.get(int(i), (0.0, -1))[0]:
+                        best[int(i)] = (float(x), int(j))
+                ids = upper["unit_id"].to_numpy()
+                for i, (_, j) in best.items():
+                    owner[lost[i]] = ids[j]
+            self._owners[key] = owner
         return self._owners[key]
 
     def residential_coverage(

@@ -1,0 +1,117 @@
+"""``cityos template`` (survey workbooks for the city's registers) and ``cityos register check``
+(a filled register against its schema)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import click
+
+from cityos.cli import options as opt
+
+__all__ = ["register_group", "template_cmd"]
+
+
+@click.command("template")
+@click.argument("bundle", type=click.Path(path_type=Path))
+@opt.out_option("Folder for the forms: NAME.xlsx and NAME.csv per register, forms.json.")
+@opt.systems_option("Registers these indicator systems read (default: the built-in ones).")
+@click.option("--register", "registers", multiple=True,
+              help="A register by name (housing, community, subdistrict, city, idle_property) or schema TOML; repeatable.")  # fmt: skip
+@click.option("--country", help="OSM admin_level table for units from OSM boundaries (cn, fi).")
+@opt.force_option("the forms folder")
+@opt.quiet_option
+def template_cmd(bundle: Path, out: Path, systems: Sequence[str], registers: Sequence[str],
+                 country: str | None, force: bool, quiet: bool) -> None:  # fmt: skip
+    """Survey workbooks for the city's registers, pre-filled with the bundle's buildings or
+    units: fill them in, check them (`cityos register check`), give them to the health check
+    (`--register NAME=FILE`)."""
+    import cityos
+    from cityos.outputs import atomic_folder
+    from cityos.registers import load_schema, registers_of
+    from cityos.registers.template import prefill, write_template
+    from cityos.units import admin_level_table
+
+    b = cityos.read_bundle(bundle)
+    names = list(registers) or registers_of(opt.systems_or_default(systems))
+    schemas = [load_schema(n) for n in names]
+    levels = admin_level_table(country) if country else None
+    written = []
+    with atomic_folder(out, force=force, kind="forms", inputs=[bundle]) as tmp:
+        for schema in schemas:
+            rows = prefill(schema, b, levels)
+            write_template(schema, rows, tmp / f"{schema.name}.xlsx", tmp / f"{schema.name}.csv")
+            written.append({"register": schema.name, "name_zh": schema.name_zh, "rows": len(rows),
+                            "schema": schema.path})  # fmt: skip
+            if not quiet:
+                click.echo(f"{schema.name}: {len(rows):,} rows ({schema.name_zh})", err=True)
+        manifest = {"bundle": str(bundle), "registers": written, "cityos": cityos.__version__}
+        (tmp / "forms.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2), "utf-8")
+    if not quiet:
+        click.echo(
+            f"wrote {out}: fill the workbooks, then `cityos register check {bundle} NAME=FILE`",
+            err=True,
+        )
+
+
+@click.group("register")
+def register_group() -> None:
+    """The city's registers: check a filled one against its schema."""
+
+
+@register_group.command("check")
+@click.argument("bundle", type=click.Path(path_type=Path))
+@click.argument("register", type=opt.NamedPath())
+@click.option("--report", type=click.Path(path_type=Path),
+              help="Write every problem (row, column, value, fix) to this .xlsx or .csv.")  # fmt: skip
+@click.option("--country", help="OSM admin_level table for units from OSM boundaries (cn, fi).")
+@opt.force_option("the report")
+@opt.quiet_option
+def check_cmd(bundle: Path, register: tuple[str, Path], report: Path | None, country: str | None,
+              force: bool, quiet: bool) -> None:  # fmt: skip
+    """Check a filled register NAME=FILE against its schema and the bundle's ids; exit 2 when
+    it has errors (warnings alone pass)."""
+    import cityos
+    from cityos.errors import InputError
+    from cityos.outputs import check_output_file
+    from cityos.registers import load_schema
+    from cityos.registers.check import check_register, key_values, read_filled, write_report
+    from cityos.units import admin_level_table
+
+    name, path = register
+    if report is not None:
+        check_output_file(report, [".xlsx", ".csv"], force=force, inputs=[path, bundle])
+    schema = load_schema(name)
+    b = cityos.read_bundle(bundle)
+    levels = admin_level_table(country) if country else None
+    checked = check_register(read_filled(path), schema, key_values(schema, b, levels), str(path))
+    if report is not None:
+        write_report(checked, report)
+    warnings = [p for p in checked.problems if p.severity == "warning"]
+    if not quiet:
+        for p in checked.problems[:20]:
+            click.echo(
+                f"{path}: row {p.row}, {p.column} {p.value!r}: {p.problem}; {p.fix} ({p.severity})",
+                err=True,
+            )
+        if len(checked.problems) > 20:
+            click.echo(
+                f"… and {len(checked.problems) - 20} more" + (f" in {report}" if report else ""),
+                err=True,
+            )
+        if checked.ignored:
+            click.echo(
+                f"{path}: columns not in the schema, ignored: {', '.join(checked.ignored)}",
+                err=True,
+            )
+    if checked.errors:
+        raise InputError(
+            f"{path}: {len(checked.errors)} errors, {len(warnings)} warnings in {len(checked.table)} rows"
+            + (f"; every one in {report}" if report else "; pass --report FILE for the list")
+        )
+    if not quiet:
+        click.echo(
+            f"{path}: {len(checked.table):,} rows, no errors, {len(warnings)} warnings", err=True
+        )
