@@ -1,13 +1,15 @@
 """From survey form to health check on the Helsinki demo: `cityos template` writes a workbook
 per register the mohurd-2024 system reads, pre-filled with the bundle's buildings and units;
 filled programmatically with a seeded mix of every coded value, it passes `cityos register
-check`, and the health check computes every indicator those registers feed, equal to what the
+check`, goes into the bundle with `cityos register add` (the version it replaces kept), and
+the health check computes every indicator those registers feed, equal to what the
 filled cells say (worked out here from the cells, not by the code under test); a workbook with
 planted errors gets exactly those errors reported."""
 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -87,15 +89,20 @@ def test_template_lists_the_buildings_and_units_and_explains_every_column(forms:
 def test_filled_registers_feed_every_indicator(helsinki: Path, forms: Path, tmp_path: Path) -> None:
     filled = {name: fill(forms / f"{name}.xlsx", tmp_path / f"{name}.xlsx", seed)
               for seed, name in enumerate(REGISTERS)}  # fmt: skip
+    bundle = tmp_path / "bundle"
+    shutil.copytree(helsinki, bundle)
     for name in REGISTERS:
-        assert (
-            main(["register", "check", str(helsinki), f"{name}={tmp_path / name}.xlsx", "-q"]) == 0
-        )
+        path = f"{name}={tmp_path / name}.xlsx"
+        assert main(["register", "check", str(bundle), path, "-q"]) == 0
+        assert main(["register", "add", str(bundle), path, "-q"]) == 0
+    # a second city register replaces the first, which is kept with its date
+    assert main(["register", "add", str(bundle), f"city={tmp_path / 'city.xlsx'}", "-q"]) == 0
+    b = cityos.read_bundle(bundle)
+    assert sorted(b.registers) == sorted(REGISTERS)
+    (old,) = b.manifest["register_history"]
+    assert old["name"] == "city" and (bundle / old["kept_as"]).is_file()
     out = tmp_path / "check"
-    args = ["checkup", str(helsinki), "--out", str(out), "-q"]
-    for name in REGISTERS:
-        args += ["--register", f"{name}={tmp_path / name}.xlsx"]
-    assert main(args) == 0
+    assert main(["checkup", str(bundle), "--out", str(out), "-q"]) == 0
     ind = pd.read_parquet(out / "indicators.parquet")
     city = ind[(ind["level"] == "city") & (ind["system"] == "mohurd-2024")].set_index(
         "indicator_id"

@@ -58,7 +58,29 @@ def template_cmd(bundle: Path, out: Path, systems: Sequence[str], registers: Seq
 
 @click.group("register")
 def register_group() -> None:
-    """The city's registers: check a filled one against its schema."""
+    """The city's registers: check a filled one against its schema, add it to a bundle."""
+
+
+@register_group.command("add")
+@click.argument("bundle", type=click.Path(path_type=Path))
+@click.argument("register", type=opt.NamedPath())
+@click.option("--country", help="OSM admin_level table for units from OSM boundaries (cn, fi).")
+@opt.quiet_option
+def add_cmd(bundle: Path, register: tuple[str, Path], country: str | None, quiet: bool) -> None:
+    """Add or replace register NAME=FILE in BUNDLE, checked against its schema (refused with the
+    first problem when it has errors); the version it replaces is kept with its date."""
+    import cityos
+    from cityos.registers.check import read_checked
+    from cityos.registers.store import add_register
+    from cityos.units import admin_level_table
+
+    name, path = register
+    b = cityos.read_bundle(bundle)
+    table = read_checked(name, path, b, admin_level_table(country) if country else None)
+    kept = add_register(b, name, table, path)
+    if not quiet:
+        click.echo(f"{bundle}: register {name} ({len(table):,} rows)"
+                   + (f"; the previous one kept as {kept.relative_to(bundle)}" if kept else ""), err=True)  # fmt: skip
 
 
 @register_group.command("check")
