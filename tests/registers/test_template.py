@@ -70,7 +70,8 @@ def fill(src: Path, dst: Path, seed: int) -> dict[str, dict[str, list[str]]]:
 
 def test_template_lists_the_buildings_and_units_and_explains_every_column(forms: Path) -> None:
     manifest = json.loads((forms / "forms.json").read_text("utf-8"))
-    assert [r["register"] for r in manifest["registers"]] == REGISTERS
+    assert [r["register"] for r in manifest["registers"]] == [
+        "housing", "housing_safety", "community", "subdistrict", "city"]  # fmt: skip
     book = openpyxl.load_workbook(forms / "housing.xlsx")
     ws = book[DATA_SHEET]
     assert ws.cell(1, 1).value == "建筑编号" and ws.cell(2, 1).value == "building_id"
@@ -152,3 +153,54 @@ def test_planted_errors_are_reported_exactly(helsinki: Path, forms: Path, tmp_pa
         (6, "小学学位缺口数（个）", "not a number"),
         (7, "单元编号", "a required cell is blank"),
     ]
+
+
+def test_housing_safety_events_give_the_ten_housing_indicators(
+    helsinki: Path, forms: Path, tmp_path: Path
+) -> None:
+    """One periodic inspection per building recorded in the housing-safety workbook: the health
+    check reads the ten 住房 flags from it (no `housing` register given)."""
+    book = openpyxl.load_workbook(forms / "housing_safety.xlsx")
+    ws = book[DATA_SHEET]
+    col = {n: j for j, n in enumerate([c.value for c in ws[2]], 1)}
+    rng = np.random.default_rng(7)
+    flags = ["gas_hazard", "stairwell_hazard", "damaged_pipes", "not_self_contained",
+             "ageing_retrofit_needed", "tap_water_substandard", "energy_retrofit_needed",
+             "digital_retrofit_needed"]  # fmt: skip
+    expected = dict.fromkeys(["structural_hazard", "envelope_hazard", *flags], 0)
+    buildings = 0
+    for r in range(FIRST_ROW, ws.max_row + 1):
+        if ws.cell(r, 1).value is None:
+            continue
+        buildings += 1
+        ws.cell(r, col["inspection_kind"]).value = "定期体检"
+        ws.cell(r, col["inspection_date"]).value = "2026-10-0" + str(1 + r % 9)
+        parts = [str(rng.choice(["无异常", "轻微", "隐患"], p=[0.6, 0.3, 0.1])) for _ in range(3)]
+        for name, value in zip(["foundation", "superstructure", "envelope"], parts, strict=True):
+            ws.cell(r, col[name]).value = value
+        expected["structural_hazard"] += "隐患" in parts[:2]
+        expected["envelope_hazard"] += parts[2] == "隐患"
+        for name in flags:
+            value = str(rng.choice(["是", "否"]))
+            ws.cell(r, col[name]).value = value
+            expected[name] += value == "是"
+    filled = tmp_path / "housing_safety.xlsx"
+    book.save(filled)
+    bundle = tmp_path / "bundle"
+    shutil.copytree(helsinki, bundle)
+    assert main(["register", "add", str(bundle), f"housing_safety={filled}", "-q"]) == 0
+    out = tmp_path / "check"
+    assert main(["checkup", str(bundle), "--out", str(out), "--system", "mohurd-2024", "-q"]) == 0
+    ind = pd.read_parquet(out / "indicators.parquet")
+    city = ind[ind["level"] == "city"].set_index("indicator_id")
+    for name, count in expected.items():
+        got = city.loc[f"housing_{name}"]
+        assert (got["status"] != "no_data", got["value"]) == (True, float(count)), name
+    due = tmp_path / "due.csv"
+    assert (
+        main(["register", "due", str(bundle), "--as-of", "2026-12-01", "--out", str(due), "-q"])
+        == 0
+    )
+    table = pd.read_csv(due, encoding="utf-8-sig")
+    # neither use nor year built recorded: no rule of the frequency table applies yet
+    assert len(table) == buildings and set(table["rule"]) == {"none"}

@@ -137,3 +137,41 @@ def check_cmd(bundle: Path, register: tuple[str, Path], report: Path | None, cou
         click.echo(
             f"{path}: {len(checked.table):,} rows, no errors, {len(warnings)} warnings", err=True
         )
+
+
+@register_group.command("due")
+@click.argument("bundle", type=click.Path(path_type=Path))
+@click.option("--as-of", "as_of", help="The day to judge by (YYYY-MM-DD; default today).")
+@click.option("--rules", type=click.Path(path_type=Path),
+              help="Inspection frequency TOML (copy cityos/registers/inspection.toml).")  # fmt: skip
+@opt.out_option("due.csv: per building its rule, last periodic inspection, next due, overdue days.")
+@opt.force_option("the output file")
+@opt.quiet_option
+def due_cmd(bundle: Path, as_of: str | None, rules: Path | None, out: Path, force: bool,
+            quiet: bool) -> None:  # fmt: skip
+    """When each building's next safety inspection is due, from the bundle's housing_safety
+    register and the frequency table; the overdue ones first."""
+    import datetime as dt
+
+    import cityos
+    from cityos.errors import InputError
+    from cityos.outputs import check_output_file, write_table
+    from cityos.registers.housing import load_inspection_rules, next_due
+
+    check_output_file(out, [".csv"], force=force, inputs=[bundle])
+    try:
+        day = dt.date.fromisoformat(as_of) if as_of else dt.datetime.now(dt.UTC).date()
+    except ValueError as exc:
+        raise InputError(f"--as-of {as_of!r}: give a date, YYYY-MM-DD") from exc
+    b = cityos.read_bundle(bundle)
+    if "housing_safety" not in b.registers:
+        raise InputError(f"{bundle}: no housing_safety register; add one with "
+                         f"`cityos register add {bundle} housing_safety=FILE`")  # fmt: skip
+    table = next_due(b.registers["housing_safety"], load_inspection_rules(rules), day)
+    table = table.sort_values(["overdue", "days_overdue"], ascending=False, kind="stable")
+    write_table(table, out)
+    if not quiet:
+        click.echo(
+            f"wrote {out}: {int(table['overdue'].sum()):,} of {len(table):,} buildings overdue on {day}",
+            err=True,
+        )

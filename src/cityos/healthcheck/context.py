@@ -4,6 +4,7 @@ points and residents, which units have data, the walking graph and distances."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import warnings
 from collections.abc import Sequence
 from functools import cached_property
@@ -25,13 +26,26 @@ from cityos.population import PopulationEstimate, estimate_population
 from cityos.units import UnitSet, assign_to_units, units_by_level
 from cityos.validity import repair_polygons
 
-__all__ = ["GREEN_EDGE_STEP_M", "UNIT_LEVEL_ORDER", "CheckupContext"]
+__all__ = ["GREEN_EDGE_STEP_M", "UNIT_LEVEL_ORDER", "CheckupContext", "with_derived_registers"]
 
 UNIT_LEVEL_ORDER = ("community", "subdistrict", "city")
 #: green spaces are reached at their edge, sampled this often (metres): entrances are not mapped
 GREEN_EDGE_STEP_M = 25.0
 #: implausible calibrations listed one by one on the terminal; the rest are counted
 WARN_LISTED = 5
+
+
+def with_derived_registers(bundle: Bundle) -> Bundle:
+    """The bundle with the registers derived from others: ``housing`` (the ten 住房 flags per
+    building) from the housing-safety events when only those are given."""
+    regs = bundle.registers
+    if "housing_safety" not in regs or "housing" in regs:
+        return bundle
+    from cityos.registers.housing import housing_register
+
+    return dataclasses.replace(
+        bundle, registers={**regs, "housing": housing_register(regs["housing_safety"])}
+    )
 
 
 class CheckupContext:
@@ -51,7 +65,7 @@ class CheckupContext:
         self.distance_override = distance
         self.categories = None if categories is None else sorted(set(categories))
         self.policy = policy or load_policy()
-        self.bundle = bundle
+        self.bundle = with_derived_registers(bundle)
         self.crs = bundle.crs
         self.cutoff_m = cutoff_m
         self.buildings = bundle.projected("buildings")

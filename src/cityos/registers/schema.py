@@ -27,7 +27,14 @@ __all__ = [
 ]
 
 #: the registers whose schemas cityos ships
-BUILTIN_REGISTERS = ("housing", "community", "subdistrict", "city", "idle_property")
+BUILTIN_REGISTERS = (
+    "housing",
+    "housing_safety",
+    "community",
+    "subdistrict",
+    "city",
+    "idle_property",
+)
 #: a column's type: text, flag (是/否), number (with a unit, min, max), integer, code (one of
 #: ``allowed``), date (ISO 8601, 2026-12-01)
 COLUMN_TYPES = ("text", "flag", "number", "integer", "code", "date")
@@ -188,6 +195,14 @@ def load_schema(name_or_path: str | Path, systems: Iterable[str] | None = None) 
         where, text = str(path), path.read_text("utf-8")
     schema = schema_from_toml(text, where)
     feeds = _feeds(schema.name, systems)
+    derives = tomllib.loads(text).get("derives")
+    if isinstance(derives, str):  # it stands in for another register (housing_safety → housing)
+        into = _feeds(derives, systems)
+        derived = tomllib.loads(text).get("derived", {})
+        names = {c.name for c in schema.columns}
+        for target, found in into.items():
+            for col in [target] if target in names else list(derived.get(target, [])):
+                feeds[col] = (*feeds.get(col, ()), *found)
     unknown = sorted(set(feeds) - {c.name for c in schema.columns})
     if unknown:
         raise ConfigError(
@@ -213,10 +228,12 @@ def _feeds(register: str, systems: Iterable[str] | None) -> dict[str, tuple[Feed
 
 
 def registers_of(systems: Iterable[str]) -> list[str]:
-    """The built-in registers the indicators of ``systems`` read, in :data:`BUILTIN_REGISTERS`
-    order."""
+    """The built-in registers the indicators of ``systems`` read (with ``housing_safety``, which
+    gives the ``housing`` flags), in :data:`BUILTIN_REGISTERS` order."""
     from cityos.healthcheck.catalogue import load_system
 
     used = {str(ind.params["register"]) for name in systems
             for ind in load_system(name).indicators if "register" in ind.params}  # fmt: skip
+    if "housing" in used:
+        used.add("housing_safety")  # the full-lifecycle register the housing flags come from
     return [r for r in BUILTIN_REGISTERS if r in used]
