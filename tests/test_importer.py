@@ -169,14 +169,13 @@ def test_unknown_category_column_value(tmp_path: Path) -> None:
 
 
 def test_registers_are_kept(tmp_path: Path, beijing: Path) -> None:
-    reg = tmp_path / "housing_safety.csv"
+    # a register cityos has no schema for is kept as the table it is
+    reg = tmp_path / "lifts.csv"
     reg.write_text(
-        "building_id,structural_hazard,inspected\nB001,1,2025-05-01\nB002,0,2025-05-02\n", "utf-8"
+        "building_id,lift_inspected,inspected\nB001,1,2025-05-01\nB002,0,2025-05-02\n", "utf-8"
     )
-    b = import_expecting(
-        tmp_path / "b", units=[("subdistrict", beijing)], registers={"housing_safety": reg}
-    )
-    table = b.registers["housing_safety"]
+    b = import_expecting(tmp_path / "b", units=[("subdistrict", beijing)], registers={"lifts": reg})
+    table = b.registers["lifts"]
     assert list(table["building_id"]) == ["B001", "B002"]  # text, leading letters and zeros kept
     kinds = [s["kind"] for s in b.manifest["sources"]]
     assert kinds == ["units", "register"]
