@@ -37,7 +37,7 @@ __all__ = [
     "write_table",
 ]
 
-FolderKind = Literal["bundle", "results", "sites", "priorities", "hotspots", "forms"]
+FolderKind = Literal["bundle", "results", "sites", "priorities", "hotspots", "forms", "stock"]
 
 #: The files that make a folder recognisably a cityos output of each kind (all must be present).
 FOLDER_KINDS: dict[str, tuple[str, ...]] = {
@@ -47,6 +47,7 @@ FOLDER_KINDS: dict[str, tuple[str, ...]] = {
     "priorities": ("priorities.csv",),
     "hotspots": ("hotline_units.csv", "monthly_theme.csv"),
     "forms": ("forms.json",),
+    "stock": ("stock.xlsx", "stock.gpkg"),
 }
 
 _NAMES = {
@@ -56,6 +57,7 @@ _NAMES = {
     "priorities": "priorities folder",
     "hotspots": "hotline hotspots folder",
     "forms": "survey forms folder",
+    "stock": "stock-taking folder",
 }
 
 #: Leading bytes of each file format cityos writes (text formats: no NUL byte in the first KiB).

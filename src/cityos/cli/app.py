@@ -8,7 +8,7 @@ from cityos.cli.bundle_cmds import import_cmd, info_cmd
 from cityos.cli.health_cmds import access_cmd, checkup_cmd, compare_cmd, report_cmd
 from cityos.cli.lifeline_cmds import alerts_group
 from cityos.cli.ops_cmds import db_group, hotline_group, keys_group, serve_cmd
-from cityos.cli.register_cmds import register_group, template_cmd
+from cityos.cli.register_cmds import register_group, stock_cmd, template_cmd
 from cityos.cli.renewal_cmds import renew_cmd, site_cmd
 from cityos.version import __version__
 
@@ -27,6 +27,7 @@ for _command in (
     info_cmd,
     template_cmd,
     register_group,
+    stock_cmd,
     access_cmd,
     checkup_cmd,
     compare_cmd,

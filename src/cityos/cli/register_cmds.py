@@ -11,7 +11,7 @@ import click
 
 from cityos.cli import options as opt
 
-__all__ = ["register_group", "template_cmd"]
+__all__ = ["register_group", "stock_cmd", "template_cmd"]
 
 
 @click.command("template")
@@ -175,3 +175,33 @@ def due_cmd(bundle: Path, as_of: str | None, rules: Path | None, out: Path, forc
             f"wrote {out}: {int(table['overdue'].sum()):,} of {len(table):,} buildings overdue on {day}",
             err=True,
         )
+
+
+@click.command("stock")
+@click.argument("bundle", type=click.Path(path_type=Path))
+@opt.out_option("Folder for stock.xlsx and stock.gpkg.")
+@click.option("--stock-rules", type=click.Path(path_type=Path),
+              help="Stock rules TOML (copy cityos/renewal/stock.toml): what counts as under-used.")  # fmt: skip
+@click.option("--country", help="OSM admin_level table for units from OSM boundaries (cn, fi).")
+@opt.force_option("the stock folder")
+@opt.quiet_option
+def stock_cmd(bundle: Path, out: Path, stock_rules: Path | None, country: str | None, force: bool,
+              quiet: bool) -> None:  # fmt: skip
+    """Take stock (全面摸清底数): per unit the buildings by use and age, floor area, facilities by
+    category, green space and residential land, and the under-used building stock."""
+    import cityos
+    from cityos.outputs import atomic_folder
+    from cityos.renewal.candidates import load_stock_rules
+    from cityos.stock import take_stock, write_stock
+    from cityos.units import admin_level_table
+
+    b = cityos.read_bundle(bundle)
+    result = take_stock(
+        b, load_stock_rules(stock_rules), admin_level_table(country) if country else None
+    )
+    with atomic_folder(out, force=force, kind="stock", inputs=[bundle]) as tmp:
+        write_stock(result, tmp)
+    if not quiet:
+        city = result.units["city"].iloc[0]
+        click.echo(f"wrote {out}: {int(city['buildings']):,} buildings, {city['floor_area_m2']:,.0f} m² floor, "
+                   f"{len(result.under_used):,} under-used", err=True)  # fmt: skip

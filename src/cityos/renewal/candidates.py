@@ -57,36 +57,16 @@ def candidate_sites(
             crs=crs,
         )
     if str(spec) == "stock":
-        kinds = set(stock.get("building", []))
-        vacancy = set(stock.get("vacancy", []))
-        by_type = buildings["building"].isin(kinds).to_numpy()
-        by_vacancy = buildings["vacancy"].isin(vacancy).to_numpy()
-        reg = bundle.registers.get(str(stock.get("register", "")))
-        by_register = np.zeros(len(buildings), dtype=bool)
-        key = str(stock.get("register_key", "building_id"))
-        if reg is not None:
-            if key not in reg:
-                raise InputError(
-                    f"register '{stock['register']}' has no column '{key}'; it must list idle "
-                    "buildings by the bundle's building ids"
-                )
-            by_register = buildings["building_id"].isin(set(reg[key].astype(str))).to_numpy()
-        reason = np.where(
-            by_register,
-            f"register {stock.get('register')}",
-            np.where(
-                by_vacancy,
-                "vacancy=" + buildings["vacancy"].fillna("").astype(str),
-                "building=" + buildings["building"].astype(str),
-            ),
-        )
-        keep = by_type | by_vacancy | by_register
+        from cityos.stock import under_used
+
+        reason = under_used(buildings, bundle.registers, stock)
+        keep = reason.notna().to_numpy()
         sub = buildings[keep]
         return gpd.GeoDataFrame(
             {
                 "candidate_id": sub["building_id"].to_numpy(),
                 "candidate_source": "stock",
-                "reason": reason[keep],
+                "reason": reason[keep].to_numpy(),
                 "name": sub["name"].to_numpy(),
             },
             geometry=ctx.points.to_numpy()[keep],
