@@ -311,6 +311,17 @@ def test_every_method_is_in_the_table_and_computes(toy: cityos.Bundle) -> None:
     assert ev.frames["community"]["value"].to_numpy() == pytest.approx([100.0, 100.0], rel=1e-4)
     assert ev.frames["city"]["value"].iloc[0] == pytest.approx(100.0, rel=1e-4)
     exercised.setdefault("register_ratio", hotline.id)
+    # survey_score is named by the optional satisfaction system only: 30 answers of 满意 (75)
+    # in the first community
+    item = load_system("satisfaction").indicators[0]
+    toy.registers["satisfaction"] = pd.DataFrame({"unit_id": [ids[0]] * 30, item.id: ["满意"] * 30})
+    try:
+        ev = METHODS["survey_score"].fn(ctx, item, item.params, ["community", "city"])
+    finally:
+        del toy.registers["satisfaction"]
+    assert ev.frames["community"]["value"].iloc[0] == 75.0
+    assert ev.frames["city"]["value"].iloc[0] == 75.0
+    exercised.setdefault("survey_score", item.id)
     assert set(exercised) == set(METHODS), set(METHODS) - set(exercised)
 
 

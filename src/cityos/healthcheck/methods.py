@@ -40,6 +40,7 @@ from cityos.healthcheck.measures import (
 )
 from cityos.healthcheck.proxies import per_capita, units_with_area_below, units_without
 from cityos.healthcheck.registers import register_ratio, register_units
+from cityos.healthcheck.survey import survey_score
 from cityos.network import TOLERANCE_M, service_area, snap_points
 
 if TYPE_CHECKING:
@@ -340,6 +341,7 @@ def _m(name: str, fn: Fn, required: set[str], optional: set[str]) -> Method:
 #: every method a system may name: name → parameters and implementation (one table)
 METHODS: Mapping[str, Method] = MappingProxyType({m.name: m for m in (
     _m("coverage", _coverage, {"categories", "radius_m", "measure"}, {"distance", "note", "min_area_m2"}),
+    _m("survey_score", survey_score, {"register", "items"}, {"min_respondents"}),
     _m("coverage_any", _coverage_any, {"rules"}, {"distance", "measure"}),
     _m("complete_set", _complete_set, {"items"}, {"share", "distance"}),
     _m("park_coverage", _park_coverage, {"rule_set", "measure"}, {"distance"}),

@@ -246,9 +246,10 @@ def key_values(
 
     if schema.key == "building_id":
         return set(bundle.buildings["building_id"].astype(str))
-    if schema.rows not in ("community", "subdistrict", "city"):
+    level = schema.key_level or schema.rows
+    if level not in ("community", "subdistrict", "city"):
         return None
-    return set(units_of(bundle, admin_levels)[schema.rows]["unit_id"].astype(str))
+    return set(units_of(bundle, admin_levels)[level]["unit_id"].astype(str))
 
 
 def read_checked(

@@ -34,6 +34,7 @@ BUILTIN_REGISTERS = (
     "subdistrict",
     "city",
     "idle_property",
+    "satisfaction",
 )
 #: a column's type: text, flag (是/否), number (with a unit, min, max), integer, code (one of
 #: ``allowed``), date (ISO 8601, 2026-12-01)
@@ -88,6 +89,8 @@ class RegisterSchema:
     columns: tuple[Column, ...]
     path: str = ""
     feeds: Mapping[str, tuple[Feeds, ...]] = field(default_factory=dict)
+    #: the unit level a unit_id key names when the rows are not the units (a survey's)
+    key_level: str = ""
 
     def column(self, name: str) -> Column:
         return next(c for c in self.columns if c.name == name)
@@ -168,6 +171,7 @@ def schema_from_toml(text: str, where: str) -> RegisterSchema:
         name=raw["name"], name_zh=raw["name_zh"], name_en=raw["name_en"], key=raw["key"],
         rows=raw["rows"], unique=bool(raw.get("unique", True)), note=str(raw.get("note", "")),
         source=raw["source"], columns=tuple(columns), path=where,
+        key_level=str(raw.get("key_level", "")),
     )  # fmt: skip
 
 
