@@ -114,7 +114,7 @@ def server(request: pytest.FixtureRequest, toy_bundle: Path) -> Iterator[Server]
     keys = {}
     for name, role in [("intake", "intake"), ("dispatcher", "dispatcher"),
                        ("roads", "department:municipal"), ("water", "department:water"),
-                       ("sensor", "sensor"), ("admin", "admin")]:  # fmt: skip
+                       ("sensor", "sensor"), ("inspector", "inspector"), ("admin", "admin")]:  # fmt: skip
         out = subprocess.run(
             [sys.executable, "-m", "cityos", "keys", "create", "--db", db, "--name", name, "--role", role],
             check=True, capture_output=True, text=True,

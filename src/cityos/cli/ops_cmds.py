@@ -129,7 +129,7 @@ def db_upgrade(db: str, quiet: bool) -> None:
 
 @click.group("keys")
 def keys_group() -> None:
-    """API keys with roles (intake, dispatcher, department:CODE, admin), stored hashed."""
+    """API keys with roles (intake, dispatcher, department:CODE, sensor, inspector, admin), stored hashed."""
 
 
 @contextmanager
@@ -149,7 +149,9 @@ def _session(db: str) -> Iterator[Session]:
 @keys_group.command("create")
 @db_option
 @click.option("--name", required=True, help="Who or what uses the key (unique).")
-@click.option("--role", required=True, help="intake, dispatcher, department:CODE, sensor or admin.")
+@click.option(
+    "--role", required=True, help="intake, dispatcher, department:CODE, sensor, inspector or admin."
+)
 def keys_create(db: str, name: str, role: str) -> None:
     """Create a key and print it once (only its hash is stored)."""
     from cityos.ops.keys import create_key

@@ -205,3 +205,46 @@ def stock_cmd(bundle: Path, out: Path, stock_rules: Path | None, country: str | 
         city = result.units["city"].iloc[0]
         click.echo(f"wrote {out}: {int(city['buildings']):,} buildings, {city['floor_area_m2']:,.0f} m² floor, "
                    f"{len(result.under_used):,} under-used", err=True)  # fmt: skip
+
+
+@register_group.command("export")
+@click.option("--db", required=True, help="Store URL of the operations service.")
+@click.option("--bundle", type=click.Path(path_type=Path),
+              help="Put the bundle's housing_safety register first (the field adds to it).")  # fmt: skip
+@opt.out_option("housing_safety.csv or .xlsx: the register, for `cityos register add`.")
+@opt.force_option("the output file")
+@opt.quiet_option
+def export_cmd(db: str, bundle: Path | None, out: Path, force: bool, quiet: bool) -> None:
+    """Write the inspections recorded through the service back as the housing_safety register
+    (its columns), so the next health check reads them."""
+    import pandas as pd
+
+    import cityos
+    from cityos.ops.inspections import events_table
+    from cityos.ops.store import check_current, connect
+    from cityos.outputs import atomic_file, check_output_file
+
+    check_output_file(out, [".csv", ".xlsx"], force=force, inputs=[bundle] if bundle else [])
+    engine = connect(db)
+    try:
+        check_current(engine, db)
+        with engine.connect() as conn:
+            table = events_table(conn)
+    finally:
+        engine.dispose()
+    recorded = len(table)
+    if bundle is not None:
+        base = cityos.read_bundle(bundle).registers.get("housing_safety")
+        if base is not None:
+            table = pd.concat([base.astype(str).reindex(columns=table.columns, fill_value=""), table],
+                              ignore_index=True)  # fmt: skip
+    with atomic_file(out) as tmp:
+        if out.suffix.lower() == ".xlsx":
+            table.to_excel(tmp, index=False, engine="openpyxl")
+        else:
+            table.to_csv(tmp, index=False, encoding="utf-8-sig")
+    if not quiet:
+        click.echo(
+            f"wrote {out}: {len(table):,} inspection events ({recorded:,} from the service)",
+            err=True,
+        )

@@ -196,7 +196,7 @@ class Hotline:
             outside_city=outside, department=route.department, routing_rule=route.rule,
             urgency=service.urgency, channel=req.channel,
             attributes=json.dumps(req.attributes, ensure_ascii=False), media_url=req.media_url,
-            media=self._store_photo(req.photo) if req.photo is not None else None,
+            media=self.store_photo(req.photo) if req.photo is not None else None,
             requested_at=t, updated_at=t, due_sign=due.sign, due_contact=due.contact,
             due_resolve=due.resolve, dispatched_at=t if dispatch else None,
         )  # fmt: skip
@@ -269,7 +269,7 @@ class Hotline:
         side = service.duplicate_radius_m
         return math.floor(x / side), math.floor(y / side)
 
-    def _store_photo(self, data: bytes) -> str:
+    def store_photo(self, data: bytes) -> str:
         """Re-encode the photo without its metadata (EXIF carries GPS, device, time)."""
         from PIL import Image, UnidentifiedImageError
 

@@ -24,7 +24,7 @@ from cityos.ops.models import ApiKey
 
 __all__ = ["ROLE_PATTERN", "KeyInfo", "create_key", "find_key", "list_keys", "revoke_key"]
 
-ROLE_PATTERN = re.compile(r"intake|dispatcher|sensor|admin|department:[A-Za-z0-9_.:\-]+")
+ROLE_PATTERN = re.compile(r"intake|dispatcher|sensor|inspector|admin|department:[A-Za-z0-9_.:\-]+")
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,9 @@ def create_key(session: Session, name: str, role: str) -> str:
         An unknown role or a name already used.
     """
     if not ROLE_PATTERN.fullmatch(role):
-        raise InputError(f"--role {role}: use intake, dispatcher, department:CODE, sensor or admin")
+        raise InputError(
+            f"--role {role}: use intake, dispatcher, department:CODE, sensor, inspector or admin"
+        )
     if session.scalar(select(ApiKey).where(ApiKey.name == name)) is not None:
         raise InputError(f"--name {name}: a key of that name exists; revoke it or choose another")
     key = "cos_" + secrets.token_urlsafe(24)

@@ -151,3 +151,21 @@ class ApiKey(Base):
     prefix: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[dt.datetime]
     revoked_at: Mapped[dt.datetime | None]
+
+
+class Inspection(Base):
+    """One house inspection recorded in the field (the housing-safety register's columns as
+    JSON, checked against its schema), who recorded it and when, and its photos."""
+
+    __tablename__ = "inspections"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    building_id: Mapped[str] = mapped_column(String(200))
+    inspection_date: Mapped[str] = mapped_column(String(10))  # YYYY-MM-DD
+    event: Mapped[str] = mapped_column(Text)  # JSON: column → value
+    photos: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of media names
+    actor: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(100))
+    recorded_at: Mapped[dt.datetime]
+
+    __table_args__ = (Index("ix_inspections_building_date", "building_id", "inspection_date"),)

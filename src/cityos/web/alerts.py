@@ -37,10 +37,17 @@ class StepBody(BaseModel):
 async def alerts(
     ops: OpsDep,
     state: Annotated[
-        str | None, Query(description=f"one of {', '.join(ALERT_STATES)}, or open")
+        str | None,
+        Query(
+            description=f"one of {', '.join(ALERT_STATES)}, or open",
+            pattern="^(" + "|".join(("open", *ALERT_STATES)) + ")$",
+        ),
     ] = None,
-    level: Annotated[str | None, Query(description=f"one of {', '.join(LEVELS)}")] = None,
-    domain: Annotated[str | None, Query(max_length=50)] = None,
+    level: Annotated[
+        str | None,
+        Query(description=f"one of {', '.join(LEVELS)}", pattern="^(" + "|".join(LEVELS) + ")$"),
+    ] = None,
+    domain: Annotated[str | None, Query(max_length=50, pattern="^[A-Za-z0-9_-]+$")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> list[dict[str, Any]]:
     stmt = select(Alert.id).order_by(Alert.id.desc()).limit(limit)

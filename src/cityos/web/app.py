@@ -38,7 +38,7 @@ from cityos.ops.hotline import load_hotline
 from cityos.ops.rates import load_rate_rule
 from cityos.ops.store import check_current, connect
 from cityos.version import __version__
-from cityos.web import alerts, api, open311, sta
+from cityos.web import alerts, api, housing, open311, sta
 from cityos.web.deps import Ops
 from cityos.web.formats import open311_response
 from cityos.web.writer import Writer
@@ -116,7 +116,8 @@ def create_app(
     writer = Writer(sessions, Path(f"{engine.url.database}.writelock") if shared else None)
     monitor = Monitor(load_rules(lifeline_rules), load_limits(alert_limits))
     ops = Ops(hotline, sessions, engine, load_rate_rule(rates), writer, monitor,
-              CapSettings(sender=cap_sender, adcode=adcode))  # fmt: skip
+              CapSettings(sender=cap_sender, adcode=adcode),
+              frozenset(b.buildings["building_id"].astype(str)), b.registers.get("housing_safety"))  # fmt: skip
 
     stats = IngestStats() if mqtt else None
 
@@ -156,6 +157,7 @@ def create_app(
     app.include_router(api.router)
     app.include_router(sta.router)
     app.include_router(alerts.router)
+    app.include_router(housing.router)
 
     @app.get("/media/{name}", include_in_schema=False)
     def media(name: str) -> Response:

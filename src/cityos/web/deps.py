@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Annotated, Any, TypeVar
 
+import pandas as pd
 from fastapi import Depends, Header, Request
 from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -37,6 +38,9 @@ class Ops:
     writer: Writer
     monitor: Monitor
     cap: CapSettings = field(default_factory=CapSettings)
+    #: the bundle's building ids (inspections name one) and its housing-safety register
+    building_ids: frozenset[str] = frozenset()
+    housing_safety: pd.DataFrame | None = None
 
     @contextmanager
     def reading(self) -> Iterator[Connection]:
