@@ -5,9 +5,11 @@ buildings on 2026-12-01."""
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pandas as pd
 
+import cityos
 from cityos.registers.housing import housing_register, load_inspection_rules, next_due
 
 AS_OF = dt.date(2026, 12, 1)
@@ -65,3 +67,30 @@ def test_next_inspection_due() -> None:
         row = due.loc[bid]
         assert (row["rule"], row["next_due"], row["overdue"], row["days_overdue"]) == (
             rule, when, overdue, days), bid  # fmt: skip
+
+
+def test_dangerous_and_overdue_buildings_are_listed(tmp_path: Path) -> None:
+    from cityos.cli import main
+    from tests.conftest import TOY_CRS, ToyOsm, import_expecting
+
+    t = ToyOsm()
+    t.street_with_blocks(name="大街")
+    import_expecting(tmp_path / "b", osm=t.write(tmp_path / "toy.osm"), measure_crs=TOY_CRS)
+    ids = cityos.read_bundle(tmp_path / "b").buildings.set_index("name")["building_id"]
+    events = tmp_path / "safety.csv"
+    # B1 appraised D in 2020 (quarterly: long overdue); B2 appraised A in 2025, built 2015
+    # (first due at 30 years, 2045)
+    events.write_text("building_id,use,year_built,inspection_kind,inspection_date,appraisal_grade\n"
+                      f"{ids['B1']},住宅,1970,安全鉴定,2020-01-01,D\n"
+                      f"{ids['B2']},住宅,2015,安全鉴定,2025-01-01,A\n", encoding="utf-8")  # fmt: skip
+    out = tmp_path / "check"
+    assert main(["checkup", str(tmp_path / "b"), "--system", "housing-safety", "--register",
+                 f"housing_safety={events}", "--out", str(out), "-q"]) == 0  # fmt: skip
+    ind = pd.read_parquet(out / "indicators.parquet")
+    city = ind[ind["level"] == "city"].set_index("indicator_id")
+    for name in ("housing_dangerous_cd", "housing_inspection_overdue"):
+        assert (city.loc[name, "value"], city.loc[name, "status"]) == (1.0, "fail"), name
+    problems = pd.read_csv(out / "problems.csv", encoding="utf-8-sig")
+    at_city = problems[problems["level"] == "city"].set_index("indicator_id")
+    assert at_city.loc["housing_dangerous_cd", "building_ids"] == ids["B1"]
+    assert at_city.loc["housing_inspection_overdue", "building_ids"] == ids["B1"]

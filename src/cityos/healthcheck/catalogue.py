@@ -58,7 +58,7 @@ _DATA_CLASSES = {"O", "OP", "R", "F", "S", "T"}
 
 BUILTIN_SYSTEMS = ("mohurd-2024", "complete-community", "sdg-11")
 #: built-in systems that run only when asked for (they read registers of the operations service)
-OPTIONAL_SYSTEMS = ("hotline", "lifelines", "satisfaction")
+OPTIONAL_SYSTEMS = ("hotline", "lifelines", "satisfaction", "housing-safety")
 
 
 @dataclass(frozen=True)

@@ -36,16 +36,26 @@ WARN_LISTED = 5
 
 
 def with_derived_registers(bundle: Bundle) -> Bundle:
-    """The bundle with the registers derived from others: ``housing`` (the ten 住房 flags per
-    building) from the housing-safety events when only those are given."""
+    """The bundle with the registers derived from the housing-safety events when they are
+    given: ``housing`` (the ten 住房 flags per building; unless given itself) and
+    ``housing_status`` (grade C/D, inspection overdue on the bundle's as-of date)."""
     regs = bundle.registers
-    if "housing_safety" not in regs or "housing" in regs:
+    if "housing_safety" not in regs:
         return bundle
-    from cityos.registers.housing import housing_register
+    import datetime as dt
 
-    return dataclasses.replace(
-        bundle, registers={**regs, "housing": housing_register(regs["housing_safety"])}
-    )
+    from cityos.registers.housing import housing_register, housing_status, load_inspection_rules
+
+    events = regs["housing_safety"]
+    as_of = str(bundle.manifest.get("as_of") or "")[:10]
+    try:
+        day = dt.date.fromisoformat(as_of)
+    except ValueError:
+        day = dt.datetime.now(dt.UTC).date()
+    derived = {"housing_status": housing_status(events, load_inspection_rules(), day)}
+    if "housing" not in regs:
+        derived["housing"] = housing_register(events)
+    return dataclasses.replace(bundle, registers={**regs, **derived})
 
 
 class CheckupContext:

@@ -33,7 +33,9 @@ class Evaluation:
     no_data: str | None = None
     bound: bool = False
     unknown_what: str = ""
-    uncovered: pd.Series | None = None  # per building: a resident not reached (coverage)
+    uncovered: pd.Series | None = (
+        None  # per building, listed in the problem list: a resident not reached (coverage), a flagged building (register)
+    )
     population_based: bool = False
     unit_keyed: bool = False
     denominator_kind: str = ""  # "residents" where the denominator counts residents

@@ -35,6 +35,7 @@ from cityos.healthcheck.measures import (
     population_coverage,
     ratio_frame,
     register_count,
+    register_flags,
     register_mean,
     share,
 )
@@ -203,6 +204,9 @@ def _register(
         ev.frames[lv], unmatched = measure(
             table, key=key, column=column, unit_of=unit_of, units=units
         )
+    if counting and key == "building_id":  # the problem list names the flagged buildings
+        flagged = set(table.loc[register_flags(table[column]).eq(True).to_numpy(), key].astype(str))
+        ev.uncovered = ctx.buildings["building_id"].astype(str).isin(flagged)
     if unmatched:
         ev.note = f"{unmatched} of {len(table)} register rows match no {key}"
         if (name, key) not in ctx.warned:

@@ -29,6 +29,7 @@ __all__ = [
     "InspectionRules",
     "current_state",
     "housing_register",
+    "housing_status",
     "load_inspection_rules",
     "next_due",
 ]
@@ -273,3 +274,21 @@ def next_due(events: pd.DataFrame, rules: InspectionRules, as_of: dt.date) -> pd
                      "days_overdue": (as_of - due).days if due is not None and due < as_of else 0})  # fmt: skip
     return pd.DataFrame(rows, columns=["building_id", "appraisal_grade", "rule", "interval_years",
                                        "last_periodic", "next_due", "overdue", "days_overdue"])  # fmt: skip
+
+
+def housing_status(events: pd.DataFrame, rules: InspectionRules, as_of: dt.date) -> pd.DataFrame:
+    """Per building the two safety-management flags (是/否; blank: unknown): its latest
+    appraisal grade is C or D (``grade_cd``; no appraisal: blank), and its inspection is overdue
+    on ``as_of`` by the frequency table (``inspection_overdue``; no date: blank)."""
+    state = current_state(events)
+    grade = (
+        state["appraisal_grade"]
+        if "appraisal_grade" in state
+        else pd.Series(np.nan, index=state.index)
+    )
+    due = next_due(events, rules, as_of).set_index("building_id").reindex(state.index)
+    cd = np.where(grade.isna(), "", np.where(grade.isin(["C", "D"]), "是", "否"))
+    late = np.where(due["next_due"].isna(), "", np.where(due["overdue"].astype(bool), "是", "否"))
+    return pd.DataFrame(
+        {"building_id": state.index.astype(str), "grade_cd": cd, "inspection_overdue": late}
+    )

@@ -238,6 +238,6 @@ def registers_of(systems: Iterable[str]) -> list[str]:
 
     used = {str(ind.params["register"]) for name in systems
             for ind in load_system(name).indicators if "register" in ind.params}  # fmt: skip
-    if "housing" in used:
-        used.add("housing_safety")  # the full-lifecycle register the housing flags come from
+    if used & {"housing", "housing_status"}:
+        used.add("housing_safety")  # the full-lifecycle register these come from
     return [r for r in BUILTIN_REGISTERS if r in used]
