@@ -204,3 +204,34 @@ def test_housing_safety_events_give_the_ten_housing_indicators(
     table = pd.read_csv(due, encoding="utf-8-sig")
     # neither use nor year built recorded: no rule of the frequency table applies yet
     assert len(table) == buildings and set(table["rule"]) == {"none"}
+
+
+def test_one_set_of_forms_per_community(helsinki: Path, tmp_path: Path) -> None:
+    whole = tmp_path / "all"
+    assert main(["template", str(helsinki), "--out", str(whole), "--register", "housing", "--register",
+                 "community", "-q"]) == 0  # fmt: skip
+    housing = pd.read_csv(whole / "housing.csv", encoding="utf-8-sig", dtype=str)
+    busiest = housing["〔参考〕所在社区单元"].value_counts().index[0]
+    parts = tmp_path / "parts"
+    assert main(["template", str(helsinki), "--out", str(parts), "--register", "housing", "--register",
+                 "community", "--units", f"community={busiest}", "-q"]) == 0  # fmt: skip
+    folder = parts / ("community_" + busiest.replace(":", "_"))
+    mine = pd.read_csv(folder / "housing.csv", encoding="utf-8-sig", dtype=str)
+    expected = sorted(housing.loc[housing["〔参考〕所在社区单元"] == busiest, "建筑编号"])
+    assert sorted(mine["建筑编号"]) == expected and 0 < len(expected) < len(housing)
+    unit = pd.read_csv(folder / "community.csv", encoding="utf-8-sig", dtype=str)
+    assert unit["单元编号"].tolist() == [busiest]
+    assert (
+        main(
+            [
+                "template",
+                str(helsinki),
+                "--out",
+                str(tmp_path / "x"),
+                "--units",
+                "community=nope",
+                "-q",
+            ]
+        )
+        == 2
+    )

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -13,6 +14,9 @@ from cityos.cli import options as opt
 
 __all__ = ["register_group", "stock_cmd", "template_cmd"]
 
+#: characters a unit id may keep in a folder name
+_SAFE = re.compile(r"[^\w.-]+")
+
 
 @click.command("template")
 @click.argument("bundle", type=click.Path(path_type=Path))
@@ -20,11 +24,13 @@ __all__ = ["register_group", "stock_cmd", "template_cmd"]
 @opt.systems_option("Registers these indicator systems read (default: the built-in ones).")
 @click.option("--register", "registers", multiple=True,
               help="A register by name (housing, community, subdistrict, city, idle_property) or schema TOML; repeatable.")  # fmt: skip
+@click.option("--units", "units", multiple=True, metavar="LEVEL=ID[,ID…]",
+              help="Also one set of forms per unit (community=C1,C2): only its buildings or units; repeatable.")  # fmt: skip
 @click.option("--country", help="OSM admin_level table for units from OSM boundaries (cn, fi).")
 @opt.force_option("the forms folder")
 @opt.quiet_option
 def template_cmd(bundle: Path, out: Path, systems: Sequence[str], registers: Sequence[str],
-                 country: str | None, force: bool, quiet: bool) -> None:  # fmt: skip
+                 units: Sequence[str], country: str | None, force: bool, quiet: bool) -> None:  # fmt: skip
     """Survey workbooks for the city's registers, pre-filled with the bundle's buildings or
     units: fill them in, check them (`cityos register check`), give them to the health check
     (`--register NAME=FILE`)."""
@@ -38,15 +44,29 @@ def template_cmd(bundle: Path, out: Path, systems: Sequence[str], registers: Seq
     names = list(registers) or registers_of(opt.systems_or_default(systems))
     schemas = [load_schema(n) for n in names]
     levels = admin_level_table(country) if country else None
+    parts: list[tuple[str, str] | None] = [None]
+    for spec in units:
+        level, _, ids = spec.partition("=")
+        if not level or not ids:
+            raise click.BadParameter(
+                f"{spec!r}: give LEVEL=ID[,ID…], e.g. community=C1", param_hint="--units"
+            )
+        parts += [(level, i.strip()) for i in ids.split(",") if i.strip()]
     written = []
     with atomic_folder(out, force=force, kind="forms", inputs=[bundle]) as tmp:
-        for schema in schemas:
-            rows = prefill(schema, b, levels)
-            write_template(schema, rows, tmp / f"{schema.name}.xlsx", tmp / f"{schema.name}.csv")
-            written.append({"register": schema.name, "name_zh": schema.name_zh, "rows": len(rows),
-                            "schema": schema.path})  # fmt: skip
-            if not quiet:
-                click.echo(f"{schema.name}: {len(rows):,} rows ({schema.name_zh})", err=True)
+        for part in parts:
+            folder = tmp if part is None else tmp / (part[0] + "_" + _SAFE.sub("_", part[1]))
+            folder.mkdir(exist_ok=True)
+            for schema in schemas:
+                rows = prefill(schema, b, levels, part)
+                write_template(
+                    schema, rows, folder / f"{schema.name}.xlsx", folder / f"{schema.name}.csv"
+                )
+                written.append({"register": schema.name, "name_zh": schema.name_zh, "rows": len(rows),
+                                "schema": schema.path, "unit": None if part is None else f"{part[0]}={part[1]}",
+                                "folder": str(folder.relative_to(tmp))})  # fmt: skip
+                if not quiet and part is None:
+                    click.echo(f"{schema.name}: {len(rows):,} rows ({schema.name_zh})", err=True)
         manifest = {"bundle": str(bundle), "registers": written, "cityos": cityos.__version__}
         (tmp / "forms.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2), "utf-8")
     if not quiet:

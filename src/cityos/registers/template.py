@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from cityos.bundle import Bundle
+from cityos.errors import InputError
 from cityos.registers.schema import Column, RegisterSchema
 
 __all__ = [
@@ -47,16 +48,34 @@ def units_of(
 
 
 def prefill(
-    schema: RegisterSchema, bundle: Bundle, admin_levels: dict[int, str] | None = None
-) -> pd.DataFrame:
+    schema: RegisterSchema, bundle: Bundle, admin_levels: dict[int, str] | None = None,
+    within: tuple[str, str] | None = None,
+) -> pd.DataFrame:  # fmt: skip
     """The rows a template starts with: the key, the reference columns (``ref_…``: name, use,
     storeys, floor area and community of a building; name and level of a unit) and every
     schema column blank — the units exactly as the health check forms them (the bundle's, OSM
-    admin, or its generated grid)."""
+    admin, or its generated grid). ``within`` (level, unit id): only the buildings or units
+    lying in that unit (a form per community or subdistrict for distribution).
+
+    Raises
+    ------
+    InputError
+        ``within`` names a level or unit the health check does not have.
+    """
     blank = {c.name: pd.Series([""] * 0, dtype=object) for c in schema.columns}
     if schema.rows == "none":
         return pd.DataFrame(blank)
     levels = units_of(bundle, admin_levels)
+    if within is not None and (
+        within[0] not in levels or within[1] not in set(levels[within[0]]["unit_id"].astype(str))
+    ):
+        known = (
+            ", ".join(sorted(levels[within[0]]["unit_id"].astype(str))[:10])
+            if within[0] in levels
+            else ""
+        )
+        raise InputError(f"--units {within[0]}={within[1]}: no such unit"
+                         + (f"; the {within[0]} units are {known}…" if known else f"; levels are {', '.join(levels)}"))  # fmt: skip
     if schema.rows in ("buildings", "residential_buildings"):
         from cityos.units import UnitSet, assign_to_units
 
@@ -73,8 +92,18 @@ def prefill(
             "ref_floor_area_m2": np.round(b["floor_area_m2"].to_numpy(dtype=float), 0),
             "ref_community": owner["community"].to_numpy(),
         })  # fmt: skip
+        if within is not None:
+            rows = rows[(owner[within[0]] == within[1]).to_numpy()]
     else:
         units = levels[schema.rows]
+        if within is not None:
+            from cityos.units import UnitSet, assign_to_units
+
+            point = gpd.GeoSeries(units.geometry.representative_point().to_numpy(), crs=units.crs)
+            inside = assign_to_units(
+                point, UnitSet({within[0]: levels[within[0]]}, {within[0]: ""})
+            )
+            units = units[(inside[within[0]] == within[1]).to_numpy()]
         rows = pd.DataFrame({
             schema.key: units["unit_id"].astype(str).to_numpy(),
             "ref_name": units["name"].fillna("").astype(str).to_numpy(),
