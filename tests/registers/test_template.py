@@ -235,3 +235,31 @@ def test_one_set_of_forms_per_community(helsinki: Path, tmp_path: Path) -> None:
         )
         == 2
     )
+
+
+def test_a_citys_own_sheet_with_a_merged_title_and_chinese_headers(
+    helsinki: Path, tmp_path: Path
+) -> None:
+    """Not our template: a title merged across the top, Chinese headers with units in brackets of
+    either width, a column we do not know (ignored, said), 有/无 flags."""
+    units = pd.read_csv(
+        helsinki.parent / "forms" / "community.csv", encoding="utf-8-sig", dtype=str
+    )["单元编号"]
+    book = openpyxl.Workbook()
+    ws = book.active
+    assert ws is not None
+    ws.append(["2026年社区体检台账（某区）"])
+    ws.merge_cells("A1:D1")
+    ws.append(["单元编号", "小学学位缺口数(个)", "未实施物业管理", "填表人"])
+    ws.append([units[0], 12, "有", "张三"])
+    ws.append([units[1], "0", "无", "李四"])
+    own = tmp_path / "own.xlsx"
+    book.save(own)
+    from cityos.registers.check import check_register, key_values, read_filled
+
+    b = cityos.read_bundle(helsinki)
+    schema = load_schema("community")
+    checked = check_register(read_filled(own), schema, key_values(schema, b), str(own))
+    assert checked.problems == [] and checked.ignored == ["填表人"]
+    assert checked.table[["unit_id", "primary_school_place_shortfall", "property_management_missing"]].values.tolist() == [
+        [units[0], "12", "是"], [units[1], "0", "否"]]  # fmt: skip
