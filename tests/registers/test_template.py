@@ -238,13 +238,11 @@ def test_one_set_of_forms_per_community(helsinki: Path, tmp_path: Path) -> None:
 
 
 def test_a_citys_own_sheet_with_a_merged_title_and_chinese_headers(
-    helsinki: Path, tmp_path: Path
+    helsinki: Path, forms: Path, tmp_path: Path
 ) -> None:
     """Not our template: a title merged across the top, Chinese headers with units in brackets of
     either width, a column we do not know (ignored, said), 有/无 flags."""
-    units = pd.read_csv(
-        helsinki.parent / "forms" / "community.csv", encoding="utf-8-sig", dtype=str
-    )["单元编号"]
+    units = pd.read_csv(forms / "community.csv", encoding="utf-8-sig", dtype=str)["单元编号"]
     book = openpyxl.Workbook()
     ws = book.active
     assert ws is not None
