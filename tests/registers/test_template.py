@@ -87,11 +87,30 @@ def test_template_lists_the_buildings_and_units_and_explains_every_column(forms:
     assert twin.columns[0] == "建筑编号" and len(twin) == ws.max_row - 2
 
 
-def test_filled_registers_feed_every_indicator(helsinki: Path, forms: Path, tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A toy city: one street, ten apartment blocks, two communities (the rest generated)."""
+    from tests.conftest import TOY_CRS, ToyOsm, toy_communities
+
+    root = tmp_path_factory.mktemp("toy")
+    t = ToyOsm()
+    t.street_with_blocks(name="大街")
+    import_expecting(root / "b", osm=t.write(root / "toy.osm"), measure_crs=TOY_CRS,
+                     units=[("community", toy_communities(root / "c.geojson"))])  # fmt: skip
+    return root / "b"
+
+
+@pytest.mark.parametrize("city", ["helsinki", "toy"])
+def test_filled_registers_feed_every_indicator(
+    city: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    source: Path = request.getfixturevalue(city)
+    forms = tmp_path / "forms"
+    assert main(["template", str(source), "--out", str(forms), "-q"]) == 0
     filled = {name: fill(forms / f"{name}.xlsx", tmp_path / f"{name}.xlsx", seed)
               for seed, name in enumerate(REGISTERS)}  # fmt: skip
     bundle = tmp_path / "bundle"
-    shutil.copytree(helsinki, bundle)
+    shutil.copytree(source, bundle)
     for name in REGISTERS:
         path = f"{name}={tmp_path / name}.xlsx"
         assert main(["register", "check", str(bundle), path, "-q"]) == 0
