@@ -97,6 +97,7 @@ LAYER_SCHEMAS: dict[str, LayerSchema] = {
             "footprint_m2": "float",
             "floor_area_m2": "float",
             "name": "str?",
+            "address": "str?",
             "vacancy": "str?",
             "source": "str",
         },
@@ -154,6 +155,10 @@ def empty_layer(name: str) -> gpd.GeoDataFrame:
         dtype = {"int": "int64", "float": "float64", "str": "object"}[base]
         data[col] = pd.Series([], dtype=dtype)
     return gpd.GeoDataFrame(data, geometry=gpd.GeoSeries([], crs=STORAGE_CRS), crs=STORAGE_CRS)
+
+
+#: optional columns added after schema version 2's first bundles: read as blank when absent
+ADDED_COLUMNS: dict[str, tuple[str, ...]] = {"buildings": ("address",)}
 
 
 def validate_layer(name: str, frame: gpd.GeoDataFrame, *, where: str = "") -> None:
@@ -344,6 +349,11 @@ def read_bundle(path: str | os.PathLike[str]) -> Bundle:
             raise BundleError(
                 f"{file}: layer '{name}' is unreadable ({exc}); re-create the bundle"
             ) from exc
+        for col in ADDED_COLUMNS.get(name, ()):  # a bundle written before the column existed
+            if col not in frame.columns:
+                frame.insert(
+                    len(frame.columns) - 1, col, pd.Series([None] * len(frame), dtype=object)
+                )
         validate_layer(name, frame, where=f"{root}: ")
         layers[name] = frame
     registers: dict[str, pd.DataFrame] = {}

@@ -164,6 +164,9 @@ def measure_buildings(
             "footprint_m2": footprint,
             "floor_area_m2": footprint * levels,
             "name": raw["name"].to_numpy(dtype=object),
+            "address": (
+                raw["address"] if "address" in raw else pd.Series([None] * len(raw))
+            ).to_numpy(dtype=object),
             "vacancy": raw.get("vacancy", pd.Series([None] * len(raw))).to_numpy(dtype=object),
             "source": raw["source"].to_numpy(dtype=object),
         },

@@ -119,7 +119,13 @@ def check_cmd(bundle: Path, register: tuple[str, Path], report: Path | None, cou
     from cityos.errors import InputError
     from cityos.outputs import check_output_file
     from cityos.registers import load_schema
-    from cityos.registers.check import check_register, key_values, read_filled, write_report
+    from cityos.registers.check import (
+        address_index,
+        check_register,
+        key_values,
+        read_filled,
+        write_report,
+    )
     from cityos.units import admin_level_table
 
     name, path = register
@@ -128,7 +134,9 @@ def check_cmd(bundle: Path, register: tuple[str, Path], report: Path | None, cou
     schema = load_schema(name)
     b = cityos.read_bundle(bundle)
     levels = admin_level_table(country) if country else None
-    checked = check_register(read_filled(path), schema, key_values(schema, b, levels), str(path))
+    checked = check_register(
+        read_filled(path), schema, key_values(schema, b, levels), str(path), address_index(b)
+    )
     if report is not None:
         write_report(checked, report)
     warnings = [p for p in checked.problems if p.severity == "warning"]

@@ -9,7 +9,7 @@ problem listed with its row, column, value and fix.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,8 +23,10 @@ from cityos.registers.template import REF_PREFIX
 __all__ = [
     "Checked",
     "Problem",
+    "address_index",
     "check_register",
     "key_values",
+    "normalise_address",
     "read_checked",
     "read_filled",
     "write_report",
@@ -119,10 +121,15 @@ def _header_row(raw: pd.DataFrame, names: dict[str, str], where: str) -> int:
 
 
 def check_register(
-    raw: pd.DataFrame, schema: RegisterSchema, keys: Collection[str] | None, where: str
-) -> Checked:
+    raw: pd.DataFrame, schema: RegisterSchema, keys: Collection[str] | None, where: str,
+    addresses: Mapping[str, str | None] | None = None,
+) -> Checked:  # fmt: skip
     """Read ``raw`` (text cells, from :func:`read_filled`) as register ``schema``; ``keys``: the
-    ids the key must be one of (the bundle's buildings or units; None: not checked)."""
+    ids the key must be one of (the bundle's buildings or units; None: not checked).
+
+    A building-keyed register without a ``building_id`` column may name its buildings by
+    address (a column 地址 / 房屋地址 / address): ``addresses`` (:func:`address_index`) maps
+    each to its building; an address no building has, or several have, is an error."""
     names = _names(schema)
     top = _header_row(raw, names, where)
     header = [str(v).strip() for v in raw.iloc[top]]
@@ -149,14 +156,38 @@ def check_register(
             mapped[j] = name
     body = raw.iloc[body_start:].reset_index(drop=True)
     body = body[~body.apply(lambda r: all(str(v).strip() == "" for v in r), axis=1)]
+    by_address: pd.Series | None = None
+    if schema.key == "building_id" and schema.key not in mapped.values() and addresses is not None:
+        at = next((j for j, h in enumerate(header) if h.lower() in _ADDRESS_HEADERS), None)
+        if at is not None:
+            by_address = body.iloc[:, at].astype(str).str.strip()
     for c in schema.columns:
+        if c.name == schema.key and by_address is not None:
+            continue
         if (c.required or c.name == schema.key) and c.name not in mapped.values():
             problems.append(Problem(top + 1, c.header, "", "a required column is missing",
                                     f"add the column {c.header} ({c.name})"))  # fmt: skip
     out = pd.DataFrame({name: body.iloc[:, j].astype(str).str.strip().to_numpy()
                         for j, name in mapped.items()})  # fmt: skip
     lines = (body.index.to_numpy() + body_start + 1).tolist()
+    if by_address is not None and addresses is not None:
+        ids: list[str] = []
+        for line, text in zip(lines, by_address, strict=True):
+            found = addresses.get(normalise_address(text), "")
+            if found is None or not found:
+                why = (
+                    "several buildings have this address"
+                    if found is None
+                    else "no building of the bundle has this address"
+                )
+                problems.append(Problem(line, "地址", text, why, "give the building_id (建筑编号) instead"))  # fmt: skip
+            ids.append(found or "")
+        if out.columns.empty:
+            out = pd.DataFrame(index=range(len(ids)))
+        out[schema.key] = ids
     for name in out.columns:
+        if name == schema.key and by_address is not None:
+            continue  # the buildings the addresses name (or a problem each)
         c = schema.column(name)
         values = out[name].tolist()
         cleaned = []
@@ -272,7 +303,8 @@ def read_checked(
         return read_register(path)
     schema = load_schema(name)
     keys = key_values(schema, bundle, admin_levels) if bundle is not None else None
-    checked = check_register(read_filled(path), schema, keys, str(path))
+    index = address_index(bundle) if bundle is not None else None
+    checked = check_register(read_filled(path), schema, keys, str(path), index)
     if checked.errors:
         p = checked.errors[0]
         raise InputError(
@@ -281,3 +313,28 @@ def read_checked(
             f"`cityos register check BUNDLE {name}={path} --report problems.xlsx`"
         )
     return checked.table
+
+
+_ADDRESS_HEADERS = {"address", "地址", "房屋地址"}
+
+
+def normalise_address(text: str) -> str:
+    """An address compared without spaces, case or full-width forms (``东华门大街１２号`` =
+    ``东华门大街 12号``)."""
+    import unicodedata
+
+    return "".join(unicodedata.normalize("NFKC", text).lower().split())
+
+
+def address_index(bundle: Bundle) -> dict[str, str | None]:
+    """Normalised address → building id of the bundle's buildings (None where several share
+    it)."""
+    b = bundle.buildings
+    if "address" not in b:
+        return {}
+    out: dict[str, str | None] = {}
+    for bid, text in zip(b["building_id"].astype(str), b["address"], strict=True):
+        if isinstance(text, str) and text.strip():
+            key = normalise_address(text)
+            out[key] = None if key in out else bid
+    return out

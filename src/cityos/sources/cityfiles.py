@@ -308,6 +308,7 @@ def read_building_files(
                 "levels_tag": frame[lv_col].astype(object).where(frame[lv_col].notna(), None).to_numpy(dtype=object) if lv_col else None,
                 "height_tag": frame[h_col].astype(object).where(frame[h_col].notna(), None).to_numpy(dtype=object) if h_col else None,
                 "name": text_column(frame, ("name", "名称")),
+                "address": text_column(frame, ("address", "地址", "房屋地址")),
                 "vacancy": _vacancy_column(frame, path),
                 "source": path.name,
                 "levels_from_file": bool(lv_col),

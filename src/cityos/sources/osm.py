@@ -340,13 +340,23 @@ def _building_tags(tags: Any) -> tuple[str | None, str | None, str | None, bool]
     return levels, height, name, plain
 
 
+def _address(tags: Any) -> str | None:
+    """A building's address from its tags: ``addr:full``, else street and house number
+    (``东华门大街 12号``, ``Mannerheimintie 5``); None without them."""
+    full = tags.get("addr:full")
+    if full:
+        return str(full)
+    parts = [tags.get("addr:street"), tags.get("addr:housenumber")]
+    return " ".join(str(p) for p in parts if p) if parts[0] and parts[1] else None
+
+
 class _BuildingRows:
     """The buildings layer's columns, one row per building area (shared by both readers)."""
 
     def __init__(self, tables: OsmTables) -> None:
         self.rules = tables.buildings
         self.rows: dict[str, list[Any]] = {
-            k: [] for k in ("id", "building", "use", "lv", "h", "name", "vacancy", "wkb")
+            k: [] for k in ("id", "building", "use", "lv", "h", "name", "addr", "vacancy", "wkb")
         }
         self.wkb = osmium.geom.WKBFactory()
         self.area_errors = 0
@@ -369,6 +379,7 @@ class _BuildingRows:
         r["lv"].append(levels)
         r["h"].append(height)
         r["name"].append(name)
+        r["addr"].append(None if plain else _address(tags))
         r["vacancy"].append(None if plain else _vacancy(tags))
         r["wkb"].append(_wkb_bytes(wkb))
         return plain, name
@@ -472,7 +483,7 @@ def _finish_buildings(
         table = feather.read_table(out)
         b = {
             k: table.column(k).to_pylist()
-            for k in ("id", "building", "use", "lv", "h", "name", "vacancy")
+            for k in ("id", "building", "use", "lv", "h", "name", "addr", "vacancy")
         }
         return b, np.asarray(shapely.from_wkb(table.column("wkb").to_numpy(zero_copy_only=False)))
     assert c.buildings is not None
@@ -666,6 +677,7 @@ def read_osm(
             "levels_tag": pd.Series(b["lv"], dtype=object),
             "height_tag": pd.Series(b["h"], dtype=object),
             "name": pd.Series(b["name"], dtype=object),
+            "address": pd.Series(b["addr"], dtype=object),
             "vacancy": pd.Series(b["vacancy"], dtype=object),
         },
         geometry=gpd.GeoSeries(geoms, crs=WGS84),
