@@ -95,6 +95,16 @@ def toy_communities(path: Path) -> Path:
     return path
 
 
+def toy_street_city(root: Path) -> Path:
+    """The toy street (ten apartment blocks of 400 m², 10 residents each) in the two toy
+    communities C1 and C2 (subdistricts and city generated), imported at ``root / "b"``."""
+    t = ToyOsm()
+    t.street_with_blocks(name="大街")
+    import_expecting(root / "b", osm=t.write(root / "toy.osm"), measure_crs=TOY_CRS,
+                     units=[("community", toy_communities(root / "c.geojson"))])  # fmt: skip
+    return root / "b"
+
+
 @pytest.fixture(scope="session")
 def helsinki_pbf() -> Path:
     return cityos.demo_osm_path("helsinki")

@@ -13,17 +13,12 @@ import pandas as pd
 import pytest
 
 from cityos.cli import main
-from tests.conftest import TOY_CRS, ToyOsm, import_expecting, toy_communities
+from tests.conftest import toy_street_city
 
 
 @pytest.fixture(scope="module")
 def toy(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("survey")
-    t = ToyOsm()
-    t.street_with_blocks(name="大街")
-    import_expecting(root / "b", osm=t.write(root / "toy.osm"), measure_crs=TOY_CRS,
-                     units=[("community", toy_communities(root / "c.geojson"))])  # fmt: skip
-    return root / "b"
+    return toy_street_city(tmp_path_factory.mktemp("survey"))
 
 
 def test_satisfaction_per_community_and_city(toy: Path, tmp_path: Path) -> None:

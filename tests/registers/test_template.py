@@ -90,14 +90,9 @@ def test_template_lists_the_buildings_and_units_and_explains_every_column(forms:
 @pytest.fixture(scope="module")
 def toy(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A toy city: one street, ten apartment blocks, two communities (the rest generated)."""
-    from tests.conftest import TOY_CRS, ToyOsm, toy_communities
+    from tests.conftest import toy_street_city
 
-    root = tmp_path_factory.mktemp("toy")
-    t = ToyOsm()
-    t.street_with_blocks(name="大街")
-    import_expecting(root / "b", osm=t.write(root / "toy.osm"), measure_crs=TOY_CRS,
-                     units=[("community", toy_communities(root / "c.geojson"))])  # fmt: skip
-    return root / "b"
+    return toy_street_city(tmp_path_factory.mktemp("toy"))
 
 
 @pytest.mark.parametrize("city", ["helsinki", "toy"])
