@@ -89,17 +89,17 @@ def take_stock(
     """The inventory of a bundle per unit of every level, the units as the health check forms
     them. Floor areas are the bundle's (storeys × footprint where storeys are known or
     defaulted); ages come from the housing-safety register (blank elsewhere: unknown)."""
-    from cityos.registers.template import units_of
-    from cityos.units import UnitSet, assign_to_units
+    from cityos.units import assign_to_units, bundle_units
 
     crs = bundle.crs
-    levels = units_of(bundle, admin_levels)
+    unit_set = bundle_units(bundle, admin_levels)
+    levels = unit_set.levels
     b = bundle.buildings.to_crs(crs)
     where = assign_to_units(gpd.GeoSeries(shapely.point_on_surface(b.geometry.to_numpy()), crs=crs),
-                            UnitSet(levels, dict.fromkeys(levels, "")))  # fmt: skip
+                            unit_set)  # fmt: skip
     fac = bundle.facilities.to_crs(crs)
     fac_at = assign_to_units(gpd.GeoSeries(shapely.point_on_surface(fac.geometry.to_numpy()), crs=crs),
-                             UnitSet(levels, dict.fromkeys(levels, "")))  # fmt: skip
+                             unit_set)  # fmt: skip
     year = b["building_id"].map(_year_built(bundle))
     band = pd.Series("unknown", index=b.index, dtype=object)
     for start, label in AGE_BANDS:

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from cityos.bundle import UNIT_LEVELS
+from cityos.bundle import UNIT_LEVELS, Bundle
 from cityos.errors import ConfigError, InputError
 
 __all__ = [
@@ -28,6 +28,7 @@ __all__ = [
     "UnitSet",
     "admin_level_table",
     "assign_to_units",
+    "bundle_units",
     "square_grid",
     "units_by_level",
 ]
@@ -179,3 +180,12 @@ def assign_to_units(points: gpd.GeoSeries, unit_set: UnitSet) -> pd.DataFrame:
         ids[b_idx[first]] = frame["unit_id"].to_numpy()[u_idx[first]]
         out[lv] = pd.Series(ids, index=points.index, dtype=object)
     return out
+
+
+def bundle_units(bundle: Bundle, admin_levels: Mapping[int, str] | None = None) -> UnitSet:
+    """A bundle's units per level as the health check forms them: its own units (polygons
+    repaired), OSM admin boundaries through ``admin_levels``, else generated grids."""
+    from cityos.validity import repair_polygons
+
+    units = repair_polygons(bundle.units, f"{bundle.path}/units.parquet", "unit", ids="unit_id")
+    return units_by_level(units, bundle.buildings, crs=bundle.crs, admin_levels=admin_levels)

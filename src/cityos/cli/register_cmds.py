@@ -118,25 +118,14 @@ def check_cmd(bundle: Path, register: tuple[str, Path], report: Path | None, cou
     import cityos
     from cityos.errors import InputError
     from cityos.outputs import check_output_file
-    from cityos.registers import load_schema
-    from cityos.registers.check import (
-        address_index,
-        check_register,
-        key_values,
-        read_filled,
-        write_report,
-    )
+    from cityos.registers.check import check_file, write_report
     from cityos.units import admin_level_table
 
     name, path = register
     if report is not None:
         check_output_file(report, [".xlsx", ".csv"], force=force, inputs=[path, bundle])
-    schema = load_schema(name)
     b = cityos.read_bundle(bundle)
-    levels = admin_level_table(country) if country else None
-    checked = check_register(
-        read_filled(path), schema, key_values(schema, b, levels), str(path), address_index(b)
-    )
+    checked = check_file(name, path, b, admin_level_table(country) if country else None)
     if report is not None:
         write_report(checked, report)
     warnings = [p for p in checked.problems if p.severity == "warning"]

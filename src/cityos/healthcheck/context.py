@@ -23,8 +23,7 @@ from cityos.healthcheck.measures import ratio_frame
 from cityos.healthcheck.policy import Policy, load_policy
 from cityos.network import accessibility_table, graph_from_bundle, nearest, snap_points
 from cityos.population import PopulationEstimate, estimate_population
-from cityos.units import UnitSet, assign_to_units, units_by_level
-from cityos.validity import repair_polygons
+from cityos.units import UnitSet, assign_to_units, bundle_units
 
 __all__ = ["GREEN_EDGE_STEP_M", "UNIT_LEVEL_ORDER", "CheckupContext", "with_derived_registers"]
 
@@ -91,8 +90,7 @@ class CheckupContext:
         extent = extent_from_manifest(bundle.manifest, bundle.layers)
         self.extent_source = extent.source if extent else "none"
         self.extent = extent.projected(self.crs) if extent else None
-        units = repair_polygons(bundle.units, f"{bundle.path}/units.parquet", "unit", ids="unit_id")
-        unit_set = units_by_level(units, bundle.buildings, crs=self.crs, admin_levels=admin_levels)
+        unit_set = bundle_units(bundle, admin_levels)
         unit_of = assign_to_units(self.points, unit_set)
         self.clipped: dict[str, int] = {}
         if clip_units:

@@ -268,6 +268,8 @@ class _Session:
             stored = await self.store(stream, items, bool(message.dup))
             stats.stored += stored  # (not `+= await`: other messages are stored meanwhile)
             stats.stored_messages += 1
+            if message.dup and self.failures:
+                self.failures.pop(zlib.crc32(payload, zlib.crc32(topic.encode())), None)
         except CityosError as exc:
             reason = str(exc)
             stats.dropped[reason.split(":")[0][:80]] += 1

@@ -12,7 +12,7 @@ import shapely
 from numpy.typing import NDArray
 
 from cityos.bundle import Bundle
-from cityos.units import UnitSet, units_by_level
+from cityos.units import UnitSet, bundle_units
 
 __all__ = ["CityModel"]
 
@@ -36,8 +36,11 @@ class CityModel:
 
     @classmethod
     def from_bundle(cls, bundle: Bundle) -> CityModel:
-        units = units_by_level(bundle.units, bundle.buildings, crs=bundle.crs)
-        return cls(units, bundle.crs, pyproj.Transformer.from_crs(4326, bundle.crs, always_xy=True))
+        return cls(
+            bundle_units(bundle),
+            bundle.crs,
+            pyproj.Transformer.from_crs(4326, bundle.crs, always_xy=True),
+        )
 
     def locate(self, lon: float, lat: float) -> dict[str, str | None]:
         """The unit id at each level containing the point (boundary included; None outside;

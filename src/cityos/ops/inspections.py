@@ -6,6 +6,7 @@ as the ``housing_safety`` register (``cityos register export``)."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 from collections.abc import Collection, Mapping
 from typing import Any
@@ -22,7 +23,9 @@ from cityos.registers.schema import RegisterSchema, load_schema
 __all__ = ["attach_photo", "check_event", "events_table", "history", "record"]
 
 
+@functools.lru_cache(maxsize=1)
 def _schema() -> RegisterSchema:
+    """The housing-safety schema, read once per process."""
     return load_schema("housing_safety", systems=())
 
 

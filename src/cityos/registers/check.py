@@ -24,6 +24,7 @@ __all__ = [
     "Checked",
     "Problem",
     "address_index",
+    "check_file",
     "check_register",
     "key_values",
     "normalise_address",
@@ -273,14 +274,27 @@ def key_values(
 ) -> set[str] | None:
     """The ids a register's key must be one of: the bundle's buildings, or the units of the
     schema's level as the health check forms them (None: not checked)."""
-    from cityos.registers.template import units_of
+    from cityos.units import bundle_units
 
     if schema.key == "building_id":
         return set(bundle.buildings["building_id"].astype(str))
     level = schema.key_level or schema.rows
     if level not in ("community", "subdistrict", "city"):
         return None
-    return set(units_of(bundle, admin_levels)[level]["unit_id"].astype(str))
+    return set(bundle_units(bundle, admin_levels).levels[level]["unit_id"].astype(str))
+
+
+def check_file(
+    name: str, path: Path, bundle: Bundle | None, admin_levels: dict[int, str] | None = None
+) -> Checked:
+    """A filled register file against the schema of register ``name``: its keys against
+    ``bundle``'s buildings (by id or address) or units when a bundle is given."""
+    from cityos.registers.schema import load_schema
+
+    schema = load_schema(name)
+    keys = key_values(schema, bundle, admin_levels) if bundle is not None else None
+    index = address_index(bundle) if bundle is not None else None
+    return check_register(read_filled(path), schema, keys, str(path), index)
 
 
 def read_checked(
@@ -296,15 +310,12 @@ def read_checked(
         A built-in register with errors: their count and the first, and the command that lists
         them all.
     """
-    from cityos.registers.schema import BUILTIN_REGISTERS, load_schema
+    from cityos.registers.schema import BUILTIN_REGISTERS
     from cityos.sources.files import read_register
 
     if name not in BUILTIN_REGISTERS:
         return read_register(path)
-    schema = load_schema(name)
-    keys = key_values(schema, bundle, admin_levels) if bundle is not None else None
-    index = address_index(bundle) if bundle is not None else None
-    checked = check_register(read_filled(path), schema, keys, str(path), index)
+    checked = check_file(name, path, bundle, admin_levels)
     if checked.errors:
         p = checked.errors[0]
         raise InputError(

@@ -7,11 +7,14 @@ each column feeds.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from cityos.errors import ConfigError
@@ -91,6 +94,10 @@ class RegisterSchema:
     feeds: Mapping[str, tuple[Feeds, ...]] = field(default_factory=dict)
     #: the unit level a unit_id key names when the rows are not the units (a survey's)
     key_level: str = ""
+    #: the register it stands in for (housing_safety → housing), and which of its columns each
+    #: column of that register is read from when the names differ
+    derives: str = ""
+    derived: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def column(self, name: str) -> Column:
         return next(c for c in self.columns if c.name == name)
@@ -165,13 +172,18 @@ def schema_from_toml(text: str, where: str) -> RegisterSchema:
         problems.append(f"{where}: columns named twice: {', '.join(repeated)}")
     if isinstance(raw.get("key"), str) and raw["key"] not in names:
         problems.append(f"{where}: the key {raw['key']!r} is not one of the columns")
+    derived = {str(k): tuple(str(c) for c in v) for k, v in raw.get("derived", {}).items()}
+    strange = sorted({c for cols in derived.values() for c in cols} - set(names))
+    if strange:
+        problems.append(f"{where}: derived names columns it does not have: {', '.join(strange)}")
     if problems:
         raise ConfigError("; ".join(problems))
     return RegisterSchema(
         name=raw["name"], name_zh=raw["name_zh"], name_en=raw["name_en"], key=raw["key"],
         rows=raw["rows"], unique=bool(raw.get("unique", True)), note=str(raw.get("note", "")),
         source=raw["source"], columns=tuple(columns), path=where,
-        key_level=str(raw.get("key_level", "")),
+        key_level=str(raw.get("key_level", "")), derives=str(raw.get("derives", "")),
+        derived=derived,
     )  # fmt: skip
 
 
@@ -198,24 +210,25 @@ def load_schema(name_or_path: str | Path, systems: Iterable[str] | None = None) 
                               f"{', '.join(BUILTIN_REGISTERS)}")  # fmt: skip
         where, text = str(path), path.read_text("utf-8")
     schema = schema_from_toml(text, where)
-    feeds = _feeds(schema.name, systems)
-    derives = tomllib.loads(text).get("derives")
-    if isinstance(derives, str):  # it stands in for another register (housing_safety → housing)
-        into = _feeds(derives, systems)
-        derived = tomllib.loads(text).get("derived", {})
+    chosen = None if systems is None else tuple(systems)
+    feeds = dict(_feeds(schema.name, chosen))
+    if schema.derives:  # it stands in for another register (housing_safety → housing)
         names = {c.name for c in schema.columns}
-        for target, found in into.items():
-            for col in [target] if target in names else list(derived.get(target, [])):
+        for target, found in _feeds(schema.derives, chosen).items():
+            for col in [target] if target in names else schema.derived.get(target, ()):
                 feeds[col] = (*feeds.get(col, ()), *found)
     unknown = sorted(set(feeds) - {c.name for c in schema.columns})
     if unknown:
         raise ConfigError(
             f"{where}: indicators read columns it does not have: {', '.join(unknown)}"
         )
-    return RegisterSchema(**{**schema.__dict__, "feeds": feeds})
+    return dataclasses.replace(schema, feeds=feeds)
 
 
-def _feeds(register: str, systems: Iterable[str] | None) -> dict[str, tuple[Feeds, ...]]:
+@functools.lru_cache(maxsize=64)
+def _feeds(register: str, systems: tuple[str, ...] | None) -> Mapping[str, tuple[Feeds, ...]]:
+    """The indicators of ``systems`` (default: every built-in one) that read each column of
+    ``register`` (cached: the systems are read once per process)."""
     from cityos.healthcheck.catalogue import BUILTIN_SYSTEMS, OPTIONAL_SYSTEMS, load_system
 
     out: dict[str, list[Feeds]] = {}
@@ -228,7 +241,7 @@ def _feeds(register: str, systems: Iterable[str] | None) -> dict[str, tuple[Feed
                 col = ind.params.get(key)
                 if isinstance(col, str) and col != "residents":
                     out.setdefault(col, []).append(Feeds(system.id, ind.no, ind.id, ind.name_zh))
-    return {k: tuple(v) for k, v in out.items()}
+    return MappingProxyType({k: tuple(v) for k, v in out.items()})
 
 
 def registers_of(systems: Iterable[str]) -> list[str]:

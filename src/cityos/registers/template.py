@@ -17,6 +17,7 @@ import pandas as pd
 from cityos.bundle import Bundle
 from cityos.errors import InputError
 from cityos.registers.schema import Column, RegisterSchema
+from cityos.units import assign_to_units, bundle_units
 
 __all__ = [
     "DATA_SHEET",
@@ -24,7 +25,6 @@ __all__ = [
     "GUIDE_SHEET",
     "REF_PREFIX",
     "prefill",
-    "units_of",
     "write_template",
 ]
 
@@ -34,17 +34,6 @@ DATA_SHEET, GUIDE_SHEET, FIRST_ROW = "登记表", "填表说明", 3
 REF_PREFIX = "ref_"
 _FLAG_VALUES = ("是", "否")
 _USE_ZH = {"residential": "住宅", "non_residential": "非住宅", "unknown": "未知"}
-
-
-def units_of(
-    bundle: Bundle, admin_levels: dict[int, str] | None = None
-) -> dict[str, gpd.GeoDataFrame]:
-    """The units per level exactly as the health check forms them."""
-    from cityos.units import units_by_level
-    from cityos.validity import repair_polygons
-
-    units = repair_polygons(bundle.units, f"{bundle.path}/units.parquet", "unit", ids="unit_id")
-    return units_by_level(units, bundle.buildings, crs=bundle.crs, admin_levels=admin_levels).levels
 
 
 def prefill(
@@ -65,7 +54,8 @@ def prefill(
     blank = {c.name: pd.Series([""] * 0, dtype=object) for c in schema.columns}
     if schema.rows == "none":
         return pd.DataFrame(blank)
-    levels = units_of(bundle, admin_levels)
+    unit_set = bundle_units(bundle, admin_levels)
+    levels = unit_set.levels
     if within is not None and (
         within[0] not in levels or within[1] not in set(levels[within[0]]["unit_id"].astype(str))
     ):
@@ -77,13 +67,11 @@ def prefill(
         raise InputError(f"--units {within[0]}={within[1]}: no such unit"
                          + (f"; the {within[0]} units are {known}…" if known else f"; levels are {', '.join(levels)}"))  # fmt: skip
     if schema.rows in ("buildings", "residential_buildings"):
-        from cityos.units import UnitSet, assign_to_units
-
         b = bundle.buildings.to_crs(bundle.crs)
         if schema.rows == "residential_buildings":
             b = b[b["use"].isin(["residential", "unknown"])]
         where = gpd.GeoSeries(b.geometry.representative_point().to_numpy(), crs=bundle.crs)
-        owner = assign_to_units(where, UnitSet(levels, {k: "" for k in levels}))
+        owner = assign_to_units(where, unit_set)
         rows = pd.DataFrame({
             schema.key: b["building_id"].astype(str).to_numpy(),
             "ref_name": b["name"].fillna("").astype(str).to_numpy(),
@@ -97,12 +85,8 @@ def prefill(
     else:
         units = levels[schema.rows]
         if within is not None:
-            from cityos.units import UnitSet, assign_to_units
-
             point = gpd.GeoSeries(units.geometry.representative_point().to_numpy(), crs=units.crs)
-            inside = assign_to_units(
-                point, UnitSet({within[0]: levels[within[0]]}, {within[0]: ""})
-            )
+            inside = assign_to_units(point, unit_set)
             units = units[(inside[within[0]] == within[1]).to_numpy()]
         rows = pd.DataFrame({
             schema.key: units["unit_id"].astype(str).to_numpy(),
