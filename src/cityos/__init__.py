@@ -11,6 +11,7 @@ The pipeline, one function a step::
     cityos.write_priorities("helsinki-checkup")             # renewal priorities (城市更新)
     plan = cityos.plan_sites(bundle, category="supermarket", add=3, radius=300)
     cityos.write_report("helsinki-checkup", "report.html")
+    cityos.batch("cities.csv", "province", client=None)       # many cities (Dask or sequential)
 
 Names are loaded on first use, so ``import cityos`` is quick and has no side effects. The health
 check's parts live in :mod:`cityos.healthcheck`, urban renewal in :mod:`cityos.renewal`.
@@ -25,6 +26,7 @@ from cityos.version import __version__
 
 if TYPE_CHECKING:
     from cityos.bundle import Bundle, read_bundle
+    from cityos.cities import batch
     from cityos.errors import (
         BundleError,
         CityosError,
@@ -46,6 +48,7 @@ if TYPE_CHECKING:
 _WHERE = {
     "Bundle": "cityos.bundle",
     "read_bundle": "cityos.bundle",
+    "batch": "cityos.cities",
     "BundleError": "cityos.errors",
     "CityosError": "cityos.errors",
     "CityosWarning": "cityos.errors",
@@ -77,6 +80,7 @@ __all__ = [
     "OutputError",
     "OutputExistsError",
     "__version__",
+    "batch",
     "checkup",
     "demo_osm_path",
     "import_city",

@@ -37,7 +37,7 @@ __all__ = [
     "write_table",
 ]
 
-FolderKind = Literal["bundle", "results", "sites", "priorities", "hotspots", "forms", "stock"]
+FolderKind = Literal["bundle", "results", "sites", "priorities", "hotspots", "forms", "stock", "batch"]
 
 #: The files that make a folder recognisably a cityos output of each kind (all must be present).
 FOLDER_KINDS: dict[str, tuple[str, ...]] = {
@@ -48,6 +48,7 @@ FOLDER_KINDS: dict[str, tuple[str, ...]] = {
     "hotspots": ("hotline_units.csv", "monthly_theme.csv"),
     "forms": ("forms.json",),
     "stock": ("stock.xlsx", "stock.gpkg"),
+    "batch": ("batch.json",),
 }
 
 _NAMES = {
@@ -58,6 +59,7 @@ _NAMES = {
     "hotspots": "hotline hotspots folder",
     "forms": "survey forms folder",
     "stock": "stock-taking folder",
+    "batch": "batch folder (cityos batch)",
 }
 
 #: Leading bytes of each file format cityos writes (text formats: no NUL byte in the first KiB).

@@ -61,7 +61,7 @@ def _main(argv: Sequence[str] | None) -> int:
 
     warnings.simplefilter("always", CityosWarning)
     try:
-        cli.main(
+        status = cli.main(
             args=list(argv) if argv is not None else None, prog_name="cityos", standalone_mode=False
         )
     except CityosError as exc:
@@ -86,7 +86,7 @@ def _main(argv: Sequence[str] | None) -> int:
             err=True,
         )
         return 2
-    return 0
+    return status if isinstance(status, int) else 0  # an Exit raised by a command comes back here
 
 
 def run() -> None:

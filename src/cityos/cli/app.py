@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from cityos.cli.batch_cmds import batch_cmd
 from cityos.cli.bundle_cmds import import_cmd, info_cmd
 from cityos.cli.health_cmds import access_cmd, checkup_cmd, compare_cmd, report_cmd
 from cityos.cli.lifeline_cmds import alerts_group
@@ -34,6 +35,7 @@ for _command in (
     report_cmd,
     renew_cmd,
     site_cmd,
+    batch_cmd,
     serve_cmd,
     db_group,
     keys_group,
