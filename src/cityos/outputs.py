@@ -37,7 +37,9 @@ __all__ = [
     "write_table",
 ]
 
-FolderKind = Literal["bundle", "results", "sites", "priorities", "hotspots", "forms", "stock", "batch"]
+FolderKind = Literal[
+    "bundle", "results", "sites", "priorities", "hotspots", "forms", "stock", "batch"
+]
 
 #: The files that make a folder recognisably a cityos output of each kind (all must be present).
 FOLDER_KINDS: dict[str, tuple[str, ...]] = {

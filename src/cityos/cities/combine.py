@@ -66,7 +66,9 @@ def write_cities_table(root: Path, records: Sequence[dict[str, Any]], settings: 
     return root / CITIES_TABLE
 
 
-def all_indicators(root: Path, cities: Sequence[City], records: Sequence[dict[str, Any]]) -> pd.DataFrame:
+def all_indicators(
+    root: Path, cities: Sequence[City], records: Sequence[dict[str, Any]]
+) -> pd.DataFrame:
     """Every finished city's indicator table, ``city_id``, ``city_name``, ``adcode`` in front."""
     parts = []
     for city, record in zip(cities, records, strict=True):

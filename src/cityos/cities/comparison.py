@@ -55,7 +55,7 @@ def ranking(values: pd.DataFrame) -> pd.DataFrame:
     for _, g in values.groupby("indicator_id", sort=True):
         lower = str(g["direction"].iloc[0]) == "lower"
         rank = g["value"].rank(method="min", ascending=lower)
-        parts.append(g.assign(rank=pd.array(rank.round().astype("Int64"))))
+        parts.append(g.assign(rank=rank.astype("Int64")))
     out = pd.concat(parts, ignore_index=True)
     out["has_value"] = out["value"].notna()
     out = out.sort_values(["indicator_id", "has_value", "rank", "city_id"],
@@ -65,8 +65,10 @@ def ranking(values: pd.DataFrame) -> pd.DataFrame:
 
 def _spread(table: pd.DataFrame) -> dict[str, dict[str, list[float] | None]]:
     """{indicator: {city_id: [min, q1, median, q3, max, n]}} of the community values."""
-    com = table[(table["level"] == "community") & table["value"].notna()] if not table.empty else table
     out: dict[str, dict[str, list[float] | None]] = {}
+    if table.empty:
+        return out
+    com = table[(table["level"] == "community") & table["value"].notna()]
     for (iid, cid), g in com.groupby(["indicator_id", "city_id"]):
         q = np.quantile(g["value"].to_numpy(float), [0, 0.25, 0.5, 0.75, 1])
         out.setdefault(str(iid), {})[str(cid)] = [*map(float, q), float(len(g))]
@@ -125,15 +127,31 @@ def _payload(root: Path, cities: Sequence[City], records: Sequence[dict[str, Any
     order = head + sorted(set(meta) - set(head))
     status = cities_table(records, settings.headline)
     return {
-        "cities": [{"id": c.city_id, "name": c.name, "adcode": c.adcode or "",
-                    "status": r["status"], "step": r.get("step") or "", "error": r.get("error") or "",
-                    "counts": r.get("counts") or {}, "total_s": (r.get("durations_s") or {}).get("total")}
-                   for c, r in zip(cities, records, strict=True)],  # fmt: skip
+        "cities": [
+            {
+                "id": c.city_id,
+                "name": c.name,
+                "adcode": c.adcode or "",
+                "status": r["status"],
+                "step": r.get("step") or "",
+                "error": r.get("error") or "",
+                "counts": r.get("counts") or {},
+                "total_s": (r.get("durations_s") or {}).get("total"),
+            }
+            for c, r in zip(cities, records, strict=True)
+        ],
         "outlines": _outlines(root, cities, ok),
-        "indicators": meta, "order": order, "headline": head, "values": grid,
+        "indicators": meta,
+        "order": order,
+        "headline": head,
+        "values": grid,
         "spread": _spread(table),
-        "summary": {"ok": int((status["status"] == "ok").sum()), "failed": int((status["status"] == "failed").sum()),
-                    "interrupted": int((status["status"] == "interrupted").sum()), "cities": len(records)},  # fmt: skip
+        "summary": {
+            "ok": int((status["status"] == "ok").sum()),
+            "failed": int((status["status"] == "failed").sum()),
+            "interrupted": int((status["status"] == "interrupted").sum()),
+            "cities": len(records),
+        },
     }
 
 
@@ -201,10 +219,9 @@ def _workbook(target: Path, records: Sequence[dict[str, Any]], table: pd.DataFra
         "城市指标 city values": wide,
         "社区分布 spread": pd.DataFrame(spread),
     }  # fmt: skip
-    with atomic_file(target) as tmp:
-        with pd.ExcelWriter(tmp, engine="openpyxl") as xw:
-            for name, frame in sheets.items():
-                frame.to_excel(xw, sheet_name=name, index=False)
+    with atomic_file(target) as tmp, pd.ExcelWriter(tmp, engine="openpyxl") as xw:
+        for name, frame in sheets.items():
+            frame.to_excel(xw, sheet_name=name, index=False)
 
 
 _TEMPLATE = r"""<!DOCTYPE html>

@@ -24,10 +24,8 @@ import json
 import os
 import shutil
 import time
-import tomllib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -45,7 +43,7 @@ from cityos.outputs import check_output_folder
 from cityos.version import __version__
 
 if TYPE_CHECKING:
-    from distributed import Client, Future
+    from distributed import Client
 
 __all__ = [
     "BATCH_RECORD",
@@ -160,7 +158,9 @@ def _recover(root: Path) -> None:
     shutil.rmtree(work, ignore_errors=True)
 
 
-def _failed(city: City, step: str, error: str, *, trace: str = "", attempts: int = 1) -> dict[str, Any]:
+def _failed(
+    city: City, step: str, error: str, *, trace: str = "", attempts: int = 1
+) -> dict[str, Any]:
     return {"city_id": city.city_id, "name": city.name, "adcode": city.adcode, "status": "failed",
             "step": step, "error": error, "traceback": trace, "attempts": attempts,
             "durations_s": {}}  # fmt: skip
@@ -238,7 +238,10 @@ def _sequential(
 
 def _worker_memory(client: Client) -> int | None:
     """The largest ``memory`` resource a worker offers (None: no worker declares one)."""
-    offers = [w.get("resources", {}).get("memory") for w in client.scheduler_info(n_workers=-1)["workers"].values()]
+    offers = [
+        w.get("resources", {}).get("memory")
+        for w in client.scheduler_info(n_workers=-1)["workers"].values()
+    ]
     found = [float(m) for m in offers if m]
     return int(max(found)) if found else None
 
@@ -253,7 +256,7 @@ def _distributed(
 
     cap = _worker_memory(client)
     token = hashlib.sha256(f"{root}{time.time()}".encode()).hexdigest()[:8]
-    futures: dict[Future, City] = {}
+    futures: dict[Any, City] = {}
     for city, print_, inputs in todo:
         extra: dict[str, Any] = {}
         if cap is not None:  # never more than the largest worker offers, or it would wait forever
@@ -267,7 +270,7 @@ def _distributed(
     try:
         while pending:
             try:
-                finished, pending = wait(pending, timeout=1.0, return_when="FIRST_COMPLETED")  # type: ignore[assignment]
+                finished, pending = wait(pending, timeout=1.0, return_when="FIRST_COMPLETED")  # type: ignore[no-untyped-call]
             except TimeoutError:
                 finished = set()
             for f in finished:
@@ -276,7 +279,9 @@ def _distributed(
                     record = f.result()
                     record["attempts"] = record.get("attempts", 1)
                 except CityTaskError as exc:
-                    record = _failed(city, exc.step, exc.error, trace=exc.trace, attempts=retries + 1)
+                    record = _failed(
+                        city, exc.step, exc.error, trace=exc.trace, attempts=retries + 1
+                    )
                 except FutureCancelledError:
                     record = _failed(city, "", "the task was cancelled on the cluster")
                 except Exception as exc:  # KilledWorker: its workers died (out of memory, killed)
@@ -290,9 +295,10 @@ def _distributed(
                     record = _failed(city, "", error)
                 done(city, record)
             with contextlib.suppress(Exception):
-                display.set_running(min(len(pending), sum(len(v) for v in client.processing().values())))
+                busy: dict[str, list[str]] = client.processing()  # type: ignore[no-untyped-call]
+                display.set_running(min(len(pending), sum(len(v) for v in busy.values())))
     except BaseException:
-        client.cancel(list(pending))
+        client.cancel(list(pending))  # type: ignore[no-untyped-call]
         raise
 
 
@@ -301,12 +307,12 @@ def local_cluster(workers: int | None = None, memory_limit: int | None = None,
     """A ``LocalCluster`` for a batch: ``workers`` processes (default the cores, at most 4) of
     one thread each, each offering its memory limit as the ``memory`` resource the city tasks
     declare (default: 90 % of this machine's memory shared among them)."""
-    import psutil
+    import psutil  # type: ignore[import-untyped]
     from distributed import LocalCluster
 
     n = workers or max(1, min(os.cpu_count() or 1, 4))
     per = memory_limit or int(psutil.virtual_memory().total * 0.9 / n)
-    return LocalCluster(
+    return LocalCluster(  # type: ignore[no-untyped-call]
         n_workers=n, threads_per_worker=1, processes=True, memory_limit=per,
         resources={"memory": per}, dashboard_address=dashboard, silence_logs=40,
     )  # fmt: skip
@@ -375,7 +381,7 @@ def batch(
         raise InputError(f"steps {', '.join(unknown) or '(none)'}: choose from {', '.join(STEPS)}")
     if retries < 0:
         raise InputError(f"retries {retries}: give 0 or more")
-    rows = read_cities(cities) if isinstance(cities, str | os.PathLike) else list(cities)
+    rows = read_cities(Path(cities)) if isinstance(cities, str | os.PathLike) else list(cities)
     if not rows:
         raise InputError("no cities to run; give at least one")
     ids = [c.city_id.lower() for c in rows]
@@ -445,7 +451,7 @@ def _write_record(
     doc = {
         "cityos": __version__, "started": started.isoformat(timespec="seconds"),
         "finished": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "scheduler": "sequential (this process)" if client is None else str(client.scheduler.address),
+        "scheduler": "sequential (this process)" if client is None else str(client.scheduler_info()["address"]),
         "settings": {"steps": list(settings.steps), "systems": list(settings.systems) or "built-in",
                      "lang": settings.lang, "headline": list(settings.headline),
                      "memory": conf["memory"], "source": conf["source"]},
@@ -454,4 +460,3 @@ def _write_record(
     with atomic_file(root / BATCH_RECORD) as tmp:
         tmp.write_text(json.dumps(doc, ensure_ascii=False, indent=2, default=str) + "\n", "utf-8")
     write_cities_table(root, [records[c.city_id] for c in rows], settings)
-

@@ -164,7 +164,9 @@ class _Row:
                 osm = self.file("osm", c["osm"])
         bundle = self.file("bundle", c["bundle"], folder=True) if c.get("bundle") else None
         if osm is None and bundle is None and "import" not in skip and not c.get("buildings"):
-            self.bad("neither osm nor buildings: give the OSM extract (or a bundle with skip=import)")
+            self.bad(
+                "neither osm nor buildings: give the OSM extract (or a bundle with skip=import)"
+            )
         units = tuple(self.unit(u) for u in _split(c.get("units", "")))
         registers: list[tuple[str, Path]] = []
         for item in _split(c.get("registers", "")):
@@ -279,7 +281,9 @@ def read_cities(path: str | Path) -> list[City]:
     if missing:
         problems.append(f"missing column {', '.join(missing)}")
     if unknown:
-        problems.append(f"unknown column {', '.join(unknown)} (the columns are {', '.join(COLUMNS)})")
+        problems.append(
+            f"unknown column {', '.join(unknown)} (the columns are {', '.join(COLUMNS)})"
+        )
     cities: list[City] = []
     seen: dict[str, int] = {}
     if not missing:
@@ -301,7 +305,9 @@ def read_cities(path: str | Path) -> list[City]:
         if not cities and not problems:
             problems.append("no cities; add one row per city")
     if problems:
-        shown = "; ".join(problems[:20]) + (f"; … {len(problems) - 20} more" if len(problems) > 20 else "")
+        shown = "; ".join(problems[:20]) + (
+            f"; … {len(problems) - 20} more" if len(problems) > 20 else ""
+        )
         raise InputError(f"{file}: {len(problems)} problem{'s' * (len(problems) > 1)}: {shown}; "
                          "fix them and run again")  # fmt: skip
     return cities
@@ -327,4 +333,6 @@ def digests(files: Iterable[Path], *, threads: int = 4) -> dict[str, str]:
 
 def as_rows(cities: Sequence[City]) -> list[dict[str, Any]]:
     """The cities as plain records (the columns of ``CITIES.csv``), for manifests."""
-    return [{"city_id": c.city_id, "name": c.name, "adcode": c.adcode, "row": c.row} for c in cities]
+    return [
+        {"city_id": c.city_id, "name": c.name, "adcode": c.adcode, "row": c.row} for c in cities
+    ]

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from cityos.cities.table import STEPS, City
@@ -220,12 +221,11 @@ def facts(folder: Path, headline: tuple[str, ...]) -> dict[str, Any]:
         out["units"] = {lv: u.get("count") for lv, u in summary.get("units", {}).items()}
         ind = pd.read_parquet(folder / "results" / "indicators.parquet",
                               columns=["level", "indicator_id", "value", "status"])  # fmt: skip
-        city = ind[ind["level"] == "city"].drop_duplicates("indicator_id").set_index("indicator_id")
+        city = ind[ind["level"] == "city"].drop_duplicates("indicator_id")
+        by_id = dict(zip(city["indicator_id"], city["value"].astype(float), strict=True))
         out["headline"] = {
-            i: (None if i not in city.index or pd.isna(city.at[i, "value"])
-                else float(city.at[i, "value"]))
-            for i in headline
-        }  # fmt: skip
+            i: (None if pd.isna(by_id.get(i, np.nan)) else by_id[i]) for i in headline
+        }
         pop = summary.get("population", {})
         out["population"] = pop.get("total") if isinstance(pop, dict) else None
     return out

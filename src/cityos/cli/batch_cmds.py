@@ -46,7 +46,7 @@ def _client(scheduler: str, workers: int | None, memory: int | None, dashboard: 
     from cityos.errors import InputError
 
     if scheduler == "local":
-        with local_cluster(workers, memory, dashboard) as cluster, Client(cluster) as client:
+        with local_cluster(workers, memory, dashboard) as cluster, Client(cluster) as client:  # type: ignore[no-untyped-call]
             _show(client, f"local cluster of {len(cluster.workers)} workers", quiet)
             yield client
         return
@@ -56,7 +56,7 @@ def _client(scheduler: str, workers: int | None, memory: int | None, dashboard: 
             param_hint="--scheduler",
         )
     try:
-        client = Client(scheduler, timeout="10s")
+        client = Client(scheduler, timeout="5s")  # type: ignore[no-untyped-call]
     except (OSError, TimeoutError) as exc:
         raise InputError(
             f"{scheduler}: no dask scheduler answers there ({type(exc).__name__}); start one with "

@@ -1,0 +1,171 @@
+"""``cityos batch`` from the command line against a real ``dask scheduler`` and two ``dask
+worker`` processes on loopback: one worker is killed (SIGKILL) while it runs a city and the batch
+still finishes with every city exactly once. Plus Ctrl-C, ``--resume`` and bad arguments."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from distributed import Client
+
+from cityos.cli import main
+from tests.web.conftest import free_port
+
+BIN = Path(sys.executable).parent
+CITYOS = [str(BIN / "cityos")]
+
+
+def _wait_for(predicate: object, timeout: float, what: str) -> object:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = predicate()  # type: ignore[operator]
+        if value:
+            return value
+        time.sleep(0.05)
+    pytest.fail(f"timed out after {timeout:g} s waiting for {what}")
+
+
+@pytest.fixture
+def scheduler(tmp_path: Path) -> Iterator[tuple[str, list[subprocess.Popen[bytes]]]]:
+    """A ``dask scheduler`` and two single-thread ``dask worker`` processes without nannies
+    (so the worker's pid is the process running the task), offering 4 GB of ``memory``."""
+    port = free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    logs = (tmp_path / "dask.log").open("wb")
+    procs = [subprocess.Popen([str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port",
+                               str(port), "--no-dashboard"], stdout=logs, stderr=logs)]  # fmt: skip
+    workers = [
+        subprocess.Popen(
+            [
+                str(BIN / "dask"),
+                "worker",
+                address,
+                "--no-nanny",
+                "--nthreads",
+                "1",
+                "--host",
+                "127.0.0.1",
+                "--no-dashboard",
+                "--resources",
+                "memory=4e9",
+                "--name",
+                f"w{i}",
+            ],
+            stdout=logs,
+            stderr=logs,
+        )
+        for i in range(2)
+    ]
+    procs += workers
+    try:
+        with Client(address, timeout="30s") as client:
+            client.wait_for_workers(2, timeout=60)
+        yield address, workers
+    finally:
+        for p in reversed(procs):
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        logs.close()
+
+
+def _running(out: Path) -> dict[str, object] | None:
+    for f in (out / ".work").glob("*/running.json"):
+        try:
+            return json.loads(f.read_text("utf-8"))  # type: ignore[no-any-return]
+        except (OSError, ValueError):
+            continue
+    return None
+
+
+def test_a_killed_worker_loses_no_city(
+    province: Path, tmp_path: Path, scheduler: tuple[str, list[subprocess.Popen[bytes]]]
+) -> None:
+    address, workers = scheduler
+    out = tmp_path / "out"
+    run = subprocess.Popen([*CITYOS, "batch", str(province), "--out", str(out), "--scheduler",
+                            address, "--retries", "0"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    running = _wait_for(lambda: _running(out), 120, "a city running on a worker")
+    victim = int(running["pid"])  # type: ignore[index, call-overload]
+    assert victim in {w.pid for w in workers}
+    os.kill(victim, signal.SIGKILL)
+    stdout, stderr = run.communicate(timeout=300)
+    assert run.returncode == 1, stderr.decode()  # the broken city failed, nothing else
+    assert f"scheduler {address} with 2 workers; dashboard" in stderr.decode()
+    table = pd.read_csv(out / "cities.csv", encoding="utf-8-sig")
+    assert table["city_id"].tolist() == ["toy_w", "toy_c", "hel", "broken"]  # each once
+    assert table["status"].tolist() == ["ok", "ok", "ok", "failed"]
+    killed = table[table["city_id"] == running["city_id"]].iloc[0]
+    assert not str(killed["worker"]).endswith(f":{victim}")  # finished on the other worker
+    indicators = pd.read_parquet(out / "all_indicators.parquet")
+    for cid in ("toy_w", "toy_c", "hel"):
+        own = pd.read_parquet(out / cid / "results" / "indicators.parquet")
+        assert (indicators["city_id"] == cid).sum() == len(own)
+    assert not (out / ".work").exists()
+    assert "3 of 4 cities done, 1 failed" in stdout.decode()
+
+
+def test_ctrl_c_keeps_finished_cities_and_resume_does_the_rest(
+    province: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    run = subprocess.Popen([*CITYOS, "batch", str(province), "--out", str(out), "--scheduler",
+                            "sequential"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    _wait_for(lambda: (out / "toy_c" / "city.json").is_file(), 120, "the second city")
+    run.send_signal(signal.SIGINT)
+    _, stderr = run.communicate(timeout=60)
+    assert run.returncode == 130
+    assert stderr.decode().strip().endswith("interrupted; nothing half-written was left behind")
+    record = json.loads((out / "batch.json").read_text("utf-8"))
+    status = {c["city_id"]: c["status"] for c in record["cities"]}
+    assert status["toy_w"] == status["toy_c"] == "ok"
+    assert status["broken"] == "interrupted"
+    assert not any((out / ".work").glob("*"))
+    for cid in ("toy_w", "toy_c"):
+        assert (out / cid / "report.html").is_file()
+    done = subprocess.run([*CITYOS, "batch", str(province), "--out", str(out), "--scheduler",
+                           "sequential", "--resume", "-q"], capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 1
+    assert "(2 unchanged, not run again)" in done.stdout
+    table = pd.read_csv(out / "cities.csv", encoding="utf-8-sig")
+    assert table["resumed"].tolist() == [True, True, False, False]
+    assert table["status"].tolist() == ["ok", "ok", "ok", "failed"]
+
+
+def test_cli_refuses_clearly(
+    province: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "batch.json").write_text("{}", "utf-8")
+    assert main(["batch", str(province), "--out", str(tmp_path / "out"), "--scheduler",
+                 "sequential"]) == 2  # fmt: skip
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "pass --resume" in err
+    assert (
+        main(["batch", str(province), "--out", str(tmp_path / "o2"), "--memory-limit", "lots"]) == 2
+    )
+    assert "a size such as 6GiB" in capsys.readouterr().err
+    assert main(["batch", str(province), "--out", str(tmp_path / "o3"), "--scheduler", "yarn"]) == 2
+    assert "use local, sequential or a scheduler address" in capsys.readouterr().err
+    port = free_port()  # nothing listens there
+    assert main(["batch", str(province), "--out", str(tmp_path / "o4"), "--scheduler",
+                 f"tcp://127.0.0.1:{port}"]) == 2  # fmt: skip
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no dask scheduler answers there" in err
+    (tmp_path / "bad.csv").write_text("city_id,name\n", "utf-8")
+    assert main(["batch", str(tmp_path / "bad.csv"), "--out", str(tmp_path / "o5")]) == 2
+    assert "no cities; add one row per city" in capsys.readouterr().err
