@@ -282,6 +282,17 @@ CASES = [
     Case("compare-other-city", ("compare", "{w}/res", "{w}/res2"), "share no unit id", prep=_other_city),
     Case("node-index-folder", (*HEL, "--out", "{w}/b", "--node-index", "sparse_file_array,{w}/no/dir/idx"),
          "--node-index sparse_file_array"),
+    Case("batch-out-is-results", ("batch", "{w}/c.csv", "--out", "{w}/res", "--force", "--scheduler", "sequential"),
+         "is a health-check results folder, not a batch folder",
+         prep=_write("c.csv", "city_id,name,osm\nhel,Helsinki,demo:helsinki\n")),
+    Case("batch-out-holds-input", ("batch", "{w}/c.csv", "--out", "{w}/mydata", "--scheduler", "sequential"),
+         "contains the input", prep=_both(_osm_in_user_folder,
+                                           _write("c.csv", "city_id,name,osm\nc,C,mydata/city.osm.pbf\n"))),
+    Case("batch-list-problems", ("batch", "{w}/c.csv", "--out", "{w}/p", "--scheduler", "sequential"),
+         "2 problems: row 2 (x): osm 'x.pbf': no such file", prep=_write("c.csv", "city_id,name,osm\nx,X,x.pbf\n,Y,demo:kouvola\n")),
+    Case("batch-out-exists", ("batch", "{w}/c.csv", "--out", "{w}/p", "--scheduler", "sequential"),
+         "batch folder exists; pass --resume", prep=_both(
+             _write("c.csv", "city_id,name,osm\nhel,Helsinki,demo:helsinki\n"), _write("p/batch.json", "{}"))),
     Case("poi-table-no-coordinates", (*HEL, "--out", "{w}/b", "--facilities", "{w}/p.csv"),
          "name the columns lon and lat", prep=_write("p.csv", "name,address\n幼儿园,北京\n")),
 ]  # fmt: skip

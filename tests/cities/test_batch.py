@@ -13,11 +13,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from distributed import Client, LocalCluster
+from playwright.sync_api import Browser, sync_playwright
 
 import cityos
 from cityos.cities import BatchResult, city_from_mapping, read_cities
 from cityos.errors import InputError, OutputExistsError
 from tests.cities.conftest import TOY_COVERAGE, toy_city
+from tests.report.test_html import ARGS, CHROMIUM
 
 OK = ["toy_w", "toy_c", "hel"]
 
@@ -190,3 +192,34 @@ def test_every_problem_of_the_list_at_once(tmp_path: Path) -> None:
     for part in ("unknown column colour", "row 3: city_id 'a' repeats row 2", "row 4 (.x): city_id",
                  "row 4 (.x): name is empty", "osm 'nothing.pbf': no such file", "5 problems"):  # fmt: skip
         assert part in text, part
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+def test_comparison_page_in_chromium(sequential: BatchResult, browser: Browser) -> None:
+    page = browser.new_page()
+    errors: list[str] = []
+    outside: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("request", lambda r: outside.append(r.url) if not r.url.startswith("file://") else None)
+    page.goto((sequential.out / "comparison.html").as_uri())
+    assert page.locator("#shapes path.city").count() == 3  # the three finished cities
+    page.select_option("#indicator", "pop_supermarket_500m")
+    names = page.locator("#rank tr td:nth-child(2)").all_inner_texts()
+    ranks = page.locator("#rank tr td:nth-child(1)").all_inner_texts()
+    assert names == ["中城", "Helsinki", "西城", "坏城"]
+    assert ranks == ["1", "2", "3", "—"]  # the failed city is listed, not ranked
+    assert page.locator("#cities tr.failed").count() == 1
+    fills = set(
+        page.locator("#shapes path.city").evaluate_all("ps => ps.map(p => p.getAttribute('fill'))")
+    )
+    assert len(fills) == 3  # 100 %, 72 % and 50 % in three shades
+    assert errors == [] and outside == []
+    page.close()

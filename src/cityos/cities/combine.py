@@ -42,6 +42,7 @@ def cities_table(records: Sequence[dict[str, Any]], headline: Sequence[str]) -> 
             "error": r.get("error"), "attempts": r.get("attempts"), "worker": r.get("worker"),
             "extract_mb": (r["extract_bytes"] / 1e6 if r.get("extract_bytes") else None),
             "memory_request_gb": (r["memory_request"] / 1e9 if r.get("memory_request") else None),
+            "memory_peak_gb": (r["memory_peak"] / 1e9 if r.get("memory_peak") else None),
             "buildings": r.get("buildings"), "facilities": r.get("facilities"),
             "population": r.get("population"),
             **{f"units_{lv}": units.get(lv) for lv in LEVELS},

@@ -23,12 +23,13 @@ import hashlib
 import json
 import os
 import shutil
-import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cityos.cities.cluster import run_on_cluster
+from cityos.cities.display import Display
 from cityos.cities.table import STEPS, City, digests, read_cities
 from cityos.cities.task import (
     CITY_RECORD,
@@ -36,9 +37,16 @@ from cityos.cities.task import (
     CityTaskError,
     Settings,
     city_outputs,
+    failed_record,
+    interrupted_record,
     run_city,
 )
-from cityos.errors import ConfigError, InputError, OutputError, OutputExistsError
+from cityos.errors import (
+    ConfigError,
+    InputError,
+    OutputError,
+    OutputExistsError,
+)
 from cityos.outputs import check_output_folder
 from cityos.version import __version__
 
@@ -50,7 +58,6 @@ __all__ = [
     "BatchResult",
     "batch",
     "load_batch_settings",
-    "local_cluster",
     "memory_need",
 ]
 
@@ -158,68 +165,9 @@ def _recover(root: Path) -> None:
     shutil.rmtree(work, ignore_errors=True)
 
 
-def _failed(
-    city: City, step: str, error: str, *, trace: str = "", attempts: int = 1
-) -> dict[str, Any]:
-    return {"city_id": city.city_id, "name": city.name, "adcode": city.adcode, "status": "failed",
-            "step": step, "error": error, "traceback": trace, "attempts": attempts,
-            "durations_s": {}}  # fmt: skip
-
-
-def _interrupted(city: City) -> dict[str, Any]:
-    return {"city_id": city.city_id, "name": city.name, "adcode": city.adcode,
-            "status": "interrupted", "error": "not finished: the batch was interrupted",
-            "durations_s": {}}  # fmt: skip
-
-
-class _Display:
-    """Cities done / running / failed with elapsed and estimated time (by extract size)."""
-
-    def __init__(self, total_bytes: int, n: int, *, quiet: bool) -> None:
-        self.n, self.done, self.failed, self.running = n, 0, 0, 0
-        self.quiet = quiet
-        self.bar: Any = None
-        if quiet or n == 0:
-            return
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-
-        self.bar = Progress(
-            TextColumn("[bold]cities[/] {task.description}"), BarColumn(),
-            TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn(),
-            console=Console(stderr=True),
-        )  # fmt: skip
-        self.task = self.bar.add_task(self._text(), total=max(total_bytes, 1))
-        self.bar.start()
-
-    def _text(self) -> str:
-        return f"{self.done}/{self.n} done · {self.running} running · {self.failed} failed"
-
-    def finished(self, record: dict[str, Any], size: int) -> None:
-        self.done += 1
-        self.failed += record["status"] == "failed"
-        if self.bar is not None:
-            self.bar.update(self.task, advance=max(size, 1), description=self._text())
-
-    def set_running(self, n: int) -> None:
-        self.running = n
-        if self.bar is not None:
-            self.bar.update(self.task, description=self._text())
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.stop()
-
-
 def _sequential(
     todo: list[tuple[City, str, dict[str, str]]], settings: Settings, root: Path, retries: int,
-    done: Callable[[City, dict[str, Any]], None], display: _Display,
+    done: Callable[[City, dict[str, Any]], None], display: Display,
 ) -> None:  # fmt: skip
     for city, print_, inputs in todo:
         display.set_running(1)
@@ -231,91 +179,11 @@ def _sequential(
                 break
             except CityTaskError as exc:
                 if attempt > retries:
-                    record = _failed(city, exc.step, exc.error, trace=exc.trace, attempts=attempt)
+                    record = failed_record(
+                        city, exc.step, exc.error, trace=exc.trace, attempts=attempt
+                    )
         done(city, record)
     display.set_running(0)
-
-
-def _worker_memory(client: Client) -> int | None:
-    """The largest ``memory`` resource a worker offers (None: no worker declares one)."""
-    offers = [
-        w.get("resources", {}).get("memory")
-        for w in client.scheduler_info(n_workers=-1)["workers"].values()
-    ]
-    found = [float(m) for m in offers if m]
-    return int(max(found)) if found else None
-
-
-def _distributed(
-    todo: list[tuple[City, str, dict[str, str]]], settings: Settings, root: Path, retries: int,
-    done: Callable[[City, dict[str, Any]], None], display: _Display, client: Client,
-    needs: dict[str, int],
-) -> None:  # fmt: skip
-    from distributed import wait
-    from distributed.client import FutureCancelledError
-
-    cap = _worker_memory(client)
-    token = hashlib.sha256(f"{root}{time.time()}".encode()).hexdigest()[:8]
-    futures: dict[Any, City] = {}
-    for city, print_, inputs in todo:
-        extra: dict[str, Any] = {}
-        if cap is not None:  # never more than the largest worker offers, or it would wait forever
-            extra["resources"] = {"memory": min(needs[city.city_id], cap)}
-        f = client.submit(
-            run_city, city, settings, str(root), print_, inputs, key=f"city-{city.city_id}-{token}",
-            pure=False, retries=retries, priority=city.extract_bytes(), **extra,
-        )  # fmt: skip
-        futures[f] = city
-    pending = set(futures)
-    try:
-        while pending:
-            try:
-                finished, pending = wait(pending, timeout=1.0, return_when="FIRST_COMPLETED")  # type: ignore[no-untyped-call]
-            except TimeoutError:
-                finished = set()
-            for f in finished:
-                city = futures[f]
-                try:
-                    record = f.result()
-                    record["attempts"] = record.get("attempts", 1)
-                except CityTaskError as exc:
-                    record = _failed(
-                        city, exc.step, exc.error, trace=exc.trace, attempts=retries + 1
-                    )
-                except FutureCancelledError:
-                    record = _failed(city, "", "the task was cancelled on the cluster")
-                except Exception as exc:  # KilledWorker: its workers died (out of memory, killed)
-                    kind = type(exc).__name__
-                    if kind == "KilledWorker":
-                        error = ("the workers running this city died (out of memory or killed) as "
-                                 "many times as the scheduler allows; give workers more memory "
-                                 "(--memory-limit) or run this city alone")  # fmt: skip
-                    else:
-                        error = f"{kind}: {' '.join(str(exc).split())}"
-                    record = _failed(city, "", error)
-                done(city, record)
-            with contextlib.suppress(Exception):
-                busy: dict[str, list[str]] = client.processing()  # type: ignore[no-untyped-call]
-                display.set_running(min(len(pending), sum(len(v) for v in busy.values())))
-    except BaseException:
-        client.cancel(list(pending))  # type: ignore[no-untyped-call]
-        raise
-
-
-def local_cluster(workers: int | None = None, memory_limit: int | None = None,
-                  dashboard: str = ":8787") -> Any:  # fmt: skip
-    """A ``LocalCluster`` for a batch: ``workers`` processes (default the cores, at most 4) of
-    one thread each, each offering its memory limit as the ``memory`` resource the city tasks
-    declare (default: 90 % of this machine's memory shared among them)."""
-    import psutil  # type: ignore[import-untyped]
-    from distributed import LocalCluster
-
-    n = workers or max(1, min(os.cpu_count() or 1, 4))
-    per = memory_limit or int(psutil.virtual_memory().total * 0.9 / n)
-    return LocalCluster(  # type: ignore[no-untyped-call]
-        n_workers=n, threads_per_worker=1, processes=True, memory_limit=per,
-        resources={"memory": per}, dashboard_address=dashboard, silence_logs=40,
-    )  # fmt: skip
 
 
 def batch(
@@ -414,7 +282,7 @@ def batch(
             else:
                 plan.append((c, print_, inputs))
         needs = {c.city_id: memory_need(c, conf) for c in rows}
-        display = _Display(sum(c.extract_bytes() or 1 for c, _, _ in plan), len(plan), quiet=quiet)
+        display = Display(sum(c.extract_bytes() or 1 for c, _, _ in plan), len(plan), quiet=quiet)
 
         def done(city: City, record: dict[str, Any]) -> None:
             record["memory_request"] = needs[city.city_id]
@@ -426,11 +294,11 @@ def batch(
             if client is None:
                 _sequential(plan, settings, root, retries, done, display)
             else:
-                _distributed(plan, settings, root, retries, done, display, client, needs)
+                run_on_cluster(plan, settings, root, retries, done, display, client, needs)
         except BaseException:
             display.close()
             for c in rows:
-                records.setdefault(c.city_id, _interrupted(c))
+                records.setdefault(c.city_id, interrupted_record(c))
             _write_record(root, rows, records, settings, conf, started, client)
             raise
         display.close()

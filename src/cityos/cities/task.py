@@ -14,11 +14,13 @@ the city at once: running it again would fail the same way. Any other exception 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
 import shutil
 import socket
+import threading
 import time
 import traceback
 import uuid
@@ -41,6 +43,8 @@ __all__ = [
     "Settings",
     "city_outputs",
     "commit_city",
+    "failed_record",
+    "interrupted_record",
     "run_city",
 ]
 
@@ -64,6 +68,22 @@ class Settings:
     def steps_for(self, city: City) -> list[str]:
         """The steps this city runs: the batch's, less those its row skips."""
         return [s for s in STEPS if s in self.steps and s not in city.skipped()]
+
+
+def failed_record(
+    city: City, step: str, error: str, *, trace: str = "", attempts: int = 1
+) -> dict[str, Any]:
+    """The record of a city that failed at ``step`` with ``error``."""
+    return {"city_id": city.city_id, "name": city.name, "adcode": city.adcode, "status": "failed",
+            "step": step, "error": error, "traceback": trace, "attempts": attempts,
+            "durations_s": {}}  # fmt: skip
+
+
+def interrupted_record(city: City) -> dict[str, Any]:
+    """The record of a city the batch did not finish (Ctrl-C)."""
+    return {"city_id": city.city_id, "name": city.name, "adcode": city.adcode,
+            "status": "interrupted", "error": "not finished: the batch was interrupted",
+            "durations_s": {}}  # fmt: skip
 
 
 class CityTaskError(Exception):
@@ -231,6 +251,38 @@ def facts(folder: Path, headline: tuple[str, ...]) -> dict[str, Any]:
     return out
 
 
+class PeakMemory:
+    """The highest resident memory of this process and its children (the import's building
+    reader) while the block runs, sampled every ``interval`` seconds by a thread."""
+
+    def __init__(self, interval: float = 0.2) -> None:
+        self.interval = interval
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="cityos-peak-memory", daemon=True)
+
+    def _watch(self) -> None:
+        import psutil  # type: ignore[import-untyped]
+
+        me = psutil.Process()
+        while True:
+            with contextlib.suppress(psutil.Error):
+                rss = me.memory_info().rss + sum(
+                    c.memory_info().rss for c in me.children(recursive=True)
+                )
+                self.peak = max(self.peak, int(rss))
+            if self._stop.wait(self.interval):
+                return
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 def _clean(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
@@ -297,7 +349,7 @@ def run_city(
     (stage / "running.json").write_text(json.dumps({"pid": os.getpid(), **record}), "utf-8")
     step = ""
     try:
-        with warnings.catch_warnings(record=True) as caught:
+        with warnings.catch_warnings(record=True) as caught, PeakMemory() as memory:
             warnings.simplefilter("always")
             for step in STEPS:
                 if step not in steps:
@@ -309,6 +361,7 @@ def run_city(
         messages = list(dict.fromkeys(" ".join(str(w.message).split()) for w in caught))
         record["warnings"] = messages[:MAX_WARNINGS]
         record["warnings_total"] = len(messages)
+        record["memory_peak"] = memory.peak
         record.update(facts(stage, settings.headline))
         record["durations_s"]["total"] = round(time.time() - started, 3)
         record["finished"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")

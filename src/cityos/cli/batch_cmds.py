@@ -42,7 +42,7 @@ def _client(scheduler: str, workers: int | None, memory: int | None, dashboard: 
         return
     from distributed import Client
 
-    from cityos.cities.run import local_cluster
+    from cityos.cities.cluster import local_cluster
     from cityos.errors import InputError
 
     if scheduler == "local":
