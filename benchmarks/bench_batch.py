@@ -17,8 +17,7 @@ Figures printed:
   counts by the rank-size rule (Zipf, exponent 1): city k has ``TOP / k`` buildings, at least
   10,000 (TOP = 2,000,000, about the OSM footprints of the largest Chinese cities, an
   assumption); each city's time is the fitted line; the cities are scheduled biggest first on
-  32 workers (what the batch's ``priority`` does: longest-processing-time-first list
-  scheduling); the makespan is divided by the parallel efficiency measured here on 2 workers
+  32 workers (what the batch does: longest-processing-time-first list scheduling); the makespan is divided by the parallel efficiency measured here on 2 workers
   (contention of memory bandwidth and disk, assumed no worse at 32). Target: < 1 hour.
 
 Usage::

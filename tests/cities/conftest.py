@@ -61,3 +61,17 @@ def province(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``cities.csv`` of the four cities (toy_w, toy_c, hel, broken)."""
     root = tmp_path_factory.mktemp("province")
     return write_cities(root, province_rows(root))
+
+
+def big_toy_city(path: Path, rows: int = 1000, per_row: int = 100) -> Path:
+    """``rows`` parallel streets 60 m apart, each with ``per_row`` 8 × 10 m blocks: a city of
+    ``rows × per_row`` buildings (100,000 by default, about 0.7 GB for its task)."""
+    t = ToyOsm()
+    for r in range(rows):
+        y = r * 60.0
+        t.way([t.node(0, y), t.node(per_row * 20.0, y)], highway="residential")
+        for i in range(per_row):
+            x = 10 + 20 * i
+            t.ring(x - 4, y + 15, x + 4, y + 25, building="apartments", building__levels="4")
+    t.node(0, 10, shop="supermarket")
+    return t.write(path)

@@ -18,6 +18,8 @@ import pytest
 from distributed import Client
 
 from cityos.cli import main
+from tests.cities.conftest import big_toy_city
+from tests.conftest import TOY_CRS, expect_warnings
 from tests.web.conftest import free_port
 
 BIN = Path(sys.executable).parent
@@ -169,3 +171,63 @@ def test_cli_refuses_clearly(
     (tmp_path / "bad.csv").write_text("city_id,name\n", "utf-8")
     assert main(["batch", str(tmp_path / "bad.csv"), "--out", str(tmp_path / "o5")]) == 2
     assert "no cities; add one row per city" in capsys.readouterr().err
+
+
+def test_out_of_memory_fails_that_city_alone(province: Path, tmp_path: Path) -> None:
+    """One worker of 440 MB: the 100,000-building city outgrows it and the nanny kills the
+    worker; with no second chance allowed that city is recorded as failed with the reason, and
+    the toy cities (about 0.3 GB), which waited in the batch, finish on the restarted worker."""
+    import dask
+    from distributed import LocalCluster
+
+    import cityos
+    from cityos.cities import city_from_mapping, read_cities
+
+    big = city_from_mapping({"city_id": "big", "name": "大城", "osm": str(big_toy_city(tmp_path / "big.osm")),
+                             "options": f"measure_crs={TOY_CRS}"})  # fmt: skip
+    toys = [c for c in read_cities(province) if c.city_id.startswith("toy")]
+    limit = 440_000_000
+    settings = {
+        "distributed.scheduler.allowed-failures": 0,
+        "distributed.worker.memory.pause": False,
+    }
+    with (
+        dask.config.set(settings),
+        LocalCluster(n_workers=1, threads_per_worker=1, memory_limit=limit, resources={"memory": limit},
+                     dashboard_address=":0", silence_logs=50) as cluster,
+        Client(cluster) as client,
+        expect_warnings(r"3 cities \(big, toy_w, toy_c\) need more memory than any worker"),
+    ):  # fmt: skip
+        result = cityos.batch([big, *toys], tmp_path / "out", client=client)
+    status = {r["city_id"]: r["status"] for r in result.records}
+    assert status == {"big": "failed", "toy_w": "ok", "toy_c": "ok"}
+    assert "died (out of memory or killed)" in result.records[0]["error"]
+    assert not (tmp_path / "out" / "big").exists()
+
+
+def test_ctrl_c_in_a_terminal_stops_the_cluster_quietly(province: Path, tmp_path: Path) -> None:
+    """Ctrl-C reaches the whole foreground process group, the cluster's workers too: the batch
+    ends with exit 130 and one line, no worker prints a traceback, no process is left."""
+    out = tmp_path / "out"
+    run = subprocess.Popen([*CITYOS, "batch", str(province), "--out", str(out), "--workers", "2",
+                            "--dashboard", ":0"], start_new_session=True,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    _wait_for(lambda: any(out.glob("*/city.json")), 120, "a finished city")
+    os.killpg(run.pid, signal.SIGINT)
+    _, stderr = run.communicate(timeout=60)
+    text = stderr.decode()
+    assert run.returncode == 130
+    assert "Traceback" not in text and "KeyboardInterrupt" not in text, text
+    assert text.strip().endswith("cityos: interrupted; nothing half-written was left behind")
+
+    def gone() -> bool:
+        try:
+            os.killpg(run.pid, 0)
+        except ProcessLookupError:
+            return True
+        return False
+
+    _wait_for(gone, 30, "the worker processes to end")
+    for record in json.loads((out / "batch.json").read_text("utf-8"))["cities"]:
+        if record["status"] == "ok":
+            assert (out / record["city_id"] / "report.html").is_file()

@@ -1,7 +1,11 @@
 """The cities of a batch on Dask distributed: one ``client.submit`` per city, biggest first.
 
-Each city declares the memory its task needs as the ``memory`` resource when the workers offer
-one (never more than the largest offer, or it would wait forever); unexpected errors are retried
+As many cities are submitted at a time as the workers have threads (re-read as workers come
+and go), the next as one ends: a worker then holds only the city it runs, so a worker that dies
+(a city out of memory) takes no queued city with it — the scheduler counts a dead worker against
+every task it held. Each city declares the memory its task needs as the ``memory`` resource when
+the workers offer one (never more than the largest offer, or it would wait forever). Unexpected
+errors are retried
 ``retries`` times; results are taken as they complete; a worker that dies costs only its task,
 which the scheduler runs again elsewhere (up to its ``allowed-failures``, then ``KilledWorker``
 and the city is recorded as failed). Interrupted, the pending tasks are cancelled.
@@ -31,12 +35,41 @@ __all__ = ["local_cluster", "run_on_cluster", "worker_memory"]
 
 def worker_memory(client: Client) -> int | None:
     """The largest ``memory`` resource a worker offers (None: no worker declares one)."""
-    offers = [
-        w.get("resources", {}).get("memory")
-        for w in client.scheduler_info(n_workers=-1)["workers"].values()
+    offered = [
+        w.get("resources", {}) for w in client.scheduler_info(n_workers=-1)["workers"].values()
     ]
-    found = [float(m) for m in offers if m]
+    found = [float(r["memory"]) for r in offered if r.get("memory")]
     return int(max(found)) if found else None
+
+
+def _threads(client: Client) -> int:
+    """Threads of the workers connected now (at least 1, so that a batch waits for workers)."""
+    with contextlib.suppress(Exception):
+        nthreads: dict[str, int] = client.nthreads()  # type: ignore[no-untyped-call]
+        return max(1, sum(nthreads.values()))
+    return 1
+
+
+def _record(city: City, future: Any, retries: int) -> dict[str, Any]:
+    """A finished task's record, or the record of its failure."""
+    from distributed.client import FutureCancelledError
+
+    try:
+        record: dict[str, Any] = future.result()
+        record["attempts"] = record.get("attempts", 1)
+        return record
+    except CityTaskError as exc:
+        return failed_record(city, exc.step, exc.error, trace=exc.trace, attempts=retries + 1)
+    except FutureCancelledError:
+        return failed_record(city, "", "the task was cancelled on the cluster")
+    except Exception as exc:  # KilledWorker: the workers running it died (out of memory, killed)
+        if type(exc).__name__ == "KilledWorker":
+            return failed_record(city, "", KILLED)
+        return failed_record(city, "", f"{type(exc).__name__}: {' '.join(str(exc).split())}")
+
+
+KILLED = ("the workers running this city died (out of memory or killed) as many times as the "
+          "scheduler allows; give workers more memory (--memory-limit) or run this city alone")  # fmt: skip
 
 
 def run_on_cluster(
@@ -44,8 +77,9 @@ def run_on_cluster(
     done: Callable[[City, dict[str, Any]], None], display: Display, client: Client,
     needs: dict[str, int],
 ) -> None:  # fmt: skip
+    """Run the cities on ``client``'s cluster, biggest extract first, as many at a time as the
+    workers have threads (re-read as workers come and go), calling ``done`` as each ends."""
     from distributed import wait
-    from distributed.client import FutureCancelledError
 
     cap = worker_memory(client)
     big = [c.city_id for c, _, _ in todo if cap is not None and needs[c.city_id] > cap]
@@ -58,49 +92,31 @@ def run_on_cluster(
             stacklevel=3,
         )
     token = hashlib.sha256(f"{root}{time.time()}".encode()).hexdigest()[:8]
-    futures: dict[Any, City] = {}
-    for city, print_, inputs in todo:
-        extra: dict[str, Any] = {}
-        if cap is not None:  # never more than the largest worker offers, or it would wait forever
-            extra["resources"] = {"memory": min(needs[city.city_id], cap)}
-        f = client.submit(
-            run_city, city, settings, str(root), print_, inputs, key=f"city-{city.city_id}-{token}",
-            pure=False, retries=retries, priority=city.extract_bytes(), **extra,
-        )  # fmt: skip
-        futures[f] = city
-    pending = set(futures)
+    queue = sorted(todo, key=lambda t: t[0].extract_bytes(), reverse=True)
+    queue.reverse()  # pop() takes the biggest
+    running: dict[Any, City] = {}
     try:
-        while pending:
+        while queue or running:
+            while queue and len(running) < _threads(client):
+                city, print_, inputs = queue.pop()
+                extra: dict[str, Any] = {}
+                if cap is not None:  # never above the largest offer, or it would wait forever
+                    extra["resources"] = {"memory": min(needs[city.city_id], cap)}
+                f = client.submit(
+                    run_city, city, settings, str(root), print_, inputs, pure=False,
+                    key=f"city-{city.city_id}-{token}", retries=retries, **extra,
+                )  # fmt: skip
+                running[f] = city
+            display.set_running(len(running))
             try:
-                finished, pending = wait(pending, timeout=1.0, return_when="FIRST_COMPLETED")  # type: ignore[no-untyped-call]
+                finished, _ = wait(list(running), timeout=1.0, return_when="FIRST_COMPLETED")  # type: ignore[no-untyped-call]
             except TimeoutError:
-                finished = set()
+                continue
             for f in finished:
-                city = futures[f]
-                try:
-                    record = f.result()
-                    record["attempts"] = record.get("attempts", 1)
-                except CityTaskError as exc:
-                    record = failed_record(
-                        city, exc.step, exc.error, trace=exc.trace, attempts=retries + 1
-                    )
-                except FutureCancelledError:
-                    record = failed_record(city, "", "the task was cancelled on the cluster")
-                except Exception as exc:  # KilledWorker: its workers died (out of memory, killed)
-                    kind = type(exc).__name__
-                    if kind == "KilledWorker":
-                        error = ("the workers running this city died (out of memory or killed) as "
-                                 "many times as the scheduler allows; give workers more memory "
-                                 "(--memory-limit) or run this city alone")  # fmt: skip
-                    else:
-                        error = f"{kind}: {' '.join(str(exc).split())}"
-                    record = failed_record(city, "", error)
-                done(city, record)
-            with contextlib.suppress(Exception):
-                busy: dict[str, list[str]] = client.processing()  # type: ignore[no-untyped-call]
-                display.set_running(min(len(pending), sum(len(v) for v in busy.values())))
+                city = running.pop(f)
+                done(city, _record(city, f, retries))
     except BaseException:
-        client.cancel(list(pending))  # type: ignore[no-untyped-call]
+        client.cancel(list(running))  # type: ignore[no-untyped-call]
         raise
 
 
@@ -117,4 +133,5 @@ def local_cluster(workers: int | None = None, memory_limit: int | None = None,
     return LocalCluster(  # type: ignore[no-untyped-call]
         n_workers=n, threads_per_worker=1, processes=True, memory_limit=per,
         resources={"memory": per}, dashboard_address=dashboard, silence_logs=40,
+        preload=["cityos.cities.worker"],
     )  # fmt: skip

@@ -5,9 +5,10 @@ out each city's fingerprint (SHA-256 of its input files, its options, the batch 
 cityos version), skips with ``resume`` the cities whose folder holds a complete run of the same
 fingerprint, runs the others and writes the results across cities (:mod:`cityos.cities.combine`).
 
-On Dask every city is one ``client.submit`` of :func:`cityos.cities.task.run_city`: biggest
-extract first (``priority``), ``retries`` for unexpected errors, a declared ``memory`` resource
-where the workers offer one, and results gathered as they complete. A worker that dies mid-task
+On Dask every city is one ``client.submit`` of :func:`cityos.cities.task.run_city`
+(:mod:`cityos.cities.cluster`): biggest extract first, as many at a time as the workers have
+threads, ``retries`` for unexpected errors, a declared ``memory`` resource where the workers
+offer one, and results taken as they complete. A worker that dies mid-task
 costs only that task: the scheduler runs it again elsewhere (up to its ``allowed-failures``,
 then the city is recorded as failed), and every finished city is already committed to its
 folder. Ctrl-C cancels what is left, records it as interrupted and stops; the finished cities
@@ -300,6 +301,8 @@ def batch(
             for c in rows:
                 records.setdefault(c.city_id, interrupted_record(c))
             _write_record(root, rows, records, settings, conf, started, client)
+            with contextlib.suppress(OSError):  # empty once the tasks cleaned their staging
+                (root / WORK_FOLDER).rmdir()
             raise
         display.close()
         ordered = [records[c.city_id] for c in rows]
