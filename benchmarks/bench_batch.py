@@ -9,7 +9,7 @@ whole task: import → checkup (the three built-in systems) → renew → report
 Figures printed:
 
 * wall time sequential (``cityos.batch(client=None)``) and on 2 workers
-  (``LocalCluster(n_workers=2, threads_per_worker=1)``), their ratio and the fraction of the
+  (``cityos batch --workers 2``: one thread each), their ratio and the fraction of the
   ideal 2× reached. Target (issue 15): ratio ≥ 1.7.
 * per-city task time and peak memory against buildings and extract size, with a least-squares
   line t = a + b × buildings and the memory line used by cityos/cities/batch.toml.
@@ -17,7 +17,8 @@ Figures printed:
   counts by the rank-size rule (Zipf, exponent 1): city k has ``TOP / k`` buildings, at least
   10,000 (TOP = 2,000,000, about the OSM footprints of the largest Chinese cities, an
   assumption); each city's time is the fitted line; the cities are scheduled biggest first on
-  32 workers (what the batch does: longest-processing-time-first list scheduling); the makespan is divided by the parallel efficiency measured here on 2 workers
+  32 workers (what the batch does: longest-processing-time-first list scheduling); the
+  makespan is divided by the parallel efficiency measured here on 2 workers
   (contention of memory bandwidth and disk, assumed no worse at 32). Target: < 1 hour.
 
 Usage::
@@ -84,9 +85,11 @@ def lpt_makespan(times: list[float], workers: int) -> float:
 
 
 def main() -> None:
-    from distributed import Client, LocalCluster
+    from dask.utils import parse_bytes
+    from distributed import Client
 
     import cityos
+    from cityos.cities.cluster import local_cluster
 
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -106,9 +109,8 @@ def main() -> None:
         t_seq = time.perf_counter() - t0
         print(f"sequential, one process: {t_seq:.1f} s", flush=True)
         t0 = time.perf_counter()  # the cluster's start counts too
-        with LocalCluster(n_workers=2, threads_per_worker=1, memory_limit=args.memory_limit,
-                          resources={"memory": 8 * 2**30}, dashboard_address=":0",
-                          silence_logs=40) as lc, Client(lc) as client:  # fmt: skip
+        memory = parse_bytes(args.memory_limit)
+        with local_cluster(2, memory, ":0") as lc, Client(lc) as client:
             dist = cityos.batch(listing, root / "distributed", client=client, quiet=False)
             t_dist = time.perf_counter() - t0
         print(f"2 workers (LocalCluster): {t_dist:.1f} s", flush=True)
