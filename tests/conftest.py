@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import warnings
 from collections.abc import Callable, Iterable, Iterator
@@ -18,6 +19,7 @@ import pyproj
 import pytest
 import shapely
 from hypothesis import settings
+from playwright.sync_api import Browser, sync_playwright
 
 import cityos
 
@@ -232,3 +234,17 @@ def blank_store(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return fresh_database(
         request.getfixturevalue("pg_cluster"), f"blank_{request.node.name.split('[')[0][:40]}"
     )
+
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", "--disable-sync"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium, headless, driven by Playwright (no browser download at run time)."""
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()

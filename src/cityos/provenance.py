@@ -8,10 +8,11 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-__all__ = ["source_record"]
+__all__ = ["sha256_file", "source_record"]
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
+    """SHA-256 of a file's bytes (hex), read in 1 MiB blocks."""
     h = hashlib.sha256()
     with path.open("rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
@@ -23,9 +24,9 @@ def source_record(path: Path, kind: str, **extra: Any) -> dict[str, Any]:
     files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
     stat_time = max(p.stat().st_mtime for p in files) if files else 0.0
     digest = (
-        hashlib.sha256("".join(_sha256(p) for p in files).encode()).hexdigest()
+        hashlib.sha256("".join(sha256_file(p) for p in files).encode()).hexdigest()
         if len(files) > 1
-        else (_sha256(files[0]) if files else "")
+        else (sha256_file(files[0]) if files else "")
     )
     return {
         "kind": kind,

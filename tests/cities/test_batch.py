@@ -13,13 +13,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from distributed import Client, LocalCluster
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser
 
 import cityos
 from cityos.cities import BatchResult, city_from_mapping, read_cities
 from cityos.errors import InputError, OutputExistsError
 from tests.cities.conftest import TOY_COVERAGE, toy_city
-from tests.report.test_html import ARGS, CHROMIUM
 
 OK = ["toy_w", "toy_c", "hel"]
 
@@ -192,14 +191,6 @@ def test_every_problem_of_the_list_at_once(tmp_path: Path) -> None:
     for part in ("unknown column colour", "row 3: city_id 'a' repeats row 2", "row 4 (.x): city_id",
                  "row 4 (.x): name is empty", "osm 'nothing.pbf': no such file", "5 problems"):  # fmt: skip
         assert part in text, part
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
 
 
 def test_comparison_page_in_chromium(sequential: BatchResult, browser: Browser) -> None:

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import re
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser
 
 import cityos
 from cityos.cli import main
@@ -18,24 +17,12 @@ from cityos.healthcheck.results import write_results
 from cityos.report import write_html
 from tests.conftest import import_expecting
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--no-first-run", "--disable-sync"]  # fmt: skip
-
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("rep")
     bundle = import_expecting(root / "b", osm=cityos.demo_osm_path())
     return write_results(cityos.checkup(bundle), root / "results")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
 
 
 def test_file_is_self_contained(results: Path, tmp_path: Path) -> None:

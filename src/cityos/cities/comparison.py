@@ -26,6 +26,7 @@ from cityos.cities.table import City
 from cityos.cities.task import Settings
 from cityos.healthcheck.policy import Policy, load_policy
 from cityos.outputs import atomic_file
+from cityos.report.html import BASE_CSS
 
 __all__ = ["city_values", "ranking", "write_comparison"]
 
@@ -189,7 +190,8 @@ def write_comparison(
     data = _payload(root, cities, records, table, settings, policy)
     t = TEXT[lang]
     doc = (
-        _TEMPLATE.replace("__LANG__", lang).replace("__TITLE__", html.escape(t["title"]))
+        _TEMPLATE.replace("__CSS__", BASE_CSS)
+        .replace("__LANG__", lang).replace("__TITLE__", html.escape(t["title"]))
         .replace("__TEXT__", json.dumps(t, ensure_ascii=False))
         .replace("__DATA__", json.dumps(data, ensure_ascii=False, default=str).replace("</", "<\\/"))
     )  # fmt: skip
@@ -228,11 +230,7 @@ _TEMPLATE = r"""<!DOCTYPE html>
 <html lang="__LANG__"><head><meta charset="utf-8"><title>__TITLE__</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <style>
-body{font-family:system-ui,"PingFang SC","Microsoft YaHei",sans-serif;margin:0;color:#222}
-header{background:#234;color:#fff;padding:12px 20px}main{padding:12px 20px;max-width:1300px}
-h2{border-bottom:2px solid #234;padding-bottom:4px}table{border-collapse:collapse;font-size:13px}
-td,th{border:1px solid #ccc;padding:3px 6px;text-align:left}th{background:#eef}
-#wrap{display:flex;gap:16px;flex-wrap:wrap}#map{width:620px;height:520px;border:1px solid #999;background:#f7f7f4}
+__CSS__#wrap{display:flex;gap:16px;flex-wrap:wrap}#map{width:620px;height:520px;border:1px solid #999;background:#f7f7f4}
 .city{stroke:#333;stroke-width:1;vector-effect:non-scaling-stroke}.city:hover{stroke:#e00;stroke-width:2}
 .failed{color:#b00}.nd{color:#777}#tip{position:fixed;pointer-events:none;background:#fff;border:1px solid #555;padding:4px 8px;font-size:12px;display:none}
 </style></head><body>

@@ -23,7 +23,6 @@ before anything runs and reported together in one line, each with its row.
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -32,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from cityos.errors import InputError, InputFileNotFoundError
+from cityos.provenance import sha256_file
 from cityos.sources.cityfiles import UNIT_LEVEL_ALIASES
 from cityos.sources.demo import DEMO_CITIES, demo_osm_path
 
@@ -313,22 +313,13 @@ def read_cities(path: str | Path) -> list[City]:
     return cities
 
 
-def file_digest(path: Path) -> str:
-    """SHA-256 of a file's bytes (hex)."""
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def digests(files: Iterable[Path], *, threads: int = 4) -> dict[str, str]:
     """SHA-256 of each file, several at a time (hashing releases the GIL)."""
     from concurrent.futures import ThreadPoolExecutor
 
     unique = sorted({str(p) for p in files})
     with ThreadPoolExecutor(max_workers=threads) as pool:
-        return dict(zip(unique, pool.map(lambda p: file_digest(Path(p)), unique), strict=True))
+        return dict(zip(unique, pool.map(lambda p: sha256_file(Path(p)), unique), strict=True))
 
 
 def as_rows(cities: Sequence[City]) -> list[dict[str, Any]]:

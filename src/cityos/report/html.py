@@ -27,7 +27,7 @@ from cityos.healthcheck.results import as_number, read_results
 from cityos.outputs import atomic_file
 from cityos.report.excel import LEVEL_SHEETS
 
-__all__ = ["write_html"]
+__all__ = ["BASE_CSS", "write_html"]
 
 SIMPLIFY_M = 2.0
 TEXT = {
@@ -270,7 +270,8 @@ def write_html(
     if lang not in TEXT:
         raise BundleError(f"language {lang!r}: use zh or en")
     t = TEXT[lang]
-    doc = _TEMPLATE.replace("__TITLE__", html.escape(t["title"])).replace("__LANG__", lang)
+    doc = _TEMPLATE.replace("__CSS__", BASE_CSS).replace("__TITLE__", html.escape(t["title"]))
+    doc = doc.replace("__LANG__", lang)
     doc = doc.replace("__TEXT__", json.dumps(t, ensure_ascii=False))
     doc = doc.replace(
         "__DATA__", json.dumps(data, ensure_ascii=False, default=str).replace("</", "<\\/")
@@ -281,15 +282,18 @@ def write_html(
     return target
 
 
+#: The style every cityos page starts with (this report, the comparison of cities).
+BASE_CSS = r"""body{font-family:system-ui,"PingFang SC","Microsoft YaHei",sans-serif;margin:0;color:#222}
+header{background:#234;color:#fff;padding:12px 20px}main{padding:12px 20px;max-width:1300px}
+h2{border-bottom:2px solid #234;padding-bottom:4px}table{border-collapse:collapse;font-size:13px}
+td,th{border:1px solid #ccc;padding:3px 6px;text-align:left}th{background:#eef}
+"""
+
 _TEMPLATE = r"""<!DOCTYPE html>
 <html lang="__LANG__"><head><meta charset="utf-8"><title>__TITLE__</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <style>
-body{font-family:system-ui,"PingFang SC","Microsoft YaHei",sans-serif;margin:0;color:#222}
-header{background:#234;color:#fff;padding:12px 20px}main{padding:12px 20px;max-width:1300px}
-h2{border-bottom:2px solid #234;padding-bottom:4px}table{border-collapse:collapse;font-size:13px}
-td,th{border:1px solid #ccc;padding:3px 6px;text-align:left}th{background:#eef}
-#mapwrap{display:flex;gap:16px;flex-wrap:wrap}#map{width:760px;height:560px;border:1px solid #999;background:#f7f7f4;cursor:grab}
+__CSS__#mapwrap{display:flex;gap:16px;flex-wrap:wrap}#map{width:760px;height:560px;border:1px solid #999;background:#f7f7f4;cursor:grab}
 #side{flex:1;min-width:320px}#tip{position:fixed;pointer-events:none;background:#fff;border:1px solid #555;padding:4px 8px;font-size:12px;display:none}
 .unit{stroke:#333;stroke-width:1;vector-effect:non-scaling-stroke}.unit:hover{stroke:#e00;stroke-width:2}
 .street{fill:none;stroke:#b8b8b8;stroke-width:1;vector-effect:non-scaling-stroke}
