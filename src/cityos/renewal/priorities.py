@@ -190,7 +190,19 @@ def priorities(
     counts = scope.assign(nd=scope["status"] == "no_data").groupby(key)["nd"].agg(["sum", "size"])
     usable = parts[~parts["skipped"]]
     ordered = usable.sort_values(["contribution", "indicator_id"], ascending=[False, True])
-    groups = dict(list(ordered.groupby(key, sort=False)))
+    # each unit's contributions as one contiguous slice, in the order above (a stable sort by
+    # unit keeps it), so that a unit's sums add the same numbers in the same order as before
+    code = ordered.groupby(key, sort=False).ngroup().to_numpy()
+    order = np.argsort(code, kind="stable")
+    ordered = ordered.iloc[order]
+    code = code[order]
+    firsts = np.flatnonzero(np.r_[True, code[1:] != code[:-1]]) if len(code) else np.array([], int)
+    ends = np.r_[firsts[1:], len(code)].astype(int)
+    span = {(str(ordered["level"].iat[a]), str(ordered["unit_id"].iat[a])): (int(a), int(b))
+            for a, b in zip(firsts, ends, strict=True)}  # fmt: skip
+    values = ordered["contribution"].to_numpy(float)
+    confirmed = ordered["confirmed"].astype(bool).to_numpy()
+    tuples = list(ordered.itertuples(index=False))
     skipped = parts.groupby(key)["skipped"].sum()
     rows = []
     records: list[dict[Any, Any]] = units.to_dict("records")
@@ -198,11 +210,12 @@ def priorities(
         level, uid, people = str(unit["level"]), str(unit["unit_id"]), float(unit["population"])
         nodata, total = (int(cast(Any, counts.at[(level, uid), c])) for c in ("sum", "size"))
         measured = total - nodata
-        mine = groups.get((level, uid), usable.iloc[:0])
-        score = float(mine["contribution"].sum()) if measured else math.nan
-        top: list[Any] = list(mine.head(drivers).itertuples(index=False))
+        a, b = span.get((level, uid), (0, 0))
+        mine = values[a:b]
+        score = float(mine.sum()) if measured else math.nan
+        top: list[Any] = tuples[a : min(b, a + drivers)]
         share = [float(t.contribution) / score if score > 0 else 0.0 for t in top]
-        unconfirmed = float(mine.loc[~mine["confirmed"].astype(bool), "contribution"].sum())
+        unconfirmed = float(mine[~confirmed[a:b]].sum())
         zh = "；".join(_driver(t, s, "zh", policy) for t, s in zip(top, share, strict=True))
         en = "; ".join(_driver(t, s, "en", policy) for t, s in zip(top, share, strict=True))
         if not measured:
@@ -217,7 +230,7 @@ def priorities(
             "level": level, "unit_id": uid, "unit_name": unit["unit_name"], "population": people,
             "score": score,
             "score_per_1000_residents": score / people * 1000 if people > 0 else math.nan,
-            "failing": len(mine), "no_data": nodata, "measured": measured, "indicators": total,
+            "failing": b - a, "no_data": nodata, "measured": measured, "indicators": total,
             "skipped": int(skipped.get((level, uid), 0)),
             "top_indicator": top[0].indicator_id if top else "",
             "unconfirmed_share": unconfirmed / score if score > 0 else 0.0,
