@@ -156,7 +156,6 @@ def _payload(results: Path, compare: Path | None) -> dict[str, Any]:
     meta["dimension_en"] = meta["dimension"].map(lambda d: policy.dimensions_en.get(str(d), str(d)))
     meta["dp"] = meta["unit"].map(lambda u: policy.decimals_for(str(u)))
     meta["tol"] = meta["unit"].map(lambda u: policy.tolerance_for(str(u)))
-    records = ind.to_dict("records")
     # values per level and indicator as arrays aligned with the units (compact for big cities)
     order = {lv: [u["id"] for u in units[lv]] for lv in units}
     values = _grid(ind, order, policy, with_status=True)
@@ -174,9 +173,16 @@ def _payload(results: Path, compare: Path | None) -> dict[str, Any]:
     ):
         if lv in order and uid in order[lv]:
             warn[lv][order[lv].index(uid)] = str(text)
-    notes = {str(r["unit_id"]): r["note"] for r in records
-             if r["level"] == "community" and r["method"].startswith("complete set")
-             and isinstance(r.get("note"), str) and ("missing: " in r["note"] or "unmeasured" in r["note"])}  # fmt: skip
+    # the complete-community notes: community rows of the complete-set methods that name what
+    # is missing or unmeasured (filtered as columns, not row by row: big cities have many rows)
+    notes_of = ind[
+        (ind["level"] == "community") & ind["method"].astype(str).str.startswith("complete set")
+    ]
+    text = notes_of["note"]
+    keep = text.map(lambda n: isinstance(n, str) and ("missing: " in n or "unmeasured" in n))
+    notes = dict(
+        zip(notes_of.loc[keep, "unit_id"].astype(str), notes_of.loc[keep, "note"], strict=True)
+    )
     rounded: dict[str, Any] = {
         c: [policy.for_people(v, str(u)) for v, u in zip(saved.problems[c], saved.problems["unit"], strict=True)]
         for c in ("value", "target")
