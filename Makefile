@@ -69,6 +69,7 @@ bench: $(STAMP) chromium
 	$(BIN)/python benchmarks/bench_access.py
 	$(BIN)/python benchmarks/bench_checkup.py
 	$(BIN)/python benchmarks/bench_siting.py
+	$(BIN)/python benchmarks/bench_pipeline.py
 	$(BIN)/python benchmarks/bench_batch.py
 
 # refresh the pinned versions after changing dependencies in pyproject.toml
