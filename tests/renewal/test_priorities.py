@@ -92,6 +92,17 @@ def test_weights_file_overrides(table: tuple[pd.DataFrame, pd.DataFrame], tmp_pa
     )
 
 
+def test_a_city_with_nothing_failing_scores_zero_everywhere() -> None:
+    ind = pd.DataFrame([_row("C1", "pop_kg", "pass", method=COV, numerator=90.0, denominator=100.0,
+                             value=90.0, target=80.0), _row("C2", "pop_kg", "no_data")])  # fmt: skip
+    pop = pd.DataFrame({"level": "community", "unit_id": ["C1", "C2"], "population": [100.0, 50.0]})
+    ranked, _ = priorities(ind, pop, load_weights())
+    got = ranked.set_index("unit_id")
+    assert got.loc["C1", "score"] == 0.0 and got.loc["C1", "rank"] == 1
+    assert got.loc["C1", "failing"] == 0 and got.loc["C1", "top_indicator"] == ""
+    assert pd.isna(got.loc["C2", "score"]) and pd.isna(got.loc["C2", "rank"])  # not measured
+
+
 def test_unknown_severity_or_residents_are_skipped_and_counted() -> None:
     ind = pd.DataFrame([
         # no target to measure the shortfall against: severity unknown → skipped, not 1

@@ -196,8 +196,8 @@ def priorities(
     order = np.argsort(code, kind="stable")
     ordered = ordered.iloc[order]
     code = code[order]
-    firsts = np.flatnonzero(np.r_[True, code[1:] != code[:-1]]) if len(code) else np.array([], int)
-    ends = np.r_[firsts[1:], len(code)].astype(int)
+    firsts = np.flatnonzero(np.r_[True, code[1:] != code[:-1]]) if len(code) else code[:0]
+    ends = np.r_[firsts[1:], len(code)].astype(int) if len(code) else code[:0]
     span = {(str(ordered["level"].iat[a]), str(ordered["unit_id"].iat[a])): (int(a), int(b))
             for a, b in zip(firsts, ends, strict=True)}  # fmt: skip
     values = ordered["contribution"].to_numpy(float)
