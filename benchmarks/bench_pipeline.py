@@ -30,7 +30,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from bench_import import SIZES  # noqa: E402
-from synthetic_osm import write_city  # noqa: E402
+from synthetic_osm import cached_city  # noqa: E402
 
 TARGET_S = 90.0
 
@@ -79,13 +79,7 @@ def main() -> None:
         return
     for name in args.sizes.split(","):
         spec = SIZES[name]
-        pbf = (
-            HERE
-            / ".cache"
-            / f"city-{spec.name}-g{spec.grid}-b{spec.buildings}-s{spec.seed}.osm.pbf"
-        )
-        if not pbf.exists():
-            write_city(spec, pbf)
+        pbf = cached_city(spec)
         res = subprocess.run([sys.executable, __file__, "--worker", str(pbf)],
                              capture_output=True, text=True, check=False)  # fmt: skip
         if res.returncode != 0:

@@ -16,8 +16,10 @@ import numpy as np
 import osmium
 from osmium.osm.mutable import Node, Relation, Way
 
-__all__ = ["CitySpec", "write_city"]
+__all__ = ["CitySpec", "cached_city", "write_city"]
 
+#: where the benchmarks keep the extracts they generate
+CACHE = Path(__file__).resolve().parent / ".cache"
 LON0, LAT0 = 116.30, 39.85  # Beijing-like latitude
 M_PER_DEG_LAT = 111_320.0
 M_PER_DEG_LON = 111_320.0 * math.cos(math.radians(LAT0))
@@ -210,3 +212,12 @@ def write_city(spec: CitySpec, path: Path) -> dict[str, int]:
         "buildings": n_b,
         "pois": spec.pois,
     }
+
+
+def cached_city(spec: CitySpec, cache: Path = CACHE) -> Path:
+    """The city's extract in the benchmarks' cache (``benchmarks/.cache``), written if missing;
+    its name holds every number of the spec, so another spec never reuses it."""
+    pbf = cache / f"city-{spec.name}-g{spec.grid}-b{spec.buildings}-s{spec.seed}.osm.pbf"
+    if not pbf.exists():
+        write_city(spec, pbf)
+    return pbf
