@@ -92,8 +92,8 @@ def run_on_cluster(
             stacklevel=3,
         )
     token = hashlib.sha256(f"{root}{time.time()}".encode()).hexdigest()[:8]
-    queue = sorted(todo, key=lambda t: t[0].extract_bytes(), reverse=True)
-    queue.reverse()  # pop() takes the biggest
+    # smallest first, so pop() takes the biggest; equal sizes in list order
+    queue = sorted(reversed(todo), key=lambda t: t[0].extract_bytes())
     running: dict[Any, City] = {}
     try:
         while queue or running:

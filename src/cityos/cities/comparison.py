@@ -106,8 +106,8 @@ def _outlines(root: Path, cities: Sequence[City], ok: set[str]) -> dict[str, lis
 
 
 def _payload(root: Path, cities: Sequence[City], records: Sequence[dict[str, Any]],
-             table: pd.DataFrame, settings: Settings, policy: Policy) -> dict[str, Any]:  # fmt: skip
-    values = city_values(table)
+             values: pd.DataFrame, spread: dict[str, dict[str, list[float] | None]],
+             settings: Settings, policy: Policy) -> dict[str, Any]:  # fmt: skip
     ok = {r["city_id"] for r in records if r["status"] == "ok"}
     ids = [c.city_id for c in cities]
     meta: dict[str, Any] = {}
@@ -126,7 +126,7 @@ def _payload(root: Path, cities: Sequence[City], records: Sequence[dict[str, Any
         }
     head = [i for i in settings.headline if i in meta]
     order = head + sorted(set(meta) - set(head))
-    status = cities_table(records, settings.headline)
+    status = [r["status"] for r in records]
     return {
         "cities": [
             {
@@ -146,11 +146,11 @@ def _payload(root: Path, cities: Sequence[City], records: Sequence[dict[str, Any
         "order": order,
         "headline": head,
         "values": grid,
-        "spread": _spread(table),
+        "spread": spread,
         "summary": {
-            "ok": int((status["status"] == "ok").sum()),
-            "failed": int((status["status"] == "failed").sum()),
-            "interrupted": int((status["status"] == "interrupted").sum()),
+            "ok": status.count("ok"),
+            "failed": status.count("failed"),
+            "interrupted": status.count("interrupted"),
             "cities": len(records),
         },
     }
@@ -187,7 +187,8 @@ def write_comparison(
     """Write ``comparison.html`` and ``comparison.xlsx`` into the batch folder."""
     policy = load_policy()
     lang = _lang(cities, settings.lang)
-    data = _payload(root, cities, records, table, settings, policy)
+    values, spread = city_values(table), _spread(table)
+    data = _payload(root, cities, records, values, spread, settings, policy)
     t = TEXT[lang]
     doc = (
         _TEMPLATE.replace("__CSS__", BASE_CSS)
@@ -197,21 +198,20 @@ def write_comparison(
     )  # fmt: skip
     with atomic_file(root / HTML_NAME) as tmp:
         tmp.write_text(doc, "utf-8")
-    _workbook(root / XLSX_NAME, records, table, settings, policy)
+    _workbook(root / XLSX_NAME, records, values, spread, settings)
     return root / HTML_NAME, root / XLSX_NAME
 
 
-def _workbook(target: Path, records: Sequence[dict[str, Any]], table: pd.DataFrame,
-              settings: Settings, policy: Policy) -> None:  # fmt: skip
-    values = city_values(table)
+def _workbook(target: Path, records: Sequence[dict[str, Any]], values: pd.DataFrame,
+              spread: dict[str, dict[str, list[float] | None]], settings: Settings) -> None:  # fmt: skip
     ranked = ranking(values)
     wide = (values.pivot_table(index=["city_id", "city_name"], columns="indicator_id", values="value",
                                aggfunc="first", dropna=False)
             .reset_index() if not values.empty else pd.DataFrame())  # fmt: skip
-    spread = [
+    quartiles = [
         {"indicator_id": iid, "city_id": cid, "min": q[0], "q1": q[1], "median": q[2], "q3": q[3],
          "max": q[4], "communities": int(q[5])}
-        for iid, by in _spread(table).items() for cid, q in by.items() if q is not None
+        for iid, by in spread.items() for cid, q in by.items() if q is not None
     ]  # fmt: skip
     sheets = {
         "城市 cities": cities_table(records, settings.headline),
@@ -219,7 +219,7 @@ def _workbook(target: Path, records: Sequence[dict[str, Any]], table: pd.DataFra
                               "city_name", "adcode", "value", "status", "target", "note"]]
         if not ranked.empty else ranked,
         "城市指标 city values": wide,
-        "社区分布 spread": pd.DataFrame(spread),
+        "社区分布 spread": pd.DataFrame(quartiles),
     }  # fmt: skip
     with atomic_file(target) as tmp, pd.ExcelWriter(tmp, engine="openpyxl") as xw:
         for name, frame in sheets.items():

@@ -123,17 +123,18 @@ def fingerprint(city: City, settings: Settings, inputs: dict[str, str]) -> str:
     return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _complete(city: City, settings: Settings, folder: Path, print_: str) -> bool:
-    """Whether ``folder`` holds a complete, successful run of this fingerprint."""
+def _finished(city: City, settings: Settings, folder: Path, print_: str) -> dict[str, Any] | None:
+    """The record in ``folder`` when it holds a complete, successful run of this fingerprint."""
     try:
-        record = json.loads((folder / CITY_RECORD).read_text("utf-8"))
+        record: dict[str, Any] = json.loads((folder / CITY_RECORD).read_text("utf-8"))
     except (OSError, ValueError):
-        return False
-    return (
+        return None
+    complete = (
         record.get("status") == "ok"
         and record.get("fingerprint") == print_
         and all((folder / p).exists() for p in city_outputs(city, settings.steps_for(city)))
     )
+    return record if complete else None
 
 
 @contextlib.contextmanager
@@ -277,8 +278,8 @@ def batch(
             inputs = {str(p): inputs_all[str(p)] for p in c.input_files()}
             print_ = fingerprint(c, settings, inputs)
             folder = root / c.city_id
-            if resume and _complete(c, settings, folder, print_):
-                record = json.loads((folder / CITY_RECORD).read_text("utf-8"))
+            record = _finished(c, settings, folder, print_) if resume else None
+            if record is not None:
                 records[c.city_id] = {**record, "resumed": True}
             else:
                 plan.append((c, print_, inputs))

@@ -25,7 +25,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -320,10 +320,3 @@ def digests(files: Iterable[Path], *, threads: int = 4) -> dict[str, str]:
     unique = sorted({str(p) for p in files})
     with ThreadPoolExecutor(max_workers=threads) as pool:
         return dict(zip(unique, pool.map(lambda p: sha256_file(Path(p)), unique), strict=True))
-
-
-def as_rows(cities: Sequence[City]) -> list[dict[str, Any]]:
-    """The cities as plain records (the columns of ``CITIES.csv``), for manifests."""
-    return [
-        {"city_id": c.city_id, "name": c.name, "adcode": c.adcode, "row": c.row} for c in cities
-    ]

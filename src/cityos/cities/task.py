@@ -26,7 +26,7 @@ import traceback
 import uuid
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +63,7 @@ class Settings:
     steps: tuple[str, ...] = STEPS
     systems: tuple[str, ...] = ()
     lang: str | None = None
-    headline: tuple[str, ...] = field(default_factory=tuple)
+    headline: tuple[str, ...] = ()
 
     def steps_for(self, city: City) -> list[str]:
         """The steps this city runs: the batch's, less those its row skips."""
@@ -118,27 +118,19 @@ def _one_line(exc: BaseException) -> str:
     return text if isinstance(exc, CityosError) else f"{type(exc).__name__}: {text}"
 
 
-def _link_tree(src: Path, dst: Path) -> None:
-    """Copy a folder by hard links (a plain copy across file systems)."""
-
-    def link(a: str, b: str) -> None:
-        try:
-            os.link(a, b)
-        except OSError:
-            shutil.copy2(a, b)
-
-    shutil.copytree(src, dst, copy_function=link)
-
-
-def _opts(city: City) -> dict[str, str]:
-    return dict(city.options)
+def _link(src: str | Path, dst: str | Path) -> None:
+    """A hard link of ``src`` at ``dst`` (a plain copy across file systems)."""
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
 
 
 def _import(city: City, stage: Path, final: Path, settings: Settings) -> None:
     from cityos.importer import import_city
     from cityos.measure import DEFAULT_LEVELS
 
-    o = _opts(city)
+    o = city.options
     import_city(
         stage / "bundle", osm=city.osm, units=list(city.units), facilities=list(city.facilities),
         buildings=list(city.buildings), registers=dict(city.registers), crs=o.get("crs"),
@@ -169,7 +161,7 @@ def _checkup(city: City, stage: Path, final: Path, settings: Settings) -> None:
     from cityos.registers.check import read_checked
     from cityos.units import admin_level_table
 
-    o = _opts(city)
+    o = city.options
     source = _bundle_path(city, stage)
     b = read_bundle(source)
     table = admin_level_table(o["country"]) if o.get("country") else None
@@ -217,12 +209,9 @@ def _carry_over(step: str, previous: Path, stage: Path) -> None:
         return
     src = previous / name
     if src.is_dir():
-        _link_tree(src, stage / name)
+        shutil.copytree(src, stage / name, copy_function=_link)
     elif src.is_file():
-        try:
-            os.link(src, stage / name)
-        except OSError:
-            shutil.copy2(src, stage / name)
+        _link(src, stage / name)
 
 
 def facts(folder: Path, headline: tuple[str, ...]) -> dict[str, Any]:

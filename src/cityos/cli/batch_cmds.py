@@ -9,11 +9,10 @@ from typing import Any
 
 import click
 
+from cityos.cities.table import STEPS
 from cityos.cli.options import force_option, out_option, quiet_option, systems_option
 
 __all__ = ["batch_cmd"]
-
-STEP_NAMES = ("import", "checkup", "renew", "report")
 
 
 class ByteSize(click.ParamType):  # type: ignore[type-arg]
@@ -96,7 +95,7 @@ def _show(client: Any, what: str, quiet: bool) -> None:
     help="Address of the local cluster's Dask dashboard (:0 for any free port).",
 )  # fmt: skip
 @click.option(
-    "--skip", multiple=True, type=click.Choice(STEP_NAMES),
+    "--skip", multiple=True, type=click.Choice(STEPS),
     help="A step to skip for every city (repeatable); its output from the last run is kept.",
 )  # fmt: skip
 @systems_option("Indicator systems for the cities that set none (default the three built-in).")
@@ -131,7 +130,7 @@ def batch_cmd(
     from cityos.cities.table import read_cities
 
     rows = read_cities(cities)  # every problem of the list before a cluster starts
-    steps = [s for s in STEP_NAMES if s not in skip]
+    steps = [s for s in STEPS if s not in skip]
     with _client(scheduler, workers, memory_limit, dashboard, quiet) as client:
         result = batch(
             rows, out, client, steps=steps, systems=systems, lang=lang, retries=retries,
