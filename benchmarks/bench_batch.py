@@ -110,7 +110,7 @@ def main() -> None:
         print(f"sequential, one process: {t_seq:.1f} s", flush=True)
         t0 = time.perf_counter()  # the cluster's start counts too
         memory = parse_bytes(args.memory_limit)
-        with local_cluster(2, memory, ":0") as lc, Client(lc) as client:
+        with local_cluster(2, memory, "127.0.0.1:0") as lc, Client(lc) as client:
             dist = cityos.batch(listing, root / "distributed", client=client, quiet=False)
             t_dist = time.perf_counter() - t0
         print(f"2 workers (LocalCluster): {t_dist:.1f} s", flush=True)

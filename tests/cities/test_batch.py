@@ -30,7 +30,7 @@ def sequential(province: Path) -> BatchResult:
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Client]:
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0",
                       silence_logs=40, resources={"memory": 4e9}) as lc, Client(lc) as client:  # fmt: skip
         yield client
 

@@ -194,7 +194,7 @@ def test_out_of_memory_fails_that_city_alone(province: Path, tmp_path: Path) -> 
     with (
         dask.config.set(settings),
         LocalCluster(n_workers=1, threads_per_worker=1, memory_limit=limit, resources={"memory": limit},
-                     dashboard_address=":0", silence_logs=50) as cluster,
+                     dashboard_address="127.0.0.1:0", silence_logs=50) as cluster,
         Client(cluster) as client,
         expect_warnings(r"3 cities \(big, toy_w, toy_c\) need more memory than any worker"),
     ):  # fmt: skip
@@ -210,7 +210,7 @@ def test_ctrl_c_in_a_terminal_stops_the_cluster_quietly(province: Path, tmp_path
     ends with exit 130 and one line, no worker prints a traceback, no process is left."""
     out = tmp_path / "out"
     run = subprocess.Popen([*CITYOS, "batch", str(province), "--out", str(out), "--workers", "2",
-                            "--dashboard", ":0"], start_new_session=True,
+                            "--dashboard", "127.0.0.1:0"], start_new_session=True,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
     _wait_for(lambda: any(out.glob("*/city.json")), 120, "a finished city")
     os.killpg(run.pid, signal.SIGINT)
