@@ -302,8 +302,11 @@ def batch(
             for c in rows:
                 records.setdefault(c.city_id, interrupted_record(c))
             _write_record(root, rows, records, settings, conf, started, client)
-            with contextlib.suppress(OSError):  # empty once the tasks cleaned their staging
-                (root / WORK_FOLDER).rmdir()
+            if client is None:  # nothing runs any more: clean up whatever the signal cut short
+                _recover(root)
+            else:
+                with contextlib.suppress(OSError):  # empty once the tasks cleaned their staging
+                    (root / WORK_FOLDER).rmdir()
             raise
         display.close()
         ordered = [records[c.city_id] for c in rows]

@@ -325,7 +325,6 @@ def run_city(
         )
     final = root / city.city_id
     stage = root / WORK_FOLDER / f"{city.city_id}.{uuid.uuid4().hex[:8]}"
-    stage.mkdir(parents=True)
     started = time.time()
     steps = settings.steps_for(city)
     record: dict[str, Any] = {
@@ -335,9 +334,10 @@ def run_city(
         "started": dt.datetime.fromtimestamp(started, dt.UTC).isoformat(timespec="seconds"),
         "durations_s": {},
     }  # fmt: skip
-    (stage / "running.json").write_text(json.dumps({"pid": os.getpid(), **record}), "utf-8")
     step = ""
     try:
+        stage.mkdir(parents=True)
+        (stage / "running.json").write_text(json.dumps({"pid": os.getpid(), **record}), "utf-8")
         with warnings.catch_warnings(record=True) as caught, PeakMemory() as memory:
             warnings.simplefilter("always")
             for step in STEPS:

@@ -653,10 +653,12 @@ def read_osm(
         )
         try:
             c.apply_file(str(p), locations=True, idx=location_storage, filters=filters)
-        except RuntimeError as exc:
-            if child is not None:
+        except BaseException as exc:
+            if child is not None:  # no reader left behind, on an error or on Ctrl-C
                 child.kill()
                 child.wait()
+            if not isinstance(exc, RuntimeError):
+                raise
             if unsorted_error(exc):
                 return _read_sorted(
                     p, Path(tmp), exc, rules=rules, tables=tables, progress=progress,
