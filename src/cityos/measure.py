@@ -29,6 +29,7 @@ __all__ = [
     "measure_buildings",
     "measure_crs",
     "measure_facilities",
+    "projected_area",
     "utm_crs",
     "walk_layers",
     "with_area",
@@ -85,6 +86,62 @@ def measure_crs(value: str | None, centre: tuple[float, float] | None) -> str:
     return f"EPSG:{epsg}" if epsg else crs.to_string()
 
 
+def projected_area(geoms: gpd.GeoSeries, crs: str) -> np.ndarray:
+    """Area (m²) of each geometry measured in the projected ``crs``, without building the
+    projected geometries: the polygons' coordinates as one array, projected in one call, and the
+    shoelace formula per ring.
+
+    For a ring p₀ … pₙ₋₁ (pₙ₋₁ = p₀), ``A = ½ |Σᵢ₌₁ⁿ⁻² (xᵢ − x₀)(yᵢ₋₁ − yᵢ₊₁)|``: GEOS's own
+    form (shifted by x₀ for precision), so the result equals ``geoms.to_crs(crs).area``
+    bit for bit on the footprints tested; a polygon is its shell less its holes, a multipolygon
+    the sum of its parts. Polygons without holes (nearly every footprint) are read with
+    ``shapely.get_coordinates``, the rest with ``shapely.to_ragged_array``. Other geometry
+    types are measured by GEOS after ``to_crs`` (points and lines have area 0, missing ones NaN).
+    """
+    values = np.asarray(geoms.array, dtype=object)
+    area = np.zeros(len(values))
+    kind = shapely.get_type_id(values)
+    simple = (kind == 3) & (shapely.get_num_interior_rings(values) == 0)
+    simple &= ~shapely.is_empty(values)
+    nested = (kind == 6) | ((kind == 3) & ~simple)
+    other = ~(simple | nested)
+    if other.any():
+        area[other] = gpd.GeoSeries(values[other], crs=geoms.crs).to_crs(crs).area.to_numpy()
+    if not (simple | nested).any():
+        return area
+    project = pyproj.Transformer.from_crs(geoms.crs, crs, always_xy=True).transform
+    if simple.any():
+        xy = shapely.get_coordinates(values[simple])
+        ring_at = np.concatenate([[0], np.cumsum(shapely.get_num_coordinates(values[simple]))])
+        area[simple] = _ring_areas(*project(xy[:, 0], xy[:, 1]), ring_at)
+    if nested.any():
+        _, xy, offsets = shapely.to_ragged_array(values[nested])
+        ring_at, poly_at = offsets[0], offsets[1]
+        # polygons only: one polygon per geometry; with multipolygons, their offsets
+        geom_at = offsets[2] if len(offsets) == 3 else np.arange(len(poly_at))
+        rings = _ring_areas(*project(xy[:, 0], xy[:, 1]), ring_at)
+        sign = np.full(len(rings), -1.0)
+        sign[poly_at[:-1][np.diff(poly_at) > 0]] = 1.0  # each polygon's first ring is its shell
+        polygon = np.repeat(np.arange(len(poly_at) - 1), np.diff(poly_at))
+        geom = np.repeat(np.arange(len(geom_at) - 1), np.diff(geom_at))
+        area[nested] = np.bincount(geom[polygon], weights=sign * rings, minlength=int(nested.sum()))
+    return area
+
+
+def _ring_areas(x: np.ndarray, y: np.ndarray, ring_at: np.ndarray) -> np.ndarray:
+    """Unsigned area of each closed ring ``x[ring_at[k]:ring_at[k + 1]]`` (shoelace, GEOS form)."""
+    starts = ring_at[:-1]
+    ring = np.repeat(np.arange(len(starts)), np.diff(ring_at))
+    inner = np.ones(len(x), dtype=bool)
+    inner[starts] = False
+    inner[ring_at[1:] - 1] = False
+    i = np.flatnonzero(inner)
+    r = ring[i]
+    twice = np.bincount(r, weights=(x[i] - x[starts][r]) * (y[i - 1] - y[i + 1]),
+                        minlength=len(starts))  # fmt: skip
+    return np.abs(twice) / 2.0
+
+
 def concat(frames: list[gpd.GeoDataFrame], name: str) -> gpd.GeoDataFrame:
     frames = [f for f in frames if len(f)]
     if not frames:
@@ -123,7 +180,7 @@ def measure_buildings(
     """
     if raw.empty:
         return empty_layer("buildings")
-    footprint = raw.geometry.to_crs(crs).area.to_numpy()
+    footprint = projected_area(raw.geometry, crs)
     levels_tag = raw.get("levels_tag", pd.Series([None] * len(raw))).to_numpy(dtype=object)
     height_tag = raw.get("height_tag", pd.Series([None] * len(raw))).to_numpy(dtype=object)
     from_file = (
@@ -182,7 +239,7 @@ def measure_facilities(raw: gpd.GeoDataFrame, crs: str, rules: FacilityRules) ->
     poly = shapely.get_type_id(geoms) >= 3  # Polygon, MultiPolygon (and collections)
     area = np.full(len(raw), np.nan)
     if poly.any():
-        area[poly] = gpd.GeoSeries(geoms[poly], crs=WGS84).to_crs(crs).area.to_numpy()
+        area[poly] = projected_area(gpd.GeoSeries(geoms[poly], crs=raw.crs), crs)
         geoms = geoms.copy()
         geoms[poly] = shapely.point_on_surface(geoms[poly])
     line = shapely.get_type_id(geoms) == 1
@@ -210,7 +267,7 @@ def with_area(raw: gpd.GeoDataFrame | None, crs: str, name: str) -> gpd.GeoDataF
     """OSM polygons as layer ``name``, with ``area_m2`` measured in ``crs``."""
     if raw is None or raw.empty:
         return empty_layer(name)
-    out = raw.assign(source="osm", area_m2=raw.geometry.to_crs(crs).area.to_numpy())
+    out = raw.assign(source="osm", area_m2=projected_area(raw.geometry, crs))
     return out[[*LAYER_SCHEMAS[name].columns, "geometry"]]
 
 

@@ -21,7 +21,14 @@ from cityos.errors import CityosWarning, InputError
 from cityos.extent import extent_from_manifest, unit_data_status
 from cityos.healthcheck.measures import ratio_frame
 from cityos.healthcheck.policy import Policy, load_policy
-from cityos.network import accessibility_table, graph_from_bundle, nearest, snap_points
+from cityos.network import (
+    ACCESS_COLUMNS,
+    NearestByCategory,
+    graph_from_bundle,
+    nearest,
+    nearest_by_category,
+    snap_points,
+)
 from cityos.population import PopulationEstimate, estimate_population
 from cityos.units import UnitSet, assign_to_units, bundle_units
 
@@ -166,6 +173,7 @@ class CheckupContext:
         other._distances = {}
         other.warned = set()
         other.__dict__.pop("access", None)
+        other.__dict__.pop("nearest_facility", None)
         return other
 
     @cached_property
@@ -173,15 +181,25 @@ class CheckupContext:
         return graph_from_bundle(self.bundle)
 
     @cached_property
-    def access(self) -> pd.DataFrame:
+    def nearest_facility(self) -> NearestByCategory | None:
+        """The walk to the nearest facility of each category (those of ``categories``) for every
+        building; None when the bundle has no streets or no such facilities."""
         cats = sorted(self.facilities["category"].unique())
         if self.categories is not None:
             cats = [c for c in cats if c in self.categories]
         if not cats or self.bundle.walk_edges.empty:
-            return pd.DataFrame(columns=["building_id", "category", "distance_m", "facility_id"])
-        return accessibility_table(
-            self.bundle, categories=cats, cutoff=self.cutoff_m, graph=self.graph
-        )
+            return None
+        return nearest_by_category(
+            self.bundle, categories=cats, cutoff=self.cutoff_m, graph=self.graph,
+            origins=self.origins,
+        )  # fmt: skip
+
+    @cached_property
+    def access(self) -> pd.DataFrame:
+        """The accessibility table (``access.parquet``) of :attr:`nearest_facility`."""
+        if self.nearest_facility is None:
+            return pd.DataFrame(columns=list(ACCESS_COLUMNS))
+        return self.nearest_facility.table()
 
     def missing(self, categories: Sequence[str]) -> list[str]:
         """The categories of ``categories`` the bundle has no data for (no facility of the
@@ -217,19 +235,14 @@ class CheckupContext:
         key = (present, method)
         if key not in self._distances:
             if method == "network" and not self.bundle.walk_edges.empty:
-                acc = self.access[self.access["category"].isin(present)]
-                d = acc.groupby("building_id", observed=True)["distance_m"].min()
+                near = self.nearest_facility
+                d = near.min_distance(present) if near is not None else np.nan
             else:
-                table = accessibility_table(
-                    self.bundle,
-                    categories=list(present),
-                    cutoff=self.cutoff_m,
+                d = nearest_by_category(
+                    self.bundle, categories=list(present), cutoff=self.cutoff_m,
                     distance="euclidean",
-                )
-                d = table.groupby("building_id", observed=True)["distance_m"].min()
-            self._distances[key] = pd.Series(
-                d.reindex(self.buildings["building_id"]).to_numpy(), index=self.buildings.index
-            )
+                ).min_distance(present)  # fmt: skip
+            self._distances[key] = pd.Series(d, index=self.buildings.index, dtype=float)
         return self._distances[key]
 
     def _green_distance(self, category: str, method: str) -> pd.Series:

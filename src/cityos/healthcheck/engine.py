@@ -184,7 +184,7 @@ def checkup_with(
     clock = clock or _Stages()
     loaded = _load(systems, ctx.bundle)
     bundle, cutoff_m = ctx.bundle, ctx.cutoff_m
-    _ = ctx.access
+    _ = ctx.nearest_facility
     clock.mark("walking distances (all categories)")
     sources = "; ".join(
         f"{s['kind']}:{s['path'].rsplit('/', 1)[-1]}" for s in bundle.manifest.get("sources", [])

@@ -13,7 +13,6 @@ Example::
 """
 
 from cityos.network.access import (
-    ACCESS_COLUMNS,
     DEFAULT_BUFFER_M,
     DEFAULT_CUTOFF_M,
     TOLERANCE_M,
@@ -22,7 +21,6 @@ from cityos.network.access import (
     Pairs,
     ServiceArea,
     Within,
-    accessibility_table,
     count_within,
     nearest,
     pairs_within,
@@ -30,6 +28,12 @@ from cityos.network.access import (
 )
 from cityos.network.graph import Components, WalkGraph, graph_from_bundle, graph_from_edges
 from cityos.network.snap import DEFAULT_MAX_SNAP_M, Snapped, snap_points
+from cityos.network.table import (
+    ACCESS_COLUMNS,
+    NearestByCategory,
+    accessibility_table,
+    nearest_by_category,
+)
 
 __all__ = [
     "ACCESS_COLUMNS",
@@ -40,6 +44,7 @@ __all__ = [
     "Components",
     "Method",
     "Nearest",
+    "NearestByCategory",
     "Pairs",
     "ServiceArea",
     "Snapped",
@@ -50,6 +55,7 @@ __all__ = [
     "graph_from_bundle",
     "graph_from_edges",
     "nearest",
+    "nearest_by_category",
     "pairs_within",
     "service_area",
     "snap_points",

@@ -20,28 +20,23 @@ A facility exactly at the cutoff (within :data:`TOLERANCE_M`) is within it. Poin
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 import geopandas as gpd
 import numpy as np
-import pandas as pd
 import shapely
 from numpy.typing import NDArray
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 from scipy.spatial import cKDTree
 
-from cityos.bundle import Bundle
 from cityos.errors import InputError
-from cityos.naming import unknown_names
-from cityos.network.graph import WalkGraph, graph_from_bundle
-from cityos.network.snap import DEFAULT_MAX_SNAP_M, Snapped, snap_points
+from cityos.network.graph import WalkGraph
+from cityos.network.snap import Snapped
 
 __all__ = [
-    "ACCESS_COLUMNS",
     "DEFAULT_BUFFER_M",
     "DEFAULT_CUTOFF_M",
     "TOLERANCE_M",
@@ -50,7 +45,6 @@ __all__ = [
     "Pairs",
     "ServiceArea",
     "Within",
-    "accessibility_table",
     "count_within",
     "nearest",
     "pairs_within",
@@ -66,8 +60,6 @@ DEFAULT_CUTOFF_M = 1000.0
 DEFAULT_BUFFER_M = 25.0
 #: distances within this many metres of a cutoff or radius count as inside (float rounding)
 TOLERANCE_M = 1e-6
-#: columns of the per-building accessibility table (``access.parquet``)
-ACCESS_COLUMNS = ("building_id", "category", "distance_m", "facility_id")
 
 
 @dataclass(frozen=True)
@@ -503,86 +495,3 @@ def _substrings(
         for k, i in enumerate(partial):
             out[i] = substring(lines[i], lo[i] * scale[k], hi[i] * scale[k])
     return out
-
-
-def accessibility_table(
-    bundle: Bundle,
-    *,
-    categories: Sequence[str] | None = None,
-    cutoff: float = DEFAULT_CUTOFF_M,
-    distance: Method = "network",
-    max_snap: float = DEFAULT_MAX_SNAP_M,
-    graph: WalkGraph | None = None,
-) -> pd.DataFrame:
-    """The per-building accessibility table of a bundle (the health check's ``access.parquet``).
-
-    One row per building and facility category: ``building_id``, ``category``, ``distance_m``
-    (walking metres to the nearest facility of that category, access legs included; NaN where
-    none lies within ``cutoff`` or the building is farther than ``max_snap`` from every walkable
-    street) and ``facility_id`` (None where NaN). Buildings are represented by a point on their
-    surface (``shapely.point_on_surface``). The settings are kept in ``DataFrame.attrs``.
-
-    Parameters
-    ----------
-    categories
-        Facility categories (default: every category in the bundle).
-    cutoff
-        Search limit in metres (default :data:`DEFAULT_CUTOFF_M`).
-    distance
-        ``"network"`` (default) or ``"euclidean"``.
-    max_snap
-        Maximum access leg in metres for buildings and facilities.
-    graph
-        A prebuilt graph of the bundle (built if not given).
-    """
-    facilities = bundle.projected("facilities")
-    cats = sorted(facilities["category"].unique()) if categories is None else list(categories)
-    unknown = set(cats) - set(facilities["category"])
-    if unknown:
-        raise InputError(
-            f"{bundle.path}: no facilities of categories {unknown_names(unknown, facilities['category'])}; "
-            "`cityos info` lists the categories"
-        )
-    buildings = bundle.projected("buildings")
-    if not (math.isfinite(max_snap) and max_snap > 0):
-        raise InputError(
-            f"max snap {max_snap:g} m: give a distance above 0 m (default {DEFAULT_MAX_SNAP_M:g})"
-        )
-    if distance == "network":
-        graph = graph if graph is not None else graph_from_bundle(bundle)
-    origins = _locate(graph, shapely.point_on_surface(buildings.geometry.to_numpy()), max_snap)
-    parts = []
-    for cat in cats:
-        sub = facilities[facilities["category"] == cat]
-        fac = _locate(graph, sub.geometry.to_numpy(), max_snap)
-        res = nearest(graph, origins, fac, cutoff=cutoff, method=distance)
-        found = res.facility >= 0
-        fid = np.full(len(res.facility), None, dtype=object)
-        fid[found] = sub["facility_id"].to_numpy()[res.facility[found]]
-        parts.append(
-            pd.DataFrame(
-                {
-                    "building_id": buildings["building_id"].to_numpy(),
-                    "category": cat,
-                    "distance_m": np.where(found, res.distance, np.nan),
-                    "facility_id": fid,
-                }
-            )
-        )
-    table = (
-        pd.concat(parts, ignore_index=True)
-        if parts
-        else pd.DataFrame({c: pd.Series([], dtype=object) for c in ACCESS_COLUMNS})
-    )
-    table["category"] = table["category"].astype("category")
-    table.attrs.update(
-        {"method": distance, "cutoff_m": cutoff, "max_snap_m": max_snap, "crs": bundle.crs,
-         "origin": "building point_on_surface", "unsnapped_buildings": int((~origins.reachable).sum())}
-    )  # fmt: skip
-    return table
-
-
-def _locate(graph: WalkGraph | None, points: NDArray[np.object_], max_snap: float) -> Snapped:
-    if graph is None:  # euclidean: coordinates only
-        return Snapped.unsnapped(points)
-    return snap_points(graph, points, max_snap=max_snap)

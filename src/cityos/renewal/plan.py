@@ -423,8 +423,9 @@ def _existing_sites(
     per = np.zeros(len(fac))
     if len(fac):
         if distance == "network" and not ctx.bundle.walk_edges.empty:
-            acc = ctx.access[ctx.access["category"] == category].set_index("building_id")
-            nearest_id = acc["facility_id"].reindex(ctx.buildings["building_id"]).to_numpy()
+            near = ctx.nearest_facility
+            nearest_id = (near.facility_id(category) if near is not None
+                          else np.full(len(ctx.buildings), None, dtype=object))  # fmt: skip
         else:
             tree = shapely.STRtree(fac.geometry.to_numpy())
             idx = tree.query_nearest(ctx.points.to_numpy(), all_matches=False)[1]
