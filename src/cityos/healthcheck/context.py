@@ -30,6 +30,7 @@ from cityos.network import (
     snap_points,
 )
 from cityos.population import PopulationEstimate, estimate_population
+from cityos.threads import map_threads, sliced
 from cityos.units import UnitSet, assign_to_units, bundle_units
 
 __all__ = ["GREEN_EDGE_STEP_M", "UNIT_LEVEL_ORDER", "CheckupContext", "with_derived_registers"]
@@ -298,9 +299,14 @@ class CheckupContext:
         index = {uid: k for k, uid in enumerate(units["unit_id"])}
         pieces = np.array([shapely.Polygon()] * len(units), dtype=object)
         frame = pd.DataFrame({"owner": owner, "k": np.arange(len(owner))}).dropna(subset=["owner"])
-        for uid, rows in frame.groupby("owner")["k"]:
-            k = index[uid]
-            pieces[k] = shapely.intersection(geoms[k], shapely.union_all(buffers[rows.to_numpy()]))
+        groups = [(index[uid], rows.to_numpy()) for uid, rows in frame.groupby("owner")["k"]]
+
+        def piece(group: tuple[int, NDArray[np.int64]]) -> shapely.Geometry:
+            k, rows = group
+            return shapely.intersection(geoms[k], shapely.union_all(buffers[rows]))
+
+        for (k, _), geom in zip(groups, map_threads(piece, groups), strict=True):
+            pieces[k] = geom
         return pieces, f"residential building footprints grown {buffer_m:g} m (mitred) [OP]"
 
     def method_of(self, params: Any) -> str:
@@ -340,7 +346,7 @@ class CheckupContext:
         are measured directly; higher levels sum the communities whose point they hold."""
         pieces, _ = self.residential_pieces
         ids = self.units("community")["unit_id"].to_numpy()
-        num = shapely.area(shapely.intersection(pieces, served))
+        num = sliced(lambda p: shapely.area(shapely.intersection(p, served)), pieces)
         den = shapely.area(pieces)
         out = {}
         for lv in levels:
