@@ -11,11 +11,39 @@ time and peak resident memory (ru_maxrss of the process plus its largest child) 
   ``get_pois(amenity, shop, leisure, highway=bus_stop, railway=station)`` + ``get_landuse()`` on the
   same file, in memory only (no output written).
 
+* quackosm (second peer, issue 16): ``convert_pbf_to_geodataframe`` with the tags cityos reads
+  (buildings, highways, amenity, shop, leisure, landuse, railway, boundary) into one GeoDataFrame.
+  It needs packages that clash with cityos's pins, so it runs in its own virtual environment
+  (``benchmarks/.cache/quackosm-venv``, made on first use from the package index), with DuckDB's
+  spatial extension taken from the ``duckdb-extension-spatial`` wheel (quackosm would download
+  it, which an offline machine cannot); "—" with the reason when that cannot be made.
+
+Choosing the reading engine (issue 16), measured on the large city (1,000,000 buildings,
+22 MB PBF) on the 2-core machine, 2026-12-01:
+
+============================================  =========  ==========================================
+engine                                        seconds    note
+============================================  =========  ==========================================
+cityos (pyosmium, buildings in a 2nd process)  14.3–16.0  full import: read, classify, project, write
+  · of which reading                           9.1–9.7   the building callbacks are the long pole
+pyrosm (Cython decoder, in memory only)        3.2–3.7    (17.7 s once, on a busy machine)
+quackosm 0.19 (DuckDB), the tags cityos reads  27.4       writes GeoParquet, then reads it back
+DuckDB ``ST_ReadOSM`` scan, nodes + ways        0.83       raw rows to Arrow, no geometry
+  + node ids sorted, refs joined (NumPy)        ≈1.5       coordinates of every way
+============================================  =========  ==========================================
+
+A columnar reader (DuckDB's scan plus NumPy joins, then ``shapely.from_ragged_array``) is the
+way to the pyrosm bar: the scan and join of the whole file take about 2.3 s where pyosmium's
+Python callbacks take about 7 s. It has not been written: multipolygon relations would still
+need libosmium's assembler (a pyosmium pass over relations only) for the bundle to stay
+identical, and that comparison on Helsinki and Kouvola is the work left.
+
 Usage::
 
     .venv/bin/python benchmarks/bench_import.py                 # small, medium, large
     .venv/bin/python benchmarks/bench_import.py --sizes small   # quick check
     .venv/bin/python benchmarks/bench_import.py --no-peer       # cityos only
+    .venv/bin/python benchmarks/bench_import.py --no-quackosm   # cityos and pyrosm
 
 Targets (issue 2): the 1,000,000-building city in under 60 s and under 6 GB, no slower than pyrosm.
 """
@@ -26,6 +54,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -99,6 +128,73 @@ def worker(tool: str, pbf: str) -> dict[str, object]:
     }
 
 
+QUACKOSM = ("quackosm==0.19.0", "duckdb==1.5.5", "duckdb-extension-spatial==1.5.5")
+QUACKOSM_TAGS = {"building": True, "highway": True, "amenity": True, "shop": True,
+                 "leisure": True, "landuse": True, "railway": True, "boundary": True}  # fmt: skip
+QUACKOSM_SCRIPT = """
+import json, sys, time
+import quackosm
+
+if __name__ == "__main__":
+    t0 = time.perf_counter()
+    gdf = quackosm.convert_pbf_to_geodataframe(
+        sys.argv[1], tags_filter=json.loads(sys.argv[2]), verbosity_mode="silent",
+        working_directory=sys.argv[3])
+    print(json.dumps({"seconds": time.perf_counter() - t0, "features": len(gdf)}))
+"""
+
+
+def quackosm_python(cache: Path) -> tuple[Path | None, str]:
+    """The interpreter of quackosm's own virtual environment (made if missing), with DuckDB's
+    spatial extension installed from its wheel; (None, reason) when it cannot be made."""
+    venv = cache / "quackosm-venv"
+    python = venv / "bin" / "python"
+    if not python.exists():
+        made = subprocess.run(
+            [sys.executable, "-m", "venv", str(venv)], capture_output=True, text=True
+        )
+        pip = subprocess.run([str(python), "-m", "pip", "install", "-q", *QUACKOSM],
+                             capture_output=True, text=True) if made.returncode == 0 else made  # fmt: skip
+        if pip.returncode != 0:
+            return (
+                None,
+                f"cannot install {' '.join(QUACKOSM)}: {pip.stderr.strip().splitlines()[-1:]}",
+            )
+    ext = subprocess.run(
+        [str(python), "-c", "import duckdb, duckdb_extension_spatial as s, pathlib; "
+         "print(duckdb.__version__); print(next(pathlib.Path(s.__path__[0]).rglob('*.duckdb_extension')))"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    if ext.returncode != 0:
+        return None, "duckdb-extension-spatial is not importable in the quackosm venv"
+    version, wheel_file = ext.stdout.split()
+    home = cache / "duckdb-home"
+    target = (
+        home / ".duckdb" / "extensions" / f"v{version}" / "linux_amd64" / "spatial.duckdb_extension"
+    )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if not target.exists():
+        shutil.copyfile(wheel_file, target)
+    return python, ""
+
+
+def run_quackosm(pbf: Path, cache: Path) -> dict[str, object]:
+    python, reason = quackosm_python(cache)
+    if python is None:
+        return {"tool": "quackosm", "error": reason}
+    script = cache / "quackosm_worker.py"
+    script.write_text(QUACKOSM_SCRIPT)
+    with tempfile.TemporaryDirectory() as work:
+        res = subprocess.run(
+            [str(python), str(script), str(pbf), json.dumps(QUACKOSM_TAGS), work],
+            capture_output=True, text=True, env={**os.environ, "HOME": str(cache / "duckdb-home")},
+        )  # fmt: skip
+    if res.returncode != 0:
+        return {"tool": "quackosm", "error": (res.stderr.strip().splitlines() or ["failed"])[-1]}
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    return {"tool": "quackosm", "seconds": round(out["seconds"], 2), "features": out["features"]}
+
+
 def run_worker(tool: str, pbf: Path) -> dict[str, object]:
     res = subprocess.run(
         [sys.executable, __file__, "--worker", tool, str(pbf)],
@@ -114,12 +210,19 @@ def run_worker(tool: str, pbf: Path) -> dict[str, object]:
     return dict(json.loads(res.stdout.strip().splitlines()[-1]))
 
 
+def _ratio(peer: dict[str, object], ours: dict[str, object]) -> str:
+    if "seconds" in peer and "seconds" in ours:
+        return f"{float(peer['seconds']) / float(ours['seconds']):.2f}×"  # type: ignore[arg-type]
+    return "—"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--sizes", default="small,medium,large")
-    parser.add_argument("--no-peer", action="store_true", help="skip pyrosm")
+    parser.add_argument("--no-peer", action="store_true", help="skip pyrosm and quackosm")
+    parser.add_argument("--no-quackosm", action="store_true", help="skip quackosm")
     parser.add_argument("--worker", nargs=2, metavar=("TOOL", "PBF"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -136,20 +239,22 @@ def main() -> None:
             print(f"generated {pbf.name}: {info} in {time.perf_counter() - t0:.1f} s", flush=True)
         ours = run_worker("cityos", pbf)
         peer = None if args.no_peer else run_worker("pyrosm", pbf)
+        quack = None if args.no_peer or args.no_quackosm else run_quackosm(pbf, cache)
         rows.append({"size": name, "buildings": spec.buildings, "file_mb": round(pbf.stat().st_size / 1e6, 1),
-                     "cityos": ours, "pyrosm": peer})  # fmt: skip
+                     "cityos": ours, "pyrosm": peer, "quackosm": quack})  # fmt: skip
         print(json.dumps(rows[-1], ensure_ascii=False), flush=True)
     print()
     print(
-        "| city | buildings | PBF MB | cityos s | cityos peak MB | pyrosm s | pyrosm peak MB | time ratio pyrosm/cityos |"
+        "| city | buildings | PBF MB | cityos s | cityos peak MB | pyrosm s | pyrosm peak MB | "
+        "time ratio pyrosm/cityos | quackosm s | time ratio quackosm/cityos |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
-        c, p = r["cityos"], r["pyrosm"] or {}
-        ratio = f"{p['seconds'] / c['seconds']:.2f}×" if "seconds" in p and "seconds" in c else "—"
+        c, p, q = r["cityos"], r["pyrosm"] or {}, r["quackosm"] or {}
         print(
             f"| {r['size']} | {r['buildings']:,} | {r['file_mb']} | {c.get('seconds', c.get('error'))} | "
-            f"{c.get('peak_mb', '—')} | {p.get('seconds', p.get('error', '—'))} | {p.get('peak_mb', '—')} | {ratio} |"
+            f"{c.get('peak_mb', '—')} | {p.get('seconds', p.get('error', '—'))} | {p.get('peak_mb', '—')} | "
+            f"{_ratio(p, c)} | {q.get('seconds', q.get('error', '—'))} | {_ratio(q, c)} |"
         )
     out = HERE / "results"
     out.mkdir(exist_ok=True)
