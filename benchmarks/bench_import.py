@@ -28,12 +28,13 @@ cityos (pyosmium, buildings in a 2nd process)  14.3–16.0  full import: read, c
   · of which reading                           9.1–9.7   the building callbacks are the long pole
 pyrosm (Cython decoder, in memory only)        3.2–3.7    (17.7 s once, on a busy machine)
 quackosm 0.19 (DuckDB), the tags cityos reads  27.4       writes GeoParquet, then reads it back
-DuckDB ``ST_ReadOSM`` scan, nodes + ways        0.83       raw rows to Arrow, no geometry
-  + node ids sorted, refs joined (NumPy)        ≈1.5       coordinates of every way
+DuckDB ``ST_ReadOSM`` scan, nodes + ways        0.83–0.95  raw rows to Arrow, no geometry
+  + node ids sorted, refs joined (NumPy)        +0.60      coordinates of every way (5.7 M refs)
+  + relations, tagged nodes, ``building`` tag   +0.93      three more scans and a map lookup
 ============================================  =========  ==========================================
 
 A columnar reader (DuckDB's scan plus NumPy joins, then ``shapely.from_ragged_array``) is the
-way to the pyrosm bar: the scan and join of the whole file take about 2.3 s where pyosmium's
+way to the pyrosm bar: scanning and joining the whole file takes about 2.4 s, where pyosmium's
 Python callbacks take about 7 s. It has not been written: multipolygon relations would still
 need libosmium's assembler (a pyosmium pass over relations only) for the bundle to stay
 identical, and that comparison on Helsinki and Kouvola is the work left.
