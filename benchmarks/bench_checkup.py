@@ -12,7 +12,8 @@ Usage::
     .venv/bin/python benchmarks/bench_checkup.py                     # 50k, 250k, 1M buildings
     .venv/bin/python benchmarks/bench_checkup.py --sizes small
 
-Target (issue 4): the 1,000,000-building city in under 120 s and under 8 GB.
+Targets: the 1,000,000-building city in under 120 s and under 8 GB (issue 4); the health check
+of the three systems in under 60 s and under 6 GB (issue 16).
 """
 
 from __future__ import annotations
