@@ -28,7 +28,6 @@ from cityos.network import (
     service_area,
     snap_points,
 )
-from tests.conftest import import_expecting
 from tests.network.reference import reference_distances, reference_graph
 
 CRS = "EPSG:32650"
@@ -275,11 +274,6 @@ def test_bad_options(toy: WalkGraph, kw: dict[str, object], message: str) -> Non
 
 
 # --- the real Helsinki network ---------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def helsinki(tmp_path_factory: pytest.TempPathFactory) -> cityos.Bundle:
-    return import_expecting(tmp_path_factory.mktemp("hel") / "b", osm=cityos.demo_osm_path())
 
 
 def test_helsinki_nearest_equals_networkx(helsinki: cityos.Bundle) -> None:

@@ -55,7 +55,11 @@ class NearestByCategory:
         found = [self.distance[c] for c in categories if c in self.distance]
         if not found:
             return np.full(len(self.building_ids), np.nan)
-        return np.asarray(np.fmin.reduce(found), dtype=np.float64) if len(found) > 1 else found[0]
+        return (
+            np.asarray(np.fmin.reduce(found), dtype=np.float64)
+            if len(found) > 1
+            else found[0].copy()
+        )
 
     def facility_id(self, category: str) -> NDArray[np.object_]:
         """Per building, the id of the nearest facility of ``category`` (None where none)."""
