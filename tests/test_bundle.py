@@ -137,3 +137,27 @@ def test_empty_layers_round_trip(tmp_path: Path) -> None:
     )
     b = read_bundle(tmp_path / "b")
     assert all(len(f) == 0 for f in b.layers.values())
+
+
+def test_projected_once_per_layer_and_the_callers_copy_their_own(
+    source_bundle: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bundle = read_bundle(source_bundle)
+    calls: list[int] = []
+    real = gpd.GeoDataFrame.to_crs
+
+    def counting(self: gpd.GeoDataFrame, *args: object, **kwargs: object) -> gpd.GeoDataFrame:
+        calls.append(len(self))
+        return real(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(gpd.GeoDataFrame, "to_crs", counting)
+    first = bundle.projected("buildings")
+    first["levels"] = -1.0  # a caller's change stays in its copy
+    second = bundle.projected("buildings")
+    assert calls == [len(bundle.buildings)]
+    assert (second["levels"] > 0).all()
+    assert second.crs == bundle.crs and second.geometry.equals(first.geometry)
+    # a replaced layer is projected afresh
+    bundle.layers["buildings"] = bundle.buildings.iloc[:3]
+    assert len(bundle.projected("buildings")) == 3
+    assert calls == [len(first), 3]

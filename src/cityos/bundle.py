@@ -229,6 +229,10 @@ class Bundle:
     manifest: dict[str, Any]
     layers: dict[str, gpd.GeoDataFrame]
     registers: dict[str, pd.DataFrame]
+    #: layer name → (the layer projected, the projection): see :meth:`projected`
+    _projected: dict[str, tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @property
     def crs(self) -> str:
@@ -242,8 +246,18 @@ class Bundle:
         return str(value) if value else None
 
     def projected(self, name: str) -> gpd.GeoDataFrame:
-        """Layer ``name`` in the measurement CRS (metres)."""
-        return self.layers[name].to_crs(self.crs)
+        """Layer ``name`` in the measurement CRS (metres).
+
+        The projection is made once per layer object (a million footprints take about 2 s) and
+        handed out as a shallow copy: pandas' copy-on-write keeps the caller's changes its own.
+        A layer replaced in :attr:`layers` is projected afresh.
+        """
+        layer = self.layers[name]
+        hit = self._projected.get(name)
+        if hit is None or hit[0] is not layer:
+            hit = (layer, layer.to_crs(self.crs))
+            self._projected[name] = hit
+        return hit[1].copy(deep=False)
 
     @property
     def walk_nodes(self) -> gpd.GeoDataFrame:

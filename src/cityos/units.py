@@ -99,11 +99,13 @@ def units_by_level(
     crs: Any,
     admin_levels: Mapping[int, str] | None = None,
     grid_size_m: Mapping[str, float] | None = None,
+    points: gpd.GeoSeries | None = None,
 ) -> UnitSet:
     """Units for each level: given (``level`` column), else OSM admin (``admin_level`` through
     ``admin_levels``), else generated (a square grid over the buildings; one unit for the city).
 
-    Only units that contain at least one building are kept for generated grids.
+    Only units that contain at least one building are kept for generated grids. ``points`` may
+    give the buildings' points on surface in ``crs`` when the caller has them already.
     """
     sizes = {**GRID_SIZE_M, **(grid_size_m or {})}
     projected = units.to_crs(crs) if len(units) else units.set_crs(crs, allow_override=True)
@@ -119,9 +121,11 @@ def units_by_level(
         )
         from_admin = level.isna() & mapped.notna()
         level = level.where(level.notna(), mapped)
-    pts = gpd.GeoSeries(
-        shapely.point_on_surface(buildings.to_crs(crs).geometry.to_numpy()), crs=crs
-    )
+    if points is None:
+        points = gpd.GeoSeries(
+            shapely.point_on_surface(buildings.to_crs(crs).geometry.to_numpy()), crs=crs
+        )
+    pts = points
     levels: dict[str, gpd.GeoDataFrame] = {}
     sources: dict[str, str] = {}
     for lv in UNIT_LEVELS:
@@ -182,10 +186,17 @@ def assign_to_units(points: gpd.GeoSeries, unit_set: UnitSet) -> pd.DataFrame:
     return out
 
 
-def bundle_units(bundle: Bundle, admin_levels: Mapping[int, str] | None = None) -> UnitSet:
+def bundle_units(
+    bundle: Bundle,
+    admin_levels: Mapping[int, str] | None = None,
+    points: gpd.GeoSeries | None = None,
+) -> UnitSet:
     """A bundle's units per level as the health check forms them: its own units (polygons
-    repaired), OSM admin boundaries through ``admin_levels``, else generated grids."""
+    repaired), OSM admin boundaries through ``admin_levels``, else generated grids (over
+    ``points``, the buildings' points on surface in the bundle's CRS, when given)."""
     from cityos.validity import repair_polygons
 
     units = repair_polygons(bundle.units, f"{bundle.path}/units.parquet", "unit", ids="unit_id")
-    return units_by_level(units, bundle.buildings, crs=bundle.crs, admin_levels=admin_levels)
+    return units_by_level(
+        units, bundle.buildings, crs=bundle.crs, admin_levels=admin_levels, points=points
+    )

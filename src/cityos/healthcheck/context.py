@@ -85,7 +85,7 @@ class CheckupContext:
         self.bundle = with_derived_registers(bundle)
         self.crs = bundle.crs
         self.cutoff_m = cutoff_m
-        self.buildings = bundle.projected("buildings")
+        self.buildings = self.bundle.projected("buildings")
         if self.buildings.empty:
             raise InputError(
                 f"{bundle.path}: the bundle has no buildings; the health check needs them"
@@ -98,7 +98,7 @@ class CheckupContext:
         extent = extent_from_manifest(bundle.manifest, bundle.layers)
         self.extent_source = extent.source if extent else "none"
         self.extent = extent.projected(self.crs) if extent else None
-        unit_set = bundle_units(bundle, admin_levels)
+        unit_set = bundle_units(bundle, admin_levels, points=self.points)
         unit_of = assign_to_units(self.points, unit_set)
         self.clipped: dict[str, int] = {}
         if clip_units:
