@@ -335,8 +335,11 @@ def _vacancy(tags: Any) -> str | None:
 def _building_tags(tags: Any) -> tuple[str | None, str | None, str | None, bool]:
     """``building:levels``, ``height``, ``name`` and whether the building is plain: it has no
     other tags (the common case, read with four lookups and no further tests)."""
+    n = len(tags)
+    if n == 1:  # the building tag alone: nothing else to look up
+        return None, None, None, True
     levels, height, name = tags.get("building:levels"), tags.get("height"), tags.get("name")
-    plain = 1 + (levels is not None) + (height is not None) + (name is not None) == len(tags)
+    plain = 1 + (levels is not None) + (height is not None) + (name is not None) == n
     return levels, height, name, plain
 
 
@@ -350,21 +353,31 @@ def _address(tags: Any) -> str | None:
     return " ".join(str(p) for p in parts if p) if parts[0] and parts[1] else None
 
 
+#: the columns the building readers collect, in the order :meth:`_BuildingRows.add` fills them
+_BUILDING_COLUMNS = ("id", "building", "use", "lv", "h", "name", "addr", "vacancy", "wkb")
+
+
 class _BuildingRows:
     """The buildings layer's columns, one row per building area (shared by both readers)."""
 
     def __init__(self, tables: OsmTables) -> None:
         self.rules = tables.buildings
-        self.rows: dict[str, list[Any]] = {
-            k: [] for k in ("id", "building", "use", "lv", "h", "name", "addr", "vacancy", "wkb")
-        }
+        self.rows: dict[str, list[Any]] = {k: [] for k in _BUILDING_COLUMNS}
         self.wkb = osmium.geom.WKBFactory()
         self.area_errors = 0
+        # a million calls: the column appends bound once, the use of a plain value looked up once
+        self._append = tuple(self.rows[k].append for k in _BUILDING_COLUMNS)
+        self._plain_use: dict[str, str | None] = {}
 
     def add(self, a: Any, tags: Any, building: str) -> tuple[bool, str | None]:
         """Add area ``a`` if it is a building; returns (plain, name), see :func:`_building_tags`."""
         levels, height, name, plain = _building_tags(tags)
-        use = self.rules.use_of_value(building) if plain else self.rules.use(tags)
+        if plain:
+            if building not in self._plain_use:
+                self._plain_use[building] = self.rules.use_of_value(building)
+            use = self._plain_use[building]
+        else:
+            use = self.rules.use(tags)
         if use is None:
             return plain, name
         try:
@@ -372,16 +385,16 @@ class _BuildingRows:
         except RuntimeError:
             self.area_errors += 1
             return plain, name
-        r = self.rows
-        r["id"].append(f"{'osm:w' if a.from_way() else 'osm:r'}{a.orig_id()}")
-        r["building"].append(building)
-        r["use"].append(use)
-        r["lv"].append(levels)
-        r["h"].append(height)
-        r["name"].append(name)
-        r["addr"].append(None if plain else _address(tags))
-        r["vacancy"].append(None if plain else _vacancy(tags))
-        r["wkb"].append(_wkb_bytes(wkb))
+        id_, b_, use_, lv_, h_, name_, addr_, vacancy_, wkb_ = self._append
+        id_(f"{'osm:w' if a.from_way() else 'osm:r'}{a.orig_id()}")
+        b_(building)
+        use_(use)
+        lv_(levels)
+        h_(height)
+        name_(name)
+        addr_(None if plain else _address(tags))
+        vacancy_(None if plain else _vacancy(tags))
+        wkb_(_wkb_bytes(wkb))
         return plain, name
 
 
