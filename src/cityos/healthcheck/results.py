@@ -53,7 +53,10 @@ def write_results(
         result.indicators.to_csv(tmp / "indicators.csv", index=False, encoding="utf-8-sig")
         access = result.access.copy()
         access.attrs = {}
-        access.to_parquet(tmp / "access.parquet", index=False)
+        # a row per building and category (20 M rows for a city of 1 M buildings): zstd makes
+        # it a third smaller than snappy in the same time; min/max of ids would help no reader
+        access.to_parquet(tmp / "access.parquet", index=False, compression="zstd",
+                          write_statistics=["category", "distance_m"])  # fmt: skip
         result.problems.to_csv(tmp / "problems.csv", index=False, encoding="utf-8-sig")
         for level, layer in result.units.items():
             layer.to_file(tmp / "units.gpkg", layer=level, driver="GPKG")
