@@ -18,10 +18,6 @@ of the three systems in under 60 s and under 6 GB (issue 16).
 
 from __future__ import annotations
 
-import argparse
-import json
-import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,14 +27,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from bench_import import SIZES  # noqa: E402
-from synthetic_osm import cached_city  # noqa: E402
-
-
-def _peak_gb() -> float:
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return round((own + kids) / 1024 / 1024, 2)
+from fresh import peak_gb, sized_runs  # noqa: E402
 
 
 def _open_seconds(page: Path) -> float | str:
@@ -69,20 +58,20 @@ def worker(pbf: str) -> dict[str, object]:
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         bundle = cityos.import_city(Path(tmp) / "bundle", osm=pbf)
-        stages["import"] = {"seconds": round(time.perf_counter() - t0, 2), "peak_gb": _peak_gb()}
+        stages["import"] = {"seconds": round(time.perf_counter() - t0, 2), "peak_gb": peak_gb()}
         t1 = time.perf_counter()
         result = cityos.checkup(bundle)
         for name, sec in result.summary["timings_s"].items():
             stages[name] = {"seconds": sec}
         stages["checkup total"] = {
             "seconds": round(time.perf_counter() - t1, 2),
-            "peak_gb": _peak_gb(),
+            "peak_gb": peak_gb(),
         }
         t2 = time.perf_counter()
         write_results(result, Path(tmp) / "results")
         stages["write results"] = {
             "seconds": round(time.perf_counter() - t2, 2),
-            "peak_gb": _peak_gb(),
+            "peak_gb": peak_gb(),
         }
         t3 = time.perf_counter()
         from cityos.report import write_html
@@ -90,7 +79,7 @@ def worker(pbf: str) -> dict[str, object]:
         page = write_html(Path(tmp) / "results", Path(tmp) / "report.html")
         stages["HTML report"] = {
             "seconds": round(time.perf_counter() - t3, 2),
-            "peak_gb": _peak_gb(),
+            "peak_gb": peak_gb(),
         }
         report_mb = round(page.stat().st_size / 1e6, 1)
         stages["HTML report opens in Chromium"] = {"seconds": _open_seconds(page)}
@@ -99,34 +88,13 @@ def worker(pbf: str) -> dict[str, object]:
     total = sum(
         v["seconds"] for k, v in stages.items() if k in ("import", "checkup total", "write results")
     )
-    return {"stages": stages, "total_s": round(total, 2), "peak_gb": _peak_gb(), "indicator_rows": rows,
+    return {"stages": stages, "total_s": round(total, 2), "peak_gb": peak_gb(), "indicator_rows": rows,
             "report_mb": report_mb,
             "units": units, "buildings": int(bundle.manifest["layers"]["buildings"])}  # fmt: skip
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--sizes", default="small,medium,large")
-    parser.add_argument("--worker", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.worker:
-        print(json.dumps(worker(args.worker), ensure_ascii=False))
-        return
-    for name in args.sizes.split(","):
-        spec = SIZES[name]
-        pbf = cached_city(spec)
-        res = subprocess.run(
-            [sys.executable, __file__, "--worker", str(pbf)],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if res.returncode != 0:
-            print(f"{name}: failed: {res.stderr.strip().splitlines()[-1:]}")
-            continue
-        out = json.loads(res.stdout.strip().splitlines()[-1])
+    for name, _, out in sized_runs(__file__, __doc__, "small,medium,large", worker):
         print(f"\n{name}: {out['buildings']:,} buildings, units {out['units']}, {out['indicator_rows']:,} indicator rows, "
               f"total {out['total_s']} s, peak {out['peak_gb']} GB, HTML report {out['report_mb']} MB")  # fmt: skip
         print("| stage | seconds | peak GB (cumulative) |\n|---|---:|---:|")

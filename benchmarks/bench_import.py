@@ -79,7 +79,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from synthetic_osm import CitySpec, write_city  # noqa: E402
+from synthetic_osm import CitySpec, cached_city  # noqa: E402
 
 SIZES = {
     "small": CitySpec("small", grid=100, buildings=50_000, pois=2_000),
@@ -192,10 +192,7 @@ def quackosm_python(cache: Path) -> tuple[Path | None, str]:
     return python, ""
 
 
-def run_quackosm(pbf: Path, cache: Path) -> dict[str, object]:
-    python, reason = quackosm_python(cache)
-    if python is None:
-        return {"tool": "quackosm", "error": reason}
+def run_quackosm(pbf: Path, python: Path, cache: Path) -> dict[str, object]:
     script = cache / "quackosm_worker.py"
     script.write_text(QUACKOSM_SCRIPT)
     with tempfile.TemporaryDirectory() as work:
@@ -209,12 +206,9 @@ def run_quackosm(pbf: Path, cache: Path) -> dict[str, object]:
     return {"tool": "quackosm", "seconds": round(out["seconds"], 2), "features": out["features"]}
 
 
-def run_columnar(pbf: Path, bundle: Path, cache: Path) -> dict[str, object]:
+def run_columnar(pbf: Path, bundle: Path, python: Path) -> dict[str, object]:
     """The closed-way buildings read column-wise (columnar_buildings.py, in the quackosm venv)
     and compared exactly with cityos's bundle of the same file."""
-    python, reason = quackosm_python(cache)
-    if python is None:
-        return {"error": reason}
     res = subprocess.run([str(python), str(HERE / "columnar_buildings.py"), str(pbf), str(bundle)],
                          capture_output=True, text=True)  # fmt: skip
     if res.returncode != 0:
@@ -256,20 +250,20 @@ def main() -> None:
         print(json.dumps(worker(*args.worker)))
         return
     cache = HERE / ".cache"
+    python, reason = (
+        (None, "skipped") if args.no_peer or args.no_quackosm else quackosm_python(cache)
+    )
     rows = []
     for name in args.sizes.split(","):
         spec = SIZES[name]
-        pbf = cache / f"city-{spec.name}-g{spec.grid}-b{spec.buildings}-s{spec.seed}.osm.pbf"
-        if not pbf.exists():
-            t0 = time.perf_counter()
-            info = write_city(spec, pbf)
-            print(f"generated {pbf.name}: {info} in {time.perf_counter() - t0:.1f} s", flush=True)
+        pbf = cached_city(spec, cache)
         with tempfile.TemporaryDirectory() as keep:
             ours = run_worker("cityos", pbf, Path(keep))
-            columnar = (None if args.no_peer or args.no_quackosm
-                        else run_columnar(pbf, Path(keep) / "bundle", cache))  # fmt: skip
+            columnar = (run_columnar(pbf, Path(keep) / "bundle", python) if python
+                        else {"error": reason})  # fmt: skip
         peer = None if args.no_peer else run_worker("pyrosm", pbf)
-        quack = None if args.no_peer or args.no_quackosm else run_quackosm(pbf, cache)
+        quack = (run_quackosm(pbf, python, cache) if python
+                 else {"tool": "quackosm", "error": reason})  # fmt: skip
         rows.append({"size": name, "buildings": spec.buildings, "file_mb": round(pbf.stat().st_size / 1e6, 1),
                      "cityos": ours, "pyrosm": peer, "quackosm": quack, "columnar": columnar})  # fmt: skip
         print(json.dumps(rows[-1], ensure_ascii=False), flush=True)

@@ -16,10 +16,6 @@ Target (issue 16): the 1,000,000-building city from extract to report in under 9
 
 from __future__ import annotations
 
-import argparse
-import json
-import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,16 +25,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from bench_import import SIZES  # noqa: E402
-from synthetic_osm import cached_city  # noqa: E402
+from fresh import peak_gb, sized_runs  # noqa: E402
 
 TARGET_S = 90.0
-
-
-def _peak_gb() -> float:
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return round((own + kids) / 1024 / 1024, 2)
 
 
 def worker(pbf: str) -> dict[str, object]:
@@ -53,7 +42,7 @@ def worker(pbf: str) -> dict[str, object]:
         def timed(name: str, fn: object) -> object:
             t0 = time.perf_counter()
             out = fn()  # type: ignore[operator]
-            stages.append((name, round(time.perf_counter() - t0, 2), _peak_gb()))
+            stages.append((name, round(time.perf_counter() - t0, 2), peak_gb()))
             return out
 
         bundle = timed("import (extract → bundle)", lambda: cityos.import_city(root / "b", osm=pbf))
@@ -63,29 +52,12 @@ def worker(pbf: str) -> dict[str, object]:
         timed("renewal priorities", lambda: cityos.write_priorities(root / "r"))
         timed("HTML report", lambda: write_report(root / "r", root / "report.html"))
     total = round(sum(s for _, s, _ in stages), 2)
-    return {"stages": stages, "checkup_stages": inner, "total_s": total, "peak_gb": _peak_gb(),
+    return {"stages": stages, "checkup_stages": inner, "total_s": total, "peak_gb": peak_gb(),
             "buildings": int(bundle.manifest["layers"]["buildings"])}  # type: ignore[attr-defined]  # fmt: skip
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--sizes", default="large")
-    parser.add_argument("--worker", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.worker:
-        print(json.dumps(worker(args.worker), ensure_ascii=False))
-        return
-    for name in args.sizes.split(","):
-        spec = SIZES[name]
-        pbf = cached_city(spec)
-        res = subprocess.run([sys.executable, __file__, "--worker", str(pbf)],
-                             capture_output=True, text=True, check=False)  # fmt: skip
-        if res.returncode != 0:
-            print(f"{name}: failed: {res.stderr.strip().splitlines()[-1:]}")
-            continue
-        out = json.loads(res.stdout.strip().splitlines()[-1])
+    for name, pbf, out in sized_runs(__file__, __doc__, "large", worker):
         print(
             f"\n{name}: {out['buildings']:,} buildings, extract {pbf.stat().st_size / 1e6:.1f} MB"
         )

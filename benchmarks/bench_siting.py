@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -42,6 +41,7 @@ from scipy.spatial import cKDTree
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from fresh import peak_gb  # noqa: E402
 from synthetic_osm import CitySpec, write_city  # noqa: E402
 
 #: (city, candidates, K, exact time limit)
@@ -53,12 +53,6 @@ SIZES = {
 }  # fmt: skip
 RADIUS_M = 300.0
 CATEGORY = "childcare"
-
-
-def _peak_gb() -> float:
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return round((own + kids) / 1024 / 1024, 2)
 
 
 def city_worker(pbf: str, n_candidates: int, k: int, time_limit: float) -> dict[str, object]:
@@ -117,7 +111,7 @@ def city_worker(pbf: str, n_candidates: int, k: int, time_limit: float) -> dict[
                     "after_m": s["mean_distance_after_m"],
                 }  # fmt: skip
         out["buildings"] = len(bundle.buildings)
-    out["peak_gb"] = _peak_gb()
+    out["peak_gb"] = peak_gb()
     return out
 
 

@@ -44,20 +44,16 @@ def map_threads(func: Callable[[T], R], items: Sequence[T], threads: int | None 
 
 
 def sliced(
-    func: Callable[..., NDArray[Any]],
-    *arrays: NDArray[Any],
-    threads: int | None = None,
-    **kwargs: Any,
+    func: Callable[..., NDArray[Any]], *arrays: NDArray[Any], threads: int | None = None
 ) -> NDArray[Any]:
-    """``func(*arrays, **kwargs)`` for a vectorised ``func`` (element by element along the
-    first axis), computed on equal slices of the arrays in threads and joined in order. Scalars
-    and geometries broadcast as they would in one call: pass them in ``kwargs`` or close over
-    them."""
+    """``func(*arrays)`` for a vectorised ``func`` (element by element along the first axis),
+    computed on equal slices of the arrays in threads and joined in order; close over what is
+    the same for every element (a geometry to intersect with, a radius)."""
     length = len(arrays[0])
     n = min(threads or cpu_threads(), max(1, length // MIN_PARALLEL))
     if n == 1:
-        return func(*arrays, **kwargs)
+        return func(*arrays)
     bounds = [int(b) for b in np.linspace(0, length, n + 1)]
     parts = list(itertools.pairwise(bounds))
-    out = map_threads(lambda ab: func(*(a[ab[0] : ab[1]] for a in arrays), **kwargs), parts, n)
+    out = map_threads(lambda ab: func(*(a[ab[0] : ab[1]] for a in arrays)), parts, n)
     return np.concatenate(out)

@@ -121,11 +121,11 @@ def units_by_level(
         )
         from_admin = level.isna() & mapped.notna()
         level = level.where(level.notna(), mapped)
-    if points is None:
-        points = gpd.GeoSeries(
+    pts = points
+    if pts is None:
+        pts = gpd.GeoSeries(
             shapely.point_on_surface(buildings.to_crs(crs).geometry.to_numpy()), crs=crs
         )
-    pts = points
     levels: dict[str, gpd.GeoDataFrame] = {}
     sources: dict[str, str] = {}
     for lv in UNIT_LEVELS:
