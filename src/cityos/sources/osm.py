@@ -35,6 +35,7 @@ from osmium.filter import EmptyTagFilter, KeyFilter
 
 from cityos.classify import FacilityRules, OsmTables
 from cityos.errors import CityosWarning, InputError, InputFileNotFoundError
+from cityos.sources import osm_columnar
 from cityos.sources.osm_buildings import (
     _building_tags,
     _BuildingRows,
@@ -330,7 +331,7 @@ def _only_for(filt: Any, entities: Any) -> Any:
 
 
 def _start_buildings_process(
-    path: Path, tables: OsmTables, storage: str, tmp: Path
+    path: Path, tables: OsmTables, storage: str, tmp: Path, reader: str
 ) -> subprocess.Popen[bytes]:
     """Start a fresh interpreter that reads the buildings (no fork, no __main__ re-import)."""
     if "," in storage:  # a file-backed index: the second process needs its own file
@@ -346,6 +347,7 @@ def _start_buildings_process(
         str(path),
         storage,
         str(tmp / "buildings.arrow"),
+        reader,
     ]
     return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
@@ -371,6 +373,8 @@ def _finish_buildings(
                 RuntimeWarning,
                 stacklevel=3,
             )
+            for part in ("xy", "rings"):
+                (tmp / f"buildings.arrow.{part}.npy").unlink(missing_ok=True)
             _read_buildings(str(path), tables, storage, str(out))
         else:
             c.stats["area_errors"] += int((tmp / "buildings.arrow.errors").read_text())
@@ -378,10 +382,23 @@ def _finish_buildings(
 
         table = feather.read_table(out)
         b = {
-            k: table.column(k).to_pylist()
+            k: table.column(k).to_numpy(zero_copy_only=False)
             for k in ("id", "building", "use", "lv", "h", "name", "addr", "vacancy")
         }
-        return b, np.asarray(shapely.from_wkb(table.column("wkb").to_numpy(zero_copy_only=False)))
+        wkb = table.column("wkb")
+        if not (tmp / "buildings.arrow.xy.npy").exists():  # the pyosmium reader: WKB only
+            return b, np.asarray(shapely.from_wkb(wkb.to_numpy(zero_copy_only=False)))
+        # the columnar reader: rings as flat arrays where the WKB is null
+        rings = wkb.is_null().to_numpy(zero_copy_only=False)
+        geoms = np.empty(len(rings), dtype=object)
+        offsets = np.load(tmp / "buildings.arrow.rings.npy")
+        geoms[rings] = shapely.from_ragged_array(
+            shapely.GeometryType.POLYGON,
+            np.load(tmp / "buildings.arrow.xy.npy"),
+            (offsets, np.arange(len(offsets))),
+        )
+        geoms[~rings] = shapely.from_wkb(wkb.drop_null().to_numpy(zero_copy_only=False))
+        return b, geoms
     assert c.buildings is not None
     c.stats["area_errors"] += c.buildings.area_errors
     rows = c.buildings.rows
@@ -487,6 +504,7 @@ def read_osm(
     progress: Callable[[int], None] | None = None,
     location_storage: str = "flex_mem",
     parallel: bool | None = None,
+    building_reader: str = "auto",
     warn: Callable[[str], None] | None = None,
 ) -> OsmExtract:
     """Read an OSM extract into raw bundle layers (WGS84, unmeasured).
@@ -506,6 +524,11 @@ def read_osm(
         Read the buildings in a second process while this one reads everything else (two
         streaming passes over the file, one per core). Default: for files of at least
         :data:`PARALLEL_MIN_BYTES` on a machine with two or more cores.
+    building_reader
+        The second process's reader: ``columnar`` (:mod:`cityos.sources.osm_columnar`, about
+        twice as fast), ``pyosmium``, or ``auto``: the columnar one where it can read the file
+        (a PBF with the node index in memory, see :func:`osm_columnar.available`). Both give the
+        same rows in the same order.
 
     Raises
     ------
@@ -537,8 +560,13 @@ def read_osm(
         _only_for(KeyFilter(*sorted(area_keys)), osmium.osm.AREA),
     ]
     with tempfile.TemporaryDirectory(prefix="cityos-") as tmp:
+        if building_reader == "auto":
+            columnar = osm_columnar.available(p, location_storage)
+            building_reader = "columnar" if columnar else "pyosmium"
         child = (
-            _start_buildings_process(p, tables, location_storage, Path(tmp)) if parallel else None
+            _start_buildings_process(p, tables, location_storage, Path(tmp), building_reader)
+            if parallel
+            else None
         )
         try:
             c.apply_file(str(p), locations=True, idx=location_storage, filters=filters)
@@ -551,7 +579,8 @@ def read_osm(
             if unsorted_error(exc):
                 return _read_sorted(
                     p, Path(tmp), exc, rules=rules, tables=tables, progress=progress,
-                    location_storage=location_storage, parallel=parallel, warn=warn,
+                    location_storage=location_storage, parallel=parallel,
+                    building_reader=building_reader, warn=warn,
                 )  # fmt: skip
             raise InputError(
                 f"{p}: cannot read the OSM data ({exc}); the file is truncated or damaged, download it again"
