@@ -132,3 +132,14 @@ def test_available_only_for_pbf_with_the_index_in_memory(tmp_path: Path) -> None
     assert osm_columnar.available(pbf, "flex_mem")
     assert not osm_columnar.available(pbf, f"sparse_file_array,{tmp_path / 'idx'}")
     assert not osm_columnar.available(tmp_path / "city.osm", "flex_mem")
+
+
+def test_rings_in_chunks_equal_rings_at_once() -> None:
+    rng = np.random.default_rng(1)
+    offsets = np.concatenate([[0], np.cumsum(rng.integers(4, 9, size=1000))])
+    lon, lat = rng.random(offsets[-1]), rng.random(offsets[-1])
+    lon[offsets[1:] - 1], lat[offsets[1:] - 1] = lon[offsets[:-1]], lat[offsets[:-1]]
+    whole = osm_columnar._rings(lon, lat, offsets, chunk=10**9)
+    for got, want in zip(osm_columnar._rings(lon, lat, offsets, chunk=77), whole, strict=True):
+        np.testing.assert_array_equal(got, want)
+    assert len(whole[1]) == 1001 and whole[1][-1] == len(whole[0])
