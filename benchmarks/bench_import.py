@@ -18,39 +18,41 @@ time and peak resident memory (ru_maxrss of the process plus its largest child) 
   spatial extension taken from the ``duckdb-extension-spatial`` wheel (quackosm would download
   it, which an offline machine cannot); "—" with the reason when that cannot be made.
 
+* the building reader alone (the import's second process, issue 16), pyosmium's and the columnar
+  one (:mod:`cityos.sources.osm_columnar`), each in a fresh process, with their row counts.
+
 Choosing the reading engine (issue 16), measured on the large city (1,000,000 buildings,
 22 MB PBF) on the 2-core machine, 2026-12-01:
 
 ============================================  =========  ==========================================
 engine                                        seconds    note
 ============================================  =========  ==========================================
-cityos (pyosmium, buildings in a 2nd process)  14.3–16.5  full import: read, classify, project, write
-  · of which reading                           9.1–9.7   the building callbacks are the long pole
-pyrosm (Cython decoder, in memory only)        3.2–3.7    (17.7 s once, on a busy machine)
-quackosm 0.19 (DuckDB), the tags cityos reads  27.4       writes GeoParquet, then reads it back
-DuckDB ``ST_ReadOSM`` scan, nodes + ways        0.83–0.95  raw rows to Arrow, no geometry
-  + node ids sorted, refs joined (NumPy)        +0.60      coordinates of every way (5.7 M refs)
-  + relations, tagged nodes, ``building`` tag   +0.93      three more scans and a map lookup
-closed-way buildings column-wise               3.2–4.1    columnar_buildings.py: all 989,993
-                                                          exactly equal to the bundle's
-building relations only, pyosmium              1.3        areas through an ``IdFilter`` of the
-                                                          relation areas (2 × id + 1)
+cityos import (pyosmium, buildings in a 2nd   14.3–16.5  full import: read, classify, project, write
+process, until 2026-12-01)
+  · of which reading                           8.7–9.7   the building callbacks are the long pole
+pyosmium building reader alone                 7.6       a Python callback per area
+columnar building reader alone                 6.0–6.2   DuckDB ``ST_ReadOSM`` scan 1.6 s, rings in
+(DuckDB scan + NumPy + libosmium for the                 NumPy 1.2 s, the 10,007 relations through
+relations and hard rings), in cityos now                  a pyosmium ``IdFilter`` pass 1.2–1.3 s
+  · reading, both processes, the import's      7.6–8.8   the two processes share the two cores:
+    read_osm                                             DuckDB's and libosmium's threads contend
+                                                         with the main pass (DuckDB on one thread
+                                                         is slower still, 8.5–9.1 s)
+pyrosm (Cython decoder, in memory only)        3.2–4.1    (17.7 s once, on a busy machine)
+quackosm 0.19 (DuckDB), the tags cityos reads  27.3–28.0  writes GeoParquet, then reads it back
 ============================================  =========  ==========================================
 
-A columnar reader (DuckDB's scan plus NumPy joins, then ``shapely.from_ragged_array``) is the
-way to the pyrosm bar. ``columnar_buildings.py`` (run by this benchmark in the quackosm venv)
-reads the closed-way buildings of the large city in 3.2–4.1 s, where pyosmium's building reader
-takes about 7 s, and every polygon equals the bundle's exactly once libosmium's conventions are
-followed: coordinates as the fixed-point integer ÷ 1e7, outer rings counter-clockwise from
-their lexicographically smallest vertex (checked on Helsinki, Kouvola, Shenzhen and the
-synthetic cities). It is not cityos's reader yet: multipolygon relations still need libosmium's
-assembler (a pyosmium pass that lets only the relation areas through an ``IdFilter`` takes 1.3 s
-for the 10,007 building relations of the large city, the way areas never reaching Python), the
-order of the rows must follow pyosmium's (relation areas come between the way areas, when their
-last member is read) or both readers sort alike, GEOS's validity must be matched against
-libosmium's on real data, and tags, use rules, the walk network, facilities, green space, land
-use, admin areas and ``as_of`` (object timestamps, which ``ST_ReadOSM`` does not give) must
-follow, with a test comparing the two readers' bundles.
+The columnar building reader gives the same rows in the same order and exactly the same
+geometries as pyosmium's (``tests/sources/test_osm_columnar.py``: Helsinki, Kouvola, the Chinese
+extracts, the synthetic city, a toy of the rings libosmium must judge), because it follows
+libosmium's conventions: coordinates as the fixed-point integer ÷ 1e7, outer rings
+counter-clockwise from their lexicographically smallest vertex, relation areas emitted when
+their last member way is read, before that way's own. It is used for PBF files with the node
+index in memory; XML, o5m and ``--node-index`` on disk keep pyosmium's reader (larger than
+memory). What is left between cityos and pyrosm is the main pass (walk network, facilities,
+green space, land use, admin areas: about 3–4 s of Python callbacks, itself at pyrosm's whole
+figure), then measuring (about 2.3 s) and writing the bundle (about 2.4 s), which pyrosm does
+not do: the main pass must go columnar too, and measuring and writing overlap it.
 
 Usage::
 
@@ -96,7 +98,7 @@ def _peak_mb() -> float:
     return (own + children) / 1024.0
 
 
-def worker(tool: str, pbf: str, keep: str | None = None) -> dict[str, object]:
+def worker(tool: str, pbf: str) -> dict[str, object]:
     """Run one tool on one file in this (fresh) process; return time, memory and counts."""
     warnings.simplefilter("ignore")
     if tool == "cityos":
@@ -104,7 +106,7 @@ def worker(tool: str, pbf: str, keep: str | None = None) -> dict[str, object]:
 
         with tempfile.TemporaryDirectory() as tmp:
             t0 = time.perf_counter()
-            bundle = cityos.import_city(Path(keep or tmp) / "bundle", osm=pbf)
+            bundle = cityos.import_city(Path(tmp) / "bundle", osm=pbf)
             seconds = time.perf_counter() - t0
             counts = dict(bundle.manifest["layers"])
     elif tool == "pyrosm":
@@ -132,6 +134,22 @@ def worker(tool: str, pbf: str, keep: str | None = None) -> dict[str, object]:
             "facilities": 0 if pois is None else len(pois),
             "landuse": 0 if landuse is None else len(landuse),
         }
+    elif tool in ("reader-pyosmium", "reader-columnar"):  # the building reader alone
+        from cityos.classify import load_osm_tables
+        from cityos.sources import osm_buildings, osm_columnar
+
+        tables = load_osm_tables()
+        with tempfile.TemporaryDirectory() as tmp:
+            t0 = time.perf_counter()
+            if tool == "reader-columnar":
+                rows = osm_columnar.read_buildings(Path(pbf), tables).table.num_rows
+            else:
+                osm_buildings._read_buildings(pbf, tables, "flex_mem", f"{tmp}/b.arrow")
+                import pyarrow.feather as feather
+
+                rows = feather.read_table(f"{tmp}/b.arrow").num_rows
+            seconds = time.perf_counter() - t0
+        counts = {"buildings": rows}
     else:
         raise SystemExit(f"unknown tool {tool}")
     return {
@@ -206,19 +224,9 @@ def run_quackosm(pbf: Path, python: Path, cache: Path) -> dict[str, object]:
     return {"tool": "quackosm", "seconds": round(out["seconds"], 2), "features": out["features"]}
 
 
-def run_columnar(pbf: Path, bundle: Path, python: Path) -> dict[str, object]:
-    """The closed-way buildings read column-wise (columnar_buildings.py, in the quackosm venv)
-    and compared exactly with cityos's bundle of the same file."""
-    res = subprocess.run([str(python), str(HERE / "columnar_buildings.py"), str(pbf), str(bundle)],
-                         capture_output=True, text=True)  # fmt: skip
-    if res.returncode != 0:
-        return {"error": (res.stderr.strip().splitlines() or ["failed"])[-1]}
-    return dict(json.loads(res.stdout.strip().splitlines()[-1]))
-
-
-def run_worker(tool: str, pbf: Path, keep: Path | None = None) -> dict[str, object]:
+def run_worker(tool: str, pbf: Path) -> dict[str, object]:
     res = subprocess.run(
-        [sys.executable, __file__, "--worker", tool, str(pbf), *([str(keep)] if keep else [])],
+        [sys.executable, __file__, "--worker", tool, str(pbf)],
         capture_output=True,
         text=True,
         check=False,
@@ -257,15 +265,13 @@ def main() -> None:
     for name in args.sizes.split(","):
         spec = SIZES[name]
         pbf = cached_city(spec, cache)
-        with tempfile.TemporaryDirectory() as keep:
-            ours = run_worker("cityos", pbf, Path(keep))
-            columnar = (run_columnar(pbf, Path(keep) / "bundle", python) if python
-                        else {"error": reason})  # fmt: skip
+        ours = run_worker("cityos", pbf)
+        readers = {r: run_worker(f"reader-{r}", pbf) for r in ("pyosmium", "columnar")}
         peer = None if args.no_peer else run_worker("pyrosm", pbf)
         quack = (run_quackosm(pbf, python, cache) if python
                  else {"tool": "quackosm", "error": reason})  # fmt: skip
         rows.append({"size": name, "buildings": spec.buildings, "file_mb": round(pbf.stat().st_size / 1e6, 1),
-                     "cityos": ours, "pyrosm": peer, "quackosm": quack, "columnar": columnar})  # fmt: skip
+                     "cityos": ours, "pyrosm": peer, "quackosm": quack, "readers": readers})  # fmt: skip
         print(json.dumps(rows[-1], ensure_ascii=False), flush=True)
     print()
     print(
@@ -281,19 +287,14 @@ def main() -> None:
             f"{_ratio(p, c)} | {q.get('seconds', q.get('error', '—'))} | {_ratio(q, c)} |"
         )
     print()
-    print("closed-way buildings read column-wise (columnar_buildings.py), against cityos's bundle:")
-    print("| city | polygons | exactly equal to the bundle's | not in the bundle (use rules) | "
-          "scan s | join s | rings and polygons s | total s |")  # fmt: skip
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("the building reader alone (the import's second process), each in a fresh process:")
+    print("| city | pyosmium s | pyosmium peak MB | columnar s | columnar peak MB | rows equal |")
+    print("|---|---:|---:|---:|---:|---|")
     for r in rows:
-        c = r["columnar"] or {}
-        if "seconds" not in c:
-            print(f"| {r['size']} | {c.get('error', '—')} | | | | | | |")
-            continue
-        t = c["seconds"]
-        print(f"| {r['size']} | {c['polygons']:,} | {c['exactly_equal']:,} of {c['matched']:,} | "
-              f"{c['not_in_bundle']} | {t['scan']} | {t['join']} | {t['rings and polygons']} | "
-              f"{t['total']} |")  # fmt: skip
+        p, c = r["readers"]["pyosmium"], r["readers"]["columnar"]
+        print(f"| {r['size']} | {p.get('seconds', p.get('error'))} | {p.get('peak_mb', '—')} | "
+              f"{c.get('seconds', c.get('error'))} | {c.get('peak_mb', '—')} | "
+              f"{p.get('counts') == c.get('counts')} |")  # fmt: skip
     out = HERE / "results"
     out.mkdir(exist_ok=True)
     (out / "import.json").write_text(
