@@ -143,3 +143,10 @@ def test_rings_in_chunks_equal_rings_at_once() -> None:
     for got, want in zip(osm_columnar._rings(lon, lat, offsets, chunk=77), whole, strict=True):
         np.testing.assert_array_equal(got, want)
     assert len(whole[1]) == 1001 and whole[1][-1] == len(whole[0])
+
+
+def test_unknown_reader_is_refused() -> None:
+    rules, tables = FacilityRules.load(), load_osm_tables()
+    with pytest.raises(ValueError, match="building_reader 'duck'"):
+        read_osm(cityos.demo_osm_path("helsinki"), rules=rules, tables=tables,
+                 building_reader="duck")  # type: ignore[arg-type]  # fmt: skip
