@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from types import SimpleNamespace
 
 import geopandas as gpd
 import pandas as pd
@@ -72,6 +73,55 @@ def test_register_counts_per_community_and_city(result: object) -> None:
     city = row(result, "housing_structural_hazard", "city")
     assert city["value"] == 2 and city["status"] == "fail"
     assert "implicit" in city["target_source"]
+
+
+@pytest.fixture(scope="module")
+def shortfalls(tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
+    """The toy city with a community register of shortfalls, which add up from community to
+    city; C2's parking shortfall is blank."""
+    root = tmp_path_factory.mktemp("shortfalls")
+    t = ToyOsm()
+    t.street_with_blocks(name="幸福路")
+    community = root / "community.csv"
+    pd.DataFrame(
+        {"unit_id": ["C1", "C2"], "primary_school_place_shortfall": [12, 8],
+         "parking_space_shortfall": [30, None], "ev_charger_shortfall": [5, 0],
+         "footway_substandard_km": [0.4, 1.1]}
+    ).to_csv(community, index=False)  # fmt: skip
+    bundle = import_expecting(
+        root / "bundle", osm=t.write(root / "toy.osm"), measure_crs=TOY_CRS,
+        units=[("community", toy_communities(root / "communities.geojson"))],
+        registers={"community": community},
+    )  # fmt: skip
+    indicators: pd.DataFrame = checkup(bundle, systems=["mohurd-2024"]).indicators
+    return indicators
+
+
+@pytest.mark.parametrize(
+    ("indicator", "c1", "c2", "city"),
+    [
+        ("primary_school_place_shortfall", 12, 8, 20),  # a sum, not the mean 10
+        ("ev_charger_shortfall", 5, 0, 5),
+        ("footway_substandard_km", 0.4, 1.1, 1.5),
+    ],
+)
+def test_register_shortfalls_add_up_to_the_city(
+    shortfalls: pd.DataFrame, indicator: str, c1: float, c2: float, city: float
+) -> None:
+    result = SimpleNamespace(indicators=shortfalls)
+    assert row(result, indicator, "C1")["value"] == pytest.approx(c1)
+    assert row(result, indicator, "C2")["value"] == pytest.approx(c2)
+    assert row(result, indicator, "city")["value"] == pytest.approx(city)
+
+
+def test_register_shortfall_with_a_blank_is_a_lower_bound(shortfalls: pd.DataFrame) -> None:
+    result = SimpleNamespace(indicators=shortfalls)
+    assert row(result, "parking_space_shortfall", "C1")["value"] == 30
+    c2 = row(result, "parking_space_shortfall", "C2")
+    assert c2["status"] == "no_data" and math.isnan(c2["value"])
+    city = row(result, "parking_space_shortfall", "city")
+    assert city["value"] == 30 and city["unknown"] == 1
+    assert city["note"].startswith("at least 30 个: 1 register rows blank or unreadable")
 
 
 def test_kindergarten_proxy_by_walking_distance(result: object) -> None:

@@ -19,6 +19,7 @@ from cityos.healthcheck.measures import (
     rate,
     register_count,
     register_flags,
+    register_sum,
     share,
 )
 
@@ -72,6 +73,23 @@ def test_share_clamps_and_rate_does_not() -> None:
     got = share([100.00000000000003, 5.0, -1e-12, 1.0], [100.0, 10.0, 10.0, 0.0])
     assert got[:3].tolist() == [100.0, 50.0, 0.0] and math.isnan(got[3])
     assert rate([3.0, 1.0], [2.0, 0.0])[0] == 1.5 and math.isnan(rate([3.0, 1.0], [2.0, 0.0])[1])
+
+
+def test_register_sum_adds_up_and_blank_is_unknown() -> None:
+    register = pd.DataFrame(
+        {"unit_id": ["C1", "C2", "C3", "C4", "C5"], "parking": ["30", "12.5", "", "abc", None]}
+    )  # fmt: skip
+    got, unmatched = register_sum(
+        register, key="unit_id", column="parking",
+        unit_of=pd.Series({"C1": "S1", "C2": "S1", "C3": "S1", "C4": "S2"}),
+        units=["S1", "S2", "S3"],
+    )  # fmt: skip
+    # S1: 30 + 12.5 from two numbers, C3 blank (the sum is a lower bound), not their mean 21.25
+    assert got.loc["S1"].tolist() == [42.5, 2.0, 42.5, 1.0]
+    # S2: its only row unreadable, S3: no rows: no value, never 0
+    assert math.isnan(got.loc["S2", "value"]) and got.loc["S2", "unknown"] == 1.0
+    assert math.isnan(got.loc["S3", "value"])
+    assert unmatched == 1  # C5 is in no unit
 
 
 def test_register_count() -> None:

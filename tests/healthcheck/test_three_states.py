@@ -311,6 +311,19 @@ def test_every_method_is_in_the_table_and_computes(toy: cityos.Bundle) -> None:
     assert ev.frames["community"]["value"].to_numpy() == pytest.approx([100.0, 100.0], rel=1e-4)
     assert ev.frames["city"]["value"].iloc[0] == pytest.approx(100.0, rel=1e-4)
     exercised.setdefault("register_ratio", hotline.id)
+    # register_sum: shortfalls add up, 30 + 12 parking spaces → 42 for the city (not the mean 21)
+    parking = next(i for i in load_system("mohurd-2024").indicators if i.method == "register_sum"
+                   and i.params["column"] == "parking_space_shortfall")  # fmt: skip
+    toy.registers["community"] = pd.DataFrame(
+        {"unit_id": ids, "parking_space_shortfall": ["30", "12"]}
+    )
+    try:
+        ev = METHODS["register_sum"].fn(ctx, parking, parking.params, ["community", "city"])
+    finally:
+        del toy.registers["community"]
+    assert ev.frames["community"]["value"].tolist() == [30.0, 12.0]
+    assert ev.frames["city"]["value"].iloc[0] == 42.0
+    exercised.setdefault("register_sum", parking.id)
     # survey_score is named by the optional satisfaction system only: 30 answers of 满意 (75)
     # in the first community
     item = load_system("satisfaction").indicators[0]

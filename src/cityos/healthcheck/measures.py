@@ -40,6 +40,7 @@ __all__ = [
     "register_count",
     "register_flags",
     "register_mean",
+    "register_sum",
     "share",
 ]
 
@@ -244,6 +245,22 @@ def register_mean(
         index=index,
     )  # fmt: skip
     return frame, int(unit.isna().sum())
+
+
+def register_sum(
+    register: pd.DataFrame, *, key: str, column: str, unit_of: pd.Series, units: Sequence[str]
+) -> tuple[pd.DataFrame, int]:
+    """The sum of a register's numeric ``column`` per unit: a count or a length that adds up
+    (places, parking spaces, chargers short; km of substandard footway), so a subdistrict has
+    the sum of its communities' values, not their mean.
+
+    Blank or unreadable cells are unknown (counted in ``unknown``; the sum of the others is then
+    a lower bound); a unit whose rows are all unknown, or that has none, has no value (NaN), never
+    0. Returns the frame (numerator = sum, denominator = rows with a number, value = sum) and the
+    number of rows whose key matched nothing (as :func:`register_count`)."""
+    frame, unmatched = register_mean(register, key=key, column=column, unit_of=unit_of, units=units)
+    frame["value"] = frame["numerator"]
+    return frame, unmatched
 
 
 ParkTier = tuple[float, float, float]  # (min area m², max area m² (inf = none), radius m)

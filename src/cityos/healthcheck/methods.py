@@ -37,6 +37,7 @@ from cityos.healthcheck.measures import (
     register_count,
     register_flags,
     register_mean,
+    register_sum,
     share,
 )
 from cityos.healthcheck.proxies import per_capita, units_with_area_below, units_without
@@ -179,8 +180,9 @@ def _road_density(
 def _register(
     ctx: CheckupContext, ind: Indicator, params: Mapping[str, Any], levels: list[str]
 ) -> Evaluation:
-    """A register's flags counted (``register_count``) or its numbers averaged
-    (``register_value``) per unit; blank cells are unknown, never "no"."""
+    """A register's flags counted (``register_count``), its numbers summed (``register_sum``:
+    counts and lengths that add up) or averaged (``register_value``) per unit; blank cells are
+    unknown, never "no" or 0."""
     name, key, column = params["register"], params["key"], params["column"]
     if name not in ctx.bundle.registers:
         return Evaluation(
@@ -193,14 +195,18 @@ def _register(
             no_data=f"register '{name}' has no column {', '.join(repr(c) for c in missing)}"
         )
     counting = ind.method == "register_count"
-    ev = Evaluation(method=f"register '{name}', column '{column}'", bound=counting,
+    summing = ind.method == "register_sum"
+    bound = (
+        " (count is a lower bound)" if counting else " (sum is a lower bound)" if summing else ""
+    )
+    ev = Evaluation(method=f"register '{name}', column '{column}'", bound=counting or summing,
                     unit_keyed=key != "building_id",
-                    unknown_what="register rows blank or unreadable" + (" (count is a lower bound)" if counting else ""))  # fmt: skip
+                    unknown_what="register rows blank or unreadable" + bound)  # fmt: skip
     unmatched = 0
     for lv in levels:
         unit_of = register_units(ctx, ind.level, key, lv)
         units = list(ctx.units(lv)["unit_id"])
-        measure = register_count if counting else register_mean
+        measure = register_count if counting else register_sum if summing else register_mean
         ev.frames[lv], unmatched = measure(
             table, key=key, column=column, unit_of=unit_of, units=units
         )
@@ -353,6 +359,7 @@ METHODS: Mapping[str, Method] = MappingProxyType({m.name: m for m in (
     _m("area_share", _area_share, {"layer"}, set()),
     _m("register_count", _register, {"register", "column", "key"}, set()),
     _m("register_value", _register, {"register", "column", "key"}, set()),
+    _m("register_sum", _register, {"register", "column", "key"}, set()),
     _m("register_ratio", register_ratio, {"register", "key", "numerator"}, {"denominator", "scale"}),
     _m("units_without", units_without, {"categories"}, {"radius_m", "distance", "min_area_m2", "note"}),
     _m("units_with_area_below", units_with_area_below, {"categories", "min_area_m2"}, {"note"}),
