@@ -562,7 +562,7 @@ def read_osm(
         _only_for(KeyFilter(*sorted(area_keys)), osmium.osm.AREA),
     ]
     with tempfile.TemporaryDirectory(prefix="cityos-") as tmp:
-        if building_reader == "auto":
+        if building_reader == "auto" and parallel:
             columnar = osm_columnar.available(p, location_storage)
             building_reader = "columnar" if columnar else "pyosmium"
         child = (

@@ -41,14 +41,21 @@ __all__ = ["ColumnarBuildings", "available", "read_buildings"]
 
 def _extension() -> Path | None:
     """DuckDB's spatial extension from its wheel (no download), built for the DuckDB installed;
-    None without it."""
-    try:
-        import duckdb
-        import duckdb_extension_spatial  # type: ignore[import-untyped]
-    except ImportError:
+    None without it. Found without importing DuckDB: the importing process reads with pyosmium
+    and must not load DuckDB's library for nothing."""
+    import importlib.metadata
+    import importlib.util
+
+    spec = importlib.util.find_spec("duckdb_extension_spatial")
+    if (
+        spec is None
+        or not spec.submodule_search_locations
+        or not importlib.util.find_spec("duckdb")
+    ):
         return None
-    root = Path(duckdb_extension_spatial.__path__[0])
-    return next((root / "extensions" / f"v{duckdb.__version__}").rglob("*.duckdb_extension"), None)
+    root = Path(next(iter(spec.submodule_search_locations)))
+    version = importlib.metadata.version("duckdb")
+    return next((root / "extensions" / f"v{version}").rglob("*.duckdb_extension"), None)
 
 
 def available(path: Path, location_storage: str) -> bool:
