@@ -125,12 +125,14 @@ def test_ctrl_c_keeps_finished_cities_and_resume_does_the_rest(
     province: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "out"
+    # a native crash prints its stack (faulthandler) into the failure message
+    env = {**os.environ, "PYTHONFAULTHANDLER": "1"}
     run = subprocess.Popen([*CITYOS, "batch", str(province), "--out", str(out), "--scheduler",
-                            "sequential"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+                            "sequential"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)  # fmt: skip
     _wait_for(lambda: (out / "toy_c" / "city.json").is_file(), 120, "the second city")
     run.send_signal(signal.SIGINT)
     _, stderr = run.communicate(timeout=60)
-    assert run.returncode == 130
+    assert run.returncode == 130, stderr.decode(errors="replace")[-4000:]
     assert stderr.decode().strip().endswith("interrupted; nothing half-written was left behind")
     record = json.loads((out / "batch.json").read_text("utf-8"))
     status = {c["city_id"]: c["status"] for c in record["cities"]}
