@@ -15,8 +15,8 @@ Shenzhen and the synthetic cities; ``tests/sources/test_osm_columnar.py`` compar
   last member way is read, before that way's own (ways in id order: unsorted files are sorted
   first).
 
-A ring that repeats a location, or that is not simple, is handed to libosmium (its assembler
-drops zero-length segments, splits rings that touch and rejects crossings); so are all relations,
+A ring with a location twice in a row, or that is not simple (it crosses or touches itself), is
+handed to libosmium, whose assembler decides what such a ring becomes; so are all relations,
 through an ``IdFilter`` that lets only those areas reach Python.
 
 The reader needs the ``duckdb`` and ``duckdb-extension-spatial`` packages and keeps every node
