@@ -150,3 +150,18 @@ def test_unknown_reader_is_refused() -> None:
     with pytest.raises(ValueError, match="building_reader 'duck'"):
         read_osm(cityos.demo_osm_path("helsinki"), rules=rules, tables=tables,
                  building_reader="duck")  # type: ignore[arg-type]  # fmt: skip
+
+
+def test_reader_in_this_process_gives_pyosmium_rows(tmp_path: Path) -> None:
+    # in this process, so that a warning of DuckDB's (a deprecation) fails the test
+    import pyarrow.feather as feather
+
+    from cityos.sources.osm_buildings import _read_buildings
+
+    pbf, tables = cityos.demo_osm_path("helsinki"), load_osm_tables()
+    _read_buildings(str(pbf), tables, "flex_mem", str(tmp_path / "b.arrow"))
+    want = feather.read_table(tmp_path / "b.arrow")
+    got = osm_columnar.read_buildings(pbf, tables)
+    assert got.table.column("id").to_pylist() == want.column("id").to_pylist()
+    rings = got.table.column("wkb").is_null().to_numpy(zero_copy_only=False)
+    assert len(got.ring_offsets) == rings.sum() + 1 and got.ring_offsets[-1] == len(got.xy)

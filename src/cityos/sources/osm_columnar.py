@@ -110,13 +110,13 @@ def _scan(pbf: Path) -> tuple[dict[str, np.ndarray], pa.Table, pa.Table]:
             f"case when not ({plain}) then tags end as tags "
             f"from {src} where kind = 'way' and map_contains(tags, 'building') order by id",
             [str(pbf)],
-        ).fetch_arrow_table()
+        ).to_arrow_table()
         rels = con.execute(
             "select id, refs, ref_types from "
             f"{src} where kind = 'relation' and map_contains(tags, 'building') "
             "and tags['type'] in ('multipolygon', 'boundary') order by id",
             [str(pbf)],
-        ).fetch_arrow_table()
+        ).to_arrow_table()
     finally:
         con.close()
     return {k: np.asarray(v) for k, v in nodes.items()}, ways, rels
