@@ -39,6 +39,7 @@ from cityos.sources import osm_columnar
 from cityos.sources.osm_buildings import (
     _building_tags,
     _BuildingRows,
+    _only_for,
     _read_buildings,
     _wkb_bytes,
 )
@@ -322,12 +323,6 @@ class _Collector(osmium.SimpleHandler):
             used = True
         if used:
             self._stamp(a)
-
-
-def _only_for(filt: Any, entities: Any) -> Any:
-    """``filt`` applied to ``entities`` only (other objects pass it untouched)."""
-    filt.enable_for(entities)
-    return filt
 
 
 def _start_buildings_process(

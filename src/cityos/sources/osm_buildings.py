@@ -10,6 +10,7 @@ because its start is on the import's critical path.
 from __future__ import annotations
 
 import pickle
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -29,13 +30,24 @@ VACANCY_KEYS = ("disused", "abandoned", "vacant")
 
 
 def _vacancy(tags: Any) -> str | None:
-    """``disused``, ``abandoned`` or ``vacant`` when the tags say the building is out of use."""
-    for tag in tags:
-        key = tag.k
+    """``disused``, ``abandoned`` or ``vacant`` when the tags say the building is out of use
+    (pyosmium's tags; :func:`vacancy_of_pairs` for any (key, value) pairs)."""
+    return vacancy_of_pairs((tag.k, tag.v) for tag in tags)
+
+
+def vacancy_of_pairs(pairs: Iterable[tuple[str, str]]) -> str | None:
+    """The vacancy of a building from its (key, value) tag pairs, see :func:`_vacancy`."""
+    for key, value in pairs:
         head = key.split(":", 1)[0]
-        if head in VACANCY_KEYS and (key != head or tag.v not in ("no", "")):
-            return str(head)
+        if head in VACANCY_KEYS and (key != head or value not in ("no", "")):
+            return head
     return None
+
+
+def _only_for(filt: Any, entities: Any) -> Any:
+    """``filt`` applied to ``entities`` only (other objects pass it untouched)."""
+    filt.enable_for(entities)
+    return filt
 
 
 def _building_tags(tags: Any) -> tuple[str | None, str | None, str | None, bool]:

@@ -35,6 +35,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cityos.classify import OsmTables
+from cityos.sources.osm_buildings import (
+    _BUILDING_COLUMNS,
+    _address,
+    _BuildingRows,
+    _only_for,
+    vacancy_of_pairs,
+)
 
 __all__ = ["ColumnarBuildings", "available", "read_buildings"]
 
@@ -179,21 +186,8 @@ def _ring_chunk(
     return xy, np.concatenate([[0], np.cumsum(m + 1)]).astype(np.int64), repeat
 
 
-def _vacancy(tags: dict[str, str]) -> str | None:
-    from cityos.sources.osm_buildings import VACANCY_KEYS
-
-    for key, value in tags.items():
-        head = key.split(":", 1)[0]
-        if head in VACANCY_KEYS and (key != head or value not in ("no", "")):
-            return head
-    return None
-
-
 def read_buildings(pbf: Path, tables: OsmTables) -> ColumnarBuildings:
     """Every building area of ``pbf`` as :class:`ColumnarBuildings` (see the module notes)."""
-
-    from cityos.sources.osm_buildings import _address
-
     nodes, ways, rels = _scan(pbf)
     order = np.argsort(nodes["id"], kind="stable")
     node_ids = nodes["id"][order]
@@ -226,7 +220,9 @@ def read_buildings(pbf: Path, tables: OsmTables) -> ColumnarBuildings:
     chosen = np.flatnonzero(candidate & ~ways.column("area_no").to_numpy(zero_copy_only=False))
 
     # the rings of the chosen ways, in libosmium's form
-    sel = np.repeat(np.isin(np.arange(len(n)), chosen), n)
+    sel = np.zeros(len(n), dtype=bool)
+    sel[chosen] = True
+    sel = np.repeat(sel, n)
     pos = k[sel]
     sub_off = np.concatenate([[0], np.cumsum(n[chosen])]).astype(np.int64)
     xy, ring_off, repeat = _rings(lon[pos], lat[pos], sub_off)
@@ -249,7 +245,7 @@ def read_buildings(pbf: Path, tables: OsmTables) -> ColumnarBuildings:
     tags_col = ways.column("tags")  # the whole map only where the building tag is not plain
     for j in np.flatnonzero(~plain):
         t = dict(tags_col[int(easy[j])].as_py())
-        use[j], addr[j], vac[j] = rules.use(t), _address(t), _vacancy(t)
+        use[j], addr[j], vac[j] = rules.use(t), _address(t), vacancy_of_pairs(t.items())
     kept = np.flatnonzero(use != None)  # noqa: E711 (elementwise)
     ids = pc.binary_join_element_wise(
         "osm:w", pc.cast(pa.array(way_id[easy][kept]), pa.string()), ""
@@ -261,7 +257,7 @@ def read_buildings(pbf: Path, tables: OsmTables) -> ColumnarBuildings:
             "use": pa.array(use[kept], pa.string()), "addr": pa.array(addr[kept], pa.string()),
             "vacancy": pa.array(vac[kept], pa.string()),
             "wkb": pa.nulls(len(kept), pa.binary()),
-        }).select([*_ATTRIBUTES, "wkb"]),
+        }).select(list(_BUILDING_COLUMNS)),
         pa.table(
             {**{c: pa.array([r[i] for r in lib], pa.string()) for i, c in enumerate(_ATTRIBUTES)},
              "wkb": pa.array([w for _, _, (_, w) in areas], pa.binary())}
@@ -292,7 +288,7 @@ def read_buildings(pbf: Path, tables: OsmTables) -> ColumnarBuildings:
     )
 
 
-_ATTRIBUTES = ("id", "building", "use", "lv", "h", "name", "addr", "vacancy")
+_ATTRIBUTES = _BUILDING_COLUMNS[:-1]  # without "wkb"
 
 
 def _simple(xy: np.ndarray, ring_off: np.ndarray) -> np.ndarray:
@@ -351,8 +347,6 @@ def _libosmium_areas(
     import osmium
     from osmium.filter import EntityFilter, IdFilter, KeyFilter
 
-    from cityos.sources.osm_buildings import _BuildingRows
-
     ids = [2 * int(r) + 1 for r in relations] + [2 * int(w) for w in ways]
     if not ids:
         return [], 0
@@ -362,7 +356,7 @@ def _libosmium_areas(
         .with_locations()
         .with_areas(KeyFilter("building"))
         .with_filter(EntityFilter(osmium.osm.AREA))
-        .with_filter(_enable(IdFilter(ids), osmium.osm.AREA))
+        .with_filter(_only_for(IdFilter(ids), osmium.osm.AREA))
     )
     out: list[tuple[int, bool, Any]] = []
     got = rows.rows
@@ -374,8 +368,3 @@ def _libosmium_areas(
             row = tuple(got[c][-1] for c in _ATTRIBUTES)
             out.append((area.orig_id(), area.from_way(), (row, got["wkb"][-1])))
     return out, rows.area_errors
-
-
-def _enable(filt: Any, entities: Any) -> Any:
-    filt.enable_for(entities)
-    return filt
