@@ -11,7 +11,8 @@ import json
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -54,9 +55,34 @@ async def subscribe_until(
         await asyncio.wait_for(task, timeout=40)
 
 
-async def connected(stats: IngestStats) -> None:
-    while not stats.connected:
+async def until(check: Callable[[], bool], what: str, timeout: float = 20) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not check():
+        assert asyncio.get_running_loop().time() < deadline, f"not {what} within {timeout} s"
         await asyncio.sleep(0.02)
+
+
+async def connected(stats: IngestStats) -> None:
+    await until(lambda: stats.connected, "connected")
+
+
+def session_kept(broker: str, client_id: str) -> bool:
+    """Whether the broker still holds a session for ``client_id`` (CONNACK's session present;
+    this probe's own session ends with its connection)."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    host, port = broker.removeprefix("mqtt://").split(":")
+    answer: list[bool] = []
+    probe = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    probe.on_connect = lambda _c, _u, flags, _r, _p: answer.append(flags.session_present)
+    probe.connect(host, int(port), clean_start=False)
+    deadline = time.monotonic() + 10
+    while not answer and time.monotonic() < deadline:
+        probe.loop(timeout=0.1)
+    probe.disconnect()
+    assert answer, "no CONNACK"
+    return answer[0]
 
 
 def test_a_message_the_process_died_holding_comes_again(broker: str) -> None:
@@ -123,8 +149,7 @@ def test_a_failed_store_is_delivered_again_and_a_hopeless_one_dropped(broker: st
         task = asyncio.create_task(subscribe_until(broker, "fail-1", store, done, stats))
         await connected(stats)
         send(broker, {**READING, "result": 1.0})
-        while len(calls) < 2:
-            await asyncio.sleep(0.02)
+        await until(lambda: len(calls) >= 2, "delivered again")
         send(broker, {**READING, "result": 2.0})
         await task
 
@@ -132,6 +157,53 @@ def test_a_failed_store_is_delivered_again_and_a_hopeless_one_dropped(broker: st
     # 1.0: failed once, stored when it came again (DUP); 2.0: failed STORE_ATTEMPTS times
     assert calls == [False, True, False] + [True] * (STORE_ATTEMPTS - 1)
     assert (stats.stored, stats.dropped["store failed"]) == (1, 1)
+
+
+def test_stopping_on_a_redelivered_message_leaves_no_session(broker: str) -> None:
+    # a stored message stops the service; the redelivered one comes before the SUBACK, and
+    # the session must still be ended (unsubscribed, DISCONNECT sent before the network thread
+    # stops): a session left behind keeps its share of the shared subscription's messages
+    rounds = 6
+
+    async def one(client_id: str, value: float) -> None:
+        stats, stop, calls = IngestStats(), asyncio.Event(), []
+
+        async def store(stream: int, items: list[dict[str, Any]], redelivered: bool) -> int:
+            calls.append(redelivered)
+            if not redelivered:
+                raise RuntimeError("fails once")
+            stop.set()
+            return 1
+
+        task = asyncio.create_task(run_subscriber(broker, store, stats, stop, client_id))
+        await connected(stats)
+        await asyncio.to_thread(send, broker, {**READING, "result": value})
+        await asyncio.wait_for(task, timeout=20)
+        assert calls == [False, True]
+
+    for i in range(rounds):
+        asyncio.run(one(f"stop-{i}", float(i)))
+        assert not session_kept(broker, f"stop-{i}")
+
+    got: list[float] = []
+
+    async def after() -> None:
+        stats, stop = IngestStats(), asyncio.Event()
+
+        async def store(stream: int, items: list[dict[str, Any]], redelivered: bool) -> int:
+            got.append(items[0]["result"])
+            return 1
+
+        task = asyncio.create_task(run_subscriber(broker, store, stats, stop, "after"))
+        await connected(stats)
+        for i in range(rounds):
+            await asyncio.to_thread(send, broker, {**READING, "result": 100.0 + i})
+        await until(lambda: len(got) == rounds, f"all {rounds} delivered", timeout=10)
+        stop.set()
+        await asyncio.wait_for(task, timeout=20)
+
+    asyncio.run(after())
+    assert got == [100.0 + i for i in range(rounds)]
 
 
 def test_a_redelivered_message_is_not_stored_twice(blank_store: str) -> None:

@@ -163,7 +163,7 @@ class _Session:
         self.client.on_message = self._on_message
         self.client.on_disconnect = self._on_disconnect
         self.client.on_unsubscribe = self._on_unsubscribe
-        self.ended, self.unsubscribed = asyncio.Event(), asyncio.Event()
+        self.ended, self.unsubscribed, self.gone = asyncio.Event(), asyncio.Event(), asyncio.Event()
         self.reason = ""
         self.subscribed = False
         self.order: deque[_Pending] = deque()
@@ -199,8 +199,15 @@ class _Session:
         the connection: the broker hands a shared subscription's messages to an offline
         member's session too (mosquitto does), and they would wait there for this process.
         After a crash or a lost connection the session stays, with what it holds.
+
+        The subscription is dropped even when its SUBACK has not come yet (a session that
+        resumes gets its redelivered messages before it), since the broker takes packets in
+        order; and the network thread is stopped only once paho-mqtt reports the connection
+        closed, so that the DISCONNECT has been sent: ``loop_stop`` does not wait for what is
+        queued, and a socket closed without it leaves the session (and its share of the
+        messages) in the broker for :data:`SESSION_SECONDS`.
         """
-        if stopping and self.subscribed and self.client.is_connected():
+        if stopping and self.client.is_connected():
             self.client.unsubscribe(SUBSCRIPTION)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.unsubscribed.wait(), timeout=5)
@@ -216,6 +223,8 @@ class _Session:
                 self.client.disconnect(properties=props)
             else:
                 self.client.disconnect()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.gone.wait(), timeout=5)
         await asyncio.to_thread(self.client.loop_stop)
 
     # paho-mqtt's thread
@@ -239,6 +248,7 @@ class _Session:
 
     def _on_disconnect(self, _c: Any, _u: Any, _f: Any, code: Any, _p: Any) -> None:
         self.loop.call_soon_threadsafe(self._end, f"disconnected: {code}")
+        self.loop.call_soon_threadsafe(self.gone.set)
 
     # the event loop
     def _subscribed(self) -> None:
