@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 import warnings
 from collections.abc import Callable, Iterable, Iterator
@@ -105,6 +106,16 @@ def toy_street_city(root: Path) -> Path:
     import_expecting(root / "b", osm=t.write(root / "toy.osm"), measure_crs=TOY_CRS,
                      units=[("community", toy_communities(root / "c.geojson"))])  # fmt: skip
     return root / "b"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _interruptible() -> None:
+    """Ctrl-C reaches the processes the tests start. A suite started in the background without
+    job control (``make test &``) inherits SIGINT ignored, and an ignored signal stays ignored
+    in every child, so the tests of Ctrl-C would see nothing happen; a handler is reset to the
+    default in a child, so one is set here."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")
