@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DEMO_OUT ?= demo
 
-.PHONY: demo test lint typecheck unit bench lock clean chromium postgresql mosquitto
+.PHONY: demo test lint typecheck unit bench lock clean chromium postgresql mosquitto vendor
 
 $(STAMP): pyproject.toml requirements.lock
 	@$(PY) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "cityos needs Python >= 3.11; set PY=python3.11")'
@@ -33,15 +33,26 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-# the report's browser tests drive Debian's Chromium (no browser download at run time): installed
-# here as root (or with password-less sudo); otherwise make says how, instead of failing later
+# the report's and the dashboard's browser tests drive Debian's Chromium (no browser download at
+# run time), with a CJK font for the Chinese labels: installed here as root (or with password-less
+# sudo); otherwise make says how, instead of failing later
 APT := DEBIAN_FRONTEND=noninteractive apt-get
+BROWSER_PKGS := chromium fonts-wqy-microhei
 chromium:
-	@command -v chromium >/dev/null 2>&1 || \
-	if [ "$$(id -u)" = 0 ]; then $(APT) update -qq && $(APT) install -y -qq chromium; \
+	@{ command -v chromium && [ -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ]; } >/dev/null 2>&1 || \
+	if [ "$$(id -u)" = 0 ]; then $(APT) update -qq && $(APT) install -y -qq $(BROWSER_PKGS); \
 	elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then \
-	  sudo $(APT) update -qq && sudo $(APT) install -y -qq chromium; \
-	else echo "make: the report tests drive Debian's Chromium, which is not installed and needs root to install: run 'sudo apt-get install chromium' once, then 'make test' again" >&2; exit 2; fi
+	  sudo $(APT) update -qq && sudo $(APT) install -y -qq $(BROWSER_PKGS); \
+	else echo "make: the browser tests drive Debian's Chromium with a CJK font, which are not installed and need root to install: run 'sudo apt-get install $(BROWSER_PKGS)' once, then 'make test' again" >&2; exit 2; fi
+
+# MapLibre GL JS, vendored into the package from npm (BSD-3-Clause; its licence beside it): run
+# after changing MAPLIBRE, then commit src/cityos/web/static/vendor
+MAPLIBRE := 5.24.1
+vendor:
+	rm -rf build/npm && mkdir -p build/npm
+	cd build/npm && npm pack --silent maplibre-gl@$(MAPLIBRE) >/dev/null && tar xzf maplibre-gl-$(MAPLIBRE).tgz
+	cp build/npm/package/dist/maplibre-gl.js build/npm/package/dist/maplibre-gl.css build/npm/package/LICENSE.txt src/cityos/web/static/vendor/maplibre-gl/
+	echo "maplibre-gl $(MAPLIBRE) (npm), dist/maplibre-gl.js and .css, BSD-3-Clause (LICENSE.txt)" > src/cityos/web/static/vendor/maplibre-gl/VERSION
 
 # the store tests start a throwaway cluster of Debian's PostgreSQL on a loopback port
 postgresql:

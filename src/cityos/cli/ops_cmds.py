@@ -69,14 +69,17 @@ def hotline_files(f: F) -> F:
 )
 @click.option("--sweep-seconds", type=click.FloatRange(0.1, 3600), default=30.0, show_default=True,
               help="How often silent sensors are looked for.")  # fmt: skip
+@click.option("--results", type=click.Path(path_type=Path),
+              help="A health-check results folder (cityos checkup) for the dashboard's indicator layers.")  # fmt: skip
 @opt.quiet_option
 def serve_cmd(
     bundle: Path, db: str | None, host: str, port: int, services: Path | None,
     routing: Path | None, deadlines: Path | None, outside: str, workers: int, mqtt: str | None,
-    lifeline_rules: Path | None, adcode: str | None, sweep_seconds: float, quiet: bool,
+    lifeline_rules: Path | None, adcode: str | None, sweep_seconds: float, results: Path | None,
+    quiet: bool,
 ) -> None:  # fmt: skip
-    """Run the operations service on BUNDLE: Open311 GeoReport v2 at /open311/v2/, the hotline
-    workflow at /api/v1/, the OpenAPI at /openapi.json."""
+    """Run the operations service on BUNDLE: the dashboard at /, Open311 GeoReport v2 at
+    /open311/v2/, the hotline workflow at /api/v1/, the OpenAPI at /openapi.json."""
     import json
     import os
 
@@ -89,12 +92,14 @@ def serve_cmd(
     args: dict[str, Any] = {"bundle": str(bundle), "db_url": url, "outside": outside, "workers": workers,
             "mqtt": mqtt, "adcode": adcode, "sweep_seconds": sweep_seconds,
             "lifeline_rules": str(lifeline_rules) if lifeline_rules else None,
+            "results": str(results) if results else None,
             **{k: str(v) for k, v in (("services", services), ("routing", routing),
                                       ("deadlines", deadlines)) if v is not None}}  # fmt: skip
     app = create_app(**args)  # every problem found here, before a worker starts
     if not quiet:
         click.echo(
-            f"cityos serve: http://{host}:{port}/open311/v2/discovery.json (store {url}"
+            f"cityos serve: the dashboard at http://{host}:{port}/, Open311 at "
+            f"http://{host}:{port}/open311/v2/discovery.json (store {url}"
             f"{f', {workers} workers' if workers > 1 else ''})", err=True,
         )  # fmt: skip
     level = "warning" if quiet else "info"

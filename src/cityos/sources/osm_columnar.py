@@ -34,6 +34,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from cityos import spatialdb
 from cityos.classify import OsmTables
 from cityos.sources.osm_buildings import (
     _BUILDING_COLUMNS,
@@ -42,27 +43,9 @@ from cityos.sources.osm_buildings import (
     _only_for,
     vacancy_of_pairs,
 )
+from cityos.spatialdb import spatial_extension
 
 __all__ = ["ColumnarBuildings", "available", "read_buildings"]
-
-
-def _extension() -> Path | None:
-    """DuckDB's spatial extension from its wheel (no download), built for the DuckDB installed;
-    None without it. Found without importing DuckDB: the importing process reads with pyosmium
-    and must not load DuckDB's library for nothing."""
-    import importlib.metadata
-    import importlib.util
-
-    spec = importlib.util.find_spec("duckdb_extension_spatial")
-    if (
-        spec is None
-        or not spec.submodule_search_locations
-        or not importlib.util.find_spec("duckdb")
-    ):
-        return None
-    root = Path(next(iter(spec.submodule_search_locations)))
-    version = importlib.metadata.version("duckdb")
-    return next((root / "extensions" / f"v{version}").rglob("*.duckdb_extension"), None)
 
 
 def available(path: Path, location_storage: str) -> bool:
@@ -71,7 +54,7 @@ def available(path: Path, location_storage: str) -> bool:
     return (
         path.name.lower().endswith(".pbf")
         and location_storage == "flex_mem"
-        and _extension() is not None
+        and spatial_extension() is not None
     )
 
 
@@ -92,16 +75,8 @@ class ColumnarBuildings:
 
 def _scan(pbf: Path) -> tuple[dict[str, np.ndarray], pa.Table, pa.Table]:
     """Node locations, the ways tagged ``building``, and the building relations."""
-    import duckdb
-
-    ext = _extension()
-    if ext is None:
-        raise RuntimeError(
-            "DuckDB's spatial extension is missing: pip install duckdb-extension-spatial"
-        )
-    con = duckdb.connect(config={"allow_unsigned_extensions": False})
+    con = spatialdb.connect()
     try:
-        con.load_extension(str(ext))
         src = "ST_ReadOSM(?)"
         nodes = con.execute(
             f"select id, lon, lat from {src} where kind = 'node'", [str(pbf)]

@@ -13,12 +13,14 @@ import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -38,7 +40,7 @@ from cityos.ops.hotline import load_hotline
 from cityos.ops.rates import load_rate_rule
 from cityos.ops.store import check_current, connect
 from cityos.version import __version__
-from cityos.web import alerts, api, housing, open311, sta
+from cityos.web import alerts, api, dashboard, housing, open311, sta
 from cityos.web.deps import Ops
 from cityos.web.formats import open311_response
 from cityos.web.writer import Writer
@@ -99,12 +101,15 @@ def create_app(
     cap_sender: str = "cityos@localhost",
     mqtt: str | None = None,
     sweep_seconds: float = 30.0,
+    results: str | Path | None = None,
 ) -> FastAPI:
     """The service over the bundle's city model and the store at ``db_url`` (which must be at
-    the newest schema: ``cityos db upgrade``); ``workers``: how many processes serve it."""
+    the newest schema: ``cityos db upgrade``); ``workers``: how many processes serve it;
+    ``results``: a health-check folder whose indicators the dashboard at ``/`` draws."""
     if mqtt:
         parse_mqtt_url(mqtt)  # a bad URL is one line before anything starts
     b = read_bundle(bundle)
+    map_data = dashboard.load_map(b, results)
     engine = connect(db_url)
     check_current(engine, db_url)
     hotline = load_hotline(
@@ -148,6 +153,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.ops = ops
+    app.state.map = map_data
 
     @app.get("/api/v1/ingest", summary="What the MQTT subscriber received, stored and dropped")
     async def ingest() -> dict[str, Any]:
@@ -158,6 +164,9 @@ def create_app(
     app.include_router(sta.router)
     app.include_router(alerts.router)
     app.include_router(housing.router)
+    app.include_router(dashboard.router)
+    static = resources.files("cityos.web").joinpath("static")
+    app.mount("/static", StaticFiles(directory=str(static)), name="static")
 
     @app.get("/media/{name}", include_in_schema=False)
     def media(name: str) -> Response:

@@ -1,0 +1,197 @@
+"""The operations dashboard (一屏观全城) at ``/``: one page drawn with the vendored MapLibre GL JS
+over the bundle's own vector tiles, with the health check's indicators as choropleths.
+
+Everything here is public: units, indicators and their sources, base layers from OSM and the
+city's files. Nothing about a person reaches the page.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, Response
+
+from cityos.bundle import Bundle
+from cityos.errors import NotFoundError
+from cityos.healthcheck.results import read_results
+from cityos.web.tiles import MAX_ZOOM, TileStore, load_map_layers
+
+__all__ = ["MapData", "load_map", "router"]
+
+router = APIRouter(tags=["dashboard"])
+
+#: the indicator columns the page shows for a unit
+_SHOWN = ("unit_id", "unit_name", "value", "unit", "target", "target_op", "status", "confirmed",
+          "method", "radius_m", "sources", "target_source", "note", "numerator", "denominator")  # fmt: skip
+_LEVELS = ("city", "subdistrict", "community")
+
+
+@dataclass(frozen=True)
+class MapData:
+    """What the dashboard draws: the tiles, and the health check's indicators when loaded."""
+
+    tiles: TileStore
+    bounds: tuple[float, float, float, float]
+    levels: tuple[str, ...]
+    indicators: pd.DataFrame | None
+    results: str | None
+
+
+def _units(bundle: Bundle, results: Path | None) -> gpd.GeoDataFrame:
+    """Every level's units: the results' (which hold the units the check generated) or the
+    bundle's, with ``key`` = ``LEVEL:UNIT_ID`` (a unit's id on the map)."""
+    if results is not None:
+        parts = [gpd.read_file(results / "units.gpkg", layer=lv, columns=["unit_id", "name"])
+                 .to_crs("EPSG:4326").assign(level=lv)
+                 for lv in _LEVELS if lv in _gpkg_layers(results / "units.gpkg")]  # fmt: skip
+        units = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs="EPSG:4326")
+    else:
+        units = bundle.units[["unit_id", "name", "level", "geometry"]].copy()
+    units["level"] = units["level"].fillna("unit")
+    units["key"] = units["level"].astype(str) + ":" + units["unit_id"].astype(str)
+    return units
+
+
+def _gpkg_layers(path: Path) -> set[str]:
+    import pyogrio
+
+    return {str(name) for name, _ in pyogrio.list_layers(path)}
+
+
+def load_map(bundle: Bundle, results: str | Path | None) -> MapData:
+    """The dashboard's data: the base layers of ``bundle`` as tiles, the indicators of the
+    health-check folder ``results`` (checked, as every reader of results does)."""
+    folder = Path(results) if results is not None else None
+    indicators = None
+    if folder is not None:
+        indicators = read_results(folder, also=["units.gpkg"]).indicators
+    units = _units(bundle, folder)
+    layers = {"units": units, "walk_edges": bundle.walk_edges, "buildings": bundle.buildings,
+              "facilities": bundle.facilities, "green_spaces": bundle.green_spaces}  # fmt: skip
+    present = set(units["level"])
+    levels = tuple(lv for lv in (*_LEVELS, "unit") if lv in present)
+    tiles = TileStore(layers, load_map_layers())
+    # the first view: the city's data (generated grid units reach beyond it), else its units
+    data = [f.total_bounds for name, f in layers.items() if name != "units" and len(f)]
+    box = np.array(data) if data else None
+    bounds = (
+        tiles.bounds
+        if box is None
+        else (
+            float(box[:, 0].min()),
+            float(box[:, 1].min()),
+            float(box[:, 2].max()),
+            float(box[:, 3].max()),
+        )
+    )
+    return MapData(tiles, bounds, levels, indicators, str(folder) if folder else None)
+
+
+def get_map(request: Request) -> MapData:
+    """The dashboard's data of this service (a dependency)."""
+    data: MapData = request.app.state.map
+    return data
+
+
+MapDep = Annotated[MapData, Depends(get_map)]
+
+
+def _plain(value: Any) -> Any:
+    """A value as JSON has it: NaN and missing as null, NumPy scalars as Python's."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if hasattr(value, "item"):
+        value = value.item()
+        return None if isinstance(value, float) and math.isnan(value) else value
+    return value
+
+
+@router.get("/", include_in_schema=False)
+def page() -> HTMLResponse:
+    html = resources.files("cityos.web").joinpath("static/dashboard.html").read_text("utf-8")
+    return HTMLResponse(html)
+
+
+@router.get(
+    "/api/v1/map", summary="The map: its box, levels, tile layers and whether results are loaded"
+)
+def map_config(data: MapDep) -> dict[str, Any]:
+    return {
+        "bounds": list(data.bounds),
+        "levels": list(data.levels),
+        "tiles": "/tiles/{z}/{x}/{y}.mvt",
+        "maxzoom": MAX_ZOOM,
+        "layers": [
+            {"id": layer.id, "minzoom": layer.minzoom, "label": layer.label}
+            for layer in data.tiles.layers
+        ],
+        "results": data.results,
+    }
+
+
+@router.get(
+    "/tiles/{z}/{x}/{y}.mvt",
+    summary="A vector tile of the bundle's base layers (Mapbox Vector Tile 2.1)",
+    response_class=Response,
+    responses={200: {"content": {"application/vnd.mapbox-vector-tile": {}}}},
+)
+def tile(z: int, x: int, y: int, data: MapDep) -> Response:
+    return Response(
+        data.tiles.tile(z, x, y),
+        media_type="application/vnd.mapbox-vector-tile",
+        headers={"Cache-Control": "public, max-age=3600"},
+    )
+
+
+@router.get("/api/v1/map/indicators", summary="The health check's indicators, by system and level")
+def indicators(data: MapDep) -> dict[str, Any]:
+    frame = data.indicators
+    if frame is None:
+        return {"results": None, "indicators": []}
+    rows = []
+    keys = ["system", "level", "indicator_id"]
+    for (system, level, ind), g in frame.groupby(keys, sort=False):
+        first = g.iloc[0]
+        rows.append({
+            "system": system, "level": level, "indicator_id": ind,
+            "name_zh": first["name_zh"], "name_en": first["name_en"], "unit": first["unit"],
+            "direction": _plain(first.get("direction")), "confirmed": bool(g["confirmed"].all()),
+            "units": len(g), "measured": int(g["value"].notna().sum()),
+            "status": {str(k): int(v) for k, v in g["status"].value_counts().items()},
+        })  # fmt: skip
+    return {"results": data.results, "indicators": rows}
+
+
+@router.get(
+    "/api/v1/map/indicators/{system}/{level}/{indicator_id}",
+    summary="One indicator's value, target, status and sources in every unit of a level",
+)
+def indicator_values(system: str, level: str, indicator_id: str, data: MapDep) -> dict[str, Any]:
+    frame = data.indicators
+    if frame is None:
+        raise NotFoundError("no health-check results are loaded: serve with --results RESULTS")
+    rows = frame[(frame["system"] == system) & (frame["level"] == level)
+                 & (frame["indicator_id"] == indicator_id)]  # fmt: skip
+    if rows.empty:
+        raise NotFoundError(
+            f"no indicator {indicator_id!r} at level {level!r} in system {system!r}; "
+            "GET /api/v1/map/indicators lists them"
+        )
+    first = rows.iloc[0]
+    values = rows["value"].dropna()
+    return {
+        "system": system, "level": level, "indicator_id": indicator_id,
+        "name_zh": first["name_zh"], "name_en": first["name_en"], "unit": first["unit"],
+        "direction": _plain(first.get("direction")),
+        "range": [float(values.min()), float(values.max())] if len(values) else None,
+        "units": [{"key": f"{level}:{r['unit_id']}", **{c: _plain(r.get(c)) for c in _SHOWN}}
+                  for r in rows.to_dict("records")],
+    }  # fmt: skip

@@ -1,0 +1,229 @@
+// cityos dashboard: the bundle's own vector tiles drawn with MapLibre GL JS (vendored), the
+// health check's indicators as choropleths through feature state. No request leaves the server
+// it came from: no tile server, no CDN, no glyph server (labels in the browser's local fonts).
+"use strict";
+
+const TEXT = {
+  zh: {
+    title: "一屏观全城", check: "城市体检", system: "体系", level: "层级", indicator: "指标",
+    colourBy: "着色", byStatus: "达标情况", byValue: "数值",
+    noResults: "未加载体检结果（cityos serve BUNDLE --results RESULTS）",
+    pass: "达标", fail: "未达标", no_data: "无数据", no_target: "无目标值",
+    value: "数值", target: "目标", status: "状态", method: "方法", radius: "半径", sources: "数据",
+    targetSource: "目标来源", note: "说明", unconfirmed: "阈值未确认 [R]",
+    unconfirmedNote: "虚线边界：该单元的阈值未经确认 [R]", none: "—",
+    levels: { city: "城区", subdistrict: "街道", community: "社区", unit: "单元" },
+  },
+  en: {
+    title: "One map for the city", check: "City health check", system: "System", level: "Level",
+    indicator: "Indicator", colourBy: "Colour by", byStatus: "status", byValue: "value",
+    noResults: "No health-check results loaded (cityos serve BUNDLE --results RESULTS)",
+    pass: "pass", fail: "fail", no_data: "no data", no_target: "no target",
+    value: "Value", target: "Target", status: "Status", method: "Method", radius: "Radius",
+    sources: "Data", targetSource: "Target source", note: "Note",
+    unconfirmed: "threshold unconfirmed [R]",
+    unconfirmedNote: "Dashed outline: the unit's threshold is unconfirmed [R]", none: "—",
+    levels: { city: "city", subdistrict: "subdistrict", community: "community", unit: "unit" },
+  },
+};
+const STATUS_COLOUR = { pass: "#2e7d32", fail: "#c62828", no_data: "#bdbdbd", no_target: "#90a4ae" };
+const RAMP = ["#fff5eb", "#fdae6b", "#e6550d", "#7f2704"];
+
+const asked = new URLSearchParams(location.search).get("lang");
+const state = {
+  lang: asked ? (asked === "en" ? "en" : "zh")
+    : ((navigator.language || "zh").toLowerCase().startsWith("zh") ? "zh" : "en"),
+  config: null, indicators: [], values: null, rows: new Map(), keys: [], by: "status", asked: 0,
+};
+const t = (key) => TEXT[state.lang][key] ?? key;
+
+// a number for people: grouped thousands, fewer decimals the larger it is; stored values keep
+// their full precision in the API
+function fmt(v) {
+  if (v === null || v === undefined || Number.isNaN(v)) return t("none");
+  const a = Math.abs(v);
+  const digits = a >= 100 ? 0 : a >= 10 ? 1 : 2;
+  return v.toLocaleString(state.lang === "zh" ? "zh-CN" : "en", { maximumFractionDigits: digits });
+}
+
+async function getJSON(path) {
+  const r = await fetch(path);
+  if (!r.ok) throw new Error(`${path}: ${r.status}`);
+  return r.json();
+}
+
+function style(cfg) {
+  const src = "city";
+  const level = ["==", ["get", "level"], cfg.levels[cfg.levels.length - 1] || "unit"];
+  return {
+    version: 8,
+    sources: {
+      [src]: {
+        type: "vector", tiles: [location.origin + cfg.tiles], minzoom: 0, maxzoom: cfg.maxzoom,
+        bounds: cfg.bounds, promoteId: { units: "key" },
+      },
+    },
+    layers: [
+      { id: "background", type: "background", paint: { "background-color": "#f3f1ec" } },
+      { id: "green_spaces", type: "fill", source: src, "source-layer": "green_spaces",
+        paint: { "fill-color": "#b7dba0", "fill-opacity": 0.8 } },
+      { id: "units-fill", type: "fill", source: src, "source-layer": "units", filter: level,
+        paint: { "fill-color": "rgba(0,0,0,0)", "fill-opacity": 0.6 } },
+      { id: "streets", type: "line", source: src, "source-layer": "streets",
+        paint: { "line-color": "#8f8a80", "line-width": ["interpolate", ["linear"], ["zoom"], 13, 0.5, 17, 4] } },
+      { id: "buildings", type: "fill", source: src, "source-layer": "buildings",
+        paint: { "fill-color": "#c9b8a6", "fill-outline-color": "#9c8a78" } },
+      { id: "facilities", type: "circle", source: src, "source-layer": "facilities",
+        paint: { "circle-radius": 3, "circle-color": "#3949ab", "circle-stroke-color": "#fff", "circle-stroke-width": 1 } },
+      { id: "units-line", type: "line", source: src, "source-layer": "units", filter: level,
+        paint: { "line-color": "#37474f", "line-width": 1.2 } },
+      { id: "units-unconfirmed", type: "line", source: src, "source-layer": "units", filter: level,
+        paint: { "line-color": "#8d6e00", "line-width": 2.5, "line-dasharray": [2, 2],
+                 "line-opacity": ["case", ["==", ["feature-state", "confirmed"], false], 1, 0] } },
+      { id: "unit-labels", type: "symbol", source: src, "source-layer": "unit_labels", filter: level,
+        layout: { "text-field": ["get", "name"], "text-size": 12, "text-font": ["sans-serif"] },
+        paint: { "text-color": "#263238", "text-halo-color": "#fff", "text-halo-width": 1.5 } },
+    ],
+  };
+}
+
+function fillColour() {
+  if (state.by === "value" && state.values && state.values.range) {
+    let [lo, hi] = state.values.range;
+    if (hi <= lo) hi = lo + 1;
+    const stops = RAMP.flatMap((c, i) => [lo + (hi - lo) * i / (RAMP.length - 1), c]);
+    return ["case", ["==", ["typeof", ["feature-state", "value"]], "number"],
+      ["interpolate", ["linear"], ["feature-state", "value"], ...stops],
+      ["==", ["feature-state", "status"], null], "rgba(0,0,0,0)", STATUS_COLOUR.no_data];
+  }
+  return ["match", ["coalesce", ["feature-state", "status"], ""],
+    "pass", STATUS_COLOUR.pass, "fail", STATUS_COLOUR.fail, "no_data", STATUS_COLOUR.no_data,
+    "no_target", STATUS_COLOUR.no_target, "rgba(0,0,0,0)"];
+}
+
+function legend() {
+  const box = document.getElementById("legend");
+  box.replaceChildren();
+  if (!state.values) return;
+  const add = (html) => { const d = document.createElement("div"); d.innerHTML = html; box.append(d); };
+  if (state.by === "value" && state.values.range) {
+    const [lo, hi] = state.values.range;
+    add(`<div class="ramp" style="background:linear-gradient(to right,${RAMP.join(",")})"></div>` +
+        `<div class="ends"><span>${fmt(lo)}</span><span>${fmt(hi)} ${state.values.unit || ""}</span></div>`);
+    add(`<div class="row"><span class="swatch" style="background:${STATUS_COLOUR.no_data}"></span>${t("no_data")}</div>`);
+  } else {
+    const counts = {};
+    for (const r of state.values.units) counts[r.status] = (counts[r.status] || 0) + 1;
+    for (const s of Object.keys(STATUS_COLOUR)) {
+      if (counts[s]) add(`<div class="row"><span class="swatch" style="background:${STATUS_COLOUR[s]}"></span>${t(s)} (${counts[s]})</div>`);
+    }
+  }
+  if (state.values.units.some((r) => r.confirmed === false)) add(`<div class="note unconfirmed">${t("unconfirmedNote")}</div>`);
+}
+
+function option(select, value, label) {
+  const o = document.createElement("option");
+  o.value = value; o.textContent = label; select.append(o);
+}
+
+function fillSelects(keep) {
+  const sys = document.getElementById("system"), lvl = document.getElementById("level"),
+    ind = document.getElementById("indicator");
+  const systems = [...new Set(state.indicators.map((i) => i.system))];
+  // the first view: the finest level, the first indicator measured somewhere
+  const first = state.indicators.filter((i) => i.measured > 0)
+    .sort((a, b) => state.config.levels.indexOf(b.level) - state.config.levels.indexOf(a.level))[0];
+  const prev = keep ? [sys.value, lvl.value, ind.value]
+    : first ? [first.system, first.level, first.indicator_id] : [];
+  sys.replaceChildren(); systems.forEach((s) => option(sys, s, s));
+  if (prev[0] && systems.includes(prev[0])) sys.value = prev[0];
+  const levels = state.config.levels.filter((l) => state.indicators.some((i) => i.system === sys.value && i.level === l));
+  lvl.replaceChildren(); levels.forEach((l) => option(lvl, l, TEXT[state.lang].levels[l] || l));
+  if (prev[1] && levels.includes(prev[1])) lvl.value = prev[1];
+  const list = state.indicators.filter((i) => i.system === sys.value && i.level === lvl.value);
+  ind.replaceChildren();
+  list.forEach((i) => option(ind, i.indicator_id, `${state.lang === "zh" ? i.name_zh : i.name_en}${i.confirmed ? "" : " [R]"}`));
+  if (prev[2] && list.some((i) => i.indicator_id === prev[2])) ind.value = prev[2];
+}
+
+async function choropleth(map) {
+  const sys = document.getElementById("system").value, lvl = document.getElementById("level").value,
+    ind = document.getElementById("indicator").value;
+  if (!sys || !lvl || !ind) return;
+  const asked = ++state.asked;  // selects changed quickly: only the last answer is drawn
+  const values = await getJSON(`/api/v1/map/indicators/${encodeURIComponent(sys)}/${encodeURIComponent(lvl)}/${encodeURIComponent(ind)}`);
+  if (asked !== state.asked) return;
+  for (const key of state.keys) map.removeFeatureState({ source: "city", sourceLayer: "units", id: key });
+  state.values = values; state.rows = new Map(values.units.map((r) => [r.key, r]));
+  state.keys = values.units.map((r) => r.key);
+  for (const r of values.units) {
+    map.setFeatureState({ source: "city", sourceLayer: "units", id: r.key },
+      { value: r.value, status: r.status, confirmed: r.confirmed });
+  }
+  const filter = ["==", ["get", "level"], lvl];
+  for (const id of ["units-fill", "units-line", "units-unconfirmed", "unit-labels"]) map.setFilter(id, filter);
+  map.setPaintProperty("units-fill", "fill-color", fillColour());
+  legend();
+  document.body.dataset.choropleth = `${sys}/${lvl}/${ind}`;
+}
+
+function popupHTML(props) {
+  const r = state.rows.get(props.key);
+  const esc = (s) => String(s ?? "").replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]);
+  let html = `<h3>${esc(props.name || props.unit_id)}</h3>`;
+  if (!r) return html;
+  const v = state.values;
+  const rows = [
+    [state.lang === "zh" ? v.name_zh : v.name_en, ""],
+    [t("value"), r.value === null ? `${t("no_data")}` : `${fmt(r.value)} ${esc(r.unit || "")}`],
+    [t("target"), r.target === null ? t("none") : `${esc(r.target_op || "")} ${fmt(r.target)}${r.confirmed ? "" : ` <span class="unconfirmed">(${t("unconfirmed")})</span>`}`],
+    [t("status"), `<span class="status-${esc(r.status)}">${t(r.status)}</span>`],
+    [t("method"), esc(r.method) + (r.radius_m ? ` · ${t("radius")} ${fmt(r.radius_m)} m` : "")],
+    [t("sources"), esc(r.sources)],
+    [t("targetSource"), esc(r.target_source)],
+  ];
+  if (r.note) rows.push([t("note"), esc(r.note)]);
+  return html + "<table>" + rows.map(([k, val]) => `<tr><td>${esc(k)}</td><td>${val}</td></tr>`).join("") + "</table>";
+}
+
+function translate() {
+  document.documentElement.lang = state.lang;
+  for (const el of document.querySelectorAll("[data-t]")) el.textContent = t(el.dataset.t);
+  document.getElementById("lang").textContent = state.lang === "zh" ? "EN" : "中文";
+}
+
+async function main() {
+  translate();
+  const cfg = state.config = await getJSON("/api/v1/map");
+  const map = new maplibregl.Map({
+    container: "map", style: style(cfg), bounds: cfg.bounds, fitBoundsOptions: { padding: 20 },
+    attributionControl: { customAttribution: "© OpenStreetMap contributors" },
+  });
+  map.addControl(new maplibregl.NavigationControl(), "top-right");
+  map.addControl(new maplibregl.ScaleControl(), "bottom-right");
+  window.cityos = { map, state };
+  const listing = await getJSON("/api/v1/map/indicators");
+  state.indicators = listing.indicators;
+  document.getElementById("no-results").hidden = state.indicators.length > 0;
+  fillSelects(false);
+  const redraw = () => choropleth(map).catch((e) => console.error(e));
+  document.getElementById("system").addEventListener("change", () => { fillSelects(true); redraw(); });
+  document.getElementById("level").addEventListener("change", () => { fillSelects(true); redraw(); });
+  document.getElementById("indicator").addEventListener("change", redraw);
+  for (const radio of document.querySelectorAll('input[name="by"]')) {
+    radio.addEventListener("change", () => { state.by = radio.value; map.setPaintProperty("units-fill", "fill-color", fillColour()); legend(); });
+  }
+  document.getElementById("lang").addEventListener("click", () => {
+    state.lang = state.lang === "zh" ? "en" : "zh"; translate(); fillSelects(true); legend();
+  });
+  const popup = new maplibregl.Popup({ closeButton: false, closeOnClick: false });
+  map.on("mousemove", "units-fill", (e) => {
+    const f = e.features && e.features[0];
+    if (!f) return;
+    popup.setLngLat(e.lngLat).setHTML(popupHTML(f.properties)).addTo(map);
+  });
+  map.on("mouseleave", "units-fill", () => popup.remove());
+  map.once("load", () => { document.body.dataset.loaded = "1"; redraw(); });
+}
+
+main().catch((e) => { console.error(e); document.body.dataset.error = String(e); });
