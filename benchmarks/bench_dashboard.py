@@ -160,12 +160,18 @@ def measure(name: str) -> dict[str, Any]:
             proc.terminate()
             proc.wait(timeout=30)
     return {
-        "startup_s": startup, "paint_s": marks["paint"] / 1000, "idle_s": marks["idle"] / 1000,
-        "bytes": sum(s for _, s in sizes), "tile_bytes": sum(s for u, s in sizes if "/tiles/" in u),
-        "requests": len(sizes), "tiles": len(tiles), "zoom": zoom,
+        "startup_s": startup,
+        "paint_s": marks["paint"] / 1000,
+        "idle_s": marks["idle"] / 1000,
+        "bytes": sum(s for _, s in sizes),
+        "tile_bytes": sum(s for u, s in sizes if "/tiles/" in u),
+        "requests": len(sizes),
+        "tiles": len(tiles),
+        "zoom": zoom,
         "tile_cold_ms": (1000 * statistics.median(cold), 1000 * max(cold)) if cold else None,
         "tile_warm_ms": 1000 * statistics.median(warm) if warm else None,
-        "geojson_mb": geojson_mb(bundle), "screenshot": str(shot),
+        "geojson_mb": geojson_mb(bundle),
+        "screenshot": str(shot),
     }
 
 
@@ -181,19 +187,27 @@ def geojson_mb(bundle: Path) -> float:
               if len(f)]  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "all.geojson"
-        gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs="EPSG:4326").to_file(path, driver="GeoJSON")
+        gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs="EPSG:4326").to_file(
+            path, driver="GeoJSON"
+        )
         return os.path.getsize(path) / 1e6
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--cities", default="demo,large")
     args = parser.parse_args()
     print(f"{'city':<6} {'serve up':>9} {'1st paint':>10} {'interactive':>12} {'1st view':>10} "
           f"{'requests':>9} {'tile cold med/max':>18} {'tile cached':>12} {'one GeoJSON':>12}")  # fmt: skip
     for name in args.cities.split(","):
         r = measure(name)
-        cold = "—" if r["tile_cold_ms"] is None else f"{r['tile_cold_ms'][0]:.0f}/{r['tile_cold_ms'][1]:.0f} ms"
+        cold = (
+            "—"
+            if r["tile_cold_ms"] is None
+            else f"{r['tile_cold_ms'][0]:.0f}/{r['tile_cold_ms'][1]:.0f} ms"
+        )
         warm = "—" if r["tile_warm_ms"] is None else f"{r['tile_warm_ms']:.1f} ms"
         mb = r["bytes"] / 1e6
         print(f"{name:<6} {r['startup_s']:>8.1f}s {r['paint_s']:>9.2f}s {r['idle_s']:>11.2f}s "

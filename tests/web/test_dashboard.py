@@ -118,7 +118,12 @@ def test_indicator_values_as_stored(live: str, indicators: pd.DataFrame) -> None
                       & (indicators["indicator_id"] == measured["indicator_id"])
                       & (indicators["level"] == measured["level"])]  # fmt: skip
     assert [u["key"] for u in body["units"]] == [f"community:{i}" for i in rows["unit_id"]]
-    for got, (_, want) in zip(body["units"], rows.iterrows(), strict=True):
+    # what all units share is said once: here the method, its radius, sources and target
+    assert {"method", "radius_m", "sources", "target_source", "unit"} <= set(body["common"])
+    assert not set(body["common"]) & {"unit_id", "unit_name", "value", "status"}
+    for unit, (_, want) in zip(body["units"], rows.iterrows(), strict=True):
+        assert not set(unit) & set(body["common"])
+        got = {**body["common"], **unit}
         assert set(got) == {"key", "unit_id", "unit_name", "value", "unit", "target", "target_op",
                             "status", "confirmed", "method", "radius_m", "sources",
                             "target_source", "note", "numerator", "denominator"}  # fmt: skip
@@ -134,8 +139,8 @@ def test_indicator_values_as_stored(live: str, indicators: pd.DataFrame) -> None
     assert body["range"] == [float(values.min()), float(values.max())]
     nodata = indicators[indicators["status"] == "no_data"].iloc[0]
     path = f"{nodata['system']}/{nodata['level']}/{nodata['indicator_id']}"
-    unit = next(u for u in httpx.get(f"{live}/api/v1/map/indicators/{path}").json()["units"]
-                if u["unit_id"] == nodata["unit_id"])  # fmt: skip
+    body = httpx.get(f"{live}/api/v1/map/indicators/{path}").json()
+    unit = {**body["common"], **next(u for u in body["units"] if u["unit_id"] == nodata["unit_id"])}
     assert unit["value"] is None and unit["status"] == "no_data" and unit["note"] == nodata["note"]
 
 

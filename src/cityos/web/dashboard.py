@@ -31,6 +31,8 @@ router = APIRouter(tags=["dashboard"])
 #: the indicator columns the page shows for a unit
 _SHOWN = ("unit_id", "unit_name", "value", "unit", "target", "target_op", "status", "confirmed",
           "method", "radius_m", "sources", "target_source", "note", "numerator", "denominator")  # fmt: skip
+#: the columns every unit's row carries even when all units agree
+_PER_UNIT = frozenset({"unit_id", "unit_name", "value", "status"})
 _LEVELS = ("city", "subdistrict", "community")
 
 
@@ -187,11 +189,16 @@ def indicator_values(system: str, level: str, indicator_id: str, data: MapDep) -
         )
     first = rows.iloc[0]
     values = rows["value"].dropna()
+    shown = [c for c in _SHOWN if c in rows]
+    # what every unit shares is said once (a city has thousands of communities, one method)
+    same = [c for c in shown if c not in _PER_UNIT and rows[c].nunique(dropna=False) == 1]
     return {
         "system": system, "level": level, "indicator_id": indicator_id,
-        "name_zh": first["name_zh"], "name_en": first["name_en"], "unit": first["unit"],
+        "name_zh": first["name_zh"], "name_en": first["name_en"],
         "direction": _plain(first.get("direction")),
         "range": [float(values.min()), float(values.max())] if len(values) else None,
-        "units": [{"key": f"{level}:{r['unit_id']}", **{c: _plain(r.get(c)) for c in _SHOWN}}
+        "common": {c: _plain(first[c]) for c in same},
+        "units": [{"key": f"{level}:{r['unit_id']}",
+                   **{c: _plain(r[c]) for c in shown if c not in same}}
                   for r in rows.to_dict("records")],
     }  # fmt: skip

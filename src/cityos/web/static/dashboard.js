@@ -80,7 +80,7 @@ function style(cfg) {
       { id: "units-unconfirmed", type: "line", source: src, "source-layer": "units", filter: level,
         paint: { "line-color": "#8d6e00", "line-width": 2.5, "line-dasharray": [2, 2],
                  "line-opacity": ["case", ["==", ["feature-state", "confirmed"], false], 1, 0] } },
-      { id: "unit-labels", type: "symbol", source: src, "source-layer": "unit_labels", filter: level,
+      { id: "unit-labels", type: "symbol", source: src, "source-layer": "unit_labels", filter: level, minzoom: 12,
         layout: { "text-field": ["get", "name"], "text-size": 12, "text-font": ["sans-serif"] },
         paint: { "text-color": "#263238", "text-halo-color": "#fff", "text-halo-width": 1.5 } },
     ],
@@ -154,6 +154,8 @@ async function choropleth(map) {
   const values = await getJSON(`/api/v1/map/indicators/${encodeURIComponent(sys)}/${encodeURIComponent(lvl)}/${encodeURIComponent(ind)}`);
   if (asked !== state.asked) return;
   for (const key of state.keys) map.removeFeatureState({ source: "city", sourceLayer: "units", id: key });
+  // what every unit shares comes once, in "common"
+  values.units = values.units.map((r) => ({ ...values.common, ...r }));
   state.values = values; state.rows = new Map(values.units.map((r) => [r.key, r]));
   state.keys = values.units.map((r) => r.key);
   for (const r of values.units) {
