@@ -68,6 +68,16 @@ def live(city: Path, results: Path) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
+def intake(city: Path) -> str:
+    """An intake key of the live server's store."""
+    db = f"sqlite:///{city.parent / 'ops.sqlite'}"
+    return subprocess.run(
+        [sys.executable, "-m", "cityos", "keys", "create", "--db", db, "--name", "desk", "--role", "intake"],
+        check=True, capture_output=True, text=True,
+    ).stdout.strip()  # fmt: skip
+
+
+@pytest.fixture(scope="module")
 def webgl() -> Iterator[Browser]:
     """Debian's Chromium with WebGL 2 in software (SwiftShader through ANGLE), as MapLibre needs."""
     with sync_playwright() as p:
@@ -298,3 +308,29 @@ def test_serve_refuses_a_folder_that_is_not_results(toy_bundle: Path, tmp_path: 
     assert run.stderr.strip().splitlines() == [
         f"cityos: error: {tmp_path}: not a health-check results folder (no summary.json); run `cityos checkup`"
     ]
+
+
+def test_a_ticket_comes_on_the_map_within_two_seconds(
+    live: str, webgl: Browser, intake: str
+) -> None:
+    page = webgl.new_page(viewport={"width": 1200, "height": 800})
+    page.goto(f"{live}/?lang=en")
+    page.wait_for_function("document.body.dataset.tickets !== undefined", timeout=30_000)
+    before = int(page.evaluate("document.body.dataset.tickets"))
+    lon, lat = toy_point(250, 100)
+    r = httpx.post(f"{live}/open311/v2/requests.json", data={
+        "api_key": intake, "service_code": "streetlight", "lat": lat, "long": lon,
+        "description": "路灯不亮", "first_name": "张", "email": "zhang@example.org"})  # fmt: skip
+    assert r.status_code == 200, r.text
+    ticket = int(r.json()[0]["service_request_id"])
+    page.wait_for_function(f"Number(document.body.dataset.tickets) === {before + 1}", timeout=2000)
+    assert "open" in page.inner_text("#live-tickets")
+    page.screenshot(path=str(ARTIFACTS / "dashboard-live-ticket.png"))
+    page.close()
+    body = httpx.get(f"{live}/api/v1/map/tickets")
+    feature = next(f for f in body.json()["features"] if f["id"] == ticket)
+    assert feature["geometry"]["coordinates"] == pytest.approx([lon, lat])
+    assert set(feature["properties"]) == {"id", "service_code", "state", "phase", "department",
+                                          "requested_at"}  # fmt: skip
+    assert feature["properties"]["phase"] == "open"
+    assert "zhang" not in body.text and "张" not in body.text and "路灯不亮" not in body.text

@@ -103,13 +103,14 @@ def serve_cmd(
             f"{f', {workers} workers' if workers > 1 else ''})", err=True,
         )  # fmt: skip
     level = "warning" if quiet else "info"
+    # open dashboard streams end by themselves; a stopping server waits for them at most 5 s
     if workers == 1:
-        uvicorn.run(app, host=host, port=port, log_level=level)
+        uvicorn.run(app, host=host, port=port, log_level=level, timeout_graceful_shutdown=5)
         return
     app.state.ops.close()
     os.environ[SERVE_ENV] = json.dumps(args)
     uvicorn.run("cityos.web.app:app_from_environment", factory=True, workers=workers,
-                host=host, port=port, log_level=level)  # fmt: skip
+                host=host, port=port, log_level=level, timeout_graceful_shutdown=5)  # fmt: skip
 
 
 @click.group("db")

@@ -13,6 +13,8 @@ const TEXT = {
     targetSource: "目标来源", note: "说明", unconfirmed: "阈值未确认 [R]",
     unconfirmedNote: "虚线边界：该单元的阈值未经确认 [R]", none: "—",
     levels: { city: "城区", subdistrict: "街道", community: "社区", unit: "单元" },
+    live: "实时运行", tickets: "12345 工单", alerts: "生命线告警", open: "办理中", overdue: "超期",
+    closed: "已办结（30 天）", red: "红色", orange: "橙色", yellow: "黄色", blue: "蓝色",
   },
   en: {
     title: "One map for the city", check: "City health check", system: "System", level: "Level",
@@ -24,16 +26,22 @@ const TEXT = {
     unconfirmed: "threshold unconfirmed [R]",
     unconfirmedNote: "Dashed outline: the unit's threshold is unconfirmed [R]", none: "—",
     levels: { city: "city", subdistrict: "subdistrict", community: "community", unit: "unit" },
+    live: "Live operations", tickets: "Hotline tickets", alerts: "Lifeline alerts", open: "open",
+    overdue: "overdue", closed: "closed (30 days)", red: "red", orange: "orange", yellow: "yellow",
+    blue: "blue",
   },
 };
 const STATUS_COLOUR = { pass: "#2e7d32", fail: "#c62828", no_data: "#bdbdbd", no_target: "#90a4ae" };
 const RAMP = ["#fff5eb", "#fdae6b", "#e6550d", "#7f2704"];
+const PHASE_COLOUR = { open: "#1e88e5", overdue: "#e53935", closed: "#9e9e9e" };
+const LEVEL_COLOUR = { red: "#d50000", orange: "#ff6d00", yellow: "#ffd600", blue: "#2962ff" };
+const EMPTY = { type: "FeatureCollection", features: [] };
 
 const asked = new URLSearchParams(location.search).get("lang");
 const state = {
   lang: asked ? (asked === "en" ? "en" : "zh")
     : ((navigator.language || "zh").toLowerCase().startsWith("zh") ? "zh" : "en"),
-  config: null, indicators: [], values: null, rows: new Map(), keys: [], by: "status", asked: 0,
+  config: null, indicators: [], values: null, rows: new Map(), keys: [], by: "status", asked: 0, live: {},
 };
 const t = (key) => TEXT[state.lang][key] ?? key;
 
@@ -62,6 +70,8 @@ function style(cfg) {
         type: "vector", tiles: [location.origin + cfg.tiles], minzoom: 0, maxzoom: cfg.maxzoom,
         bounds: cfg.bounds, promoteId: { units: "key" },
       },
+      tickets: { type: "geojson", data: EMPTY, cluster: true, clusterMaxZoom: 14, clusterRadius: 40 },
+      alerts: { type: "geojson", data: EMPTY },
     },
     layers: [
       { id: "background", type: "background", paint: { "background-color": "#f3f1ec" } },
@@ -80,6 +90,19 @@ function style(cfg) {
       { id: "units-unconfirmed", type: "line", source: src, "source-layer": "units", filter: level,
         paint: { "line-color": "#8d6e00", "line-width": 2.5, "line-dasharray": [2, 2],
                  "line-opacity": ["case", ["==", ["feature-state", "confirmed"], false], 1, 0] } },
+      { id: "ticket-clusters", type: "circle", source: "tickets", filter: ["has", "point_count"],
+        paint: { "circle-color": "#1565c0", "circle-opacity": 0.8, "circle-stroke-color": "#fff", "circle-stroke-width": 1.5,
+                 "circle-radius": ["step", ["get", "point_count"], 12, 10, 16, 100, 22, 1000, 28] } },
+      { id: "ticket-cluster-count", type: "symbol", source: "tickets", filter: ["has", "point_count"],
+        layout: { "text-field": ["get", "point_count_abbreviated"], "text-size": 11, "text-font": ["sans-serif"] },
+        paint: { "text-color": "#fff" } },
+      { id: "tickets", type: "circle", source: "tickets", filter: ["!", ["has", "point_count"]],
+        paint: { "circle-radius": 6, "circle-stroke-color": "#fff", "circle-stroke-width": 1.5,
+                 "circle-color": ["match", ["get", "phase"], "overdue", PHASE_COLOUR.overdue, "closed", PHASE_COLOUR.closed, PHASE_COLOUR.open] } },
+      { id: "alerts", type: "circle", source: "alerts",
+        paint: { "circle-radius": 9, "circle-stroke-color": "#fff", "circle-stroke-width": 2,
+                 "circle-color": ["match", ["get", "level"], "red", LEVEL_COLOUR.red, "orange", LEVEL_COLOUR.orange,
+                                  "yellow", LEVEL_COLOUR.yellow, LEVEL_COLOUR.blue] } },
       { id: "unit-labels", type: "symbol", source: src, "source-layer": "unit_labels", filter: level, minzoom: 12,
         layout: { "text-field": ["get", "name"], "text-size": 12, "text-font": ["sans-serif"] },
         paint: { "text-color": "#263238", "text-halo-color": "#fff", "text-halo-width": 1.5 } },
@@ -194,6 +217,30 @@ function translate() {
   document.getElementById("lang").textContent = state.lang === "zh" ? "EN" : "中文";
 }
 
+// the live layers: refetched whenever the event stream says the store changed
+async function live(map, name) {
+  const data = await getJSON(`/api/v1/map/${name}`);
+  map.getSource(name).setData(data);
+  const counts = {};
+  for (const f of data.features) {
+    const k = name === "tickets" ? f.properties.phase : f.properties.level;
+    counts[k] = (counts[k] || 0) + 1;
+  }
+  state.live[name] = counts;
+  const box = document.getElementById(`live-${name}`);
+  const keys = name === "tickets" ? Object.keys(PHASE_COLOUR) : Object.keys(LEVEL_COLOUR);
+  const colours = name === "tickets" ? PHASE_COLOUR : LEVEL_COLOUR;
+  box.innerHTML = keys.map((k) => `<span class="count"><span class="swatch" style="background:${colours[k]}"></span>${t(k)} <b>${counts[k] || 0}</b></span>`).join(" ");
+  document.body.dataset[name] = String(data.features.length);
+}
+
+function follow(map) {
+  const stream = new EventSource("/api/v1/map/events");
+  for (const name of ["tickets", "alerts"]) {
+    stream.addEventListener(name, () => live(map, name).catch((e) => console.error(e)));
+  }
+}
+
 async function main() {
   translate();
   const cfg = state.config = await getJSON("/api/v1/map");
@@ -225,7 +272,7 @@ async function main() {
     popup.setLngLat(e.lngLat).setHTML(popupHTML(f.properties)).addTo(map);
   });
   map.on("mouseleave", "units-fill", () => popup.remove());
-  map.once("load", () => { document.body.dataset.loaded = "1"; redraw(); });
+  map.once("load", () => { document.body.dataset.loaded = "1"; redraw(); follow(map); });
 }
 
 main().catch((e) => { console.error(e); document.body.dataset.error = String(e); });

@@ -1,0 +1,131 @@
+"""The dashboard's live operations layers: hotline tickets and lifeline alerts as GeoJSON, and a
+server-sent event stream (``/api/v1/map/events``) that tells the page when either changed.
+
+The stream watches the store itself (each table's row count and newest ``updated_at``, read every
+:data:`POLL_SECONDS`), not this process's writes: with ``--workers N`` a ticket may come in
+through another worker. A page refetches a layer when its version changes, so a change is on
+screen within about a second. Each stream ends after :data:`STREAM_SECONDS` (the browser
+reconnects at once), so that a stopping server is never held open by a page.
+
+Public, as Open311's own ``GET requests.json`` is: a ticket's id, category, state, whether it is
+overdue, and where and when it came; never its reporter, its description or its timeline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import StreamingResponse
+from sqlalchemy import func, select
+
+from cityos.lifelines.models import Alert
+from cityos.ops.hotline import now
+from cityos.ops.models import Ticket
+from cityos.ops.workflow import CLOSED_STATES
+from cityos.web.deps import OpsDep
+
+__all__ = ["POLL_SECONDS", "STREAM_SECONDS", "router"]
+
+router = APIRouter(tags=["dashboard"])
+
+#: how often the event stream reads the store's versions
+POLL_SECONDS = 0.5
+#: how long one event stream lasts before the browser reconnects
+STREAM_SECONDS = 15.0
+
+
+def _iso(t: dt.datetime | None) -> str | None:
+    return None if t is None else t.replace(tzinfo=dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def _point(lon: float | None, lat: float | None) -> dict[str, Any] | None:
+    return None if lon is None or lat is None else {"type": "Point", "coordinates": [lon, lat]}
+
+
+@router.get(
+    "/api/v1/map/tickets", summary="Hotline tickets on the map: open, overdue, recently closed"
+)
+def tickets(
+    ops: OpsDep,
+    days: int = Query(30, ge=1, le=366, description="closed tickets of the last DAYS days"),
+) -> dict[str, Any]:
+    """Every open ticket and those closed in the last ``days`` days, as a GeoJSON
+    FeatureCollection: ``state`` the workflow state, ``phase`` open / overdue / closed (overdue:
+    open past its resolve deadline)."""
+    t = now()
+    since = t - dt.timedelta(days=days)
+    cols = (Ticket.id, Ticket.service_code, Ticket.state, Ticket.lon, Ticket.lat,
+            Ticket.requested_at, Ticket.due_resolve, Ticket.closed_at, Ticket.department)  # fmt: skip
+    query = select(*cols).where(
+        Ticket.state.not_in(CLOSED_STATES) | (Ticket.closed_at >= since),
+        Ticket.lon.is_not(None),
+    )
+    with ops.reading() as conn:
+        rows = conn.execute(query.order_by(Ticket.id)).all()
+    features = []
+    for r in rows:
+        closed = r.state in CLOSED_STATES
+        phase = "closed" if closed else ("overdue" if r.due_resolve < t else "open")
+        features.append({
+            "type": "Feature", "id": r.id, "geometry": _point(r.lon, r.lat),
+            "properties": {"id": r.id, "service_code": r.service_code, "state": r.state,
+                           "phase": phase, "department": r.department,
+                           "requested_at": _iso(r.requested_at)},
+        })  # fmt: skip
+    return {"type": "FeatureCollection", "features": features}
+
+
+@router.get("/api/v1/map/alerts", summary="Lifeline alerts on the map that are not closed")
+def alerts(ops: OpsDep) -> dict[str, Any]:
+    """Alerts not closed, as a GeoJSON FeatureCollection with their level (red, orange, yellow,
+    blue), lifecycle state and the rule that raised them."""
+    cols = (Alert.id, Alert.domain, Alert.level, Alert.state, Alert.event, Alert.rule_id,
+            Alert.lon, Alert.lat, Alert.raised_at)  # fmt: skip
+    with ops.reading() as conn:
+        rows = conn.execute(
+            select(*cols).where(Alert.state != "closed", Alert.lon.is_not(None)).order_by(Alert.id)
+        ).all()
+    return {"type": "FeatureCollection", "features": [{
+        "type": "Feature", "id": r.id, "geometry": _point(r.lon, r.lat),
+        "properties": {"id": r.id, "domain": r.domain, "level": r.level, "state": r.state,
+                       "event": r.event, "rule_id": r.rule_id, "raised_at": _iso(r.raised_at)},
+    } for r in rows]}  # fmt: skip
+
+
+def _versions(ops: Any) -> dict[str, str]:
+    """Each live layer's version: its row count and newest change."""
+    out = {}
+    with ops.reading() as conn:
+        for name, table in (("tickets", Ticket), ("alerts", Alert)):
+            count, newest = conn.execute(select(func.count(), func.max(table.updated_at))).one()
+            out[name] = f"{count}:{_iso(newest)}"
+    return out
+
+
+# not in the OpenAPI: a stream that lasts seconds is no request/response pair to describe
+@router.get("/api/v1/map/events", include_in_schema=False)
+async def events(request: Request, ops: OpsDep) -> StreamingResponse:
+    """``event: tickets`` / ``event: alerts`` with the layer's new version as data, first for
+    both layers at once, then on every change; the stream ends after :data:`STREAM_SECONDS`
+    and asks the browser to reconnect after 0.5 s."""
+
+    async def stream() -> AsyncIterator[str]:
+        yield "retry: 500\n\n"
+        seen: dict[str, str] = {}
+        loop = asyncio.get_running_loop()
+        end = loop.time() + STREAM_SECONDS
+        while loop.time() < end and not await request.is_disconnected():
+            versions = await asyncio.to_thread(_versions, ops)
+            for name, version in versions.items():
+                if seen.get(name) != version:
+                    yield f"event: {name}\ndata: {json.dumps(version)}\n\n"
+            seen = versions
+            await asyncio.sleep(POLL_SECONDS)
+
+    return StreamingResponse(stream(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-store"})  # fmt: skip
