@@ -24,7 +24,7 @@ demo: $(STAMP)
 	$(BIN)/cityos site $(DEMO_OUT)/helsinki --category supermarket --add 3 --radius 300 --candidates stock --out $(DEMO_OUT)/helsinki-sites --force
 	$(BIN)/cityos db upgrade --db sqlite:///$(abspath $(DEMO_OUT))/helsinki.ops.sqlite -q
 	@echo "bundle: $(DEMO_OUT)/helsinki   results: $(DEMO_OUT)/helsinki-checkup   report: $(DEMO_OUT)/helsinki-report.html   siting: $(DEMO_OUT)/helsinki-sites"
-	@echo "the hotline (Open311 + 12345 workflow): $(BIN)/cityos serve $(DEMO_OUT)/helsinki   then  curl http://127.0.0.1:8311/open311/v2/services.json   (README: Run the hotline)"
+	@echo "the dashboard and the hotline: $(BIN)/cityos serve $(DEMO_OUT)/helsinki --results $(DEMO_OUT)/helsinki-checkup   then open http://127.0.0.1:8311/  (README: One map for the city, Run the hotline)"
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

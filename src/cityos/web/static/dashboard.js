@@ -198,8 +198,8 @@ function popupHTML(props) {
   let html = `<h3>${esc(props.name || props.unit_id)}</h3>`;
   if (!r) return html;
   const v = state.values;
+  html += `<p class="indicator">${esc(state.lang === "zh" ? v.name_zh : v.name_en)}</p>`;
   const rows = [
-    [state.lang === "zh" ? v.name_zh : v.name_en, ""],
     [t("value"), r.value === null ? `${t("no_data")}` : `${fmt(r.value)} ${esc(r.unit || "")}`],
     [t("target"), r.target === null ? t("none") : `${esc(r.target_op || "")} ${fmt(r.target)}${r.confirmed ? "" : ` <span class="unconfirmed">(${t("unconfirmed")})</span>`}`],
     [t("status"), `<span class="status-${esc(r.status)}">${t(r.status)}</span>`],
