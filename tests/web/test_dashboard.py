@@ -7,6 +7,7 @@ kept in ``build/test-artifacts/``."""
 from __future__ import annotations
 
 import math
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ from playwright.sync_api import Browser, Page, sync_playwright
 import cityos
 from cityos.cli import main
 from cityos.healthcheck.results import write_results
+from cityos.ops.workflow import CLOSED_STATES
 from tests.conftest import CHROMIUM, TOY_CRS, ToyOsm, import_expecting, toy_communities
 from tests.web.conftest import free_port, start, toy_point
 
@@ -48,7 +50,9 @@ def city(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def results(city: Path) -> Path:
-    return write_results(cityos.checkup(cityos.read_bundle(city)), city.parent / "results")
+    folder = write_results(cityos.checkup(cityos.read_bundle(city)), city.parent / "results")
+    cityos.write_priorities(folder)
+    return folder
 
 
 @pytest.fixture(scope="module")
@@ -268,10 +272,14 @@ def test_the_page_in_chromium(live: str, webgl: Browser, indicators: pd.DataFram
         assert _nearest(_colour_at(page, *inside), STATUSES) == status
         page.screenshot(path=str(ARTIFACTS / f"dashboard-city-{indicator}.png"))
 
-    # by value: C1 100 % (the ramp's dark end), C2 0 % (its light end)
+    # by value: C1 100 % (the ramp's dark end), C2 0 % (its light end, not no data's grey)
     _show(page, "complete-community", "community", "pop_supermarket_500m")
     page.check('input[name="by"][value="value"]')
-    ramp = {"top": RAMP[-1], "bottom": RAMP[0]}
+    state = page.evaluate(
+        "window.cityos.map.getFeatureState({source: 'city', sourceLayer: 'units', id: 'community:C2'})"
+    )
+    assert state == {"value": 0, "status": "no_target", "confirmed": False}
+    ramp = {"top": RAMP[-1], "bottom": RAMP[0], "no_data": STATUSES["no_data"]}
     page.screenshot(path=str(ARTIFACTS / "dashboard-by-value.png"))
     c1 = _colour_at(page, *toy_point(250, 250))
     assert _nearest(c1, ramp) == "top", (
@@ -286,6 +294,12 @@ def test_the_page_in_chromium(live: str, webgl: Browser, indicators: pd.DataFram
     page.wait_for_selector(".maplibregl-popup-content")
     popup = page.inner_text(".maplibregl-popup-content")
     assert "西社区" in popup and "no target" in popup and "0 %" in popup
+    page.mouse.click(*_screen(page, *inside))  # drill down: the unit side by side
+    page.wait_for_function("document.body.dataset.detail === 'community:C2'")
+    side = page.inner_text("#detail")
+    assert "西社区" in side and "Renewal priority" in side and "Hotline tickets" in side
+    assert "Residents within 500 m walk of: supermarket" in side
+    page.screenshot(path=str(ARTIFACTS / "dashboard-drill-down.png"))
     assert not errors, errors
     # the page's own server, and what the page made itself (MapLibre's worker as a blob: URL)
     outside = [u for u in requests if not u.startswith((f"{live}/", f"blob:{live}/", "data:"))]
@@ -334,3 +348,32 @@ def test_a_ticket_comes_on_the_map_within_two_seconds(
                                           "requested_at"}  # fmt: skip
     assert feature["properties"]["phase"] == "open"
     assert "zhang" not in body.text and "张" not in body.text and "路灯不亮" not in body.text
+
+
+def test_a_unit_side_by_side(live: str, city: Path, results: Path, indicators: pd.DataFrame,
+                             intake: str) -> None:  # fmt: skip
+    lon, lat = toy_point(750, 100)  # in C2
+    r = httpx.post(f"{live}/open311/v2/requests.json", data={
+        "api_key": intake, "service_code": "streetlight", "lat": lat, "long": lon})  # fmt: skip
+    assert r.status_code == 200, r.text
+    body = httpx.get(f"{live}/api/v1/map/units/community/C2").json()
+    assert body["name"] == "西社区"
+    rows = indicators[(indicators["level"] == "community") & (indicators["unit_id"] == "C2")]
+    assert [i["indicator_id"] for i in body["indicators"]] == rows["indicator_id"].tolist()
+    shop = next(i for i in body["indicators"] if i["indicator_id"] == "pop_supermarket_500m")
+    assert (shop["value"], shop["status"]) == (0.0, "no_target")
+    with sqlite3.connect(city.parent / "ops.sqlite") as conn:  # the store, read independently
+        marks = ",".join("?" * len(CLOSED_STATES))
+        (open_c2,) = conn.execute(
+            f"select count(*) from tickets where community_id = 'C2' and state not in ({marks})",
+            sorted(CLOSED_STATES),
+        ).fetchone()
+    assert open_c2 >= 1 and body["tickets"]["open"] + body["tickets"]["overdue"] == open_c2
+    assert body["alerts"] == {}
+    ranks = pd.read_csv(results / "priorities" / "priorities.csv", encoding="utf-8-sig")
+    community = ranks[ranks["level"] == "community"]
+    mine = community[community["unit_id"] == "C2"].iloc[0]
+    assert (body["priority"]["rank"], body["priority"]["of"]) == (int(mine["rank"]), len(community))
+    missing = httpx.get(f"{live}/api/v1/map/units/community/nowhere")
+    assert missing.status_code == 404
+    assert missing.json()["error"]["message"] == "no unit 'nowhere' at level 'community'"

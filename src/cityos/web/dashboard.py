@@ -22,6 +22,8 @@ from fastapi.responses import HTMLResponse, Response
 from cityos.bundle import Bundle
 from cityos.errors import NotFoundError
 from cityos.healthcheck.results import read_results
+from cityos.web import live
+from cityos.web.deps import OpsDep
 from cityos.web.tiles import MAX_ZOOM, TileStore, load_map_layers
 
 __all__ = ["MapData", "load_map", "router"]
@@ -45,6 +47,7 @@ class MapData:
     levels: tuple[str, ...]
     indicators: pd.DataFrame | None
     results: str | None
+    priorities: pd.DataFrame | None = None
 
 
 def _units(bundle: Bundle, results: Path | None) -> gpd.GeoDataFrame:
@@ -94,7 +97,11 @@ def load_map(bundle: Bundle, results: str | Path | None) -> MapData:
             float(box[:, 3].max()),
         )
     )
-    return MapData(tiles, bounds, levels, indicators, str(folder) if folder else None)
+    priorities = None
+    if folder is not None and (folder / "priorities" / "priorities.csv").is_file():
+        priorities = pd.read_csv(folder / "priorities" / "priorities.csv", encoding="utf-8-sig",
+                                 dtype={"unit_id": str})  # fmt: skip
+    return MapData(tiles, bounds, levels, indicators, str(folder) if folder else None, priorities)
 
 
 def get_map(request: Request) -> MapData:
@@ -202,3 +209,44 @@ def indicator_values(system: str, level: str, indicator_id: str, data: MapDep) -
                    **{c: _plain(r[c]) for c in shown if c not in same}}
                   for r in rows.to_dict("records")],
     }  # fmt: skip
+
+
+#: the columns of a unit's renewal priority the page shows
+_PRIORITY = ("rank", "score", "score_per_1000_residents", "population", "failing", "no_data",
+             "measured", "top_indicator", "explanation", "explanation_en")  # fmt: skip
+
+
+@router.get(
+    "/api/v1/map/units/{level}/{unit_id}",
+    summary="One unit side by side: its indicators, renewal priority, tickets and alerts",
+)
+def unit_detail(level: str, unit_id: str, data: MapDep, ops: OpsDep) -> dict[str, Any]:
+    """What the page shows when a unit is clicked: every indicator of every system at its
+    level (value, target, status), its renewal priority (rank among the level's units), and the
+    counts of its hotline tickets (open, overdue, closed in 30 days) and of its alerts not
+    closed, by level. Counts only: no ticket's content."""
+    frame = data.indicators
+    rows = pd.DataFrame() if frame is None else frame[
+        (frame["level"] == level) & (frame["unit_id"] == unit_id)]  # fmt: skip
+    if rows.empty and not _unit_exists(data, level, unit_id):
+        raise NotFoundError(f"no unit {unit_id!r} at level {level!r}")
+    cols = ("system", "indicator_id", "name_zh", "name_en", "value", "unit", "target",
+            "target_op", "status", "confirmed")  # fmt: skip
+    priority = None
+    if data.priorities is not None:
+        p = data.priorities[(data.priorities["level"] == level)
+                            & (data.priorities["unit_id"] == unit_id)]  # fmt: skip
+        if len(p):
+            of = int((data.priorities["level"] == level).sum())
+            priority = {"of": of, **{c: _plain(p.iloc[0][c]) for c in _PRIORITY if c in p}}
+    return {
+        "level": level, "unit_id": unit_id,
+        "name": _plain(rows["unit_name"].iloc[0]) if len(rows) else None,
+        "indicators": [{c: _plain(r[c]) for c in cols} for r in rows.to_dict("records")],
+        "priority": priority,
+        **live.unit_counts(ops, level, unit_id),
+    }  # fmt: skip
+
+
+def _unit_exists(data: MapData, level: str, unit_id: str) -> bool:
+    return bool(data.tiles.has_feature("units", "key", f"{level}:{unit_id}"))

@@ -29,7 +29,7 @@ from cityos.ops.models import Ticket
 from cityos.ops.workflow import CLOSED_STATES
 from cityos.web.deps import OpsDep
 
-__all__ = ["POLL_SECONDS", "STREAM_SECONDS", "router"]
+__all__ = ["POLL_SECONDS", "STREAM_SECONDS", "router", "unit_counts"]
 
 router = APIRouter(tags=["dashboard"])
 
@@ -95,6 +95,32 @@ def alerts(ops: OpsDep) -> dict[str, Any]:
         "properties": {"id": r.id, "domain": r.domain, "level": r.level, "state": r.state,
                        "event": r.event, "rule_id": r.rule_id, "raised_at": _iso(r.raised_at)},
     } for r in rows]}  # fmt: skip
+
+
+def unit_counts(ops: Any, level: str, unit_id: str) -> dict[str, dict[str, int]]:
+    """A unit's hotline tickets (open, overdue, closed in the last 30 days) and its alerts not
+    closed, by level: counts only."""
+    column = {"community": Ticket.community_id, "subdistrict": Ticket.subdistrict_id,
+              "city": Ticket.city_id}.get(level)  # fmt: skip
+    t = now()
+    tickets = {"open": 0, "overdue": 0, "closed": 0}
+    alerts: dict[str, int] = {}
+    with ops.reading() as conn:
+        if column is not None:
+            rows = conn.execute(select(Ticket.state, Ticket.due_resolve, Ticket.closed_at)
+                                .where(column == unit_id)).all()  # fmt: skip
+            for r in rows:
+                if r.state in CLOSED_STATES:
+                    closed = r.closed_at is not None and r.closed_at >= t - dt.timedelta(days=30)
+                    tickets["closed"] += int(closed)
+                else:
+                    tickets["overdue" if r.due_resolve < t else "open"] += 1
+        for lvl, units in conn.execute(
+            select(Alert.level, Alert.units).where(Alert.state != "closed")
+        ).all():
+            if units and json.loads(units).get(level) == unit_id:
+                alerts[lvl] = alerts.get(lvl, 0) + 1
+    return {"tickets": tickets, "alerts": alerts}
 
 
 def _versions(ops: Any) -> dict[str, str]:

@@ -155,6 +155,17 @@ class TileStore:
         finally:
             self._con.unregister("staging")
 
+    def has_feature(self, layer: str, column: str, value: str) -> bool:
+        """Whether tile layer ``layer`` holds a feature whose ``column`` is ``value``."""
+        if layer not in {lyr.id for lyr in self.layers}:
+            return False
+        cursor = self._con.cursor()
+        try:
+            row = cursor.execute(f'select 1 from "{layer}" where "{column}" = ? limit 1', [value])
+            return row.fetchone() is not None
+        finally:
+            cursor.close()
+
     def tile(self, z: int, x: int, y: int) -> bytes:
         """Tile ``z/x/y``: every layer whose minzoom it reaches (and label layers), empty bytes
         where nothing is on it. Raises :class:`InputError` for a tile that does not exist."""

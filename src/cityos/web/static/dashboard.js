@@ -15,6 +15,7 @@ const TEXT = {
     levels: { city: "城区", subdistrict: "街道", community: "社区", unit: "单元" },
     live: "实时运行", tickets: "12345 工单", alerts: "生命线告警", open: "办理中", overdue: "超期",
     closed: "已办结（30 天）", red: "红色", orange: "橙色", yellow: "黄色", blue: "蓝色",
+    priority: "更新优先级", rank: "排名", score: "得分",
   },
   en: {
     title: "One map for the city", check: "City health check", system: "System", level: "Level",
@@ -28,7 +29,7 @@ const TEXT = {
     levels: { city: "city", subdistrict: "subdistrict", community: "community", unit: "unit" },
     live: "Live operations", tickets: "Hotline tickets", alerts: "Lifeline alerts", open: "open",
     overdue: "overdue", closed: "closed (30 days)", red: "red", orange: "orange", yellow: "yellow",
-    blue: "blue",
+    blue: "blue", priority: "Renewal priority", rank: "rank", score: "score",
   },
 };
 const STATUS_COLOUR = { pass: "#2e7d32", fail: "#c62828", no_data: "#bdbdbd", no_target: "#90a4ae" };
@@ -176,14 +177,19 @@ async function choropleth(map) {
   const asked = ++state.asked;  // selects changed quickly: only the last answer is drawn
   const values = await getJSON(`/api/v1/map/indicators/${encodeURIComponent(sys)}/${encodeURIComponent(lvl)}/${encodeURIComponent(ind)}`);
   if (asked !== state.asked) return;
-  for (const key of state.keys) map.removeFeatureState({ source: "city", sourceLayer: "units", id: key });
   // what every unit shares comes once, in "common"
   values.units = values.units.map((r) => ({ ...values.common, ...r }));
+  const keys = new Set(values.units.map((r) => r.key));
+  // the last view's units are cleared with nulls, not removeFeatureState: MapLibre drops a
+  // falsy value (0, false) set on a feature whose removal is still queued
+  for (const key of state.keys) {
+    if (!keys.has(key)) map.setFeatureState({ source: "city", sourceLayer: "units", id: key }, { value: null, status: null, confirmed: null });
+  }
   state.values = values; state.rows = new Map(values.units.map((r) => [r.key, r]));
-  state.keys = values.units.map((r) => r.key);
+  state.keys = [...keys];
   for (const r of values.units) {
     map.setFeatureState({ source: "city", sourceLayer: "units", id: r.key },
-      { value: r.value, status: r.status, confirmed: r.confirmed });
+      { value: r.value ?? null, status: r.status ?? null, confirmed: r.confirmed ?? null });
   }
   const filter = ["==", ["get", "level"], lvl];
   for (const id of ["units-fill", "units-line", "units-unconfirmed", "unit-labels"]) map.setFilter(id, filter);
@@ -209,6 +215,33 @@ function popupHTML(props) {
   ];
   if (r.note) rows.push([t("note"), esc(r.note)]);
   return html + "<table>" + rows.map(([k, val]) => `<tr><td>${esc(k)}</td><td>${val}</td></tr>`).join("") + "</table>";
+}
+
+// a clicked unit side by side: renewal priority, tickets, alerts, every indicator at its level
+async function detail(props) {
+  const [level, ...rest] = String(props.key).split(":");
+  const d = await getJSON(`/api/v1/map/units/${encodeURIComponent(level)}/${encodeURIComponent(rest.join(":"))}`);
+  const esc = (s) => String(s ?? "").replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]);
+  const zh = state.lang === "zh";
+  let html = `<h2>${esc(d.name || props.name || d.unit_id)} <small>${esc(TEXT[state.lang].levels[level] || level)}</small></h2>`;
+  if (d.priority) {
+    const p = d.priority;
+    html += `<h3>${t("priority")}</h3><p>${t("rank")} <b>${p.rank}</b> / ${p.of} · ${t("score")} ${fmt(p.score)}<br>${esc(zh ? p.explanation : p.explanation_en)}</p>`;
+  }
+  const tk = d.tickets;
+  html += `<h3>${t("tickets")}</h3><p>${t("open")} <b>${tk.open}</b> · ${t("overdue")} <b>${tk.overdue}</b> · ${t("closed")} <b>${tk.closed}</b></p>`;
+  const al = Object.entries(d.alerts);
+  html += `<h3>${t("alerts")}</h3><p>${al.length ? al.map(([k, n]) => `${t(k)} <b>${n}</b>`).join(" · ") : t("none")}</p>`;
+  const systems = [...new Set(d.indicators.map((i) => i.system))];
+  for (const sys of systems) {
+    html += `<h3>${esc(sys)}</h3><table>` + d.indicators.filter((i) => i.system === sys).map((i) =>
+      `<tr><td>${esc(zh ? i.name_zh : i.name_en)}${i.confirmed ? "" : " [R]"}</td>` +
+      `<td class="num">${i.value === null ? "—" : fmt(i.value) + " " + esc(i.unit || "")}</td>` +
+      `<td class="status-${esc(i.status)}">${t(i.status)}</td></tr>`).join("") + "</table>";
+  }
+  document.getElementById("detail-body").innerHTML = html;
+  document.getElementById("detail").hidden = false;
+  document.body.dataset.detail = props.key;
 }
 
 function translate() {
@@ -248,6 +281,8 @@ async function main() {
     container: "map", style: style(cfg), bounds: cfg.bounds, fitBoundsOptions: { padding: 20 },
     attributionControl: { customAttribution: "© OpenStreetMap contributors" },
   });
+  // registered at once: the map may finish loading before the indicators' list comes
+  const loaded = new Promise((done) => map.once("load", done));
   map.addControl(new maplibregl.NavigationControl(), "top-right");
   map.addControl(new maplibregl.ScaleControl(), "bottom-right");
   window.cityos = { map, state };
@@ -272,7 +307,17 @@ async function main() {
     popup.setLngLat(e.lngLat).setHTML(popupHTML(f.properties)).addTo(map);
   });
   map.on("mouseleave", "units-fill", () => popup.remove());
-  map.once("load", () => { document.body.dataset.loaded = "1"; redraw(); follow(map); });
+  map.on("click", "units-fill", (e) => {
+    const f = e.features && e.features[0];
+    if (f) detail(f.properties).catch((err) => console.error(err));
+  });
+  document.getElementById("detail-close").addEventListener("click", () => {
+    document.getElementById("detail").hidden = true;
+  });
+  await loaded;
+  document.body.dataset.loaded = "1";
+  redraw();
+  follow(map);
 }
 
 main().catch((e) => { console.error(e); document.body.dataset.error = String(e); });
