@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
 import time
+import traceback
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -118,6 +120,35 @@ def run_on_cluster(
     except BaseException:
         client.cancel(list(running))  # type: ignore[no-untyped-call]
         raise
+
+
+class _CancelRace(logging.Filter):
+    """Drops one error tornado logs after Ctrl-C: distributed's ``sync`` schedules its
+    ``cancel`` on the client's loop when a wait is interrupted, and when the interrupt comes
+    before the awaited future exists, ``cancel`` raises ``NameError`` (distributed.utils) and
+    tornado prints the traceback under the batch's one line. Every other record passes."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if not isinstance(exc, NameError) or exc.__traceback__ is None:
+            return True
+        last = traceback.extract_tb(exc.__traceback__)[-1]
+        return not (
+            last.name == "cancel" and Path(last.filename).parts[-2:] == ("distributed", "utils.py")
+        )
+
+
+@contextlib.contextmanager
+def quiet_interrupt() -> Iterator[None]:
+    """While the batch talks to its cluster: distributed's Ctrl-C race logged by tornado is
+    dropped (:class:`_CancelRace`)."""
+    logger = logging.getLogger("tornado.application")
+    race = _CancelRace()
+    logger.addFilter(race)
+    try:
+        yield
+    finally:
+        logger.removeFilter(race)
 
 
 #: Scheduler and worker settings of the batch's LocalCluster: a batch hands each worker one city

@@ -41,11 +41,15 @@ def _client(scheduler: str, workers: int | None, memory: int | None, dashboard: 
         return
     from distributed import Client
 
-    from cityos.cities.cluster import local_cluster
+    from cityos.cities.cluster import local_cluster, quiet_interrupt
     from cityos.errors import InputError
 
     if scheduler == "local":
-        with local_cluster(workers, memory, dashboard) as cluster, Client(cluster) as client:  # type: ignore[no-untyped-call]
+        with (
+            quiet_interrupt(),
+            local_cluster(workers, memory, dashboard) as cluster,
+            Client(cluster) as client,  # type: ignore[no-untyped-call]
+        ):
             _show(client, f"local cluster of {len(cluster.workers)} workers", quiet)
             yield client
         return
@@ -62,7 +66,7 @@ def _client(scheduler: str, workers: int | None, memory: int | None, dashboard: 
             "`dask scheduler` and workers with `dask worker ADDRESS --nthreads 1`, or check the "
             "address"
         ) from None
-    with client:
+    with quiet_interrupt(), client:
         n = len(client.scheduler_info(n_workers=-1)["workers"])
         _show(client, f"scheduler {scheduler} with {n} workers", quiet)
         yield client
