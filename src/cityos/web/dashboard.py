@@ -54,9 +54,10 @@ def _units(bundle: Bundle, results: Path | None) -> gpd.GeoDataFrame:
     """Every level's units: the results' (which hold the units the check generated) or the
     bundle's, with ``key`` = ``LEVEL:UNIT_ID`` (a unit's id on the map)."""
     if results is not None:
+        saved = _gpkg_layers(results / "units.gpkg")
         parts = [gpd.read_file(results / "units.gpkg", layer=lv, columns=["unit_id", "name"])
                  .to_crs("EPSG:4326").assign(level=lv)
-                 for lv in _LEVELS if lv in _gpkg_layers(results / "units.gpkg")]  # fmt: skip
+                 for lv in _LEVELS if lv in saved]  # fmt: skip
         units = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs="EPSG:4326")
     else:
         units = bundle.units[["unit_id", "name", "level", "geometry"]].copy()
