@@ -6,10 +6,13 @@ kept in ``build/test-artifacts/``."""
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import math
 import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +20,7 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
+from paho.mqtt import publish
 from playwright.sync_api import Browser, Page, sync_playwright
 
 import cityos
@@ -24,6 +28,7 @@ from cityos.cli import main
 from cityos.healthcheck.results import write_results
 from cityos.ops.workflow import CLOSED_STATES
 from tests.conftest import CHROMIUM, TOY_CRS, ToyOsm, import_expecting, toy_communities
+from tests.mqtt import mosquitto_broker
 from tests.web.conftest import free_port, start, toy_point
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "build" / "test-artifacts"
@@ -377,3 +382,70 @@ def test_a_unit_side_by_side(live: str, city: Path, results: Path, indicators: p
     missing = httpx.get(f"{live}/api/v1/map/units/community/nowhere")
     assert missing.status_code == 404
     assert missing.json()["error"]["message"] == "no unit 'nowhere' at level 'community'"
+
+
+def _key(db: str, role: str) -> str:
+    return subprocess.run(
+        [sys.executable, "-m", "cityos", "keys", "create", "--db", db, "--name", role, "--role", role],
+        check=True, capture_output=True, text=True,
+    ).stdout.strip()  # fmt: skip
+
+
+def _methane_at_c1(base: str, sensor: str) -> int:
+    """A gas well at C1 with one methane Datastream (%LEL); its id."""
+    body = {
+        "name": "W-1", "description": "",
+        "Locations": [{"name": "W-1", "description": "", "encodingType": "application/geo+json",
+                       "location": {"type": "Point", "coordinates": list(toy_point(250, 100))}}],
+        "Datastreams": [{"name": "W-1 methane", "description": "", "observationType": "OM_Measurement",
+                         "unitOfMeasurement": {"name": "%LEL", "symbol": "%LEL", "definition": ""},
+                         "Sensor": {"name": "s", "description": "", "encodingType": "text/plain", "metadata": "m"},
+                         "ObservedProperty": {"name": "methane", "definition": "methane", "description": ""}}],
+    }  # fmt: skip
+    r = httpx.post(f"{base}/sta/v1.1/Things", json=body, headers={"X-API-Key": sensor})
+    assert r.status_code == 201, r.text
+    return int(httpx.get(f"{r.headers['location']}/Datastreams").json()["value"][0]["@iot.id"])
+
+
+def test_an_mqtt_reading_raises_a_red_alert_the_page_acknowledges(
+    city: Path, results: Path, webgl: Browser, tmp_path: Path
+) -> None:
+    store = tmp_path / "live.sqlite"
+    db = f"sqlite:///{store}"
+    assert main(["db", "upgrade", "--db", db, "-q"]) == 0
+    sensor, dispatcher = _key(db, "sensor"), _key(db, "dispatcher")
+    with mosquitto_broker() as broker:
+        port = free_port()
+        proc = start(city, db, port, "--results", str(results), "--mqtt", broker)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 20
+            while not httpx.get(f"{base}/api/v1/ingest").json()["mqtt"]["connected"]:
+                assert time.monotonic() < deadline, "the subscriber never connected"
+                time.sleep(0.1)
+            ds = _methane_at_c1(base, sensor)
+            page = webgl.new_page(viewport={"width": 1200, "height": 800})
+            page.goto(f"{base}/?lang=en")
+            page.wait_for_function("document.body.dataset.alerts === '0'", timeout=30_000)
+            host, mqtt_port = broker.removeprefix("mqtt://").split(":")
+            now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            publish.single(f"v1.1/Datastreams({ds})/Observations",
+                           json.dumps({"result": 55.0, "phenomenonTime": now}), qos=1,
+                           hostname=host, port=int(mqtt_port))  # fmt: skip
+            page.wait_for_function("document.body.dataset.alerts === '1'", timeout=2000)
+            item = page.locator("#ticker .alert")
+            assert "red" in item.inner_text() and item.get_attribute("data-state") == "detected"
+            assert "red 1" in page.inner_text("#live-alerts").replace("\n", " ")
+            page.screenshot(path=str(ARTIFACTS / "dashboard-red-alert.png"))
+            page.once("dialog", lambda d: d.accept(dispatcher))  # the key, asked for once
+            item.locator("button").click()
+            page.wait_for_function(
+                "document.querySelector('#ticker .alert').dataset.state === 'confirmed'"
+            )
+            assert page.evaluate("sessionStorage.getItem('cityos-key')") == dispatcher
+            page.close()
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+    with sqlite3.connect(store) as conn:  # the store, read independently
+        assert conn.execute("select level, state from alerts").fetchall() == [("red", "confirmed")]

@@ -15,7 +15,9 @@ const TEXT = {
     levels: { city: "城区", subdistrict: "街道", community: "社区", unit: "单元" },
     live: "实时运行", tickets: "12345 工单", alerts: "生命线告警", open: "办理中", overdue: "超期",
     closed: "已办结（30 天）", red: "红色", orange: "橙色", yellow: "黄色", blue: "蓝色",
-    priority: "更新优先级", rank: "排名", score: "得分",
+    priority: "更新优先级", rank: "排名", score: "得分", acknowledge: "确认",
+    askKey: "请输入调度员密钥（仅保存在本次浏览器会话中）", badKey: "密钥无效或无此权限",
+    detected: "已发现", confirmed: "已确认", notified: "已通知", dispatched: "已派单", handled: "已处置",
   },
   en: {
     title: "One map for the city", check: "City health check", system: "System", level: "Level",
@@ -29,7 +31,9 @@ const TEXT = {
     levels: { city: "city", subdistrict: "subdistrict", community: "community", unit: "unit" },
     live: "Live operations", tickets: "Hotline tickets", alerts: "Lifeline alerts", open: "open",
     overdue: "overdue", closed: "closed (30 days)", red: "red", orange: "orange", yellow: "yellow",
-    blue: "blue", priority: "Renewal priority", rank: "rank", score: "score",
+    blue: "blue", priority: "Renewal priority", rank: "rank", score: "score", acknowledge: "Acknowledge",
+    askKey: "A dispatcher's key (kept in this browser session only)", badKey: "That key is not valid or not allowed",
+    detected: "detected", confirmed: "confirmed", notified: "notified", dispatched: "dispatched", handled: "handled",
   },
 };
 const STATUS_COLOUR = { pass: "#2e7d32", fail: "#c62828", no_data: "#bdbdbd", no_target: "#90a4ae" };
@@ -104,6 +108,10 @@ function style(cfg) {
         paint: { "circle-radius": 9, "circle-stroke-color": "#fff", "circle-stroke-width": 2,
                  "circle-color": ["match", ["get", "level"], "red", LEVEL_COLOUR.red, "orange", LEVEL_COLOUR.orange,
                                   "yellow", LEVEL_COLOUR.yellow, LEVEL_COLOUR.blue] } },
+      { id: "alerts-new", type: "circle", source: "alerts",
+        filter: ["all", ["in", ["get", "level"], ["literal", ["red", "orange"]]], ["==", ["get", "state"], "detected"]],
+        paint: { "circle-radius": 16, "circle-color": "rgba(0,0,0,0)", "circle-stroke-width": 3,
+                 "circle-stroke-color": ["match", ["get", "level"], "red", LEVEL_COLOUR.red, LEVEL_COLOUR.orange] } },
       { id: "unit-labels", type: "symbol", source: src, "source-layer": "unit_labels", filter: level, minzoom: 12,
         layout: { "text-field": ["get", "name"], "text-size": 12, "text-font": ["sans-serif"] },
         paint: { "text-color": "#263238", "text-halo-color": "#fff", "text-halo-width": 1.5 } },
@@ -260,11 +268,62 @@ async function live(map, name) {
     counts[k] = (counts[k] || 0) + 1;
   }
   state.live[name] = counts;
+  if (name === "alerts") ticker(map, data);
   const box = document.getElementById(`live-${name}`);
   const keys = name === "tickets" ? Object.keys(PHASE_COLOUR) : Object.keys(LEVEL_COLOUR);
   const colours = name === "tickets" ? PHASE_COLOUR : LEVEL_COLOUR;
   box.innerHTML = keys.map((k) => `<span class="count"><span class="swatch" style="background:${colours[k]}"></span>${t(k)} <b>${counts[k] || 0}</b></span>`).join(" ");
   document.body.dataset[name] = String(data.features.length);
+}
+
+// the latest alerts along the bottom; a new one is acknowledged (the lifecycle's "confirm"
+// step) with a dispatcher's key, asked for once and kept in this browser session only
+function ticker(map, data) {
+  const box = document.getElementById("ticker");
+  const latest = [...data.features].sort((a, b) => String(b.properties.raised_at).localeCompare(String(a.properties.raised_at))).slice(0, 6);
+  box.replaceChildren();
+  for (const f of latest) {
+    const p = f.properties;
+    const item = document.createElement("div");
+    item.className = "alert"; item.dataset.alert = p.id; item.dataset.state = p.state;
+    item.style.borderLeftColor = LEVEL_COLOUR[p.level] || "#999";
+    item.textContent = `${t(p.level)} · ${p.event} · ${String(p.raised_at).slice(0, 16).replace("T", " ")} · ${t(p.state)}`;
+    if (p.state === "detected") {
+      const b = document.createElement("button");
+      b.type = "button"; b.textContent = t("acknowledge");
+      b.addEventListener("click", () => acknowledge(map, p.id).catch((e) => console.error(e)));
+      item.append(b);
+    }
+    item.addEventListener("click", (e) => { if (e.target === item) map.flyTo({ center: f.geometry.coordinates, zoom: Math.max(map.getZoom(), 15) }); });
+    box.append(item);
+  }
+}
+
+async function acknowledge(map, id) {
+  let key = sessionStorage.getItem("cityos-key");
+  if (!key) key = prompt(t("askKey"));
+  if (!key) return;
+  const r = await fetch(`/api/v1/alerts/${id}/actions/confirm`, {
+    method: "POST", headers: { "Content-Type": "application/json", "X-API-Key": key },
+    body: JSON.stringify({ reason: "acknowledged on the dashboard" }),
+  });
+  if (r.status === 401 || r.status === 403) {
+    sessionStorage.removeItem("cityos-key");
+    alert(t("badKey"));
+    return;
+  }
+  if (!r.ok) throw new Error(`acknowledge ${id}: ${r.status}`);
+  sessionStorage.setItem("cityos-key", key);
+  await live(map, "alerts");
+}
+
+// new red and orange alerts blink: their ring fades in and out every half second
+function blink(map) {
+  let on = true;
+  setInterval(() => {
+    on = !on;
+    if (map.getLayer("alerts-new")) map.setPaintProperty("alerts-new", "circle-stroke-opacity", on ? 1 : 0.15);
+  }, 500);
 }
 
 function follow(map) {
@@ -318,6 +377,7 @@ async function main() {
   document.body.dataset.loaded = "1";
   redraw();
   follow(map);
+  blink(map);
 }
 
 main().catch((e) => { console.error(e); document.body.dataset.error = String(e); });
