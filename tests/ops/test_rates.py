@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -77,3 +78,35 @@ def test_month_format() -> None:
     assert month_bounds("2026-12") == (D(2026, 12, 1), D(2027, 1, 1))
     with pytest.raises(InputError, match="use YYYY-MM"):
         month_bounds("Nov 2026")
+
+
+def test_reading_a_month_beside_the_service_sees_its_writes(tmp_path: Path) -> None:
+    """The rates read the SQLite store in the service's own process, between its writes: each
+    read sees the tickets committed before it, and the service's connection still works after
+    (a second copy of SQLite in the process, as ADBC's driver bundles, lost the WAL and then
+    failed with "disk I/O error")."""
+    from sqlalchemy.orm import Session
+
+    from cityos.ops.models import Ticket
+    from cityos.ops.rates import read_frames
+    from cityos.ops.store import connect, upgrade
+
+    engine = connect(f"sqlite:///{tmp_path / 'ops.sqlite'}")
+    upgrade(engine)
+    start, end = month_bounds("2026-12")
+    t = dt.datetime(2026, 12, 2, 9, 0)
+
+    def add() -> None:
+        with Session(engine) as s, s.begin():
+            s.add(Ticket(service_code="streetlight", state="received", department="municipal",
+                         routing_rule="r", urgency="normal", requested_at=t, updated_at=t,
+                         due_sign=t, due_contact=t, due_resolve=t))  # fmt: skip
+
+    with engine.connect() as held:  # the service's pooled connection stays open throughout
+        assert len(read_frames(engine, start, end)["tickets"]) == 0
+        add()
+        assert len(read_frames(engine, start, end)["tickets"]) == 1
+        add()
+        assert len(read_frames(engine, start, end)["tickets"]) == 2
+        assert held.exec_driver_sql("select count(*) from tickets").scalar() == 2
+    engine.dispose()

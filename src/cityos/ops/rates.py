@@ -113,10 +113,15 @@ def _arrow_store(engine: Engine) -> tuple[Any, str, Callable[[dt.datetime], obje
     of a big city is millions of values), its placeholder style and how times are bound."""
     url = engine.url
     if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
-        import adbc_driver_sqlite.dbapi as adbc_sqlite
+        import sqlite3
 
-        # times are stored as text, '%Y-%m-%d %H:%M:%S.%f' (SQLAlchemy's SQLite format)
-        return adbc_sqlite.connect(url.database), "?", lambda t: t.strftime("%Y-%m-%d %H:%M:%S.%f")
+        # the standard library's SQLite, the copy SQLAlchemy's connections use: a second copy in
+        # the process (ADBC's driver bundles one) breaks both, as POSIX locks belong to the
+        # process: closing its file dropped the service's locks, it no longer saw the WAL (the
+        # rates missed every ticket since the last checkpoint) and the next read of the store
+        # failed with "disk I/O error". Times are stored as text, '%Y-%m-%d %H:%M:%S.%f'
+        # (SQLAlchemy's SQLite format).
+        return sqlite3.connect(url.database), "?", lambda t: t.strftime("%Y-%m-%d %H:%M:%S.%f")
     if url.get_backend_name() == "postgresql":
         import adbc_driver_postgresql.dbapi as adbc_pg
 
@@ -137,13 +142,16 @@ def _arrow_frame(
         "time": pa.timestamp("us"),
         "bool": pa.bool_(),
     }
-    with conn.cursor() as cur:
-        # one batch for the whole result: SQLite's driver infers each column's type from its
-        # batch, and a batch of NULLs would be typed before the times after it
-        if sqlite:
-            cur.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": str(2**30)})
-        cur.execute(sql, params)
-        table = cur.fetch_arrow_table()
+    if sqlite:  # rows from the standard library's driver, column by column into Arrow
+        cur = conn.execute(sql, params)
+        names = [d[0] for d in cur.description]
+        rows = cur.fetchall()
+        values = list(zip(*rows, strict=True)) if rows else [() for _ in names]
+        table = pa.table({n: pa.array(list(v)) for n, v in zip(names, values, strict=True)})
+    else:
+        with conn.cursor() as cur:
+            cur.execute(sql, params)
+            table = cur.fetch_arrow_table()
     schema = pa.schema([(c, types[t]) for c, t in columns.items()])
     frame: pd.DataFrame = table.cast(schema).to_pandas()
     return frame
