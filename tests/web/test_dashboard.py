@@ -344,6 +344,18 @@ def test_a_ticket_comes_on_the_map_within_two_seconds(
     ticket = int(r.json()[0]["service_request_id"])
     page.wait_for_function(f"Number(document.body.dataset.tickets) === {before + 1}", timeout=2000)
     assert "open" in page.inner_text("#live-tickets")
+    assert int(page.inner_text("#live-today")) >= 1
+    # the subdistricts on this month's three rates, as /api/v1/rates has them; no data as "—"
+    month = dt.datetime.now(dt.UTC).strftime("%Y-%m")
+    rows = httpx.get(f"{live}/api/v1/rates", params={"month": month, "level": "subdistrict"}).json()
+    composite = {r["group"]: r["percent"] for r in rows if r["rate"] == "composite"}
+    page.wait_for_function(f"document.body.dataset.rates === '{len(composite)}'")
+    shown = page.locator("#rates-table tr[data-group]")
+    assert shown.count() == len(composite) >= 1
+    for i in range(shown.count()):
+        group = shown.nth(i).get_attribute("data-group")
+        last = shown.nth(i).locator("td").last.inner_text()
+        assert last == ("—" if composite[group] is None else f"{composite[group]:.0f}%")
     page.screenshot(path=str(ARTIFACTS / "dashboard-live-ticket.png"))
     page.close()
     body = httpx.get(f"{live}/api/v1/map/tickets")

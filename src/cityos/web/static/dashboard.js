@@ -16,6 +16,8 @@ const TEXT = {
     live: "实时运行", tickets: "12345 工单", alerts: "生命线告警", open: "办理中", overdue: "超期",
     closed: "已办结（30 天）", red: "红色", orange: "橙色", yellow: "黄色", blue: "蓝色",
     priority: "更新优先级", rank: "排名", score: "得分", acknowledge: "确认",
+    today: "今日工单", rates: "街道三率排名", subdistrict: "街道", response: "响应率",
+    resolution: "解决率", satisfaction: "满意率", composite: "综合",
     askKey: "请输入调度员密钥（仅保存在本次浏览器会话中）", badKey: "密钥无效或无此权限",
     detected: "已发现", confirmed: "已确认", notified: "已通知", dispatched: "已派单", handled: "已处置",
   },
@@ -32,6 +34,8 @@ const TEXT = {
     live: "Live operations", tickets: "Hotline tickets", alerts: "Lifeline alerts", open: "open",
     overdue: "overdue", closed: "closed (30 days)", red: "red", orange: "orange", yellow: "yellow",
     blue: "blue", priority: "Renewal priority", rank: "rank", score: "score", acknowledge: "Acknowledge",
+    today: "Tickets today", rates: "Subdistricts on the three rates", subdistrict: "Subdistrict",
+    response: "response", resolution: "resolution", satisfaction: "satisfaction", composite: "composite",
     askKey: "A dispatcher's key (kept in this browser session only)", badKey: "That key is not valid or not allowed",
     detected: "detected", confirmed: "confirmed", notified: "notified", dispatched: "dispatched", handled: "handled",
   },
@@ -49,6 +53,7 @@ const state = {
   config: null, indicators: [], values: null, rows: new Map(), keys: [], by: "status", asked: 0, live: {},
 };
 const t = (key) => TEXT[state.lang][key] ?? key;
+const esc = (s) => String(s ?? "").replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]);
 
 // a number for people: grouped thousands, fewer decimals the larger it is; stored values keep
 // their full precision in the API
@@ -208,7 +213,6 @@ async function choropleth(map) {
 
 function popupHTML(props) {
   const r = state.rows.get(props.key);
-  const esc = (s) => String(s ?? "").replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]);
   let html = `<h3>${esc(props.name || props.unit_id)}</h3>`;
   if (!r) return html;
   const v = state.values;
@@ -229,7 +233,6 @@ function popupHTML(props) {
 async function detail(props) {
   const [level, ...rest] = String(props.key).split(":");
   const d = await getJSON(`/api/v1/map/units/${encodeURIComponent(level)}/${encodeURIComponent(rest.join(":"))}`);
-  const esc = (s) => String(s ?? "").replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]);
   const zh = state.lang === "zh";
   let html = `<h2>${esc(d.name || props.name || d.unit_id)} <small>${esc(TEXT[state.lang].levels[level] || level)}</small></h2>`;
   if (d.priority) {
@@ -269,11 +272,37 @@ async function live(map, name) {
   }
   state.live[name] = counts;
   if (name === "alerts") ticker(map, data);
+  if (name === "tickets") {
+    const today = new Date().toDateString();
+    document.getElementById("live-today").textContent = String(
+      data.features.filter((f) => new Date(f.properties.requested_at).toDateString() === today).length);
+    rates().catch((e) => console.error(e));
+  }
   const box = document.getElementById(`live-${name}`);
   const keys = name === "tickets" ? Object.keys(PHASE_COLOUR) : Object.keys(LEVEL_COLOUR);
   const colours = name === "tickets" ? PHASE_COLOUR : LEVEL_COLOUR;
   box.innerHTML = keys.map((k) => `<span class="count"><span class="swatch" style="background:${colours[k]}"></span>${t(k)} <b>${counts[k] || 0}</b></span>`).join(" ");
   document.body.dataset[name] = String(data.features.length);
+}
+
+// the subdistricts ranked on this month's composite of the three rates (三率), no data last
+const RATES = ["response", "resolution", "satisfaction", "composite"];
+async function rates() {
+  const month = new Date().toISOString().slice(0, 7);
+  const rows = await getJSON(`/api/v1/rates?month=${month}&level=subdistrict`);
+  const groups = new Map();
+  for (const r of rows) {
+    if (!groups.has(r.group)) groups.set(r.group, {});
+    groups.get(r.group)[r.rate] = r.percent;
+  }
+  const ranked = [...groups.entries()].sort(([, a], [, b]) =>
+    (b.composite ?? -1) - (a.composite ?? -1));
+  const head = `<tr><th>${t("subdistrict")}</th>${RATES.map((k) => `<th>${t(k)}</th>`).join("")}</tr>`;
+  const body = ranked.map(([g, v]) => `<tr data-group="${esc(g)}"><td>${esc(g)}</td>` +
+    RATES.map((k) => `<td>${v[k] === null || v[k] === undefined ? "—" : fmt(v[k]) + "%"}</td>`).join("") + "</tr>").join("");
+  document.getElementById("rates-table").innerHTML = head + body;
+  document.getElementById("rates-month").textContent = month;
+  document.body.dataset.rates = String(ranked.length);
 }
 
 // the latest alerts along the bottom; a new one is acknowledged (the lifecycle's "confirm"
