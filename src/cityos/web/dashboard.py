@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import geopandas as gpd
-import numpy as np
 import pandas as pd
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
@@ -22,6 +21,7 @@ from fastapi.responses import HTMLResponse, Response
 from cityos.bundle import Bundle
 from cityos.errors import NotFoundError
 from cityos.healthcheck.results import read_results
+from cityos.measure import bbox
 from cityos.web import live
 from cityos.web.deps import OpsDep
 from cityos.web.tiles import MAX_ZOOM, TileStore, load_map_layers
@@ -86,18 +86,7 @@ def load_map(bundle: Bundle, results: str | Path | None) -> MapData:
     levels = tuple(lv for lv in (*_LEVELS, "unit") if lv in present)
     tiles = TileStore(layers, load_map_layers())
     # the first view: the city's data (generated grid units reach beyond it), else its units
-    data = [f.total_bounds for name, f in layers.items() if name != "units" and len(f)]
-    box = np.array(data) if data else None
-    bounds = (
-        tiles.bounds
-        if box is None
-        else (
-            float(box[:, 0].min()),
-            float(box[:, 1].min()),
-            float(box[:, 2].max()),
-            float(box[:, 3].max()),
-        )
-    )
+    bounds = bbox([f for name, f in layers.items() if name != "units"]) or tiles.bounds
     priorities = None
     if folder is not None and (folder / "priorities" / "priorities.csv").is_file():
         priorities = pd.read_csv(folder / "priorities" / "priorities.csv", encoding="utf-8-sig",
@@ -229,7 +218,7 @@ def unit_detail(level: str, unit_id: str, data: MapDep, ops: OpsDep) -> dict[str
     frame = data.indicators
     rows = pd.DataFrame() if frame is None else frame[
         (frame["level"] == level) & (frame["unit_id"] == unit_id)]  # fmt: skip
-    if rows.empty and not _unit_exists(data, level, unit_id):
+    if rows.empty and not data.tiles.has_feature("units", "key", f"{level}:{unit_id}"):
         raise NotFoundError(f"no unit {unit_id!r} at level {level!r}")
     cols = ("system", "indicator_id", "name_zh", "name_en", "value", "unit", "target",
             "target_op", "status", "confirmed")  # fmt: skip
@@ -247,7 +236,3 @@ def unit_detail(level: str, unit_id: str, data: MapDep, ops: OpsDep) -> dict[str
         "priority": priority,
         **live.unit_counts(ops, level, unit_id),
     }  # fmt: skip
-
-
-def _unit_exists(data: MapData, level: str, unit_id: str) -> bool:
-    return bool(data.tiles.has_feature("units", "key", f"{level}:{unit_id}"))

@@ -28,6 +28,7 @@ from cityos.ops.hotline import now
 from cityos.ops.models import Ticket
 from cityos.ops.workflow import CLOSED_STATES
 from cityos.web.deps import OpsDep
+from cityos.web.formats import stamp
 
 __all__ = ["POLL_SECONDS", "STREAM_SECONDS", "router", "unit_counts"]
 
@@ -39,8 +40,11 @@ POLL_SECONDS = 0.5
 STREAM_SECONDS = 15.0
 
 
-def _iso(t: dt.datetime | None) -> str | None:
-    return None if t is None else t.replace(tzinfo=dt.UTC).isoformat().replace("+00:00", "Z")
+def _phase(state: str, due_resolve: dt.datetime, t: dt.datetime) -> str:
+    """A ticket on the map: closed, overdue (open past its resolve deadline at ``t``) or open."""
+    if state in CLOSED_STATES:
+        return "closed"
+    return "overdue" if due_resolve < t else "open"
 
 
 def _point(lon: float | None, lat: float | None) -> dict[str, Any] | None:
@@ -69,13 +73,11 @@ def tickets(
         rows = conn.execute(query.order_by(Ticket.id)).all()
     features = []
     for r in rows:
-        closed = r.state in CLOSED_STATES
-        phase = "closed" if closed else ("overdue" if r.due_resolve < t else "open")
         features.append({
             "type": "Feature", "id": r.id, "geometry": _point(r.lon, r.lat),
             "properties": {"id": r.id, "service_code": r.service_code, "state": r.state,
-                           "phase": phase, "department": r.department,
-                           "requested_at": _iso(r.requested_at)},
+                           "phase": _phase(r.state, r.due_resolve, t),
+                           "department": r.department, "requested_at": stamp(r.requested_at)},
         })  # fmt: skip
     return {"type": "FeatureCollection", "features": features}
 
@@ -93,7 +95,7 @@ def alerts(ops: OpsDep) -> dict[str, Any]:
     return {"type": "FeatureCollection", "features": [{
         "type": "Feature", "id": r.id, "geometry": _point(r.lon, r.lat),
         "properties": {"id": r.id, "domain": r.domain, "level": r.level, "state": r.state,
-                       "event": r.event, "rule_id": r.rule_id, "raised_at": _iso(r.raised_at)},
+                       "event": r.event, "rule_id": r.rule_id, "raised_at": stamp(r.raised_at)},
     } for r in rows]}  # fmt: skip
 
 
@@ -109,12 +111,11 @@ def unit_counts(ops: Any, level: str, unit_id: str) -> dict[str, dict[str, int]]
         if column is not None:
             rows = conn.execute(select(Ticket.state, Ticket.due_resolve, Ticket.closed_at)
                                 .where(column == unit_id)).all()  # fmt: skip
+            since = t - dt.timedelta(days=30)
             for r in rows:
-                if r.state in CLOSED_STATES:
-                    closed = r.closed_at is not None and r.closed_at >= t - dt.timedelta(days=30)
-                    tickets["closed"] += int(closed)
-                else:
-                    tickets["overdue" if r.due_resolve < t else "open"] += 1
+                phase = _phase(r.state, r.due_resolve, t)
+                if phase != "closed" or (r.closed_at is not None and r.closed_at >= since):
+                    tickets[phase] += 1
         for lvl, units in conn.execute(
             select(Alert.level, Alert.units).where(Alert.state != "closed")
         ).all():
@@ -129,7 +130,8 @@ def _versions(ops: Any) -> dict[str, str]:
     with ops.reading() as conn:
         for name, table in (("tickets", Ticket), ("alerts", Alert)):
             count, newest = conn.execute(select(func.count(), func.max(table.updated_at))).one()
-            out[name] = f"{count}:{_iso(newest)}"
+            # to the microsecond: two changes within one second must differ
+            out[name] = f"{count}:{newest.isoformat() if newest else None}"
     return out
 
 

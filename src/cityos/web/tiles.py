@@ -27,6 +27,7 @@ import shapely
 
 from cityos import spatialdb
 from cityos.errors import InputError
+from cityos.measure import bbox
 
 __all__ = ["EXTENT", "MAX_ZOOM", "MapLayer", "TileStore", "load_map_layers", "tile_bounds"]
 
@@ -111,21 +112,18 @@ class TileStore:
         self._lock = threading.Lock()
         self._cache: OrderedDict[tuple[int, int, int], bytes] = OrderedDict()
         self.layers: list[MapLayer] = []
-        boxes = []
         for layer in catalogue:
             frame = layers.get(layer.source)
             if frame is None or frame.empty:
                 continue
             self._load(layer.id, frame, layer.columns, points=False)
             self.layers.append(layer)
-            boxes.append(frame.total_bounds)
             if layer.label:
                 points = frame.assign(geometry=shapely.point_on_surface(frame.geometry.to_numpy()))
                 self._load(layer.label, points, layer.columns, points=True)
-        box = np.array(boxes) if boxes else np.array([[-180.0, -85.0, 180.0, 85.0]])
         #: the data's WGS84 box (west, south, east, north), for the map's first view
-        self.bounds = (float(box[:, 0].min()), float(box[:, 1].min()),
-                       float(box[:, 2].max()), float(box[:, 3].max()))  # fmt: skip
+        used = [layers[layer.source] for layer in self.layers]
+        self.bounds = bbox(used) or (-180.0, -85.0, 180.0, 85.0)
 
     def _load(
         self, name: str, frame: gpd.GeoDataFrame, columns: Sequence[str], points: bool
