@@ -23,8 +23,10 @@ demo: $(STAMP)
 	$(BIN)/cityos report $(DEMO_OUT)/helsinki-checkup --out $(DEMO_OUT)/helsinki-report.html --lang en --force
 	$(BIN)/cityos site $(DEMO_OUT)/helsinki --category supermarket --add 3 --radius 300 --candidates stock --out $(DEMO_OUT)/helsinki-sites --force
 	$(BIN)/cityos db upgrade --db sqlite:///$(abspath $(DEMO_OUT))/helsinki.ops.sqlite -q
+	$(BIN)/cityos simulate $(DEMO_OUT)/helsinki --db sqlite:///$(abspath $(DEMO_OUT))/helsinki.ops.sqlite --days 30 --seed 1 --timezone Europe/Helsinki --force
 	@echo "bundle: $(DEMO_OUT)/helsinki   results: $(DEMO_OUT)/helsinki-checkup   report: $(DEMO_OUT)/helsinki-report.html   siting: $(DEMO_OUT)/helsinki-sites"
 	@echo "the dashboard and the hotline: $(BIN)/cityos serve $(DEMO_OUT)/helsinki --results $(DEMO_OUT)/helsinki-checkup   then open http://127.0.0.1:8311/  (README: One map for the city, Run the hotline)"
+	@echo "keep the city living meanwhile: $(BIN)/cityos simulate $(DEMO_OUT)/helsinki --db sqlite:///$(abspath $(DEMO_OUT))/helsinki.ops.sqlite --days 0 --live"
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

@@ -11,6 +11,7 @@ from cityos.cli.lifeline_cmds import alerts_group
 from cityos.cli.ops_cmds import db_group, hotline_group, keys_group, serve_cmd
 from cityos.cli.register_cmds import register_group, stock_cmd, template_cmd
 from cityos.cli.renewal_cmds import renew_cmd, site_cmd
+from cityos.cli.simulate_cmds import simulate_cmd
 from cityos.version import __version__
 
 __all__ = ["cli"]
@@ -41,5 +42,6 @@ for _command in (
     keys_group,
     hotline_group,
     alerts_group,
+    simulate_cmd,
 ):
     cli.add_command(_command)

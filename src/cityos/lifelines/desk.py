@@ -34,9 +34,10 @@ def record_step(conn: Connection, aid: int, action: str, before: str | None, aft
     ))  # fmt: skip
 
 
-def act(conn: Connection, alert_id: int, action: str, key: KeyInfo, reason: str | None) -> None:
+def act(conn: Connection, alert_id: int, action: str, key: KeyInfo, reason: str | None, *,
+        at: dt.datetime | None = None) -> None:  # fmt: skip
     """Take a lifecycle step: by an operations key (403 otherwise), allowed from the alert's
-    state (409 with the allowed ones otherwise), recorded and timed."""
+    state (409 with the allowed ones otherwise), recorded and timed (``at``, default now)."""
     if key.role not in OPS_ROLES:
         raise ForbiddenError(
             f"key {key.name!r} ({key.role}) may not {action} alerts; use a dispatcher key"
@@ -50,7 +51,7 @@ def act(conn: Connection, alert_id: int, action: str, key: KeyInfo, reason: str 
     if alert.state not in step.sources:
         raise ConflictError(f"alert {alert_id} is {alert.state}: {action} is not allowed from there; "
                             f"allowed: {', '.join(allowed(alert.state)) or 'none'}", allowed(alert.state))  # fmt: skip
-    now = _now()
+    now = at or _now()
     values: dict[str, Any] = {"state": step.target, "updated_at": now}
     if step.target == "closed":
         values["closed_at"] = now

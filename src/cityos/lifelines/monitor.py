@@ -324,8 +324,8 @@ class Monitor:
 
     def corroborate_ticket(self, conn: Connection, ticket_id: int, service: str, lon: float | None,
                            lat: float | None, at: dt.datetime) -> list[int]:  # fmt: skip
-        """A new hotline ticket near an open alert whose rule it corroborates: the alert goes
-        up one level (once) and the ticket is linked; returns the alerts changed."""
+        """A new hotline ticket (come ``at``) near an open alert whose rule it corroborates: the
+        alert goes up one level (once) and the ticket is linked; returns the alerts changed."""
         if lon is None or lat is None:
             return []
         rules = [r for r in self.rules.rules if r.corroborate and service in r.corroborate[0]]
@@ -346,7 +346,7 @@ class Monitor:
                 linked = json.loads(a.tickets) if a.tickets else []
                 values: dict[str, Any] = {
                     "tickets": json.dumps([*linked, ticket_id]),
-                    "updated_at": _now(),
+                    "updated_at": at,
                 }
                 if not linked:
                     values["level"] = _up(a.level)
@@ -354,7 +354,7 @@ class Monitor:
                         values["max_level"] = values["level"]
                 conn.execute(update(Alert).where(Alert.id == a.id).values(values))
                 record_step(conn, a.id, "corroborate", a.state, a.state, KeyInfo("monitor", "system"),
-                           f"12345 ticket {ticket_id} ({service}) within {radius:g} m", a.raised_at, _now())  # fmt: skip
+                           f"12345 ticket {ticket_id} ({service}) within {radius:g} m", a.raised_at, at)  # fmt: skip
                 changed.append(int(a.id))
         return changed
 

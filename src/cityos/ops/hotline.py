@@ -164,10 +164,11 @@ class Hotline:
         notice (a likely duplicate, a location outside the city)."""
         return self.store(session, self.prepare(req, key))
 
-    def prepare(self, req: Intake, key: KeyInfo) -> Prepared:
+    def prepare(self, req: Intake, key: KeyInfo, *, at: dt.datetime | None = None) -> Prepared:
         """Everything intake decides without the store: the key's right, the request's checks,
         its units, route and deadlines, the photo without its metadata (the service does this
-        before it queues the write, so the store's writer only writes)."""
+        before it queues the write, so the store's writer only writes). ``at``: when it came
+        (default now; ``cityos simulate`` writes a past month)."""
         if key.role not in ("intake", "dispatcher", "admin"):
             raise ForbiddenError(
                 f"key {key.name!r} ({key.role}) may not create requests; use an intake key"
@@ -185,7 +186,7 @@ class Hotline:
             )
         point = (req.lon, req.lat) if req.lat is not None and req.lon is not None else None
         route = self.routing.route(service, units, point)
-        t = now()
+        t = at or now()
         due = self.deadlines.due(service.urgency, t)
         dispatch = self.auto_dispatch and service.request_type != "inquiry"
         values: dict[str, Any] = dict(
@@ -292,11 +293,12 @@ class Hotline:
 
     # ---- actions --------------------------------------------------------------------------
     def act(
-        self, session: Session, ticket_id: int, action: str, key: KeyInfo, params: Mapping[str, Any]
-    ) -> Ticket:
+        self, session: Session, ticket_id: int, action: str, key: KeyInfo,
+        params: Mapping[str, Any], *, at: dt.datetime | None = None,
+    ) -> Ticket:  # fmt: skip
         """Take ``action`` on a ticket: by the key's role (403 otherwise, before anything about
         the ticket's state is said), allowed from its state (409 with the allowed ones
-        otherwise), recorded as an audit row."""
+        otherwise), recorded as an audit row. ``at``: when (default now)."""
         ticket = self.get(session, ticket_id)
         spec = ACTIONS.get(action)
         if spec is None:
@@ -312,7 +314,7 @@ class Hotline:
                 f"request {ticket.id} is {ticket.state}: {action} is not allowed from there; "
                 f"allowed: {', '.join(allowed) or 'none (closed)'}", allowed,
             )  # fmt: skip
-        t = now()
+        t = at or now()
         before = ticket.state
         reason = params.get("reason")
         self._apply(session, ticket, action, params, t)
