@@ -75,8 +75,8 @@ def run_live(sim: Simulation, *, speed: float = 120.0, seconds: float | None = N
                 # the gas well beside a main (red) or a drainage point (over a minute: its rule
                 # waits 60 s)
                 hot = [d for d in devices if d.name == "gas-1" or d.kind.property == "water_depth"]
-                if hot:
-                    d = hot[int(rng.integers(len(hot)))]
+                if hot:  # the first spike on the gas well: a red alert within seconds
+                    d = hot[0] if not counts["spikes"] else hot[int(rng.integers(len(hot)))]
                     spiking[d.datastream] = 5 if d.kind.property == "methane" else 90
                     counts["spikes"] += 1
                     on_event(f"spike on {d.name} ({d.kind.property})")
