@@ -30,7 +30,7 @@ from cityos.ops.workflow import CLOSED_STATES
 from cityos.web.deps import OpsDep
 from cityos.web.formats import stamp
 
-__all__ = ["POLL_SECONDS", "STREAM_SECONDS", "router", "unit_counts"]
+__all__ = ["POLL_SECONDS", "STREAM_SECONDS", "router", "sensors", "unit_counts"]
 
 router = APIRouter(tags=["dashboard"])
 
@@ -97,6 +97,51 @@ def alerts(ops: OpsDep) -> dict[str, Any]:
         "properties": {"id": r.id, "domain": r.domain, "level": r.level, "state": r.state,
                        "event": r.event, "rule_id": r.rule_id, "raised_at": stamp(r.raised_at)},
     } for r in rows]}  # fmt: skip
+
+
+@router.get("/api/v1/map/sensors", summary="Lifeline sensors on the map with their last reading")
+def sensors(ops: OpsDep) -> dict[str, Any]:
+    """Every datastream at its Thing's first Location, as a GeoJSON FeatureCollection: its
+    property and unit, the last reading (value and time; none yet: null), ``offline`` (an open
+    device alert: silent, flat or out of range) and the highest level of its open hazard alerts
+    (null: none). Water depth sensors are the waterlogging points, their last depth on the map."""
+    from cityos.lifelines.entities import M2M
+    from cityos.lifelines.geometry import from_geojson
+    from cityos.lifelines.models import StaDatastream, StaLocation, StaObservedProperty
+
+    first = (select(M2M.c.thing_id, func.min(M2M.c.location_id).label("loc"))
+             .group_by(M2M.c.thing_id).subquery())  # fmt: skip
+    query = (
+        select(StaDatastream.id, StaDatastream.name, StaObservedProperty.name.label("prop"),
+               StaDatastream.unit_of_measurement, StaDatastream.last_result_number,
+               StaDatastream.last_phenomenon_time, StaLocation.location)
+        .join(StaObservedProperty, StaObservedProperty.id == StaDatastream.observed_property_id)
+        .join(first, first.c.thing_id == StaDatastream.thing_id)
+        .join(StaLocation, StaLocation.id == first.c.loc)
+        .order_by(StaDatastream.id)
+    )  # fmt: skip
+    with ops.reading() as conn:
+        rows = conn.execute(query).all()
+        open_ = conn.execute(
+            select(Alert.datastream_id, Alert.hazard, Alert.level).where(Alert.closed_at.is_(None))
+        ).all()  # fmt: skip
+    offline = {a.datastream_id for a in open_ if not a.hazard}
+    rank = {"red": 4, "orange": 3, "yellow": 2, "blue": 1}
+    worst: dict[int, str] = {}
+    for a in open_:
+        if a.hazard and rank[a.level] > rank.get(worst.get(a.datastream_id, ""), 0):
+            worst[a.datastream_id] = a.level
+    features = []
+    for r in rows:
+        p = from_geojson(json.loads(r.location)).representative_point()
+        unit = str(json.loads(r.unit_of_measurement or "{}").get("symbol", ""))
+        features.append({
+            "type": "Feature", "id": r.id, "geometry": _point(p.x, p.y),
+            "properties": {"id": r.id, "name": r.name, "property": r.prop, "unit": unit,
+                           "value": r.last_result_number, "at": stamp(r.last_phenomenon_time),
+                           "offline": r.id in offline, "alert": worst.get(r.id)},
+        })  # fmt: skip
+    return {"type": "FeatureCollection", "features": features}
 
 
 def unit_counts(ops: Any, level: str, unit_id: str) -> dict[str, dict[str, int]]:

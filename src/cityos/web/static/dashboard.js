@@ -5,6 +5,7 @@
 
 const TEXT = {
   zh: {
+    devices: "监测设备", offline: "离线", depth: "积水深度",
     title: "一屏观全城", check: "城市体检", system: "体系", level: "层级", indicator: "指标",
     colourBy: "着色", byStatus: "达标情况", byValue: "数值",
     noResults: "未加载体检结果（cityos serve BUNDLE --results RESULTS）",
@@ -22,6 +23,7 @@ const TEXT = {
     detected: "已发现", confirmed: "已确认", notified: "已通知", dispatched: "已派单", handled: "已处置",
   },
   en: {
+    devices: "Sensors", offline: "offline", depth: "water depth",
     title: "One map for the city", check: "City health check", system: "System", level: "Level",
     indicator: "Indicator", colourBy: "Colour by", byStatus: "status", byValue: "value",
     noResults: "No health-check results loaded (cityos serve BUNDLE --results RESULTS)",
@@ -45,6 +47,7 @@ const RAMP = ["#fff5eb", "#fdae6b", "#e6550d", "#7f2704"];
 const PHASE_COLOUR = { open: "#1e88e5", overdue: "#e53935", closed: "#9e9e9e" };
 const LEVEL_COLOUR = { red: "#d50000", orange: "#ff6d00", yellow: "#ffd600", blue: "#2962ff" };
 const EMPTY = { type: "FeatureCollection", features: [] };
+const SENSOR_OK = "#26a69a", SENSOR_OFFLINE = "#757575";
 
 const asked = new URLSearchParams(location.search).get("lang");
 const state = {
@@ -82,6 +85,7 @@ function style(cfg) {
       },
       tickets: { type: "geojson", data: EMPTY, cluster: true, clusterMaxZoom: 14, clusterRadius: 40 },
       alerts: { type: "geojson", data: EMPTY },
+      sensors: { type: "geojson", data: EMPTY },
     },
     layers: [
       { id: "background", type: "background", paint: { "background-color": "#f3f1ec" } },
@@ -109,6 +113,17 @@ function style(cfg) {
       { id: "tickets", type: "circle", source: "tickets", filter: ["!", ["has", "point_count"]],
         paint: { "circle-radius": 6, "circle-stroke-color": "#fff", "circle-stroke-width": 1.5,
                  "circle-color": ["match", ["get", "phase"], "overdue", PHASE_COLOUR.overdue, "closed", PHASE_COLOUR.closed, PHASE_COLOUR.open] } },
+      // lifeline sensors: grey when offline, the colour of an open hazard alert, else teal; the
+      // last reading beside it from z14 (water depth: the waterlogging points)
+      { id: "sensors", type: "circle", source: "sensors",
+        paint: { "circle-radius": 4.5, "circle-stroke-color": "#004d40", "circle-stroke-width": 1.5,
+                 "circle-color": ["case", ["get", "offline"], SENSOR_OFFLINE,
+                                  ["match", ["coalesce", ["get", "alert"], ""], "red", LEVEL_COLOUR.red, "orange", LEVEL_COLOUR.orange,
+                                   "yellow", LEVEL_COLOUR.yellow, "blue", LEVEL_COLOUR.blue, SENSOR_OK]] } },
+      { id: "sensor-readings", type: "symbol", source: "sensors", minzoom: 14,
+        layout: { "text-field": ["get", "label"], "text-size": 10, "text-font": ["sans-serif"],
+                  "text-offset": [0, 1.2], "text-anchor": "top" },
+        paint: { "text-color": "#004d40", "text-halo-color": "#fff", "text-halo-width": 1.2 } },
       { id: "alerts", type: "circle", source: "alerts",
         paint: { "circle-radius": 9, "circle-stroke-color": "#fff", "circle-stroke-width": 2,
                  "circle-color": ["match", ["get", "level"], "red", LEVEL_COLOUR.red, "orange", LEVEL_COLOUR.orange,
@@ -355,11 +370,30 @@ function blink(map) {
   }, 500);
 }
 
+// the sensors and their last readings: with every alert change (a device going offline is one)
+// and every 30 s (readings come far more often than a page needs them)
+async function sensors(map) {
+  const data = await getJSON("/api/v1/map/sensors");
+  for (const f of data.features) {
+    const p = f.properties;
+    p.label = p.value === null ? "" : `${p.property === "water_depth" ? t("depth") + " " : ""}${fmt(p.value)} ${p.unit}`;
+  }
+  map.getSource("sensors").setData(data);
+  const offline = data.features.filter((f) => f.properties.offline).length;
+  document.getElementById("live-devices").innerHTML =
+    `<b>${data.features.length}</b>, <span class="count"><span class="swatch" style="background:${SENSOR_OFFLINE}"></span>${t("offline")} <b>${offline}</b></span>`;
+  document.body.dataset.sensors = String(data.features.length);
+  document.body.dataset.offline = String(offline);
+}
+
 function follow(map) {
   const stream = new EventSource("/api/v1/map/events");
   for (const name of ["tickets", "alerts"]) {
     stream.addEventListener(name, () => live(map, name).catch((e) => console.error(e)));
   }
+  const refresh = () => sensors(map).catch((e) => console.error(e));
+  stream.addEventListener("alerts", refresh);
+  setInterval(refresh, 30000);
 }
 
 async function main() {

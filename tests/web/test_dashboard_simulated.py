@@ -1,0 +1,91 @@
+"""The dashboard on a simulated month of the Helsinki demo (``cityos simulate``, as ``make demo``
+fills it): the sensors layer and its last readings as the store has them, devices offline as
+the open device alerts say, the live counts on the page."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import sync_playwright
+
+import cityos
+from cityos.cli import main
+from cityos.simulate import prepare, simulate
+from tests.conftest import CHROMIUM, import_expecting
+from tests.web.conftest import free_port, start
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "build" / "test-artifacts"
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    root = tmp_path_factory.mktemp("simdash")
+    bundle = root / "helsinki"
+    import_expecting(bundle, osm=cityos.demo_osm_path())
+    path = root / "ops.sqlite"
+    url = f"sqlite:///{path}"
+    assert main(["db", "upgrade", "--db", url, "-q"]) == 0
+    sim = prepare(bundle, url, seed=2, timezone_name="Europe/Helsinki")
+    end = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    simulate(sim, days=4, end=end, seed=2)
+    sim.engine.dispose()
+    port = free_port()
+    proc = start(bundle, url, port)
+    yield f"http://127.0.0.1:{port}", path
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+def test_sensors_with_their_last_reading_and_offline_ones(served: tuple[str, Path]) -> None:
+    base, path = served
+    body = httpx.get(f"{base}/api/v1/map/sensors").json()
+    conn = sqlite3.connect(path)
+    last = dict(conn.execute(
+        "SELECT o.datastream_id, o.result_number FROM sta_observations o WHERE o.phenomenon_time = "
+        "(SELECT max(phenomenon_time) FROM sta_observations p WHERE p.datastream_id = o.datastream_id)"
+    ).fetchall())  # fmt: skip
+    offline = {r[0] for r in conn.execute("SELECT datastream_id FROM alerts WHERE NOT hazard AND closed_at IS NULL")}  # fmt: skip
+    features = body["features"]
+    assert len(features) == conn.execute("SELECT count(*) FROM sta_datastreams").fetchone()[0] == 20
+    for f in features:
+        p = f["properties"]
+        assert p["value"] == pytest.approx(last[p["id"]])
+        assert p["offline"] == (p["id"] in offline)
+    assert sum(f["properties"]["offline"] for f in features) == len(offline) == 2  # silent, flat
+    depth = [f for f in features if f["properties"]["property"] == "water_depth"]
+    assert len(depth) == 4 and all(f["properties"]["unit"] == "cm" for f in depth)
+
+
+def test_the_page_shows_the_living_city(served: tuple[str, Path]) -> None:
+    base, path = served
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--use-angle=swiftshader", "--enable-unsafe-swiftshader"])  # fmt: skip
+        page = b.new_page(viewport={"width": 1280, "height": 800})
+        outside: list[str] = []
+        # MapLibre's web worker comes from a blob: of the page itself
+        page.on(
+            "request",
+            lambda r: None if r.url.startswith((base, f"blob:{base}")) else outside.append(r.url),
+        )
+        page.goto(f"{base}/?lang=en")
+        page.wait_for_function("document.body.dataset.sensors === '20'", timeout=30_000)
+        assert page.evaluate("document.body.dataset.offline") == "2"
+        assert " ".join(page.inner_text("#live-devices").split()) == "20, offline 2"
+        layers = page.evaluate("window.cityos.map.getStyle().layers.map((l) => l.id)")
+        assert {"sensors", "sensor-readings", "tickets", "alerts"} <= set(layers)
+        open_tickets = sqlite3.connect(path).execute(
+            "SELECT count(*) FROM tickets WHERE closed_at IS NULL OR closed_at >= datetime('now', '-30 days')"
+        ).fetchone()[0]  # fmt: skip
+        page.wait_for_function(
+            f"document.body.dataset.tickets === '{open_tickets}'", timeout=10_000
+        )
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "dashboard-simulated.png"))
+        b.close()
+    assert outside == []
