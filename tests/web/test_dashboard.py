@@ -116,9 +116,17 @@ def test_map_config(live: str, results: Path) -> None:
     assert (east, north) == pytest.approx((toy_point(1000, 0)[0], toy_point(500, 200)[1]), abs=2e-6)
 
 
-def test_indicator_listing_counts_the_results(live: str, indicators: pd.DataFrame) -> None:
-    listing = httpx.get(f"{live}/api/v1/map/indicators").json()["indicators"]
+def test_indicator_listing_counts_the_results(live: str, indicators: pd.DataFrame, results: Path) -> None:  # fmt: skip
+    every = httpx.get(f"{live}/api/v1/map/indicators").json()["indicators"]
+    listing = [i for i in every if i["system"] != "renewal"]
     assert len(listing) == indicators.groupby(["system", "level", "indicator_id"]).ngroups
+    # the renewal priorities: two scores at each level they rank
+    ranked = set(
+        pd.read_csv(results / "priorities" / "priorities.csv", encoding="utf-8-sig")["level"]
+    )
+    assert sorted(
+        (i["level"], i["indicator_id"]) for i in every if i["system"] == "renewal"
+    ) == sorted((lv, ind) for lv in ranked for ind in ("priority_per_1000", "priority_score"))
     for item in listing:
         rows = indicators[(indicators["system"] == item["system"])
                           & (indicators["indicator_id"] == item["indicator_id"])
@@ -283,7 +291,7 @@ def test_the_page_in_chromium(live: str, webgl: Browser, indicators: pd.DataFram
     state = page.evaluate(
         "window.cityos.map.getFeatureState({source: 'city', sourceLayer: 'units', id: 'community:C2'})"
     )
-    assert state == {"value": 0, "status": "no_target", "confirmed": False}
+    assert state == {"value": 0, "status": "no_target", "confirmed": False, "trend": None}
     ramp = {"top": RAMP[-1], "bottom": RAMP[0], "no_data": STATUSES["no_data"]}
     page.screenshot(path=str(ARTIFACTS / "dashboard-by-value.png"))
     c1 = _colour_at(page, *toy_point(250, 250))

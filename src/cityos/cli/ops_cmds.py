@@ -71,12 +71,14 @@ def hotline_files(f: F) -> F:
               help="How often silent sensors are looked for.")  # fmt: skip
 @click.option("--results", type=click.Path(path_type=Path),
               help="A health-check results folder (cityos checkup) for the dashboard's indicator layers.")  # fmt: skip
+@click.option("--previous", type=click.Path(path_type=Path),
+              help="Last year's results of the same city: the dashboard shows each value's change.")  # fmt: skip
 @opt.quiet_option
 def serve_cmd(
     bundle: Path, db: str | None, host: str, port: int, services: Path | None,
     routing: Path | None, deadlines: Path | None, outside: str, workers: int, mqtt: str | None,
     lifeline_rules: Path | None, adcode: str | None, sweep_seconds: float, results: Path | None,
-    quiet: bool,
+    previous: Path | None, quiet: bool,
 ) -> None:  # fmt: skip
     """Run the operations service on BUNDLE: the dashboard at /, Open311 GeoReport v2 at
     /open311/v2/, the hotline workflow at /api/v1/, the OpenAPI at /openapi.json."""
@@ -93,6 +95,7 @@ def serve_cmd(
             "mqtt": mqtt, "adcode": adcode, "sweep_seconds": sweep_seconds,
             "lifeline_rules": str(lifeline_rules) if lifeline_rules else None,
             "results": str(results) if results else None,
+            "previous": str(previous) if previous else None,
             **{k: str(v) for k, v in (("services", services), ("routing", routing),
                                       ("deadlines", deadlines)) if v is not None}}  # fmt: skip
     app = create_app(**args)  # every problem found here, before a worker starts

@@ -103,14 +103,16 @@ def create_app(
     mqtt: str | None = None,
     sweep_seconds: float = 30.0,
     results: str | Path | None = None,
+    previous: str | Path | None = None,
 ) -> FastAPI:
     """The service over the bundle's city model and the store at ``db_url`` (which must be at
     the newest schema: ``cityos db upgrade``); ``workers``: how many processes serve it;
-    ``results``: a health-check folder whose indicators the dashboard at ``/`` draws."""
+    ``results``: a health-check folder whose indicators the dashboard at ``/`` draws;
+    ``previous``: last year's, for the change."""
     if mqtt:
         parse_mqtt_url(mqtt)  # a bad URL is one line before anything starts
     b = read_bundle(bundle)
-    map_data = dashboard.load_map(b, results)
+    map_data = dashboard.load_map(b, results, previous)
     engine = connect(db_url)
     check_current(engine, db_url)
     hotline = load_hotline(

@@ -8,7 +8,7 @@ city's files. Nothing about a person reaches the page.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
@@ -19,10 +19,10 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 
 from cityos.bundle import Bundle
-from cityos.errors import NotFoundError
+from cityos.errors import InputError, NotFoundError
 from cityos.healthcheck.results import read_results
 from cityos.measure import bbox
-from cityos.web import live
+from cityos.web import checkup_layers, live
 from cityos.web.deps import OpsDep
 from cityos.web.tiles import MAX_ZOOM, TileStore, load_map_layers
 
@@ -32,9 +32,10 @@ router = APIRouter(tags=["dashboard"])
 
 #: the indicator columns the page shows for a unit
 _SHOWN = ("unit_id", "unit_name", "value", "unit", "target", "target_op", "status", "confirmed",
-          "method", "radius_m", "sources", "target_source", "note", "numerator", "denominator")  # fmt: skip
+          "method", "radius_m", "sources", "target_source", "note", "numerator", "denominator",
+          "previous", "change", "trend")  # fmt: skip
 #: the columns every unit's row carries even when all units agree
-_PER_UNIT = frozenset({"unit_id", "unit_name", "value", "status"})
+_PER_UNIT = frozenset({"unit_id", "unit_name", "value", "status", "previous", "change", "trend"})
 _LEVELS = ("city", "subdistrict", "community")
 
 
@@ -48,6 +49,11 @@ class MapData:
     indicators: pd.DataFrame | None
     results: str | None
     priorities: pd.DataFrame | None = None
+    #: each unit's box by its map key, to locate it
+    boxes: dict[str, list[float]] = field(default_factory=dict)
+    #: with a previous year's results: each value's change and trend
+    changes: pd.DataFrame | None = None
+    previous: str | None = None
 
 
 def _units(bundle: Bundle, results: Path | None) -> gpd.GeoDataFrame:
@@ -72,10 +78,17 @@ def _gpkg_layers(path: Path) -> set[str]:
     return {str(name) for name, _ in pyogrio.list_layers(path)}
 
 
-def load_map(bundle: Bundle, results: str | Path | None) -> MapData:
+def load_map(bundle: Bundle, results: str | Path | None,
+             previous: str | Path | None = None) -> MapData:  # fmt: skip
     """The dashboard's data: the base layers of ``bundle`` as tiles, the indicators of the
-    health-check folder ``results`` (checked, as every reader of results does)."""
+    health-check folder ``results`` (checked, as every reader of results does) with its renewal
+    priorities as system ``renewal``, and with ``previous`` (last year's results of the same
+    city) each value's change."""
     folder = Path(results) if results is not None else None
+    if previous is not None and folder is None:
+        raise InputError(
+            "--previous needs --results: the change is from the previous results to these"
+        )
     indicators = None
     if folder is not None:
         indicators = read_results(folder, also=["units.gpkg"]).indicators
@@ -91,7 +104,14 @@ def load_map(bundle: Bundle, results: str | Path | None) -> MapData:
     if folder is not None and (folder / "priorities" / "priorities.csv").is_file():
         priorities = pd.read_csv(folder / "priorities" / "priorities.csv", encoding="utf-8-sig",
                                  dtype={"unit_id": str})  # fmt: skip
-    return MapData(tiles, bounds, levels, indicators, str(folder) if folder else None, priorities)
+        extra = checkup_layers.priority_indicators(priorities, folder)
+        if indicators is not None and len(extra):
+            indicators = pd.concat([indicators, extra], ignore_index=True)
+    changes = None
+    if previous is not None and folder is not None:
+        changes = checkup_layers.changes(Path(previous), folder)
+    return MapData(tiles, bounds, levels, indicators, str(folder) if folder else None, priorities,
+                   checkup_layers.unit_boxes(units), changes, str(previous) if previous else None)  # fmt: skip
 
 
 def get_map(request: Request) -> MapData:
@@ -133,6 +153,7 @@ def map_config(data: MapDep) -> dict[str, Any]:
             for layer in data.tiles.layers
         ],
         "results": data.results,
+        "previous": data.previous,
     }
 
 
@@ -186,6 +207,12 @@ def indicator_values(system: str, level: str, indicator_id: str, data: MapDep) -
         )
     first = rows.iloc[0]
     values = rows["value"].dropna()
+    if data.changes is not None:  # last year's value, the change and its trend
+        key = pd.MultiIndex.from_arrays([rows["system"], rows["level"], rows["unit_id"].astype(str),
+                                         rows["indicator_id"]])  # fmt: skip
+        found = data.changes.reindex(key)
+        rows = rows.assign(previous=found["old"].to_numpy(), change=found["change"].to_numpy(),
+                           trend=found["trend"].fillna("not_comparable").to_numpy())  # fmt: skip
     shown = [c for c in _SHOWN if c in rows]
     # what every unit shares is said once (a city has thousands of communities, one method)
     same = [c for c in shown if c not in _PER_UNIT and rows[c].nunique(dropna=False) == 1]
@@ -217,7 +244,8 @@ def unit_detail(level: str, unit_id: str, data: MapDep, ops: OpsDep) -> dict[str
     closed, by level. Counts only: no ticket's content."""
     frame = data.indicators
     rows = pd.DataFrame() if frame is None else frame[
-        (frame["level"] == level) & (frame["unit_id"] == unit_id)]  # fmt: skip
+        (frame["level"] == level) & (frame["unit_id"] == unit_id)
+        & (frame["system"] != checkup_layers.RENEWAL)]  # the priority is said on its own  # fmt: skip
     if rows.empty and not data.tiles.has_feature("units", "key", f"{level}:{unit_id}"):
         raise NotFoundError(f"no unit {unit_id!r} at level {level!r}")
     cols = ("system", "indicator_id", "name_zh", "name_en", "value", "unit", "target",
@@ -236,3 +264,27 @@ def unit_detail(level: str, unit_id: str, data: MapDep, ops: OpsDep) -> dict[str
         "priority": priority,
         **live.unit_counts(ops, level, unit_id),
     }  # fmt: skip
+
+
+@router.get("/api/v1/map/problems", summary="The problem list: every failing indicator in a unit")
+def problem_list(
+    data: MapDep, system: str | None = None, level: str | None = None
+) -> dict[str, Any]:
+    """The health check's problems (status ``fail``), the city first, optionally of one system
+    (``complete-community``: the complete-community gaps) or level; each with the unit's box
+    (west, south, east, north) for the page to locate it."""
+    frame = data.indicators
+    if frame is None:
+        return {"results": None, "count": 0, "problems": []}
+    rows = checkup_layers.problems(frame)
+    if system:
+        rows = rows[rows["system"] == system]
+    if level:
+        rows = rows[rows["level"] == level]
+    cols = ("system", "level", "unit_id", "unit_name", "indicator_id", "name_zh", "name_en",
+            "value", "unit", "target", "target_op", "confirmed")  # fmt: skip
+    out = []
+    for r in rows.to_dict("records"):
+        key = f"{r['level']}:{r['unit_id']}"
+        out.append({"key": key, **{c: _plain(r.get(c)) for c in cols}, "bbox": data.boxes.get(key)})
+    return {"results": data.results, "count": len(out), "problems": out}

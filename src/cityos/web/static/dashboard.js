@@ -6,6 +6,9 @@
 const TEXT = {
   zh: {
     devices: "监测设备", offline: "离线", depth: "积水深度",
+    byChange: "同比变化", improved: "改善", worsened: "变差", unchanged: "持平", not_comparable: "不可比",
+    previous: "上年", change: "变化", problems: "问题清单", allSystems: "全部体系", locate: "定位",
+    gaps: "完整社区短板", renewal: "城市更新优先级", more: "另有",
     title: "一屏观全城", check: "城市体检", system: "体系", level: "层级", indicator: "指标",
     colourBy: "着色", byStatus: "达标情况", byValue: "数值",
     noResults: "未加载体检结果（cityos serve BUNDLE --results RESULTS）",
@@ -24,6 +27,10 @@ const TEXT = {
   },
   en: {
     devices: "Sensors", offline: "offline", depth: "water depth",
+    byChange: "change", improved: "improved", worsened: "worsened", unchanged: "unchanged",
+    not_comparable: "not comparable", previous: "Last year", change: "Change", problems: "Problems",
+    allSystems: "all systems", locate: "Locate", gaps: "complete-community gaps",
+    renewal: "renewal priority", more: "and more:",
     title: "One map for the city", check: "City health check", system: "System", level: "Level",
     indicator: "Indicator", colourBy: "Colour by", byStatus: "status", byValue: "value",
     noResults: "No health-check results loaded (cityos serve BUNDLE --results RESULTS)",
@@ -42,6 +49,7 @@ const TEXT = {
     detected: "detected", confirmed: "confirmed", notified: "notified", dispatched: "dispatched", handled: "handled",
   },
 };
+const TREND_COLOUR = { improved: "#2e7d32", worsened: "#c62828", unchanged: "#78909c", not_comparable: "#e0e0e0" };
 const STATUS_COLOUR = { pass: "#2e7d32", fail: "#c62828", no_data: "#bdbdbd", no_target: "#90a4ae" };
 const RAMP = ["#fff5eb", "#fdae6b", "#e6550d", "#7f2704"];
 const PHASE_COLOUR = { open: "#1e88e5", overdue: "#e53935", closed: "#9e9e9e" };
@@ -140,6 +148,10 @@ function style(cfg) {
 }
 
 function fillColour() {
+  if (state.by === "change") {
+    return ["match", ["coalesce", ["feature-state", "trend"], ""],
+      ...Object.entries(TREND_COLOUR).flat(), "rgba(0,0,0,0)"];
+  }
   if (state.by === "value" && state.values && state.values.range) {
     let [lo, hi] = state.values.range;
     if (hi <= lo) hi = lo + 1;
@@ -158,7 +170,13 @@ function legend() {
   box.replaceChildren();
   if (!state.values) return;
   const add = (html) => { const d = document.createElement("div"); d.innerHTML = html; box.append(d); };
-  if (state.by === "value" && state.values.range) {
+  if (state.by === "change") {
+    const counts = {};
+    for (const r of state.values.units) counts[r.trend] = (counts[r.trend] || 0) + 1;
+    for (const s of Object.keys(TREND_COLOUR)) {
+      if (counts[s]) add(`<div class="row"><span class="swatch" style="background:${TREND_COLOUR[s]}"></span>${t(s)} (${counts[s]})</div>`);
+    }
+  } else if (state.by === "value" && state.values.range) {
     const [lo, hi] = state.values.range;
     add(`<div class="ramp" style="background:linear-gradient(to right,${RAMP.join(",")})"></div>` +
         `<div class="ends"><span>${fmt(lo)}</span><span>${fmt(hi)} ${state.values.unit || ""}</span></div>`);
@@ -187,7 +205,7 @@ function fillSelects(keep) {
     .sort((a, b) => state.config.levels.indexOf(b.level) - state.config.levels.indexOf(a.level))[0];
   const prev = keep ? [sys.value, lvl.value, ind.value]
     : first ? [first.system, first.level, first.indicator_id] : [];
-  sys.replaceChildren(); systems.forEach((s) => option(sys, s, s));
+  sys.replaceChildren(); systems.forEach((s) => option(sys, s, s === "renewal" ? t("renewal") : s));
   if (prev[0] && systems.includes(prev[0])) sys.value = prev[0];
   const levels = state.config.levels.filter((l) => state.indicators.some((i) => i.system === sys.value && i.level === l));
   lvl.replaceChildren(); levels.forEach((l) => option(lvl, l, TEXT[state.lang].levels[l] || l));
@@ -211,13 +229,13 @@ async function choropleth(map) {
   // the last view's units are cleared with nulls, not removeFeatureState: MapLibre drops a
   // falsy value (0, false) set on a feature whose removal is still queued
   for (const key of state.keys) {
-    if (!keys.has(key)) map.setFeatureState({ source: "city", sourceLayer: "units", id: key }, { value: null, status: null, confirmed: null });
+    if (!keys.has(key)) map.setFeatureState({ source: "city", sourceLayer: "units", id: key }, { value: null, status: null, confirmed: null, trend: null });
   }
   state.values = values; state.rows = new Map(values.units.map((r) => [r.key, r]));
   state.keys = [...keys];
   for (const r of values.units) {
     map.setFeatureState({ source: "city", sourceLayer: "units", id: r.key },
-      { value: r.value ?? null, status: r.status ?? null, confirmed: r.confirmed ?? null });
+      { value: r.value ?? null, status: r.status ?? null, confirmed: r.confirmed ?? null, trend: r.trend ?? null });
   }
   const filter = ["==", ["get", "level"], lvl];
   for (const id of ["units-fill", "units-line", "units-unconfirmed", "unit-labels"]) map.setFilter(id, filter);
@@ -240,6 +258,10 @@ function popupHTML(props) {
     [t("sources"), esc(r.sources)],
     [t("targetSource"), esc(r.target_source)],
   ];
+  if (r.trend !== undefined) {
+    rows.splice(1, 0, [t("previous"), r.previous === null ? t("no_data") : `${fmt(r.previous)} ${esc(r.unit || "")}`],
+      [t("change"), `${r.change === null ? t("none") : (r.change > 0 ? "+" : "") + fmt(r.change)} <span class="trend-${esc(r.trend)}">${t(r.trend)}</span>`]);
+  }
   if (r.note) rows.push([t("note"), esc(r.note)]);
   return html + "<table>" + rows.map(([k, val]) => `<tr><td>${esc(k)}</td><td>${val}</td></tr>`).join("") + "</table>";
 }
@@ -370,6 +392,33 @@ function blink(map) {
   }, 500);
 }
 
+// the problem list: every failing indicator in a unit, the city first; "locate" draws its
+// indicator and flies to the unit
+async function problems(map) {
+  const which = document.getElementById("problems-system").value;
+  const d = await getJSON(`/api/v1/map/problems${which ? `?system=${encodeURIComponent(which)}` : ""}`);
+  const zh = state.lang === "zh";
+  const shown = d.problems.slice(0, 40);
+  document.getElementById("problems-count").textContent = String(d.count);
+  document.getElementById("problems-list").innerHTML = shown.map((p, i) =>
+    `<li data-key="${esc(p.key)}"><button type="button" data-i="${i}">${t("locate")}</button> ` +
+    `<b>${esc(p.unit_name || p.unit_id)}</b> <small>${esc(TEXT[state.lang].levels[p.level] || p.level)}</small>: ` +
+    `${esc(zh ? p.name_zh : p.name_en)} ${fmt(p.value)} ${esc(p.unit || "")} (${t("target")} ${esc(p.target_op || "")} ${fmt(p.target)})</li>`).join("") +
+    (d.count > shown.length ? `<li class="more">${t("more")} ${d.count - shown.length}</li>` : "");
+  for (const b of document.querySelectorAll("#problems-list button")) {
+    b.addEventListener("click", () => locate(map, shown[Number(b.dataset.i)]).catch((e) => console.error(e)));
+  }
+  document.body.dataset.problems = String(d.count);
+}
+
+async function locate(map, p) {
+  const sys = document.getElementById("system"), lvl = document.getElementById("level"), ind = document.getElementById("indicator");
+  sys.value = p.system; fillSelects(true); lvl.value = p.level; fillSelects(true); ind.value = p.indicator_id;
+  await choropleth(map);
+  if (p.bbox) map.fitBounds(p.bbox, { padding: 60, duration: 0 });
+  document.body.dataset.located = p.key;
+}
+
 // the sensors and their last readings: with every alert change (a device going offline is one)
 // and every 30 s (readings come far more often than a page needs them)
 async function sensors(map) {
@@ -412,6 +461,14 @@ async function main() {
   state.indicators = listing.indicators;
   document.getElementById("no-results").hidden = state.indicators.length > 0;
   fillSelects(false);
+  if (cfg.previous) document.getElementById("by-change").hidden = false;
+  document.getElementById("problems").hidden = state.indicators.length === 0;
+  const psys = document.getElementById("problems-system");
+  option(psys, "", t("allSystems"));
+  for (const s of new Set(state.indicators.map((i) => i.system).filter((s) => s !== "renewal"))) {
+    option(psys, s, s === "complete-community" ? `${s} (${t("gaps")})` : s);
+  }
+  psys.addEventListener("change", () => problems(map).catch((e) => console.error(e)));
   const redraw = () => choropleth(map).catch((e) => console.error(e));
   document.getElementById("system").addEventListener("change", () => { fillSelects(true); redraw(); });
   document.getElementById("level").addEventListener("change", () => { fillSelects(true); redraw(); });
@@ -439,6 +496,7 @@ async function main() {
   await loaded;
   document.body.dataset.loaded = "1";
   redraw();
+  if (state.indicators.length) problems(map).catch((e) => console.error(e));
   follow(map);
   blink(map);
 }
