@@ -5,12 +5,15 @@ the open device alerts say, the live counts on the page."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import pandas as pd
 import pytest
+import shapely
 from playwright.sync_api import sync_playwright
 
 import cityos
@@ -30,19 +33,22 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
     path = root / "ops.sqlite"
     url = f"sqlite:///{path}"
     assert main(["db", "upgrade", "--db", url, "-q"]) == 0
-    sim = prepare(bundle, url, seed=2, timezone_name="Europe/Helsinki")
+    # every inspection an appraisal, half C and half D: the housing layer has something to show
+    plan = root / "plan.toml"
+    plan.write_text("[housing]\nappraised_share = 100\ngrades = { A = 0, B = 0, C = 50, D = 50 }\n")
+    sim = prepare(bundle, url, seed=2, timezone_name="Europe/Helsinki", plan_path=plan)
     end = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     simulate(sim, days=4, end=end, seed=2)
     sim.engine.dispose()
     port = free_port()
     proc = start(bundle, url, port)
-    yield f"http://127.0.0.1:{port}", path
+    yield f"http://127.0.0.1:{port}", path, bundle
     proc.terminate()
     proc.wait(timeout=30)
 
 
-def test_sensors_with_their_last_reading_and_offline_ones(served: tuple[str, Path]) -> None:
-    base, path = served
+def test_sensors_with_their_last_reading_and_offline_ones(served: tuple[str, Path, Path]) -> None:
+    base, path, _ = served
     body = httpx.get(f"{base}/api/v1/map/sensors").json()
     conn = sqlite3.connect(path)
     last = dict(conn.execute(
@@ -61,8 +67,8 @@ def test_sensors_with_their_last_reading_and_offline_ones(served: tuple[str, Pat
     assert len(depth) == 4 and all(f["properties"]["unit"] == "cm" for f in depth)
 
 
-def test_the_page_shows_the_living_city(served: tuple[str, Path]) -> None:
-    base, path = served
+def test_the_page_shows_the_living_city(served: tuple[str, Path, Path]) -> None:
+    base, path, _ = served
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=[
             "--no-sandbox", "--use-angle=swiftshader", "--enable-unsafe-swiftshader"])  # fmt: skip
@@ -78,7 +84,12 @@ def test_the_page_shows_the_living_city(served: tuple[str, Path]) -> None:
         assert page.evaluate("document.body.dataset.offline") == "2"
         assert " ".join(page.inner_text("#live-devices").split()) == "20, offline 2"
         layers = page.evaluate("window.cityos.map.getStyle().layers.map((l) => l.id)")
-        assert {"sensors", "sensor-readings", "tickets", "alerts"} <= set(layers)
+        assert {"sensors", "sensor-readings", "tickets", "alerts", "housing"} <= set(layers)
+        housing = httpx.get(f"{base}/api/v1/map/housing").json()["features"]
+        c = sum(f["properties"]["grade"] == "C" for f in housing)
+        d = sum(f["properties"]["grade"] == "D" for f in housing)
+        late = sum(f["properties"]["overdue"] for f in housing)
+        page.wait_for_function(f"document.body.dataset.housing === '{c}/{d}/{late}'")
         open_tickets = sqlite3.connect(path).execute(
             "SELECT count(*) FROM tickets WHERE closed_at IS NULL OR closed_at >= datetime('now', '-30 days')"
         ).fetchone()[0]  # fmt: skip
@@ -89,3 +100,26 @@ def test_the_page_shows_the_living_city(served: tuple[str, Path]) -> None:
         page.screenshot(path=str(ARTIFACTS / "dashboard-simulated.png"))
         b.close()
     assert outside == []
+
+
+def test_c_and_d_buildings_and_overdue_inspections(served: tuple[str, Path, Path]) -> None:
+    base, path, bundle = served
+    body = httpx.get(f"{base}/api/v1/map/housing").json()
+    latest: dict[str, dict[str, str]] = {}
+    for text in (r[0] for r in sqlite3.connect(path).execute(
+            "SELECT event FROM inspections ORDER BY inspection_date, id")):  # fmt: skip
+        e = json.loads(text)
+        latest[e["building_id"]] = e
+    graded = {b for b, e in latest.items() if e.get("appraisal_grade") in ("C", "D")}
+    shown = {f["properties"]["building_id"]: f for f in body["features"]}
+    assert {b for b, f in shown.items() if f["properties"]["grade"]} == graded and len(graded) > 3
+    today = dt.datetime.now(dt.UTC).date()
+    for b, f in shown.items():
+        p = f["properties"]
+        if p["grade"] == "D":  # watched every quarter (inspection.toml): overdue 3 months on
+            last = dt.date.fromisoformat(latest[b]["inspection_date"])
+            due = (pd.Timestamp(last) + pd.DateOffset(months=3)).date()
+            assert (p["overdue"], p["next_due"]) == (due < today, due.isoformat())
+    footprints = cityos.read_bundle(bundle).buildings.set_index("building_id").geometry
+    for b, f in shown.items():
+        assert footprints[b].contains(shapely.Point(f["geometry"]["coordinates"]))

@@ -288,3 +288,39 @@ def problem_list(
         key = f"{r['level']}:{r['unit_id']}"
         out.append({"key": key, **{c: _plain(r.get(c)) for c in cols}, "bbox": data.boxes.get(key)})
     return {"results": data.results, "count": len(out), "problems": out}
+
+
+@router.get("/api/v1/map/housing", summary="Buildings graded C or D, and overdue inspections")
+def housing_layer(data: MapDep, ops: OpsDep) -> dict[str, Any]:
+    """The housing-safety state on the map (the bundle's register and the inspections recorded
+    since): every building whose latest appraisal grade is C or D (JGJ 125: local or whole-
+    building danger) or whose next inspection is overdue today (``inspection.toml``), at a point
+    on its footprint, as a GeoJSON FeatureCollection. No person's data: the register's
+    responsible person never leaves it."""
+    import datetime as dt
+
+    from cityos.ops.inspections import events_table
+    from cityos.registers.housing import load_inspection_rules, next_due
+
+    with ops.reading() as conn:
+        events = events_table(conn)
+    if ops.housing_safety is not None:
+        events = pd.concat([ops.housing_safety.astype(str), events], ignore_index=True)
+    if events.empty:
+        return {"type": "FeatureCollection", "features": []}
+    table = next_due(events, load_inspection_rules(), dt.datetime.now(dt.UTC).date())
+    shown = table[table["appraisal_grade"].isin(["C", "D"]) | table["overdue"].astype(bool)]
+    where = data.tiles.points("buildings", "building_id", [str(b) for b in shown["building_id"]])
+    features = []
+    for r in shown.to_dict("records"):
+        at = where.get(str(r["building_id"]))
+        if at is None:
+            continue
+        grade = r["appraisal_grade"] if isinstance(r["appraisal_grade"], str) else None
+        features.append({"type": "Feature", "id": str(r["building_id"]),
+                         "geometry": {"type": "Point", "coordinates": list(at)},
+                         "properties": {"building_id": str(r["building_id"]), "grade": grade,
+                                        "overdue": bool(r["overdue"]), "days_overdue": int(r["days_overdue"]),
+                                        "next_due": None if r["next_due"] is None else str(r["next_due"]),
+                                        "rule": str(r["rule"])}})  # fmt: skip
+    return {"type": "FeatureCollection", "features": features}

@@ -164,6 +164,26 @@ class TileStore:
         finally:
             cursor.close()
 
+    def points(self, layer: str, column: str, ids: Sequence[str]) -> dict[str, tuple[float, float]]:
+        """A point on the surface (WGS84 lon, lat) of each feature of ``layer`` whose
+        ``column`` is one of ``ids`` (those the layer lacks are left out)."""
+        if not ids:
+            return {}
+        cursor = self._con.cursor()
+        try:
+            cursor.register(
+                "wanted", pa.table({"id": pa.array([str(i) for i in ids], pa.string())})
+            )
+            rows = cursor.execute(
+                f'select t."{column}", ST_X(p), ST_Y(p) from (select "{column}", '
+                f'ST_PointOnSurface(geom) as p from "{layer}") t join wanted w on t."{column}" = w.id'
+            ).fetchall()
+        finally:
+            cursor.close()
+        r = 6378137.0
+        return {str(k): (float(np.degrees(x / r)), float(np.degrees(2 * np.arctan(np.exp(y / r)) - np.pi / 2)))
+                for k, x, y in rows}  # fmt: skip
+
     def tile(self, z: int, x: int, y: int) -> bytes:
         """Tile ``z/x/y``: every layer whose minzoom it reaches (and label layers), empty bytes
         where nothing is on it. Raises :class:`InputError` for a tile that does not exist."""

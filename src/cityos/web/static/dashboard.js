@@ -5,7 +5,8 @@
 
 const TEXT = {
   zh: {
-    devices: "监测设备", offline: "离线", depth: "积水深度",
+    devices: "监测设备", offline: "离线", depth: "积水深度", housing: "房屋安全",
+    gradeC: "C级（局部危房）", gradeD: "D级（整幢危房）", overdueInspection: "体检逾期",
     byChange: "同比变化", improved: "改善", worsened: "变差", unchanged: "持平", not_comparable: "不可比",
     previous: "上年", change: "变化", problems: "问题清单", allSystems: "全部体系", locate: "定位",
     gaps: "完整社区短板", renewal: "城市更新优先级", more: "另有",
@@ -26,7 +27,8 @@ const TEXT = {
     detected: "已发现", confirmed: "已确认", notified: "已通知", dispatched: "已派单", handled: "已处置",
   },
   en: {
-    devices: "Sensors", offline: "offline", depth: "water depth",
+    devices: "Sensors", offline: "offline", depth: "water depth", housing: "Housing safety",
+    gradeC: "grade C", gradeD: "grade D", overdueInspection: "inspection overdue",
     byChange: "change", improved: "improved", worsened: "worsened", unchanged: "unchanged",
     not_comparable: "not comparable", previous: "Last year", change: "Change", problems: "Problems",
     allSystems: "all systems", locate: "Locate", gaps: "complete-community gaps",
@@ -56,6 +58,7 @@ const PHASE_COLOUR = { open: "#1e88e5", overdue: "#e53935", closed: "#9e9e9e" };
 const LEVEL_COLOUR = { red: "#d50000", orange: "#ff6d00", yellow: "#ffd600", blue: "#2962ff" };
 const EMPTY = { type: "FeatureCollection", features: [] };
 const SENSOR_OK = "#26a69a", SENSOR_OFFLINE = "#757575";
+const GRADE_COLOUR = { C: "#ff8f00", D: "#4a148c" };
 
 const asked = new URLSearchParams(location.search).get("lang");
 const state = {
@@ -94,6 +97,7 @@ function style(cfg) {
       tickets: { type: "geojson", data: EMPTY, cluster: true, clusterMaxZoom: 14, clusterRadius: 40 },
       alerts: { type: "geojson", data: EMPTY },
       sensors: { type: "geojson", data: EMPTY },
+      housing: { type: "geojson", data: EMPTY },
     },
     layers: [
       { id: "background", type: "background", paint: { "background-color": "#f3f1ec" } },
@@ -121,6 +125,12 @@ function style(cfg) {
       { id: "tickets", type: "circle", source: "tickets", filter: ["!", ["has", "point_count"]],
         paint: { "circle-radius": 6, "circle-stroke-color": "#fff", "circle-stroke-width": 1.5,
                  "circle-color": ["match", ["get", "phase"], "overdue", PHASE_COLOUR.overdue, "closed", PHASE_COLOUR.closed, PHASE_COLOUR.open] } },
+      // housing safety: C (local danger) and D (whole building) by colour, an overdue
+      // inspection ringed
+      { id: "housing", type: "circle", source: "housing",
+        paint: { "circle-radius": 6, "circle-color": ["match", ["coalesce", ["get", "grade"], ""], "D", GRADE_COLOUR.D, "C", GRADE_COLOUR.C, "#ffffff"],
+                 "circle-stroke-color": ["case", ["get", "overdue"], "#d500f9", "#4e342e"],
+                 "circle-stroke-width": ["case", ["get", "overdue"], 3, 1] } },
       // lifeline sensors: grey when offline, the colour of an open hazard alert, else teal; the
       // last reading beside it from z14 (water depth: the waterlogging points)
       { id: "sensors", type: "circle", source: "sensors",
@@ -435,6 +445,20 @@ async function sensors(map) {
   document.body.dataset.offline = String(offline);
 }
 
+// housing safety: C/D buildings and overdue inspections (they change when an inspection is
+// recorded: read every minute)
+async function housing(map) {
+  const data = await getJSON("/api/v1/map/housing");
+  map.getSource("housing").setData(data);
+  const n = (f) => data.features.filter(f).length;
+  const c = n((f) => f.properties.grade === "C"), d = n((f) => f.properties.grade === "D"), late = n((f) => f.properties.overdue);
+  const swatch = (colour) => `<span class="swatch" style="background:${colour}"></span>`;
+  document.getElementById("live-housing").innerHTML =
+    `<span class="count">${swatch(GRADE_COLOUR.C)}${t("gradeC")} <b>${c}</b></span> <span class="count">${swatch(GRADE_COLOUR.D)}${t("gradeD")} <b>${d}</b></span> ` +
+    `<span class="count"><span class="swatch ring"></span>${t("overdueInspection")} <b>${late}</b></span>`;
+  document.body.dataset.housing = `${c}/${d}/${late}`;
+}
+
 function follow(map) {
   const stream = new EventSource("/api/v1/map/events");
   for (const name of ["tickets", "alerts"]) {
@@ -443,6 +467,9 @@ function follow(map) {
   const refresh = () => sensors(map).catch((e) => console.error(e));
   stream.addEventListener("alerts", refresh);
   setInterval(refresh, 30000);
+  const houses = () => housing(map).catch((e) => console.error(e));
+  houses();
+  setInterval(houses, 60000);
 }
 
 async function main() {
