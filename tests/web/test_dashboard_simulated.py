@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +17,7 @@ import httpx
 import pandas as pd
 import pytest
 import shapely
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import Page, sync_playwright
 
 import cityos
 from cityos.cli import main
@@ -123,3 +126,57 @@ def test_c_and_d_buildings_and_overdue_inspections(served: tuple[str, Path, Path
     footprints = cityos.read_bundle(bundle).buildings.set_index("building_id").geometry
     for b, f in shown.items():
         assert footprints[b].contains(shapely.Point(f["geometry"]["coordinates"]))
+
+
+def _click(page: Page, lon: float, lat: float) -> None:
+    """Centre the map on (lon, lat) at zoom 17, wait until it is drawn, click there."""
+    page.evaluate("([lon, lat]) => new Promise((done) => { const m = window.cityos.map; "
+                  "m.once('idle', done); m.jumpTo({center: [lon, lat], zoom: 17}); })", [lon, lat])  # fmt: skip
+    x, y = page.evaluate("([lon, lat]) => { const p = window.cityos.map.project([lon, lat]); return [p.x, p.y]; }",
+                         [lon, lat])  # fmt: skip
+    page.mouse.click(x, y)
+
+
+def test_a_clicked_alert_or_ticket_shows_its_timeline(served: tuple[str, Path, Path]) -> None:
+    base, path, _ = served
+    conn = sqlite3.connect(path)
+    alerts = httpx.get(f"{base}/api/v1/map/alerts").json()["features"]
+    alert = alerts[0]
+    steps = conn.execute(
+        "SELECT count(*) FROM alert_steps WHERE alert_id = ?", (alert["id"],)
+    ).fetchone()[0]
+    tickets = httpx.get(f"{base}/api/v1/map/tickets").json()["features"]
+    far = [f for f in tickets if all(
+        math.dist(f["geometry"]["coordinates"], a["geometry"]["coordinates"]) > 0.002 for a in alerts)]  # fmt: skip
+    ticket = far[0]
+    moves = conn.execute(
+        "SELECT count(*) FROM transitions WHERE ticket_id = ?", (ticket["id"],)
+    ).fetchone()[0]
+    key = subprocess.run(
+        [sys.executable, "-m", "cityos", "keys", "create", "--db", f"sqlite:///{path}", "--name", "staff",
+         "--role", "dispatcher"], check=True, capture_output=True, text=True,
+    ).stdout.strip()  # fmt: skip
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--use-angle=swiftshader", "--enable-unsafe-swiftshader"])  # fmt: skip
+        page = b.new_page(viewport={"width": 1280, "height": 800})
+        page.goto(f"{base}/?lang=en")
+        page.wait_for_function(f"document.body.dataset.alerts === '{len(alerts)}' && "
+                               f"document.body.dataset.tickets === '{len(tickets)}'", timeout=30_000)  # fmt: skip
+        _click(page, *alert["geometry"]["coordinates"])
+        page.wait_for_function(f"document.body.dataset.timeline === 'alert:{alert['id']}:{steps}'")
+        assert page.locator("#detail table.timeline tr").count() == steps
+        # a ticket without a key: its public facts only
+        _click(page, *ticket["geometry"]["coordinates"])
+        page.wait_for_function(f"document.body.dataset.timeline === 'ticket:{ticket['id']}:public'")
+        assert page.locator("#detail table.timeline").count() == 0
+        # with a staff key (asked once, kept in the session): the whole timeline
+        page.once("dialog", lambda d: d.accept(key))
+        page.click("#ask-key")
+        page.wait_for_function(
+            f"document.body.dataset.timeline === 'ticket:{ticket['id']}:{moves}'"
+        )
+        assert page.locator("#detail table.timeline tr").count() == moves
+        assert page.evaluate("sessionStorage.getItem('cityos-key')") == key
+        page.screenshot(path=str(ARTIFACTS / "dashboard-timeline.png"))
+        b.close()

@@ -10,6 +10,10 @@ const TEXT = {
     byChange: "同比变化", improved: "改善", worsened: "变差", unchanged: "持平", not_comparable: "不可比",
     previous: "上年", change: "变化", problems: "问题清单", allSystems: "全部体系", locate: "定位",
     gaps: "完整社区短板", renewal: "城市更新优先级", more: "另有",
+    timeline: "办理过程", staffOnly: "工单详情仅限工作人员：", showTimeline: "输入密钥查看",
+    askStaffKey: "请输入工作人员密钥（仅保存在本次浏览器会话中）", ticket: "工单", alert: "告警",
+    when: "时间", step: "环节", who: "角色", why: "说明", due: "办结时限", readings: "触发读数",
+    late: "超时", rule: "规则", department: "承办单位", state: "状态",
     title: "一屏观全城", check: "城市体检", system: "体系", level: "层级", indicator: "指标",
     colourBy: "着色", byStatus: "达标情况", byValue: "数值",
     noResults: "未加载体检结果（cityos serve BUNDLE --results RESULTS）",
@@ -33,6 +37,10 @@ const TEXT = {
     not_comparable: "not comparable", previous: "Last year", change: "Change", problems: "Problems",
     allSystems: "all systems", locate: "Locate", gaps: "complete-community gaps",
     renewal: "renewal priority", more: "and more:",
+    timeline: "Timeline", staffOnly: "Ticket details are for staff:", showTimeline: "enter a key",
+    askStaffKey: "A staff key (kept in this browser session only)", ticket: "Ticket", alert: "Alert",
+    when: "when", step: "step", who: "role", why: "note", due: "due", readings: "readings that raised it",
+    late: "late", rule: "rule", department: "department", state: "state",
     title: "One map for the city", check: "City health check", system: "System", level: "Level",
     indicator: "Indicator", colourBy: "Colour by", byStatus: "status", byValue: "value",
     noResults: "No health-check results loaded (cityos serve BUNDLE --results RESULTS)",
@@ -393,6 +401,53 @@ async function acknowledge(map, id) {
   await live(map, "alerts");
 }
 
+function showDetail(html, mark) {
+  document.getElementById("detail-body").innerHTML = html;
+  document.getElementById("detail").hidden = false;
+  document.body.dataset.timeline = mark;
+}
+
+const time = (iso) => (iso ? new Date(iso).toLocaleString(state.lang === "zh" ? "zh-CN" : "en-GB", { dateStyle: "short", timeStyle: "short" }) : t("none"));
+
+// a clicked ticket: its public facts for everyone; its timeline (reporter-free) with a staff key
+async function ticketDetail(props, ask) {
+  let key = sessionStorage.getItem("cityos-key");
+  if (!key && ask) key = prompt(t("askStaffKey"));
+  let html = `<h2>${t("ticket")} ${esc(props.id)} <small>${esc(props.service_code)}</small></h2>` +
+    `<p>${t(props.phase)} · ${esc(props.state)} · ${time(props.requested_at)}</p>`;
+  if (!key) {
+    showDetail(html + `<p>${t("staffOnly")} <button type="button" id="ask-key">${t("showTimeline")}</button></p>`, `ticket:${props.id}:public`);
+    document.getElementById("ask-key").addEventListener("click", () => ticketDetail(props, true).catch((e) => console.error(e)));
+    return;
+  }
+  const r = await fetch(`/api/v1/requests/${props.id}`, { headers: { "X-API-Key": key } });
+  if (r.status === 401 || r.status === 403) {
+    sessionStorage.removeItem("cityos-key");
+    showDetail(html + `<p>${t("badKey")}</p>`, `ticket:${props.id}:refused`);
+    return;
+  }
+  if (!r.ok) throw new Error(`ticket ${props.id}: ${r.status}`);
+  sessionStorage.setItem("cityos-key", key);
+  const d = await r.json();
+  html += `<p>${t("department")} <b>${esc(d.department)}</b> · ${esc(d.urgency)} · ${t("due")} ${time(d.due.resolve)}${d.overdue ? ` · <b class="status-fail">${t("overdue")}</b>` : ""}</p>`;
+  html += `<h3>${t("timeline")}</h3><table class="timeline">` + d.transitions.map((x) =>
+    `<tr><td>${time(x.at)}</td><td><b>${esc(x.action)}</b> → ${esc(x.to_state)}</td><td>${esc(x.role)}</td><td>${esc(x.reason || "")}</td></tr>`).join("") + "</table>";
+  showDetail(html, `ticket:${props.id}:${d.transitions.length}`);
+}
+
+// a clicked alert: its rule, the readings that raised it and every lifecycle step, timed
+async function alertDetail(id) {
+  const a = await getJSON(`/api/v1/alerts/${id}`);
+  let html = `<h2>${t("alert")} ${a.id} <small style="color:${LEVEL_COLOUR[a.level]}">${t(a.level)}</small></h2>` +
+    `<p>${esc(a.event)}</p><p>${t("rule")} ${esc(a.rule.id)} (${esc(a.rule.version)}) · ${esc(a.rule.source || "")}</p>`;
+  if (a.context) html += `<p>${esc(a.context)}</p>`;
+  html += `<h3>${t("readings")}</h3><p>${a.readings.slice(-6).map(([at, v]) => `${time(at)} <b>${fmt(v)}</b>`).join(" · ")}</p>`;
+  html += `<h3>${t("timeline")}</h3><table class="timeline">` + a.steps.map((x) =>
+    `<tr><td>${time(x.at)}</td><td><b>${esc(x.action)}</b> → ${esc(x.to)}</td><td>${esc(x.role)}</td>` +
+    `<td>${x.late ? `<b class="status-fail">${t("late")}</b> ` : ""}${esc(x.reason || "")}</td></tr>`).join("") + "</table>";
+  showDetail(html, `alert:${a.id}:${a.steps.length}`);
+}
+
 // new red and orange alerts blink: their ring fades in and out every half second
 function blink(map) {
   let on = true;
@@ -513,7 +568,20 @@ async function main() {
     popup.setLngLat(e.lngLat).setHTML(popupHTML(f.properties)).addTo(map);
   });
   map.on("mouseleave", "units-fill", () => popup.remove());
+  // a ticket or an alert on top of a unit: its own timeline, not the unit's
+  map.on("click", (e) => {
+    const hit = map.queryRenderedFeatures(e.point, { layers: ["alerts", "tickets"] })[0];
+    if (!hit) return;
+    e.preventDefault();
+    if (hit.layer.id === "alerts") alertDetail(hit.properties.id).catch((err) => console.error(err));
+    else ticketDetail(hit.properties, false).catch((err) => console.error(err));
+  });
+  for (const id of ["alerts", "tickets"]) {
+    map.on("mouseenter", id, () => { map.getCanvas().style.cursor = "pointer"; });
+    map.on("mouseleave", id, () => { map.getCanvas().style.cursor = ""; });
+  }
   map.on("click", "units-fill", (e) => {
+    if (e.defaultPrevented) return;
     const f = e.features && e.features[0];
     if (f) detail(f.properties).catch((err) => console.error(err));
   });
