@@ -47,14 +47,19 @@ chromium:
 	  sudo $(APT) update -qq && sudo $(APT) install -y -qq $(BROWSER_PKGS); \
 	else echo "make: the browser tests drive Debian's Chromium with a CJK font, which are not installed and need root to install: run 'sudo apt-get install $(BROWSER_PKGS)' once, then 'make test' again" >&2; exit 2; fi
 
-# MapLibre GL JS, vendored into the package from npm (BSD-3-Clause; its licence beside it): run
-# after changing MAPLIBRE, then commit src/cityos/web/static/vendor
+# MapLibre GL JS (BSD-3-Clause) and uPlot (MIT), vendored into the package from npm, each with
+# its licence beside it: run after changing a version, then commit src/cityos/web/static/vendor
 MAPLIBRE := 5.24.1
+UPLOT := 1.6.32
+VENDOR := src/cityos/web/static/vendor
 vendor:
-	rm -rf build/npm && mkdir -p build/npm
-	cd build/npm && npm pack --silent maplibre-gl@$(MAPLIBRE) >/dev/null && tar xzf maplibre-gl-$(MAPLIBRE).tgz
-	cp build/npm/package/dist/maplibre-gl.js build/npm/package/dist/maplibre-gl.css build/npm/package/LICENSE.txt src/cityos/web/static/vendor/maplibre-gl/
-	echo "maplibre-gl $(MAPLIBRE) (npm), dist/maplibre-gl.js and .css, BSD-3-Clause (LICENSE.txt)" > src/cityos/web/static/vendor/maplibre-gl/VERSION
+	rm -rf build/npm && mkdir -p build/npm/maplibre build/npm/uplot
+	cd build/npm/maplibre && npm pack --silent maplibre-gl@$(MAPLIBRE) >/dev/null && tar xzf maplibre-gl-$(MAPLIBRE).tgz
+	cp build/npm/maplibre/package/dist/maplibre-gl.js build/npm/maplibre/package/dist/maplibre-gl.css build/npm/maplibre/package/LICENSE.txt $(VENDOR)/maplibre-gl/
+	echo "maplibre-gl $(MAPLIBRE) (npm), dist/maplibre-gl.js and .css, BSD-3-Clause (LICENSE.txt)" > $(VENDOR)/maplibre-gl/VERSION
+	cd build/npm/uplot && npm pack --silent uplot@$(UPLOT) >/dev/null && tar xzf uplot-$(UPLOT).tgz
+	cp build/npm/uplot/package/dist/uPlot.iife.min.js build/npm/uplot/package/dist/uPlot.min.css build/npm/uplot/package/LICENSE $(VENDOR)/uplot/
+	echo "uplot $(UPLOT) (npm), dist/uPlot.iife.min.js and dist/uPlot.min.css, MIT (LICENSE)" > $(VENDOR)/uplot/VERSION
 
 # the store tests start a throwaway cluster of Debian's PostgreSQL on a loopback port
 postgresql:

@@ -180,3 +180,55 @@ def test_a_clicked_alert_or_ticket_shows_its_timeline(served: tuple[str, Path, P
         assert page.evaluate("sessionStorage.getItem('cityos-key')") == key
         page.screenshot(path=str(ARTIFACTS / "dashboard-timeline.png"))
         b.close()
+
+
+def test_trends_count_what_the_store_holds(served: tuple[str, Path, Path]) -> None:
+    base, path, _ = served
+    d = httpx.get(f"{base}/api/v1/map/trends").json()
+    conn = sqlite3.connect(path)
+    today = dt.datetime.now(dt.UTC).date()
+    assert d["days"][-1] == today.isoformat() and len(d["days"]) == 30
+    first = d["days"][0]
+    per_day = dict(conn.execute("SELECT date(requested_at), count(*) FROM tickets WHERE date(requested_at) >= ? "
+                                "GROUP BY 1", (first,)).fetchall())  # fmt: skip
+    assert [sum(s[i] for s in d["tickets"].values()) for i in range(30)] == [
+        per_day.get(x, 0) for x in d["days"]
+    ]
+    top = [r[0] for r in conn.execute("SELECT service_code, count(*) n FROM tickets WHERE date(requested_at) >= ? "
+                                      "GROUP BY 1 ORDER BY n DESC LIMIT 5", (first,))]  # fmt: skip
+    assert set(d["tickets"]) - {"other"} == set(top)
+    alerts = conn.execute("SELECT domain, date(raised_at), count(*) FROM alerts WHERE date(raised_at) >= ? "
+                          "GROUP BY 1, 2", (first,)).fetchall()  # fmt: skip
+    for domain, day, n in alerts:
+        assert d["alerts"][domain][d["days"].index(day)] == n
+    # this month's response rate: dispatched tickets whose contact limit fell in it, signed and
+    # contacted in time (../shared/OPS.md §1.3), over all the departments: the city
+    month = today.strftime("%Y-%m")
+    start = f"{month}-01"
+    end = (dt.date.fromisoformat(start) + dt.timedelta(days=32)).replace(day=1).isoformat()
+    den, num = conn.execute(
+        "SELECT count(*), sum(signed_at <= due_sign AND contacted_at <= due_contact) FROM tickets "
+        "WHERE dispatched_at IS NOT NULL AND due_contact >= ? AND due_contact < ?", (start, end)
+    ).fetchone()  # fmt: skip
+    assert d["months"][-1] == month and len(d["months"]) == 6
+    response = d["rates"]["response"][-1]
+    assert (response["numerator"], response["denominator"]) == (num or 0, den)
+    assert response["percent"] == (None if den == 0 else pytest.approx(100 * (num or 0) / den))
+    assert d["rates"]["response"][0]["percent"] is None  # five months ago: nothing to count, not 0
+
+
+def test_the_trend_charts_draw(served: tuple[str, Path, Path]) -> None:
+    base, _, _ = served
+    d = httpx.get(f"{base}/api/v1/map/trends").json()
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--use-angle=swiftshader", "--enable-unsafe-swiftshader"])  # fmt: skip
+        page = b.new_page(viewport={"width": 1280, "height": 800})
+        page.goto(f"{base}/?lang=en")
+        page.wait_for_function(f"document.body.dataset.trends === '{len(d['tickets'])}/6/{len(d['alerts'])}'",
+                               timeout=30_000)  # fmt: skip
+        assert page.locator("#trends canvas").count() == 3
+        legend = page.inner_text("#chart-rates")
+        assert "response" in legend and "satisfaction" in legend
+        page.screenshot(path=str(ARTIFACTS / "dashboard-trends.png"))
+        b.close()

@@ -41,7 +41,7 @@ from cityos.ops.hotline import load_hotline
 from cityos.ops.rates import load_rate_rule
 from cityos.ops.store import check_current, connect
 from cityos.version import __version__
-from cityos.web import alerts, api, dashboard, housing, live, open311, sta
+from cityos.web import alerts, api, dashboard, housing, live, open311, sta, trends
 from cityos.web.deps import Ops
 from cityos.web.formats import open311_response
 from cityos.web.writer import Writer
@@ -157,6 +157,7 @@ def create_app(
     )
     app.state.ops = ops
     app.state.map = map_data
+    app.state.rates_by_month = {}  # the dashboard's trends: a past month's city rates, read once
 
     @app.get("/api/v1/ingest", summary="What the MQTT subscriber received, stored and dropped")
     async def ingest() -> dict[str, Any]:
@@ -169,6 +170,7 @@ def create_app(
     app.include_router(housing.router)
     app.include_router(dashboard.router)
     app.include_router(live.router)
+    app.include_router(trends.router)
     # the page's script and the indicators' JSON shrink about four times; tiles too
     app.add_middleware(GZipMiddleware, minimum_size=1024)
     static = resources.files("cityos.web").joinpath("static")

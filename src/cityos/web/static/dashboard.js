@@ -14,6 +14,9 @@ const TEXT = {
     askStaffKey: "请输入工作人员密钥（仅保存在本次浏览器会话中）", ticket: "工单", alert: "告警",
     when: "时间", step: "环节", who: "角色", why: "说明", due: "办结时限", readings: "触发读数",
     late: "超时", rule: "规则", department: "承办单位", state: "状态",
+    trends: "趋势", ticketsPerDay: "每日工单（前五类）", ratesPerMonth: "三率（月，全市）",
+    alertsPerDay: "每日告警（按领域）", other: "其他", gas: "燃气", water: "供水", drainage: "排水",
+    bridge: "桥梁", device: "设备",
     title: "一屏观全城", check: "城市体检", system: "体系", level: "层级", indicator: "指标",
     colourBy: "着色", byStatus: "达标情况", byValue: "数值",
     noResults: "未加载体检结果（cityos serve BUNDLE --results RESULTS）",
@@ -41,6 +44,9 @@ const TEXT = {
     askStaffKey: "A staff key (kept in this browser session only)", ticket: "Ticket", alert: "Alert",
     when: "when", step: "step", who: "role", why: "note", due: "due", readings: "readings that raised it",
     late: "late", rule: "rule", department: "department", state: "state",
+    trends: "Trends", ticketsPerDay: "Tickets per day (top five categories)",
+    ratesPerMonth: "The three rates per month (city)", alertsPerDay: "Alerts per day by domain",
+    other: "other", gas: "gas", water: "water", drainage: "drainage", bridge: "bridge", device: "device",
     title: "One map for the city", check: "City health check", system: "System", level: "Level",
     indicator: "Indicator", colourBy: "Colour by", byStatus: "status", byValue: "value",
     noResults: "No health-check results loaded (cityos serve BUNDLE --results RESULTS)",
@@ -448,6 +454,34 @@ async function alertDetail(id) {
   showDetail(html, `alert:${a.id}:${a.steps.length}`);
 }
 
+// trends as charts (uPlot, vendored): tickets per day of the top categories, the city's three
+// rates per month, alerts per day by domain; redrawn when tickets or alerts change
+const SERIES_COLOURS = ["#1e88e5", "#e53935", "#43a047", "#fb8c00", "#8e24aa", "#00897b", "#757575"];
+function chart(el, xs, named, opts = {}) {
+  el.replaceChildren();
+  const names = Object.keys(named);
+  const series = [{}, ...names.map((n, i) => ({
+    label: opts.label ? opts.label(n) : n, stroke: SERIES_COLOURS[i % SERIES_COLOURS.length], width: 1.5,
+    spanGaps: false, value: (u, v) => (v === null || v === undefined ? t("none") : fmt(v) + (opts.unit || "")),
+  }))];
+  return new uPlot({
+    width: 310, height: 110, series, legend: { live: false },
+    scales: { x: { time: true }, ...(opts.range ? { y: { range: opts.range } } : {}) },
+    axes: [{ size: 24, font: "10px sans-serif" }, { size: 34, font: "10px sans-serif" }],
+  }, [xs, ...names.map((n) => named[n])], el);
+}
+
+async function trendCharts() {
+  const d = await getJSON("/api/v1/map/trends");
+  const days = d.days.map((s) => Date.parse(s + "T00:00:00Z") / 1000);
+  chart(document.getElementById("chart-tickets"), days, d.tickets, { label: (n) => (n === "other" ? t("other") : n) });
+  const months = d.months.map((m) => Date.parse(m + "-01T00:00:00Z") / 1000);
+  const rates = Object.fromEntries(Object.entries(d.rates).map(([k, v]) => [k, v.map((x) => x.percent)]));
+  chart(document.getElementById("chart-rates"), months, rates, { label: t, unit: "%", range: [0, 100] });
+  chart(document.getElementById("chart-alerts"), days, d.alerts, { label: t });
+  document.body.dataset.trends = `${Object.keys(d.tickets).length}/${d.months.length}/${Object.keys(d.alerts).length}`;
+}
+
 // new red and orange alerts blink: their ring fades in and out every half second
 function blink(map) {
   let on = true;
@@ -521,6 +555,15 @@ function follow(map) {
   }
   const refresh = () => sensors(map).catch((e) => console.error(e));
   stream.addEventListener("alerts", refresh);
+  // the charts: at most every 10 s however often the store changes
+  let pending = null;
+  const redrawTrends = () => {
+    if (pending) return;
+    pending = setTimeout(() => { pending = null; trendCharts().catch((e) => console.error(e)); }, 10000);
+  };
+  trendCharts().catch((e) => console.error(e));
+  stream.addEventListener("tickets", redrawTrends);
+  stream.addEventListener("alerts", redrawTrends);
   setInterval(refresh, 30000);
   const houses = () => housing(map).catch((e) => console.error(e));
   houses();
@@ -531,7 +574,9 @@ async function main() {
   translate();
   const cfg = state.config = await getJSON("/api/v1/map");
   const map = new maplibregl.Map({
-    container: "map", style: style(cfg), bounds: cfg.bounds, fitBoundsOptions: { padding: 20 },
+    container: "map", style: style(cfg), bounds: cfg.bounds,
+    // on a wide screen the city sits between the panel (left) and the trends (right)
+    fitBoundsOptions: { padding: innerWidth > 1100 ? { top: 20, bottom: 60, left: 340, right: 390 } : 20 },
     attributionControl: { customAttribution: "© OpenStreetMap contributors" },
   });
   // registered at once: the map may finish loading before the indicators' list comes
