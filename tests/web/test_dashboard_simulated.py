@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pandas as pd
+import pyproj
 import pytest
 import shapely
 from playwright.sync_api import Page, sync_playwright
@@ -231,4 +232,41 @@ def test_the_trend_charts_draw(served: tuple[str, Path, Path]) -> None:
         legend = page.inner_text("#chart-rates")
         assert "response" in legend and "satisfaction" in legend
         page.screenshot(path=str(ARTIFACTS / "dashboard-trends.png"))
+        b.close()
+
+
+def test_hotspots_and_the_category_filter(served: tuple[str, Path, Path]) -> None:
+    base, path, _ = served
+    spots = httpx.get(f"{base}/api/v1/map/hotspots").json()["features"]
+    conn = sqlite3.connect(path)
+    to_m = pyproj.Transformer.from_crs(4326, 32635, always_xy=True)
+    since = dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(days=30)
+    assert spots, "a month of inquiries from the same buildings makes hotspots"
+    for f in spots:
+        p = f["properties"]
+        rows = conn.execute(f"SELECT service_code, lon, lat, requested_at FROM tickets WHERE id IN "
+                            f"({','.join('?' * len(p['tickets']))})", p["tickets"]).fetchall()  # fmt: skip
+        assert len(rows) == p["requests"] >= 5 and {r[0] for r in rows} == {p["service_code"]}
+        assert all(dt.datetime.fromisoformat(r[3]) >= since for r in rows)
+        xy = [to_m.transform(r[1], r[2]) for r in rows]
+        # single linkage: every ticket within 100 m of another of its cluster
+        assert all(min(math.dist(a, b) for b in xy if b is not a) <= 100 for a in xy)
+    tickets = httpx.get(f"{base}/api/v1/map/tickets").json()["features"]
+    code = spots[0]["properties"]["service_code"]
+    want = sum(f["properties"]["service_code"] == code for f in tickets)
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--use-angle=swiftshader", "--enable-unsafe-swiftshader"])  # fmt: skip
+        page = b.new_page(viewport={"width": 1280, "height": 800})
+        page.goto(f"{base}/?lang=en")
+        page.wait_for_function(f"document.body.dataset.hotspots === '{len(spots)}'", timeout=30_000)
+        page.select_option("#ticket-category", code)
+        page.wait_for_function(f"document.body.dataset.category === {code!r}")
+        shown = page.evaluate(
+            "window.cityos.map.getSource('tickets').getData().then((d) => d.features.length)"
+        )
+        assert shown == want < len(tickets)
+        assert page.evaluate("document.body.dataset.tickets") == str(
+            len(tickets)
+        )  # the counts: all
         b.close()

@@ -30,7 +30,7 @@ from cityos.ops.workflow import CLOSED_STATES
 from cityos.web.deps import OpsDep
 from cityos.web.formats import stamp
 
-__all__ = ["POLL_SECONDS", "STREAM_SECONDS", "router", "sensors", "unit_counts"]
+__all__ = ["POLL_SECONDS", "STREAM_SECONDS", "hotspots", "router", "sensors", "unit_counts"]
 
 router = APIRouter(tags=["dashboard"])
 
@@ -142,6 +142,30 @@ def sensors(ops: OpsDep) -> dict[str, Any]:
                            "offline": r.id in offline, "alert": worst.get(r.id)},
         })  # fmt: skip
     return {"type": "FeatureCollection", "features": features}
+
+
+@router.get("/api/v1/map/hotspots", summary="Hotspots: clusters of hotline tickets of one category")
+def hotspots(
+    ops: OpsDep, days: int = Query(30, ge=1, le=366, description="tickets of the last DAYS days")
+) -> dict[str, Any]:
+    """The spatial clusters of the last ``days`` days' tickets within each category
+    (:func:`cityos.ops.hotspots.clusters`: linked within 100 m, at least 5), at their mean
+    point, as a GeoJSON FeatureCollection; each lists the tickets in it."""
+    from cityos.ops.hotspots import HotspotSettings, clusters, read_tickets
+
+    t = now()
+    frame = read_tickets(ops.engine, t + dt.timedelta(seconds=1), months=max(1, days // 31 + 1))
+    frame = frame[frame["requested_at"] >= t - dt.timedelta(days=days)]
+    s = HotspotSettings()
+    spots = clusters(frame, ops.hotline.city, s)
+    return {"type": "FeatureCollection", "rule": f"within {s.cluster_radius_m:g} m, at least {s.cluster_min_size} [OP]",
+            "features": [{
+        "type": "Feature", "id": r["cluster_id"], "geometry": _point(r["lon"], r["lat"]),
+        "properties": {"cluster_id": r["cluster_id"], "service_code": r["service_code"],
+                       "requests": int(r["requests"]), "first": stamp(r["first"].to_pydatetime()),
+                       "last": stamp(r["last"].to_pydatetime()),
+                       "tickets": [int(i) for i in str(r["tickets"]).split(",") if i]},
+    } for r in spots.to_dict("records")]}  # fmt: skip
 
 
 def unit_counts(ops: Any, level: str, unit_id: str) -> dict[str, dict[str, int]]:

@@ -14,6 +14,7 @@ const TEXT = {
     askStaffKey: "请输入工作人员密钥（仅保存在本次浏览器会话中）", ticket: "工单", alert: "告警",
     when: "时间", step: "环节", who: "角色", why: "说明", due: "办结时限", readings: "触发读数",
     late: "超时", rule: "规则", department: "承办单位", state: "状态",
+    allCategories: "全部类别", category: "类别", hotspots: "热点",
     trends: "趋势", ticketsPerDay: "每日工单（前五类）", ratesPerMonth: "三率（月，全市）",
     alertsPerDay: "每日告警（按领域）", other: "其他", gas: "燃气", water: "供水", drainage: "排水",
     bridge: "桥梁", device: "设备",
@@ -44,6 +45,7 @@ const TEXT = {
     askStaffKey: "A staff key (kept in this browser session only)", ticket: "Ticket", alert: "Alert",
     when: "when", step: "step", who: "role", why: "note", due: "due", readings: "readings that raised it",
     late: "late", rule: "rule", department: "department", state: "state",
+    allCategories: "all categories", category: "Category", hotspots: "Hotspots",
     trends: "Trends", ticketsPerDay: "Tickets per day (top five categories)",
     ratesPerMonth: "The three rates per month (city)", alertsPerDay: "Alerts per day by domain",
     other: "other", gas: "gas", water: "water", drainage: "drainage", bridge: "bridge", device: "device",
@@ -112,6 +114,7 @@ function style(cfg) {
       alerts: { type: "geojson", data: EMPTY },
       sensors: { type: "geojson", data: EMPTY },
       housing: { type: "geojson", data: EMPTY },
+      hotspots: { type: "geojson", data: EMPTY },
     },
     layers: [
       { id: "background", type: "background", paint: { "background-color": "#f3f1ec" } },
@@ -130,6 +133,10 @@ function style(cfg) {
       { id: "units-unconfirmed", type: "line", source: src, "source-layer": "units", filter: level,
         paint: { "line-color": "#8d6e00", "line-width": 2.5, "line-dasharray": [2, 2],
                  "line-opacity": ["case", ["==", ["feature-state", "confirmed"], false], 1, 0] } },
+      // hotspots: clusters of one category's tickets (100 m, at least 5), sized by their count
+      { id: "hotspots", type: "circle", source: "hotspots",
+        paint: { "circle-color": "rgba(255,111,0,0.18)", "circle-stroke-color": "#ff6f00", "circle-stroke-width": 1.5,
+                 "circle-radius": ["interpolate", ["linear"], ["get", "requests"], 5, 18, 50, 40] } },
       { id: "ticket-clusters", type: "circle", source: "tickets", filter: ["has", "point_count"],
         paint: { "circle-color": "#1565c0", "circle-opacity": 0.8, "circle-stroke-color": "#fff", "circle-stroke-width": 1.5,
                  "circle-radius": ["step", ["get", "point_count"], 12, 10, 16, 100, 22, 1000, 28] } },
@@ -322,10 +329,28 @@ function translate() {
   document.getElementById("lang").textContent = state.lang === "zh" ? "EN" : "中文";
 }
 
+// the tickets of the category chosen (all: every one); the counts stay the whole city's
+function ticketFilter(map) {
+  const data = state.ticketData;
+  if (!data) return;
+  const code = document.getElementById("ticket-category").value;
+  map.getSource("tickets").setData(code ? { ...data, features: data.features.filter((f) => f.properties.service_code === code) } : data);
+  const select = document.getElementById("ticket-category");
+  const codes = [...new Set(data.features.map((f) => f.properties.service_code))].sort();
+  const have = [...select.options].map((o) => o.value).slice(1);
+  if (codes.join() !== have.join()) {
+    select.replaceChildren();
+    option(select, "", t("allCategories"));
+    for (const c of codes) option(select, c, c);
+    select.value = codes.includes(code) ? code : "";
+  }
+  document.body.dataset.category = code;
+}
+
 // the live layers: refetched whenever the event stream says the store changed
 async function live(map, name) {
   const data = await getJSON(`/api/v1/map/${name}`);
-  map.getSource(name).setData(data);
+  if (name === "tickets") { state.ticketData = data; ticketFilter(map); } else map.getSource(name).setData(data);
   const counts = {};
   for (const f of data.features) {
     const k = name === "tickets" ? f.properties.phase : f.properties.level;
@@ -471,6 +496,12 @@ function chart(el, xs, named, opts = {}) {
   }, [xs, ...names.map((n) => named[n])], el);
 }
 
+async function hotspots(map) {
+  const data = await getJSON("/api/v1/map/hotspots");
+  map.getSource("hotspots").setData(data);
+  document.body.dataset.hotspots = String(data.features.length);
+}
+
 async function trendCharts() {
   const d = await getJSON("/api/v1/map/trends");
   const days = d.days.map((s) => Date.parse(s + "T00:00:00Z") / 1000);
@@ -559,9 +590,14 @@ function follow(map) {
   let pending = null;
   const redrawTrends = () => {
     if (pending) return;
-    pending = setTimeout(() => { pending = null; trendCharts().catch((e) => console.error(e)); }, 10000);
+    pending = setTimeout(() => {
+      pending = null;
+      trendCharts().catch((e) => console.error(e));
+      hotspots(map).catch((e) => console.error(e));
+    }, 10000);
   };
   trendCharts().catch((e) => console.error(e));
+  hotspots(map).catch((e) => console.error(e));
   stream.addEventListener("tickets", redrawTrends);
   stream.addEventListener("alerts", redrawTrends);
   setInterval(refresh, 30000);
@@ -596,6 +632,7 @@ async function main() {
     option(psys, s, s === "complete-community" ? `${s} (${t("gaps")})` : s);
   }
   psys.addEventListener("change", () => problems(map).catch((e) => console.error(e)));
+  document.getElementById("ticket-category").addEventListener("change", () => ticketFilter(map));
   const redraw = () => choropleth(map).catch((e) => console.error(e));
   document.getElementById("system").addEventListener("change", () => { fillSelects(true); redraw(); });
   document.getElementById("level").addEventListener("change", () => { fillSelects(true); redraw(); });
