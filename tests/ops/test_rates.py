@@ -74,6 +74,21 @@ def test_department_rates_and_no_data() -> None:
     assert np.isnan(water.loc["composite", "percent"])
 
 
+def test_read_before_the_months_end_a_limit_still_to_come_does_not_count() -> None:
+    # read on 15 November 12:00: T3's contact limit (30 Nov) has not fallen yet, so it is not in
+    # the response rate (it may still be answered in time); T1 and T2 are; T4 is open and past
+    # its deadline (6 Nov) already, T2 handled late
+    table = rates(frames(), "2026-11", "subdistrict", load_rate_rule(), as_of=D(2026, 11, 15, 12))
+    got = table.set_index("rate")
+    assert got.loc["response", "denominator_tickets"] == "1,2"
+    assert got.loc["response", ["numerator", "denominator"]].tolist() == [1, 2]
+    assert got.loc["on_time", "denominator_tickets"] == "1,2,4"
+    # read on 5 November: T4's deadline (6 Nov) is still to come, so it is not open-overdue
+    # (T1 and T2 are handled: in the frames a store read then would not hold T2's handling yet)
+    early = rates(frames(), "2026-11", "subdistrict", load_rate_rule(), as_of=D(2026, 11, 5, 12))
+    assert early.set_index("rate").loc["on_time", "denominator_tickets"] == "1,2"
+
+
 def test_month_format() -> None:
     assert month_bounds("2026-12") == (D(2026, 12, 1), D(2027, 1, 1))
     with pytest.raises(InputError, match="use YYYY-MM"):

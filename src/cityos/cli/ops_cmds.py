@@ -224,6 +224,7 @@ def hotline_rates(
     db: str, month: str, level: str, rule: Path | None, out: Path | None, force: bool, quiet: bool
 ) -> None:
     """响应率, 解决率, 满意率, on-time resolution and the composite score of a month."""
+    from cityos.ops.hotline import now
     from cityos.ops.rates import load_rate_rule, month_bounds, rates, read_frames
     from cityos.ops.store import check_current, connect
     from cityos.outputs import check_output_file, write_table
@@ -235,7 +236,7 @@ def hotline_rates(
     try:
         check_current(engine, db)
         start, end = month_bounds(month)
-        table = rates(read_frames(engine, start, end), month, level, used)
+        table = rates(read_frames(engine, start, end), month, level, used, as_of=now())
     finally:
         engine.dispose()
     wide = table.pivot_table(index="group", columns="rate", values="percent", aggfunc="first")

@@ -229,12 +229,19 @@ def _rows(g: _Grouped, num: pd.Series, den: pd.Series, rate: str, note: str = ""
     return out
 
 
-def rates(frames: dict[str, pd.DataFrame], month: str, level: str, rule: RateRule) -> pd.DataFrame:
+def rates(frames: dict[str, pd.DataFrame], month: str, level: str, rule: RateRule,
+          as_of: dt.datetime | None = None) -> pd.DataFrame:  # fmt: skip
     """Every rate of ``month`` per group of ``level`` (``subdistrict``, ``community``,
-    ``department``), with the tickets behind each; columns :data:`RATE_COLUMNS`."""
+    ``department``), with the tickets behind each; columns :data:`RATE_COLUMNS`.
+
+    ``as_of``: when the rates are read (default: the month's end). A limit after it has not
+    fallen yet: a ticket whose response limit is still to come is not in the response rate, and
+    "open and overdue" is judged at ``as_of`` — so the current month's rates are not dragged
+    down by tickets that may still be answered in time."""
     if level not in GROUPS:
         raise InputError(f"level {level!r}: use one of {', '.join(GROUPS)}")
     start, end = month_bounds(month)
+    end_fallen = min(end, as_of) if as_of is not None else end
     by = GROUPS[level]
     t, calls = frames["tickets"], frames["callbacks"]
     t = t if t["id"].is_monotonic_increasing else t.sort_values("id", kind="stable")
@@ -245,7 +252,7 @@ def rates(frames: dict[str, pd.DataFrame], month: str, level: str, rule: RateRul
     text = np.array(list(map(str, t["id"].tolist())), dtype=object)
     tg = _Grouped(codes, labels, text)
     # response: dispatched, contact limit in the month; signed and contacted in time
-    den = t["dispatched_at"].notna() & (t["due_contact"] >= start) & (t["due_contact"] < end)
+    den = t["dispatched_at"].notna() & (t["due_contact"] >= start) & (t["due_contact"] < end_fallen)
     num = den & (t["signed_at"] <= t["due_sign"]) & (t["contacted_at"] <= t["due_contact"])
     parts = [_rows(tg, num, den, "response")]
     # callbacks of the month, with their ticket's group
@@ -269,7 +276,10 @@ def rates(frames: dict[str, pd.DataFrame], month: str, level: str, rule: RateRul
     # open at the month's end, past its deadline, with a department (dispatched, whenever)
     with_department = t["state"].isin(OPEN_STATES - {"received", "classified"})
     overdue_open = (
-        t["handled_at"].isna() & (t["due_resolve"] < end) & with_department & t["closed_at"].isna()
+        t["handled_at"].isna()
+        & (t["due_resolve"] < end_fallen)
+        & with_department
+        & t["closed_at"].isna()
     )
     on_time = handled & (t["handled_at"] <= t["due_resolve"])
     parts.append(_rows(tg, on_time, handled | overdue_open, "on_time"))

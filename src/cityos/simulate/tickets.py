@@ -266,9 +266,11 @@ class TicketRun:
             else:
                 life.action, life.params = "reject_return", {"reason": "the unit is responsible"}
             return at + dt.timedelta(hours=float(self.rng.uniform(0.5, 4)))
-        if a in ("sign", "reject_return"):
+        if a in ("sign", "reject_return"):  # the contact, timed from the dispatch as its limit is
             life.action, life.params = "start", {"reason": "citizen contacted"}
-            return at + drawn_delay(self.rng, self.plan.delays["contact"], contact_limit)
+            since = t.dispatched_at or at
+            return max(at + dt.timedelta(minutes=1),
+                       since + drawn_delay(self.rng, self.plan.delays["contact"], contact_limit))  # fmt: skip
         if a in ("start", "approve_extension", "reject_extension"):
             handle_in = drawn_delay(self.rng, self.plan.delays["handle"], resolve_limit)
             if a == "start" and not life.extended and self._share("extension_share"):

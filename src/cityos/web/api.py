@@ -118,7 +118,7 @@ def month_rates(
     """One row per group and rate: numerator, denominator, percent (null: no data), and the
     tickets behind both."""
     start, end = month_bounds(month)
-    table = rates(read_frames(ops.engine, start, end), month, level, ops.rate_rule)
+    table = rates(read_frames(ops.engine, start, end), month, level, ops.rate_rule, as_of=now())
     return [
         {str(k): (None if isinstance(v, float) and v != v else v) for k, v in row.items()}
         for row in table.to_dict("records")

@@ -40,11 +40,12 @@ def daily_counts(
     return {str(g): [int(v) for v in row] for g, row in table.iterrows()}
 
 
-def city_rates(frames: dict[str, pd.DataFrame], month: str, rule: Any) -> dict[str, Any]:
+def city_rates(frames: dict[str, pd.DataFrame], month: str, rule: Any,
+               as_of: dt.datetime | None = None) -> dict[str, Any]:  # fmt: skip
     """The city's rates of ``month``: every department's numerator and denominator summed (every
     dispatched ticket has a department, so the city is all of them), the percent null when
     there is nothing to count."""
-    table = rates(frames, month, "department", rule)
+    table = rates(frames, month, "department", rule, as_of)
     out: dict[str, Any] = {}
     for rate in RATES:
         part = table[table["rate"] == rate]
@@ -97,7 +98,7 @@ def trends(
     for month in _months(t.date(), months):
         if month not in cache or month == this_month:
             start, end = month_bounds(month)
-            value = city_rates(read_frames(ops.engine, start, end), month, ops.rate_rule)
+            value = city_rates(read_frames(ops.engine, start, end), month, ops.rate_rule, t)
             if month == this_month:
                 per_month[month] = value
                 continue
