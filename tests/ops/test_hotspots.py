@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pandas as pd
 import pyproj
@@ -98,3 +99,17 @@ def test_clusters_link_requests_within_the_radius() -> None:
     c = clusters(frame, _Flat(), S)  # type: ignore[arg-type]
     assert c["requests"].tolist() == [3] and c["tickets"].tolist() == ["1,2,3"]
     assert c["community_id"].iloc[0] == "C1"
+
+
+def test_an_empty_store_has_no_hotspots(tmp_path: Path) -> None:
+    from cityos.cli import main
+    from cityos.ops.hotspots import read_tickets
+    from cityos.ops.store import connect
+
+    url = f"sqlite:///{tmp_path / 'empty.sqlite'}"
+    assert main(["db", "upgrade", "--db", url, "-q"]) == 0
+    engine = connect(url)
+    frame = read_tickets(engine, dt.datetime(2026, 12, 1))
+    engine.dispose()
+    assert frame.empty and list(frame["month"]) == []
+    assert clusters(frame, None, HotspotSettings()).empty  # type: ignore[arg-type]

@@ -87,6 +87,11 @@ def test_read_before_the_months_end_a_limit_still_to_come_does_not_count() -> No
     # (T1 and T2 are handled: in the frames a store read then would not hold T2's handling yet)
     early = rates(frames(), "2026-11", "subdistrict", load_rate_rule(), as_of=D(2026, 11, 5, 12))
     assert early.set_index("rate").loc["on_time", "denominator_tickets"] == "1,2"
+    # read on 1 November at 01:00, before any limit fell and any callback: every rate of S1 is no
+    # data, and so is its composite — listed, not dropped
+    first = rates(frames(), "2026-11", "subdistrict", load_rate_rule(), as_of=D(2026, 11, 1, 1))
+    blank = first[first["rate"].isin(["response", "composite"])].set_index("rate")
+    assert list(blank.index) == ["composite", "response"] and blank["percent"].isna().all()
 
 
 def test_month_format() -> None:

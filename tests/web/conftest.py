@@ -15,9 +15,11 @@ from pathlib import Path
 import httpx
 import pyproj
 import pytest
+from playwright.sync_api import Browser, sync_playwright
 
 from cityos.cli import main
 from tests.conftest import (
+    CHROMIUM,
     MISSING_CATEGORIES,
     TOY_CRS,
     TOY_ORIGIN,
@@ -125,3 +127,15 @@ def server(request: pytest.FixtureRequest, toy_bundle: Path) -> Iterator[Server]
     yield Server(f"http://127.0.0.1:{port}", db, keys, proc, toy_bundle)
     proc.terminate()
     proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def webgl() -> Iterator[Browser]:
+    """Debian's Chromium with WebGL 2 in software (SwiftShader through ANGLE), as MapLibre needs."""
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--use-angle=swiftshader", "--enable-unsafe-swiftshader",
+            "--disable-background-networking", "--disable-component-update", "--no-first-run",
+            "--disable-sync"])  # fmt: skip
+        yield b
+        b.close()

@@ -21,13 +21,13 @@ import numpy as np
 import pandas as pd
 import pytest
 from paho.mqtt import publish
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 
 import cityos
 from cityos.cli import main
 from cityos.healthcheck.results import write_results
 from cityos.ops.workflow import CLOSED_STATES
-from tests.conftest import CHROMIUM, TOY_CRS, ToyOsm, import_expecting, toy_communities
+from tests.conftest import TOY_CRS, ToyOsm, import_expecting, toy_communities
 from tests.mqtt import mosquitto_broker
 from tests.web.conftest import free_port, start, toy_point
 
@@ -84,18 +84,6 @@ def intake(city: Path) -> str:
         [sys.executable, "-m", "cityos", "keys", "create", "--db", db, "--name", "desk", "--role", "intake"],
         check=True, capture_output=True, text=True,
     ).stdout.strip()  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def webgl() -> Iterator[Browser]:
-    """Debian's Chromium with WebGL 2 in software (SwiftShader through ANGLE), as MapLibre needs."""
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--use-angle=swiftshader", "--enable-unsafe-swiftshader",
-            "--disable-background-networking", "--disable-component-update", "--no-first-run",
-            "--disable-sync"])  # fmt: skip
-        yield b
-        b.close()
 
 
 def test_map_config(live: str, results: Path) -> None:

@@ -14,12 +14,12 @@ import geopandas as gpd
 import httpx
 import pandas as pd
 import pytest
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import Browser
 
 import cityos
 from cityos.cli import main
 from cityos.healthcheck.results import write_results
-from tests.conftest import CHROMIUM, TOY_CRS, ToyOsm, import_expecting, toy_communities
+from tests.conftest import TOY_CRS, ToyOsm, import_expecting, toy_communities
 from tests.web.conftest import free_port, start, toy_point
 from tests.web.test_dashboard import ARTIFACTS, _colour_at, _nearest
 
@@ -122,31 +122,30 @@ def test_last_years_change_and_trend(years: tuple[str, Path, Path]) -> None:
     assert (units["C1"]["trend"], units["C2"]["trend"]) == ("improved", "worsened")
 
 
-def test_the_page_colours_the_change_and_locates_a_problem(years: tuple[str, Path, Path]) -> None:
+def test_the_page_colours_the_change_and_locates_a_problem(
+    years: tuple[str, Path, Path], webgl: Browser
+) -> None:
     base, _, _ = years
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--use-angle=swiftshader", "--enable-unsafe-swiftshader"])  # fmt: skip
-        page = b.new_page(viewport={"width": 1200, "height": 800})
-        page.goto(f"{base}/?lang=en")
-        page.wait_for_function("document.body.dataset.problems !== undefined", timeout=30_000)
-        first = httpx.get(f"{base}/api/v1/map/problems").json()["problems"][0]
-        page.locator("#problems-list li").first.locator("button").click()
-        page.wait_for_function(f"document.body.dataset.located === {first['key']!r}")
-        assert page.evaluate("document.body.dataset.choropleth") == "/".join(
-            (first["system"], first["level"], first["indicator_id"])
-        )
-        page.select_option("#system", "complete-community")
-        page.select_option("#level", "community")
-        page.select_option("#indicator", "pop_supermarket_500m")
-        page.wait_for_function(f"document.body.dataset.choropleth === {SHOP!r}")
-        page.check('input[name="by"][value="change"]')
-        trends = {"improved": (0x2E, 0x7D, 0x32), "worsened": (0xC6, 0x28, 0x28),
-                  "unchanged": (0x78, 0x90, 0x9C), "not_comparable": (0xE0, 0xE0, 0xE0)}  # fmt: skip
-        page.evaluate("window.cityos.map.fitBounds(window.cityos.map.getMaxBounds() || "
-                      "window.cityos.state.config.bounds, {duration: 0})")  # fmt: skip
-        assert _nearest(_colour_at(page, *toy_point(150, 250)), trends) == "improved"
-        assert _nearest(_colour_at(page, *toy_point(850, 250)), trends) == "worsened"
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / "dashboard-change.png"))
-        b.close()
+    page = webgl.new_page(viewport={"width": 1200, "height": 800})
+    page.goto(f"{base}/?lang=en")
+    page.wait_for_function("document.body.dataset.problems !== undefined", timeout=30_000)
+    first = httpx.get(f"{base}/api/v1/map/problems").json()["problems"][0]
+    page.locator("#problems-list li").first.locator("button").click()
+    page.wait_for_function(f"document.body.dataset.located === {first['key']!r}")
+    assert page.evaluate("document.body.dataset.choropleth") == "/".join(
+        (first["system"], first["level"], first["indicator_id"])
+    )
+    page.select_option("#system", "complete-community")
+    page.select_option("#level", "community")
+    page.select_option("#indicator", "pop_supermarket_500m")
+    page.wait_for_function(f"document.body.dataset.choropleth === {SHOP!r}")
+    page.check('input[name="by"][value="change"]')
+    trends = {"improved": (0x2E, 0x7D, 0x32), "worsened": (0xC6, 0x28, 0x28),
+              "unchanged": (0x78, 0x90, 0x9C), "not_comparable": (0xE0, 0xE0, 0xE0)}  # fmt: skip
+    page.evaluate("window.cityos.map.fitBounds(window.cityos.map.getMaxBounds() || "
+                  "window.cityos.state.config.bounds, {duration: 0})")  # fmt: skip
+    assert _nearest(_colour_at(page, *toy_point(150, 250)), trends) == "improved"
+    assert _nearest(_colour_at(page, *toy_point(850, 250)), trends) == "worsened"
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "dashboard-change.png"))
+    page.close()

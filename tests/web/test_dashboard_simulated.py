@@ -18,13 +18,13 @@ import pandas as pd
 import pyproj
 import pytest
 import shapely
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Browser, Page
 
 import cityos
 from cityos.cli import main
 from cityos.ops.workflow import CLOSED_STATES
 from cityos.simulate import prepare, simulate
-from tests.conftest import CHROMIUM, import_expecting
+from tests.conftest import import_expecting
 from tests.web.conftest import free_port, start
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "build" / "test-artifacts"
@@ -72,42 +72,37 @@ def test_sensors_with_their_last_reading_and_offline_ones(served: tuple[str, Pat
     assert len(depth) == 4 and all(f["properties"]["unit"] == "cm" for f in depth)
 
 
-def test_the_page_shows_the_living_city(served: tuple[str, Path, Path]) -> None:
+def test_the_page_shows_the_living_city(served: tuple[str, Path, Path], webgl: Browser) -> None:
     base, path, _ = served
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--use-angle=swiftshader", "--enable-unsafe-swiftshader"])  # fmt: skip
-        page = b.new_page(viewport={"width": 1280, "height": 800})
-        outside: list[str] = []
-        # MapLibre's web worker comes from a blob: of the page itself
-        page.on(
-            "request",
-            lambda r: None if r.url.startswith((base, f"blob:{base}")) else outside.append(r.url),
-        )
-        page.goto(f"{base}/?lang=en")
-        page.wait_for_function("document.body.dataset.sensors === '20'", timeout=30_000)
-        assert page.evaluate("document.body.dataset.offline") == "2"
-        assert " ".join(page.inner_text("#live-devices").split()) == "20, offline 2"
-        layers = page.evaluate("window.cityos.map.getStyle().layers.map((l) => l.id)")
-        assert {"sensors", "sensor-readings", "tickets", "alerts", "housing"} <= set(layers)
-        housing = httpx.get(f"{base}/api/v1/map/housing").json()["features"]
-        c = sum(f["properties"]["grade"] == "C" for f in housing)
-        d = sum(f["properties"]["grade"] == "D" for f in housing)
-        late = sum(f["properties"]["overdue"] for f in housing)
-        page.wait_for_function(f"document.body.dataset.housing === '{c}/{d}/{late}'")
-        # open ones and those closed in the last 30 days (a merged duplicate is closed when merged,
-        # its closed_at set when its twin closes)
-        marks = ",".join("?" * len(CLOSED_STATES))
-        open_tickets = sqlite3.connect(path).execute(
-            f"SELECT count(*) FROM tickets WHERE state NOT IN ({marks}) OR closed_at >= datetime('now', '-30 days')",
-            sorted(CLOSED_STATES),
-        ).fetchone()[0]  # fmt: skip
-        page.wait_for_function(
-            f"document.body.dataset.tickets === '{open_tickets}'", timeout=10_000
-        )
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / "dashboard-simulated.png"))
-        b.close()
+    page = webgl.new_page(viewport={"width": 1280, "height": 800})
+    outside: list[str] = []
+    # MapLibre's web worker comes from a blob: of the page itself
+    page.on(
+        "request",
+        lambda r: None if r.url.startswith((base, f"blob:{base}")) else outside.append(r.url),
+    )
+    page.goto(f"{base}/?lang=en")
+    page.wait_for_function("document.body.dataset.sensors === '20'", timeout=30_000)
+    assert page.evaluate("document.body.dataset.offline") == "2"
+    assert " ".join(page.inner_text("#live-devices").split()) == "20, offline 2"
+    layers = page.evaluate("window.cityos.map.getStyle().layers.map((l) => l.id)")
+    assert {"sensors", "sensor-readings", "tickets", "alerts", "housing"} <= set(layers)
+    housing = httpx.get(f"{base}/api/v1/map/housing").json()["features"]
+    c = sum(f["properties"]["grade"] == "C" for f in housing)
+    d = sum(f["properties"]["grade"] == "D" for f in housing)
+    late = sum(f["properties"]["overdue"] for f in housing)
+    page.wait_for_function(f"document.body.dataset.housing === '{c}/{d}/{late}'")
+    # open ones and those closed in the last 30 days (a merged duplicate is closed when merged,
+    # its closed_at set when its twin closes)
+    marks = ",".join("?" * len(CLOSED_STATES))
+    open_tickets = sqlite3.connect(path).execute(
+        f"SELECT count(*) FROM tickets WHERE state NOT IN ({marks}) OR closed_at >= datetime('now', '-30 days')",
+        sorted(CLOSED_STATES),
+    ).fetchone()[0]  # fmt: skip
+    page.wait_for_function(f"document.body.dataset.tickets === '{open_tickets}'", timeout=10_000)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "dashboard-simulated.png"))
+    page.close()
     assert outside == []
 
 
@@ -143,7 +138,9 @@ def _click(page: Page, lon: float, lat: float) -> None:
     page.mouse.click(x, y)
 
 
-def test_a_clicked_alert_or_ticket_shows_its_timeline(served: tuple[str, Path, Path]) -> None:
+def test_a_clicked_alert_or_ticket_shows_its_timeline(
+    served: tuple[str, Path, Path], webgl: Browser
+) -> None:
     base, path, _ = served
     conn = sqlite3.connect(path)
     alerts = httpx.get(f"{base}/api/v1/map/alerts").json()["features"]
@@ -162,30 +159,25 @@ def test_a_clicked_alert_or_ticket_shows_its_timeline(served: tuple[str, Path, P
         [sys.executable, "-m", "cityos", "keys", "create", "--db", f"sqlite:///{path}", "--name", "staff",
          "--role", "dispatcher"], check=True, capture_output=True, text=True,
     ).stdout.strip()  # fmt: skip
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--use-angle=swiftshader", "--enable-unsafe-swiftshader"])  # fmt: skip
-        page = b.new_page(viewport={"width": 1280, "height": 800})
-        page.goto(f"{base}/?lang=en")
-        page.wait_for_function(f"document.body.dataset.alerts === '{len(alerts)}' && "
-                               f"document.body.dataset.tickets === '{len(tickets)}'", timeout=30_000)  # fmt: skip
-        _click(page, *alert["geometry"]["coordinates"])
-        page.wait_for_function(f"document.body.dataset.timeline === 'alert:{alert['id']}:{steps}'")
-        assert page.locator("#detail table.timeline tr").count() == steps
-        # a ticket without a key: its public facts only
-        _click(page, *ticket["geometry"]["coordinates"])
-        page.wait_for_function(f"document.body.dataset.timeline === 'ticket:{ticket['id']}:public'")
-        assert page.locator("#detail table.timeline").count() == 0
-        # with a staff key (asked once, kept in the session): the whole timeline
-        page.once("dialog", lambda d: d.accept(key))
-        page.click("#ask-key")
-        page.wait_for_function(
-            f"document.body.dataset.timeline === 'ticket:{ticket['id']}:{moves}'"
-        )
-        assert page.locator("#detail table.timeline tr").count() == moves
-        assert page.evaluate("sessionStorage.getItem('cityos-key')") == key
-        page.screenshot(path=str(ARTIFACTS / "dashboard-timeline.png"))
-        b.close()
+    page = webgl.new_page(viewport={"width": 1280, "height": 800})
+    page.goto(f"{base}/?lang=en")
+    page.wait_for_function(f"document.body.dataset.alerts === '{len(alerts)}' && "
+                           f"document.body.dataset.tickets === '{len(tickets)}'", timeout=30_000)  # fmt: skip
+    _click(page, *alert["geometry"]["coordinates"])
+    page.wait_for_function(f"document.body.dataset.timeline === 'alert:{alert['id']}:{steps}'")
+    assert page.locator("#detail table.timeline tr").count() == steps
+    # a ticket without a key: its public facts only
+    _click(page, *ticket["geometry"]["coordinates"])
+    page.wait_for_function(f"document.body.dataset.timeline === 'ticket:{ticket['id']}:public'")
+    assert page.locator("#detail table.timeline").count() == 0
+    # with a staff key (asked once, kept in the session): the whole timeline
+    page.once("dialog", lambda d: d.accept(key))
+    page.click("#ask-key")
+    page.wait_for_function(f"document.body.dataset.timeline === 'ticket:{ticket['id']}:{moves}'")
+    assert page.locator("#detail table.timeline tr").count() == moves
+    assert page.evaluate("sessionStorage.getItem('cityos-key')") == key
+    page.screenshot(path=str(ARTIFACTS / "dashboard-timeline.png"))
+    page.close()
 
 
 def test_trends_count_what_the_store_holds(served: tuple[str, Path, Path]) -> None:
@@ -224,24 +216,21 @@ def test_trends_count_what_the_store_holds(served: tuple[str, Path, Path]) -> No
     assert d["rates"]["response"][0]["percent"] is None  # five months ago: nothing to count, not 0
 
 
-def test_the_trend_charts_draw(served: tuple[str, Path, Path]) -> None:
+def test_the_trend_charts_draw(served: tuple[str, Path, Path], webgl: Browser) -> None:
     base, _, _ = served
     d = httpx.get(f"{base}/api/v1/map/trends").json()
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--use-angle=swiftshader", "--enable-unsafe-swiftshader"])  # fmt: skip
-        page = b.new_page(viewport={"width": 1280, "height": 800})
-        page.goto(f"{base}/?lang=en")
-        page.wait_for_function(f"document.body.dataset.trends === '{len(d['tickets'])}/6/{len(d['alerts'])}'",
-                               timeout=30_000)  # fmt: skip
-        assert page.locator("#trends canvas").count() == 3
-        legend = page.inner_text("#chart-rates")
-        assert "response" in legend and "satisfaction" in legend
-        page.screenshot(path=str(ARTIFACTS / "dashboard-trends.png"))
-        b.close()
+    page = webgl.new_page(viewport={"width": 1280, "height": 800})
+    page.goto(f"{base}/?lang=en")
+    page.wait_for_function(f"document.body.dataset.trends === '{len(d['tickets'])}/6/{len(d['alerts'])}'",
+                           timeout=30_000)  # fmt: skip
+    assert page.locator("#trends canvas").count() == 3
+    legend = page.inner_text("#chart-rates")
+    assert "response" in legend and "satisfaction" in legend
+    page.screenshot(path=str(ARTIFACTS / "dashboard-trends.png"))
+    page.close()
 
 
-def test_hotspots_and_the_category_filter(served: tuple[str, Path, Path]) -> None:
+def test_hotspots_and_the_category_filter(served: tuple[str, Path, Path], webgl: Browser) -> None:
     base, path, _ = served
     spots = httpx.get(f"{base}/api/v1/map/hotspots").json()["features"]
     conn = sqlite3.connect(path)
@@ -260,19 +249,14 @@ def test_hotspots_and_the_category_filter(served: tuple[str, Path, Path]) -> Non
     tickets = httpx.get(f"{base}/api/v1/map/tickets").json()["features"]
     code = spots[0]["properties"]["service_code"]
     want = sum(f["properties"]["service_code"] == code for f in tickets)
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--use-angle=swiftshader", "--enable-unsafe-swiftshader"])  # fmt: skip
-        page = b.new_page(viewport={"width": 1280, "height": 800})
-        page.goto(f"{base}/?lang=en")
-        page.wait_for_function(f"document.body.dataset.hotspots === '{len(spots)}'", timeout=30_000)
-        page.select_option("#ticket-category", code)
-        page.wait_for_function(f"document.body.dataset.category === {code!r}")
-        shown = page.evaluate(
-            "window.cityos.map.getSource('tickets').getData().then((d) => d.features.length)"
-        )
-        assert shown == want < len(tickets)
-        assert page.evaluate("document.body.dataset.tickets") == str(
-            len(tickets)
-        )  # the counts: all
-        b.close()
+    page = webgl.new_page(viewport={"width": 1280, "height": 800})
+    page.goto(f"{base}/?lang=en")
+    page.wait_for_function(f"document.body.dataset.hotspots === '{len(spots)}'", timeout=30_000)
+    page.select_option("#ticket-category", code)
+    page.wait_for_function(f"document.body.dataset.category === {code!r}")
+    shown = page.evaluate(
+        "window.cityos.map.getSource('tickets').getData().then((d) => d.features.length)"
+    )
+    assert shown == want < len(tickets)
+    assert page.evaluate("document.body.dataset.tickets") == str(len(tickets))  # the counts: all
+    page.close()

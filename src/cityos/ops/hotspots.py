@@ -73,6 +73,7 @@ def read_tickets(engine: Engine, until: dt.datetime, months: int = 12) -> pd.Dat
     )  # fmt: skip
     with engine.connect() as conn:
         frame = pd.read_sql(stmt, conn)
+    frame["requested_at"] = pd.to_datetime(frame["requested_at"])  # an empty store: no dtype
     frame["month"] = frame["requested_at"].dt.strftime("%Y-%m")
     frame["week"] = frame["requested_at"].dt.strftime("%G-W%V")
     frame["closed"] = frame["state"].isin(CLOSED_STATES)

@@ -314,7 +314,9 @@ def _complete(table: pd.DataFrame, groups: Iterable[object]) -> pd.DataFrame:
 def _composite(table: pd.DataFrame, rule: RateRule) -> pd.DataFrame:
     if table.empty or not rule.weights:
         return table
+    # every group, also one with nothing to count yet (its composite: no data, never dropped)
     wide = table.pivot_table(index="group", columns="rate", values="percent", aggfunc="first")
+    wide = wide.reindex(sorted(table["group"].astype(str).unique()))
     parts = [
         wide[r] * w if r in wide else pd.Series(np.nan, index=wide.index)
         for r, w in rule.weights.items()

@@ -502,7 +502,7 @@ async function hotspots(map) {
   document.body.dataset.hotspots = String(data.features.length);
 }
 
-async function trendCharts() {
+async function trendCharts(_map) {
   const d = await getJSON("/api/v1/map/trends");
   const days = d.days.map((s) => Date.parse(s + "T00:00:00Z") / 1000);
   chart(document.getElementById("chart-tickets"), days, d.tickets, { label: (n) => (n === "other" ? t("other") : n) });
@@ -584,25 +584,26 @@ function follow(map) {
   for (const name of ["tickets", "alerts"]) {
     stream.addEventListener(name, () => live(map, name).catch((e) => console.error(e)));
   }
-  const refresh = () => sensors(map).catch((e) => console.error(e));
-  stream.addEventListener("alerts", refresh);
-  // the charts: at most every 10 s however often the store changes
+  // the rest once the first view is drawn: its tiles come first
+  map.once("idle", () => panels(map, stream));
+}
+
+// sensors (with every alert change and every 30 s), the trend charts and hotspots (at most
+// every 10 s however often the store changes), housing safety (every minute), the problem list
+function panels(map, stream) {
+  const run = (f) => () => f(map).catch((e) => console.error(e));
+  const refresh = run(sensors), charts = run(trendCharts), spots = run(hotspots), houses = run(housing);
   let pending = null;
-  const redrawTrends = () => {
+  const later = () => {
     if (pending) return;
-    pending = setTimeout(() => {
-      pending = null;
-      trendCharts().catch((e) => console.error(e));
-      hotspots(map).catch((e) => console.error(e));
-    }, 10000);
+    pending = setTimeout(() => { pending = null; charts(); spots(); }, 10000);
   };
-  trendCharts().catch((e) => console.error(e));
-  hotspots(map).catch((e) => console.error(e));
-  stream.addEventListener("tickets", redrawTrends);
-  stream.addEventListener("alerts", redrawTrends);
+  refresh(); charts(); spots(); houses();
+  if (state.indicators.length) run(problems)();
+  stream.addEventListener("alerts", refresh);
+  stream.addEventListener("tickets", later);
+  stream.addEventListener("alerts", later);
   setInterval(refresh, 30000);
-  const houses = () => housing(map).catch((e) => console.error(e));
-  houses();
   setInterval(houses, 60000);
 }
 
@@ -673,7 +674,6 @@ async function main() {
   await loaded;
   document.body.dataset.loaded = "1";
   redraw();
-  if (state.indicators.length) problems(map).catch((e) => console.error(e));
   follow(map);
   blink(map);
 }
