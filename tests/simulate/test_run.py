@@ -249,3 +249,22 @@ def test_live_feeds_tickets_readings_and_a_red_alert(bundle: Path) -> None:
                        (started.isoformat(sep=" "),)).fetchall()  # fmt: skip
     assert ("gas-methane", "red") in red
     assert "spike on gas-1 (methane)" in out.stderr
+
+
+def test_a_month_in_postgresql_is_the_same_month(bundle: Path, pg_cluster: str) -> None:
+    """The same seed on PostgreSQL writes what it writes on SQLite; --force replaces it there too."""
+    from tests.pg import fresh_database
+
+    url = fresh_database(pg_cluster, "simulate_pg")
+    assert main(["db", "upgrade", "--db", url, "-q"]) == 0
+    lite = _store(bundle.parent / "pg-twin.sqlite")
+    got = []
+    for db in (url, lite):
+        sim = prepare(bundle, db, seed=9)
+        got.append(simulate(sim, days=2, end=END, seed=9).as_dict())
+        sim.engine.dispose()
+    assert got[0] == got[1] and sum(got[0]["tickets"].values()) > 10
+    sim = prepare(bundle, url, seed=9, force=True)
+    again = simulate(sim, days=2, end=END, seed=9).as_dict()
+    sim.engine.dispose()
+    assert again == got[0]

@@ -239,7 +239,9 @@ def hotline_rates(
         table = rates(read_frames(engine, start, end), month, level, used, as_of=now())
     finally:
         engine.dispose()
-    wide = table.pivot_table(index="group", columns="rate", values="percent", aggfunc="first")
+    # every rate a column, one with nothing to count yet too ("no data", never left out)
+    wide = table.pivot_table(index="group", columns="rate", values="percent", aggfunc="first",
+                             dropna=False)  # fmt: skip
     click.echo(wide.round(1).to_string(na_rep="no data") if len(wide) else f"no tickets in {month}")
     click.echo(f"% by rule {used.version} ({used.source}); the tickets behind each rate: --out")
     if out is not None:
