@@ -8,7 +8,7 @@ DEMO_OUT ?= demo
 
 .PHONY: demo test lint typecheck unit bench lock clean chromium postgresql mosquitto vendor
 
-$(STAMP): pyproject.toml requirements.lock
+$(STAMP): pyproject.toml requirements.lock setup.py src/cityos/_pbf.c
 	@$(PY) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "cityos needs Python >= 3.11; set PY=python3.11")'
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip

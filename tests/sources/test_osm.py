@@ -275,8 +275,8 @@ def test_read_osm_reports_progress(helsinki_pbf: Path) -> None:
 def test_two_process_read_equals_one_process(name: str) -> None:
     path = cityos.demo_osm_path(name)
     rules, tables = FacilityRules.load(), load_osm_tables()
-    one = read_osm(path, rules=rules, tables=tables, parallel=False)
-    two = read_osm(path, rules=rules, tables=tables, parallel=True)
+    one = read_osm(path, rules=rules, tables=tables, parallel=False, reader="pyosmium")
+    two = read_osm(path, rules=rules, tables=tables, parallel=True, reader="pyosmium")
     cols = ["building_id", "building", "use", "levels_tag", "height_tag", "name", "vacancy"]
     a = one.buildings.sort_values("building_id").reset_index(drop=True)
     b = two.buildings.sort_values("building_id").reset_index(drop=True)
@@ -304,6 +304,6 @@ def test_failed_building_process_falls_back_to_this_process(
     path = cityos.demo_osm_path("kouvola")
     rules, tables = FacilityRules.load(), load_osm_tables()
     with pytest.warns(RuntimeWarning, match="boom"):
-        got = read_osm(path, rules=rules, tables=tables, parallel=True)
-    want = read_osm(path, rules=rules, tables=tables, parallel=False)
+        got = read_osm(path, rules=rules, tables=tables, parallel=True, reader="pyosmium")
+    want = read_osm(path, rules=rules, tables=tables, parallel=False, reader="pyosmium")
     assert sorted(got.buildings["building_id"]) == sorted(want.buildings["building_id"])

@@ -35,7 +35,7 @@ from osmium.filter import EmptyTagFilter, KeyFilter
 
 from cityos.classify import FacilityRules, OsmTables
 from cityos.errors import CityosWarning, InputError, InputFileNotFoundError
-from cityos.sources import osm_columnar
+from cityos.sources import pbf
 from cityos.sources.osm_buildings import (
     _building_tags,
     _BuildingRows,
@@ -43,6 +43,7 @@ from cityos.sources.osm_buildings import (
     _read_buildings,
     _wkb_bytes,
 )
+from cityos.sources.osm_flat import FlatRead, Rows, read_flat
 from cityos.sources.osmsort import sort_osm_file, unsorted_error
 
 __all__ = ["PARALLEL_MIN_BYTES", "OsmExtract", "check_osm_file", "read_osm"]
@@ -326,7 +327,7 @@ class _Collector(osmium.SimpleHandler):
 
 
 def _start_buildings_process(
-    path: Path, tables: OsmTables, storage: str, tmp: Path, reader: str
+    path: Path, tables: OsmTables, storage: str, tmp: Path
 ) -> subprocess.Popen[bytes]:
     """Start a fresh interpreter that reads the buildings (no fork, no __main__ re-import)."""
     if "," in storage:  # a file-backed index: the second process needs its own file
@@ -342,7 +343,6 @@ def _start_buildings_process(
         str(path),
         storage,
         str(tmp / "buildings.arrow"),
-        reader,
     ]
     return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
@@ -368,8 +368,6 @@ def _finish_buildings(
                 RuntimeWarning,
                 stacklevel=3,
             )
-            for part in ("xy", "rings"):
-                (tmp / f"buildings.arrow.{part}.npy").unlink(missing_ok=True)
             _read_buildings(str(path), tables, storage, str(out))
         else:
             c.stats["area_errors"] += int((tmp / "buildings.arrow.errors").read_text())
@@ -380,20 +378,7 @@ def _finish_buildings(
             k: table.column(k).to_numpy(zero_copy_only=False)
             for k in ("id", "building", "use", "lv", "h", "name", "addr", "vacancy")
         }
-        wkb = table.column("wkb")
-        if not (tmp / "buildings.arrow.xy.npy").exists():  # the pyosmium reader: WKB only
-            return b, np.asarray(shapely.from_wkb(wkb.to_numpy(zero_copy_only=False)))
-        # the columnar reader: rings as flat arrays where the WKB is null
-        rings = wkb.is_null().to_numpy(zero_copy_only=False)
-        geoms = np.empty(len(rings), dtype=object)
-        offsets = np.load(tmp / "buildings.arrow.rings.npy")
-        geoms[rings] = shapely.from_ragged_array(
-            shapely.GeometryType.POLYGON,
-            np.load(tmp / "buildings.arrow.xy.npy"),
-            (offsets, np.arange(len(offsets))),
-        )
-        geoms[~rings] = shapely.from_wkb(wkb.drop_null().to_numpy(zero_copy_only=False))
-        return b, geoms
+        return b, np.asarray(shapely.from_wkb(table.column("wkb").to_numpy(zero_copy_only=False)))
     assert c.buildings is not None
     c.stats["area_errors"] += c.buildings.area_errors
     rows = c.buildings.rows
@@ -410,15 +395,27 @@ def _polygons(wkbs: list[str]) -> np.ndarray:
     return np.asarray(shapely.from_wkb(raw))
 
 
-def _split_walk(c: _Collector) -> tuple[pd.DataFrame, gpd.GeoDataFrame]:
-    refs = np.frombuffer(c.w_refs, dtype=np.int64) if len(c.w_refs) else np.zeros(0, np.int64)
-    lon = np.frombuffer(c.w_lon, dtype=np.float64) if len(c.w_lon) else np.zeros(0)
-    lat = np.frombuffer(c.w_lat, dtype=np.float64) if len(c.w_lat) else np.zeros(0)
-    starts = (
-        np.frombuffer(c.w_piece_start, dtype=np.int64)
-        if len(c.w_piece_start)
-        else np.zeros(0, np.int64)
-    )
+def _walk_arrays(c: _Collector) -> dict[str, np.ndarray]:
+    """The collector's walk ways as the arrays of :func:`_split_walk`."""
+
+    def flat(a: array[Any], dtype: Any) -> np.ndarray:
+        return np.frombuffer(a, dtype=dtype) if len(a) else np.zeros(0, dtype)
+
+    return {
+        "refs": flat(c.w_refs, np.int64),
+        "lon": flat(c.w_lon, np.float64),
+        "lat": flat(c.w_lat, np.float64),
+        "starts": flat(c.w_piece_start, np.int64),
+        "way": np.asarray(c.w_way, dtype=np.int64),
+        "highway": np.asarray(c.w_highway, dtype=object),
+        "name": np.asarray(c.w_name, dtype=object),
+    }
+
+
+def _split_walk(w: dict[str, np.ndarray]) -> tuple[pd.DataFrame, gpd.GeoDataFrame]:
+    """The walk network from the walk ways' pieces: ``refs``, ``lon``, ``lat`` per piece node,
+    ``starts`` (each piece's first position), ``way``, ``highway`` and ``name`` per piece."""
+    refs, lon, lat, starts = w["refs"], w["lon"], w["lat"], w["starts"]
     n = len(refs)
     if n == 0:
         nodes = pd.DataFrame({"node_id": np.zeros(0, np.int64), "lon": [], "lat": []})
@@ -452,9 +449,9 @@ def _split_walk(c: _Collector) -> tuple[pd.DataFrame, gpd.GeoDataFrame]:
     edge_index = np.repeat(np.arange(len(e_start)), sizes)
     lines = shapely.linestrings(lon[take], lat[take], indices=edge_index)
     piece = piece_of[e_start]
-    way_ids = np.asarray(c.w_way, dtype=np.int64)[piece]
-    highway = np.asarray(c.w_highway, dtype=object)[piece]
-    names = np.asarray(c.w_name, dtype=object)[piece]
+    way_ids = w["way"][piece]
+    highway = w["highway"][piece]
+    names = w["name"][piece]
     edges = gpd.GeoDataFrame(
         {
             "u": refs[e_start],
@@ -499,7 +496,7 @@ def read_osm(
     progress: Callable[[int], None] | None = None,
     location_storage: str = "flex_mem",
     parallel: bool | None = None,
-    building_reader: Literal["auto", "columnar", "pyosmium"] = "auto",
+    reader: Literal["auto", "flat", "pyosmium"] = "auto",
     warn: Callable[[str], None] | None = None,
 ) -> OsmExtract:
     """Read an OSM extract into raw bundle layers (WGS84, unmeasured).
@@ -519,11 +516,13 @@ def read_osm(
         Read the buildings in a second process while this one reads everything else (two
         streaming passes over the file, one per core). Default: for files of at least
         :data:`PARALLEL_MIN_BYTES` on a machine with two or more cores.
-    building_reader
-        The second process's reader: ``columnar`` (:mod:`cityos.sources.osm_columnar`; a
-        million buildings in 5.2–6.2 s where pyosmium's takes 6.9–7.6 s), ``pyosmium``, or
-        ``auto``: the columnar one where it can read the file (a PBF with the node index in
-        memory, see :func:`osm_columnar.available`). Both give the same rows in the same order.
+    reader
+        ``flat``: the whole PBF decoded into arrays (:mod:`cityos.sources.pbf`, C) and every
+        layer made with NumPy (:mod:`cityos.sources.osm_flat`), libosmium only for the areas
+        it must judge; ``pyosmium``: libosmium's streaming passes with Python callbacks;
+        ``auto``: ``flat`` for a PBF read with the node index in memory when the decoder is
+        compiled, else ``pyosmium`` (XML, o5m, a node index on disk). Both give the same
+        layers (``tests/sources/test_osm_flat.py``).
 
     Raises
     ------
@@ -531,8 +530,8 @@ def read_osm(
         The file is missing, empty, truncated or not an OSM file.
     """
     p = Path(path)
-    if building_reader not in ("auto", "columnar", "pyosmium"):
-        raise ValueError(f"building_reader {building_reader!r}: use auto, columnar or pyosmium")
+    if reader not in ("auto", "flat", "pyosmium"):
+        raise ValueError(f"reader {reader!r}: use auto, flat or pyosmium")
     check_osm_file(p)
     check_node_index(location_storage)
     try:
@@ -541,6 +540,25 @@ def read_osm(
         raise InputError(
             f"{p}: not a readable OSM file ({exc}); check that it is an OSM extract"
         ) from exc
+    if reader == "auto":
+        flat = p.name.lower().endswith(".pbf") and location_storage == "flex_mem"
+        reader = "flat" if flat and pbf.available() else "pyosmium"
+    if reader == "flat":
+        try:
+            return _read_flat(p, rules, tables, progress, stamp, bbox)
+        except pbf.UnsortedError as exc:
+            with tempfile.TemporaryDirectory(prefix="cityos-") as tmp:
+                return _read_sorted(
+                    p, Path(tmp), exc, rules=rules, tables=tables, progress=progress,
+                    location_storage=location_storage, parallel=parallel, reader=reader,
+                    warn=warn,
+                )  # fmt: skip
+        except pbf.UnsupportedError:
+            pass  # libosmium reads what the decoder does not know
+        except pbf.PbfError as exc:
+            raise InputError(
+                f"{p}: cannot read the OSM data ({exc}); the file is truncated or damaged, download it again"
+            ) from exc
     if parallel is None:
         parallel = p.stat().st_size >= PARALLEL_MIN_BYTES and (os.cpu_count() or 1) >= 2
     c = _Collector(rules, tables, progress, buildings=not parallel)
@@ -557,13 +575,8 @@ def read_osm(
         _only_for(KeyFilter(*sorted(area_keys)), osmium.osm.AREA),
     ]
     with tempfile.TemporaryDirectory(prefix="cityos-") as tmp:
-        if building_reader == "auto" and parallel:
-            columnar = osm_columnar.available(p, location_storage)
-            building_reader = "columnar" if columnar else "pyosmium"
         child = (
-            _start_buildings_process(p, tables, location_storage, Path(tmp), building_reader)
-            if parallel
-            else None
+            _start_buildings_process(p, tables, location_storage, Path(tmp)) if parallel else None
         )
         try:
             c.apply_file(str(p), locations=True, idx=location_storage, filters=filters)
@@ -577,75 +590,143 @@ def read_osm(
                 return _read_sorted(
                     p, Path(tmp), exc, rules=rules, tables=tables, progress=progress,
                     location_storage=location_storage, parallel=parallel,
-                    building_reader=building_reader, warn=warn,
+                    reader=reader, warn=warn,
                 )  # fmt: skip
             raise InputError(
                 f"{p}: cannot read the OSM data ({exc}); the file is truncated or damaged, download it again"
             ) from exc
         if progress is not None:
             progress(c.seen & 0xFFFF)
-        nodes, edges = _split_walk(c)
+        nodes, edges = _split_walk(_walk_arrays(c))
         b, geoms = _finish_buildings(child, c, p, tables, location_storage, Path(tmp))
-    buildings = gpd.GeoDataFrame(
-        {
-            "building_id": pd.Series(b["id"], dtype=object),
-            "building": pd.Series(b["building"], dtype=object),
-            "use": pd.Series(b["use"], dtype=object),
-            "levels_tag": pd.Series(b["lv"], dtype=object),
-            "height_tag": pd.Series(b["h"], dtype=object),
-            "name": pd.Series(b["name"], dtype=object),
-            "address": pd.Series(b["addr"], dtype=object),
-            "vacancy": pd.Series(b["vacancy"], dtype=object),
-        },
-        geometry=gpd.GeoSeries(geoms, crs=WGS84),
-        crs=WGS84,
-    )
-
     f = c.fac
     poly_mask = np.asarray(f["poly"], dtype=bool)
-    geoms = np.empty(len(poly_mask), dtype=object)
+    fac_geoms = np.empty(len(poly_mask), dtype=object)
     if poly_mask.any():
-        geoms[poly_mask] = _polygons(
+        fac_geoms[poly_mask] = _polygons(
             [g for g, is_p in zip(f["geom"], poly_mask, strict=True) if is_p]
         )
     if (~poly_mask).any():
         pts = np.array(
             [g for g, is_p in zip(f["geom"], poly_mask, strict=True) if not is_p], dtype=float
         )
-        geoms[~poly_mask] = shapely.points(pts[:, 0], pts[:, 1])
-    facilities = gpd.GeoDataFrame(
-        {
-            "feature_id": pd.Series(f["fid"], dtype=object),
-            "category": pd.Series(f["cat"], dtype=object),
-            "rule": pd.Series(f["rule"], dtype=object),
-            "name": pd.Series(f["name"], dtype=object),
-        },
-        geometry=gpd.GeoSeries(geoms, crs=WGS84),
-        crs=WGS84,
-    )
-
-    def frame(d: dict[str, list[Any]], cols: dict[str, str]) -> gpd.GeoDataFrame:
-        data = {new: pd.Series(d[old], dtype=object) for old, new in cols.items()}
-        return gpd.GeoDataFrame(
-            data, geometry=gpd.GeoSeries(_polygons(d["wkb"]), crs=WGS84), crs=WGS84
-        )
-
-    green = frame(c.green, {"id": "green_id", "kind": "kind", "name": "name"})
-    res = frame(c.res, {"id": "landuse_id"})
-    admin = frame(c.adm, {"id": "unit_id", "name": "name"})
-    admin["admin_level"] = pd.Series(c.adm["admin_level"], dtype=float)
-
+        fac_geoms[~poly_mask] = shapely.points(pts[:, 0], pts[:, 1])
     newest = c.newest.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if c.newest else None
     stats = dict(c.stats)
     stats["walk_ways"] = len(set(c.w_way))
+    return _extract(
+        nodes, edges, (b, geoms), (f, fac_geoms),
+        *((d, _polygons(d["wkb"])) for d in (c.green, c.res, c.adm)),
+        stamp=stamp, newest=newest, bbox=bbox, stats=stats,
+    )  # fmt: skip
+
+
+_Layer = tuple[dict[str, Any], np.ndarray]  # columns, geometries (WGS84)
+
+
+def _read_flat(
+    p: Path,
+    rules: FacilityRules,
+    tables: OsmTables,
+    progress: Callable[[int], None] | None,
+    stamp: str | None,
+    bbox: tuple[float, float, float, float] | None,
+) -> OsmExtract:
+    """:func:`read_osm` by the flat reader (:mod:`cityos.sources.osm_flat`)."""
+    d = pbf.read_pbf(p)
+    if progress is not None:
+        progress(len(d.node_id) + len(d.way_id) + len(d.rel_id))
+    f = read_flat(p, d, rules, tables)
+    del d
+    nodes, edges = _split_walk(f.walk)
+    newest = (
+        dt.datetime.fromtimestamp(f.newest, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        if f.newest is not None
+        else None
+    )
+    return _extract(
+        nodes, edges, _flat_buildings(f), _rows_layer(f.facilities),
+        _rows_layer(f.green), _rows_layer(f.residential), _rows_layer(f.admin),
+        stamp=stamp, newest=newest, bbox=bbox, stats=f.stats,
+    )  # fmt: skip
+
+
+def _rows_layer(rows: Rows) -> _Layer:
+    """A layer's columns and geometries from :class:`Rows`, in libosmium's order; a ``geom``
+    that is a (lon, lat) pair is a point."""
+    order = rows.order()
+    cols = {k: [v[i] for i in order] for k, v in rows.cols.items() if k != "geom"}
+    geoms = np.empty(len(order), dtype=object)
+    for j, i in enumerate(order.tolist()):
+        g = rows.cols["geom"][i]
+        geoms[j] = shapely.Point(g) if isinstance(g, tuple) else g
+    return cols, geoms
+
+
+def _flat_buildings(f: FlatRead) -> _Layer:
+    """The buildings NumPy made and libosmium's, in libosmium's order."""
+    b, hard = f.buildings, f.hard_buildings
+    n_flat = len(b["id"])
+    keys = np.concatenate([b["key"], np.asarray(hard.keys, dtype=np.int64).reshape(-1, 3)])
+    order = np.lexsort((keys[:, 2], keys[:, 1], keys[:, 0]))
+    cols = {}
+    for k in ("id", "building", "use", "lv", "h", "name", "addr", "vacancy"):
+        both = np.concatenate([b[k], np.asarray(hard.cols[k], dtype=object)])
+        cols[k] = both[order]
+    geoms = np.empty(len(keys), dtype=object)
+    ring = b["ring"]
+    flat = np.flatnonzero(ring >= 0)
+    if len(flat):
+        r = ring[flat]
+        lo, hi = f.ring_off[r], f.ring_off[r + 1]
+        lengths = hi - lo
+        take = np.repeat(lo - (np.cumsum(lengths) - lengths), lengths) + np.arange(lengths.sum())
+        ring_at = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        geoms[flat] = shapely.from_ragged_array(
+            shapely.GeometryType.POLYGON, f.xy[take], (ring_at, np.arange(len(flat) + 1))
+        )
+    rel = np.flatnonzero(ring < 0)
+    geoms[rel] = b["geom"][rel]
+    if hard.keys:
+        geoms[n_flat:] = shapely.from_wkb(hard.cols["wkb"])
+    return cols, geoms[order]
+
+
+def _extract(
+    nodes: pd.DataFrame,
+    edges: gpd.GeoDataFrame,
+    buildings: _Layer,
+    facilities: _Layer,
+    green: _Layer,
+    residential: _Layer,
+    admin: _Layer,
+    *,
+    stamp: str | None,
+    newest: str | None,
+    bbox: tuple[float, float, float, float] | None,
+    stats: dict[str, int],
+) -> OsmExtract:
+    """The :class:`OsmExtract` of the layers' columns (the readers' names) and geometries."""
+
+    def frame(layer: _Layer, cols: dict[str, str]) -> gpd.GeoDataFrame:
+        d, geoms = layer
+        data = {new: pd.Series(d[old], dtype=object) for old, new in cols.items()}
+        return gpd.GeoDataFrame(data, geometry=gpd.GeoSeries(geoms, crs=WGS84), crs=WGS84)
+
+    b_cols = {"id": "building_id", "building": "building", "use": "use", "lv": "levels_tag",
+              "h": "height_tag", "name": "name", "addr": "address", "vacancy": "vacancy"}  # fmt: skip
+    adm = frame(admin, {"id": "unit_id", "name": "name"})
+    adm["admin_level"] = pd.Series(admin[0]["admin_level"], dtype=float)
     return OsmExtract(
         walk_nodes=nodes,
         walk_edges=edges,
-        buildings=buildings,
-        facilities=facilities,
-        green_spaces=green,
-        residential_land=res,
-        admin=admin,
+        buildings=frame(buildings, b_cols),
+        facilities=frame(
+            facilities, {"fid": "feature_id", "cat": "category", "rule": "rule", "name": "name"}
+        ),
+        green_spaces=frame(green, {"id": "green_id", "kind": "kind", "name": "name"}),
+        residential_land=frame(residential, {"id": "landuse_id"}),
+        admin=adm,
         replication_timestamp=stamp,
         newest_timestamp=newest,
         header_bbox=bbox,

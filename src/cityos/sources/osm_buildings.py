@@ -152,30 +152,11 @@ def _read_buildings(path: str, tables: OsmTables, storage: str, out: str) -> int
     return c.buildings.area_errors
 
 
-def _read_buildings_columnar(path: str, tables: OsmTables, out: str) -> int:
-    """:func:`_read_buildings` by the columnar reader: the rows whose ``wkb`` is null have their
-    rings in ``out.xy.npy`` (coordinates) and ``out.rings.npy`` (offsets), in row order."""
-    import numpy as np
-    import pyarrow.feather as feather
-
-    from cityos.sources.osm_columnar import read_buildings
-
-    read = read_buildings(Path(path), tables)
-    np.save(out + ".xy.npy", read.xy)
-    np.save(out + ".rings.npy", read.ring_offsets)
-    feather.write_feather(read.table, out, compression="uncompressed")  # last: the sign it is done
-    return read.area_errors
-
-
 def _buildings_main(argv: list[str]) -> int:
-    """Entry of the building reader process: ``TABLES_PICKLE PBF STORAGE OUT READER``, the
-    reader ``columnar`` or ``pyosmium``."""
-    tables_file, path, storage, out, reader = argv
+    """Entry of the building reader process: ``TABLES_PICKLE OSM_FILE STORAGE OUT``."""
+    tables_file, path, storage, out = argv
     with open(tables_file, "rb") as fh:
         tables = pickle.load(fh)
-    if reader == "columnar":
-        errors = _read_buildings_columnar(path, tables, out)
-    else:
-        errors = _read_buildings(path, tables, storage, out)
+    errors = _read_buildings(path, tables, storage, out)
     Path(out + ".errors").write_text(str(errors))
     return 0

@@ -1,0 +1,472 @@
+/* cityos._pbf: decode one OSM PBF PrimitiveBlock (the uncompressed payload of an OSMData blob)
+ * into flat arrays, without holding the GIL while it parses.
+ *
+ * The format is https://wiki.openstreetmap.org/wiki/PBF_Format (osmformat.proto): a string
+ * table, then groups of DenseNodes, Nodes, Ways and Relations, ids and coordinates delta- and
+ * zigzag-coded varints. Coordinates come out as libosmium keeps them: the fixed-point integer
+ * in 1e-7 degrees, (offset + granularity * value) / 100 with C's truncating division;
+ * timestamps in seconds.
+ *
+ * decode(block: bytes) -> dict of bytes (arrays, native byte order) and a list of strings:
+ *   strings            list[bytes], the block's string table
+ *   node_id  int64     node_x, node_y int32 (1e-7 degree)   node_ts int64 (seconds)
+ *   ntag_obj int32     ntag_k, ntag_v int32 (string-table indices), one entry per node tag
+ *   way_id   int64     way_ts int64   way_n int32 (nodes per way)   way_refs int64
+ *   wtag_obj, wtag_k, wtag_v int32
+ *   rel_id   int64     rel_ts int64   rel_n int32 (members per relation)
+ *   mem_id   int64     mem_type int8 (0 node, 1 way, 2 relation)   mem_role int32
+ *   rtag_obj, rtag_k, rtag_v int32
+ * A damaged block raises ValueError naming what is wrong.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    char *p;
+    size_t n;   /* bytes used */
+    size_t cap; /* bytes allocated */
+} buf_t;
+
+static int buf_reserve(buf_t *b, size_t more) {
+    if (b->n + more <= b->cap) return 0;
+    size_t cap = b->cap ? b->cap : 4096;
+    while (cap < b->n + more) cap *= 2;
+    char *p = realloc(b->p, cap);
+    if (!p) return -1;
+    b->p = p;
+    b->cap = cap;
+    return 0;
+}
+
+#define PUSH(b, type, value)                                               \
+    do {                                                                   \
+        if (buf_reserve(&(b), sizeof(type))) return "out of memory";       \
+        type v__ = (type)(value);                                          \
+        memcpy((b).p + (b).n, &v__, sizeof(type));                         \
+        (b).n += sizeof(type);                                             \
+    } while (0)
+
+enum {
+    STRINGS_OFF, /* offsets (int64 pairs: start, length) into the block */
+    NODE_ID, NODE_X, NODE_Y, NODE_TS, NTAG_OBJ, NTAG_K, NTAG_V,
+    WAY_ID, WAY_TS, WAY_N, WAY_REFS, WTAG_OBJ, WTAG_K, WTAG_V,
+    REL_ID, REL_TS, REL_N, MEM_ID, MEM_TYPE, MEM_ROLE, RTAG_OBJ, RTAG_K, RTAG_V,
+    NBUF
+};
+
+static const char *NAMES[NBUF] = {
+    "strings",
+    "node_id", "node_x", "node_y", "node_ts", "ntag_obj", "ntag_k", "ntag_v",
+    "way_id", "way_ts", "way_n", "way_refs", "wtag_obj", "wtag_k", "wtag_v",
+    "rel_id", "rel_ts", "rel_n", "mem_id", "mem_type", "mem_role", "rtag_obj", "rtag_k", "rtag_v",
+};
+
+typedef struct {
+    buf_t b[NBUF];
+    int64_t granularity, lat_offset, lon_offset, date_granularity;
+    int32_t nodes, ways, rels; /* objects so far: the index a tag entry refers to */
+} out_t;
+
+typedef struct {
+    const uint8_t *p, *end;
+} rd_t;
+
+static int varint(rd_t *r, uint64_t *out) {
+    uint64_t v = 0;
+    int shift = 0;
+    while (r->p < r->end) {
+        uint8_t c = *r->p++;
+        v |= (uint64_t)(c & 0x7f) << shift;
+        if (!(c & 0x80)) {
+            *out = v;
+            return 0;
+        }
+        shift += 7;
+        if (shift > 63) return -1;
+    }
+    return -1;
+}
+
+static inline int64_t zigzag(uint64_t v) { return (int64_t)(v >> 1) ^ -(int64_t)(v & 1); }
+
+/* one field: its number, wire type and, for length-delimited ones, the sub-reader */
+typedef struct {
+    uint32_t num, wire;
+    uint64_t value; /* varint or fixed value */
+    rd_t sub;       /* wire type 2 */
+} field_t;
+
+static int next_field(rd_t *r, field_t *f) {
+    uint64_t key;
+    if (varint(r, &key)) return -1;
+    f->value = 0;
+    f->sub.p = f->sub.end = NULL;
+    f->num = (uint32_t)(key >> 3);
+    f->wire = (uint32_t)(key & 7);
+    switch (f->wire) {
+    case 0:
+        return varint(r, &f->value);
+    case 1:
+        if (r->end - r->p < 8) return -1;
+        r->p += 8;
+        return 0;
+    case 2: {
+        uint64_t len;
+        if (varint(r, &len) || (uint64_t)(r->end - r->p) < len) return -1;
+        f->sub.p = r->p;
+        f->sub.end = r->p + len;
+        r->p += len;
+        return 0;
+    }
+    case 5:
+        if (r->end - r->p < 4) return -1;
+        r->p += 4;
+        return 0;
+    default:
+        return -1;
+    }
+}
+
+/* the values of a repeated varint field, packed (wire type 2) or one at a time (wire type 0) */
+typedef struct {
+    rd_t r;
+    int single;
+    uint64_t value;
+} packed_t;
+
+static void packed_init(packed_t *it, const field_t *f) {
+    it->value = 0;
+    if (f->num == 0) { /* the field is absent: no values */
+        it->single = 2;
+        it->r.p = it->r.end = NULL;
+        return;
+    }
+    it->single = f->wire == 0;
+    it->value = f->value;
+    if (!it->single) it->r = f->sub;
+    else it->r.p = it->r.end = NULL;
+}
+
+/* 1: a value, 0: none left, -1: damaged */
+static int packed_next(packed_t *it, uint64_t *v) {
+    if (it->single) {
+        if (it->single == 2) return 0;
+        it->single = 2;
+        *v = it->value;
+        return 1;
+    }
+    if (it->r.p >= it->r.end) return 0;
+    return varint(&it->r, v) ? -1 : 1;
+}
+
+static int64_t fixed(int64_t offset, int64_t gran, int64_t value) {
+    return (offset + gran * value) / 100; /* nanodegrees to 1e-7 degrees, truncating like C++ */
+}
+
+static const char *dense(rd_t r, out_t *o) {
+    field_t f;
+    field_t ids = {0}, lats = {0}, lons = {0}, kv = {0}, ts = {0};
+    int has_ids = 0, has_lat = 0, has_lon = 0;
+    while (r.p < r.end) {
+        if (next_field(&r, &f)) return "damaged DenseNodes";
+        if (f.num == 1) ids = f, has_ids = 1;
+        else if (f.num == 8) lats = f, has_lat = 1;
+        else if (f.num == 9) lons = f, has_lon = 1;
+        else if (f.num == 10) kv = f;
+        else if (f.num == 5 && f.wire == 2) {
+            rd_t info = f.sub;
+            field_t g;
+            while (info.p < info.end) {
+                if (next_field(&info, &g)) return "damaged DenseInfo";
+                if (g.num == 2) ts = g;
+            }
+        }
+    }
+    if (!has_ids) return NULL;
+    if (!has_lat || !has_lon) return "DenseNodes without coordinates";
+    packed_t pi, pa, po, pk, pt;
+    packed_init(&pi, &ids);
+    packed_init(&pa, &lats);
+    packed_init(&po, &lons);
+    packed_init(&pk, &kv);
+    packed_init(&pt, &ts);
+    int64_t id = 0, lat = 0, lon = 0, t = 0;
+    uint64_t v;
+    int s;
+    while ((s = packed_next(&pi, &v)) == 1) {
+        id += zigzag(v);
+        if (packed_next(&pa, &v) != 1) return "DenseNodes with fewer latitudes than ids";
+        lat += zigzag(v);
+        if (packed_next(&po, &v) != 1) return "DenseNodes with fewer longitudes than ids";
+        lon += zigzag(v);
+        if (packed_next(&pt, &v) == 1) t += zigzag(v);
+        PUSH(o->b[NODE_ID], int64_t, id);
+        PUSH(o->b[NODE_X], int32_t, fixed(o->lon_offset, o->granularity, lon));
+        PUSH(o->b[NODE_Y], int32_t, fixed(o->lat_offset, o->granularity, lat));
+        PUSH(o->b[NODE_TS], int64_t, t * o->date_granularity / 1000);
+        for (;;) { /* keys_vals may stop early when the last nodes have no tags */
+            uint64_t k, val;
+            int a = packed_next(&pk, &k);
+            if (a == 0) break;
+            if (a < 0) return "damaged DenseNodes keys_vals";
+            if (k == 0) break;
+            if (packed_next(&pk, &val) != 1) return "DenseNodes key without value";
+            PUSH(o->b[NTAG_OBJ], int32_t, o->nodes);
+            PUSH(o->b[NTAG_K], int32_t, k);
+            PUSH(o->b[NTAG_V], int32_t, val);
+        }
+        o->nodes++;
+    }
+    if (s < 0) return "damaged DenseNodes ids";
+    return NULL;
+}
+
+/* keys (2), vals (3) and info (4) are common to Node, Way and Relation */
+static const char *tags(const field_t *keys, const field_t *vals, int32_t obj, buf_t *bo,
+                        buf_t *bk, buf_t *bv) {
+    packed_t pk, pv;
+    packed_init(&pk, keys);
+    packed_init(&pv, vals);
+    uint64_t k, v;
+    int a;
+    while ((a = packed_next(&pk, &k)) == 1) {
+        if (packed_next(&pv, &v) != 1) return "key without value";
+        PUSH(*bo, int32_t, obj);
+        PUSH(*bk, int32_t, k);
+        PUSH(*bv, int32_t, v);
+    }
+    return a < 0 ? "damaged keys" : NULL;
+}
+
+static const char *info_ts(rd_t r, const out_t *o, int64_t *ts) {
+    field_t f;
+    while (r.p < r.end) {
+        if (next_field(&r, &f)) return "damaged Info";
+        if (f.num == 2 && f.wire == 0) *ts = (int64_t)f.value * o->date_granularity / 1000;
+    }
+    return NULL;
+}
+
+static const char *node(rd_t r, out_t *o) {
+    field_t f, keys = {0}, vals = {0};
+    int64_t id = 0, lat = 0, lon = 0, ts = 0;
+    const char *err;
+    while (r.p < r.end) {
+        if (next_field(&r, &f)) return "damaged Node";
+        if (f.num == 1) id = zigzag(f.value);
+        else if (f.num == 2) keys = f;
+        else if (f.num == 3) vals = f;
+        else if (f.num == 4 && f.wire == 2) {
+            if ((err = info_ts(f.sub, o, &ts))) return err;
+        } else if (f.num == 8) lat = zigzag(f.value);
+        else if (f.num == 9) lon = zigzag(f.value);
+    }
+    if ((err = tags(&keys, &vals, o->nodes, &o->b[NTAG_OBJ], &o->b[NTAG_K], &o->b[NTAG_V])))
+        return err;
+    PUSH(o->b[NODE_ID], int64_t, id);
+    PUSH(o->b[NODE_X], int32_t, fixed(o->lon_offset, o->granularity, lon));
+    PUSH(o->b[NODE_Y], int32_t, fixed(o->lat_offset, o->granularity, lat));
+    PUSH(o->b[NODE_TS], int64_t, ts);
+    o->nodes++;
+    return NULL;
+}
+
+static const char *way(rd_t r, out_t *o) {
+    field_t f, keys = {0}, vals = {0}, refs = {0};
+    int64_t id = 0, ts = 0;
+    int has_refs = 0;
+    const char *err;
+    while (r.p < r.end) {
+        if (next_field(&r, &f)) return "damaged Way";
+        if (f.num == 1) id = (int64_t)f.value;
+        else if (f.num == 2) keys = f;
+        else if (f.num == 3) vals = f;
+        else if (f.num == 4 && f.wire == 2) {
+            if ((err = info_ts(f.sub, o, &ts))) return err;
+        } else if (f.num == 8) refs = f, has_refs = 1;
+    }
+    if ((err = tags(&keys, &vals, o->ways, &o->b[WTAG_OBJ], &o->b[WTAG_K], &o->b[WTAG_V])))
+        return err;
+    int32_t n = 0;
+    if (has_refs) {
+        packed_t p;
+        packed_init(&p, &refs);
+        uint64_t v;
+        int64_t ref = 0;
+        int a;
+        while ((a = packed_next(&p, &v)) == 1) {
+            ref += zigzag(v);
+            PUSH(o->b[WAY_REFS], int64_t, ref);
+            n++;
+        }
+        if (a < 0) return "damaged Way refs";
+    }
+    PUSH(o->b[WAY_ID], int64_t, id);
+    PUSH(o->b[WAY_TS], int64_t, ts);
+    PUSH(o->b[WAY_N], int32_t, n);
+    o->ways++;
+    return NULL;
+}
+
+static const char *relation(rd_t r, out_t *o) {
+    field_t f, keys = {0}, vals = {0}, roles = {0}, ids = {0}, types = {0};
+    int64_t id = 0, ts = 0;
+    int has_ids = 0;
+    const char *err;
+    while (r.p < r.end) {
+        if (next_field(&r, &f)) return "damaged Relation";
+        if (f.num == 1) id = (int64_t)f.value;
+        else if (f.num == 2) keys = f;
+        else if (f.num == 3) vals = f;
+        else if (f.num == 4 && f.wire == 2) {
+            if ((err = info_ts(f.sub, o, &ts))) return err;
+        } else if (f.num == 8) roles = f;
+        else if (f.num == 9) ids = f, has_ids = 1;
+        else if (f.num == 10) types = f;
+    }
+    if ((err = tags(&keys, &vals, o->rels, &o->b[RTAG_OBJ], &o->b[RTAG_K], &o->b[RTAG_V])))
+        return err;
+    int32_t n = 0;
+    if (has_ids) {
+        packed_t pi, pr, pt;
+        packed_init(&pi, &ids);
+        packed_init(&pr, &roles); /* absent ones give no values */
+        packed_init(&pt, &types);
+        uint64_t v;
+        int64_t mem = 0;
+        int a;
+        while ((a = packed_next(&pi, &v)) == 1) {
+            mem += zigzag(v);
+            uint64_t role = 0, type = 0;
+            if (packed_next(&pr, &role) < 0) return "damaged Relation roles";
+            if (packed_next(&pt, &type) < 0) return "damaged Relation types";
+            if (type > 2) return "Relation member of unknown type";
+            PUSH(o->b[MEM_ID], int64_t, mem);
+            PUSH(o->b[MEM_TYPE], int8_t, type);
+            PUSH(o->b[MEM_ROLE], int32_t, role);
+            n++;
+        }
+        if (a < 0) return "damaged Relation members";
+    }
+    PUSH(o->b[REL_ID], int64_t, id);
+    PUSH(o->b[REL_TS], int64_t, ts);
+    PUSH(o->b[REL_N], int32_t, n);
+    o->rels++;
+    return NULL;
+}
+
+static const char *group(rd_t r, out_t *o) {
+    field_t f;
+    const char *err = NULL;
+    while (r.p < r.end) {
+        if (next_field(&r, &f)) return "damaged PrimitiveGroup";
+        if (f.wire != 2) continue;
+        if (f.num == 1) err = node(f.sub, o);
+        else if (f.num == 2) err = dense(f.sub, o);
+        else if (f.num == 3) err = way(f.sub, o);
+        else if (f.num == 4) err = relation(f.sub, o);
+        if (err) return err;
+    }
+    return NULL;
+}
+
+static const char *block(const uint8_t *data, size_t size, out_t *o) {
+    rd_t r = {data, data + size};
+    field_t f;
+    /* the block's settings may follow its groups: read them first */
+    o->granularity = 100;
+    o->lat_offset = o->lon_offset = 0;
+    o->date_granularity = 1000;
+    while (r.p < r.end) {
+        if (next_field(&r, &f)) return "damaged PrimitiveBlock";
+        if (f.num == 17 && f.wire == 0) o->granularity = (int64_t)f.value;
+        else if (f.num == 18 && f.wire == 0) o->date_granularity = (int64_t)f.value;
+        else if (f.num == 19 && f.wire == 0) o->lat_offset = (int64_t)f.value;
+        else if (f.num == 20 && f.wire == 0) o->lon_offset = (int64_t)f.value;
+        else if (f.num == 1 && f.wire == 2) {
+            rd_t s = f.sub;
+            field_t g;
+            while (s.p < s.end) {
+                if (next_field(&s, &g)) return "damaged StringTable";
+                if (g.num != 1 || g.wire != 2) continue;
+                PUSH(o->b[STRINGS_OFF], int64_t, g.sub.p - data);
+                PUSH(o->b[STRINGS_OFF], int64_t, g.sub.end - g.sub.p);
+            }
+        }
+    }
+    r.p = data;
+    while (r.p < r.end) {
+        if (next_field(&r, &f)) return "damaged PrimitiveBlock";
+        if (f.num == 2 && f.wire == 2) {
+            const char *err = group(f.sub, o);
+            if (err) return err;
+        }
+    }
+    return NULL;
+}
+
+static PyObject *decode(PyObject *self, PyObject *arg) {
+    (void)self;
+    Py_buffer view;
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0) return NULL;
+    out_t o;
+    memset(&o, 0, sizeof o);
+    const char *err;
+    Py_BEGIN_ALLOW_THREADS
+    err = block((const uint8_t *)view.buf, (size_t)view.len, &o);
+    Py_END_ALLOW_THREADS
+    PyObject *result = NULL;
+    if (err) {
+        PyErr_Format(PyExc_ValueError, "%s", err);
+        goto done;
+    }
+    result = PyDict_New();
+    if (!result) goto done;
+    size_t nstr = o.b[STRINGS_OFF].n / (2 * sizeof(int64_t));
+    PyObject *strings = PyList_New((Py_ssize_t)nstr);
+    if (!strings || PyDict_SetItemString(result, NAMES[0], strings) < 0) {
+        Py_XDECREF(strings);
+        Py_CLEAR(result);
+        goto done;
+    }
+    Py_DECREF(strings);
+    const int64_t *so = (const int64_t *)o.b[STRINGS_OFF].p;
+    for (size_t i = 0; i < nstr; i++) {
+        PyObject *s = PyBytes_FromStringAndSize((const char *)view.buf + so[2 * i],
+                                                (Py_ssize_t)so[2 * i + 1]);
+        if (!s) {
+            Py_CLEAR(result);
+            goto done;
+        }
+        PyList_SET_ITEM(strings, (Py_ssize_t)i, s);
+    }
+    for (int i = 1; i < NBUF; i++) {
+        PyObject *b = PyBytes_FromStringAndSize(o.b[i].p ? o.b[i].p : "", (Py_ssize_t)o.b[i].n);
+        if (!b || PyDict_SetItemString(result, NAMES[i], b) < 0) {
+            Py_XDECREF(b);
+            Py_CLEAR(result);
+            goto done;
+        }
+        Py_DECREF(b);
+    }
+done:
+    for (int i = 0; i < NBUF; i++) free(o.b[i].p);
+    PyBuffer_Release(&view);
+    return result;
+}
+
+static PyMethodDef METHODS[] = {
+    {"decode", decode, METH_O,
+     "decode(block) -> dict: one uncompressed OSM PBF PrimitiveBlock as flat arrays"},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef MODULE = {
+    PyModuleDef_HEAD_INIT, "cityos._pbf", "OSM PBF PrimitiveBlock decoder (flat arrays).", -1,
+    METHODS, NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC PyInit__pbf(void) { return PyModule_Create(&MODULE); }

@@ -1,0 +1,691 @@
+"""The flat OSM reader: a whole ``.osm.pbf`` decoded into arrays (:mod:`cityos.sources.pbf`),
+the layers of :class:`~cityos.sources.osm.OsmExtract` built from them with NumPy.
+
+It gives what pyosmium's passes give (``tests/sources/test_osm_flat.py`` compares the two on
+Helsinki, Kouvola, the Chinese extracts and the synthetic cities) by following libosmium's
+rules:
+
+* a way node without a location (outside the extract) splits a walk way, and keeps a closed
+  way from becoming an area;
+* a closed way is an area when it has more than three nodes, its ends have the same location,
+  every node has a location and it is not tagged ``area=no``;
+* a ``type=multipolygon`` or ``boundary`` relation is an area when all its member ways are in
+  the file; the area has the relation's tags less ``type``, and its timestamp;
+* rings as :mod:`cityos.sources.osm_rings` says; areas in libosmium's order (a relation's when
+  its last member way is read, before that way's own).
+
+What libosmium must judge is left to it (:attr:`FlatRead.hard`, read by an ``IdFilter`` pass
+that lets only those areas reach Python): rings with a location twice in a row or that are not
+simple, and relations whose member ways are not each a closed ring (boundaries, to be
+stitched), whose roles are not ``outer``/``inner``, or whose rings touch or do not nest as their
+roles say.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import shapely
+
+from cityos.classify import FacilityRules, OsmTables
+from cityos.sources.osm_buildings import (
+    _BUILDING_COLUMNS,
+    _address,
+    _building_tags,
+    _BuildingRows,
+    _only_for,
+    _wkb_bytes,
+    vacancy_of_pairs,
+)
+from cityos.sources.osm_rings import rings as closed_rings
+from cityos.sources.osm_rings import simple as simple_rings
+from cityos.sources.pbf import PbfData
+
+__all__ = ["AREA_KEYS", "FlatRead", "Rows", "read_flat"]
+
+#: keys that bring an area to the main pass besides the facility keys (osm.read_osm's filter)
+AREA_KEYS = ("landuse", "leisure", "boundary", "place", "highway")
+
+_LON_MAX, _LAT_MAX = 1_800_000_000, 900_000_000
+
+
+def _ranges(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """The positions ``lo[i]:hi[i]`` of every ``i``, concatenated."""
+    n = hi - lo
+    total = int(n.sum())
+    if not total:
+        return np.zeros(0, dtype=np.int64)
+    return np.repeat(lo - np.cumsum(n) + n, n) + np.arange(total)
+
+
+def _offsets(counts: np.ndarray) -> np.ndarray:
+    out = np.zeros(len(counts) + 1, dtype=np.int64)
+    np.cumsum(counts, out=out[1:])
+    return out
+
+
+class _Tags:
+    """The tags of one object type as a table: per object, keys and values as string ids."""
+
+    def __init__(self, n: int, tags: tuple[np.ndarray, np.ndarray, np.ndarray], d: PbfData,
+                 strings: np.ndarray, drop: str | None = None) -> None:  # fmt: skip
+        obj, k, v = tags
+        if drop is not None and (s := d.string_id(drop)) >= 0:
+            keep = k != s
+            obj, k, v = obj[keep], k[keep], v[keep]
+        self.n, self.obj, self.k, self.v, self.d, self.strings = n, obj, k, v, d, strings
+        self.off = _offsets(np.bincount(obj, minlength=n)[:n])
+
+    def count(self) -> np.ndarray:
+        return np.diff(self.off)
+
+    def value(self, key: str) -> np.ndarray:
+        """The string id of each object's ``key`` value, -1 without it."""
+        out = np.full(self.n, -1, dtype=np.int64)
+        s = self.d.string_id(key)
+        if s >= 0:
+            m = self.k == s
+            out[self.obj[m]] = self.v[m]
+        return out
+
+    def any_of(self, keys: Sequence[str]) -> np.ndarray:
+        out = np.zeros(self.n, dtype=bool)
+        ids = [s for s in map(self.d.string_id, keys) if s >= 0]
+        if ids:
+            out[self.obj[np.isin(self.k, ids)]] = True
+        return out
+
+    def dicts(self, objs: np.ndarray) -> list[dict[str, str]]:
+        """The tags of ``objs`` (object positions) as dicts, in that order."""
+        lo, hi = self.off[objs], self.off[objs + 1]
+        at = _ranges(lo, hi)
+        ks = self.strings[self.k[at]].tolist()
+        vs = self.strings[self.v[at]].tolist()
+        out, a = [], 0
+        for b in np.cumsum(hi - lo).tolist():
+            out.append(dict(zip(ks[a:b], vs[a:b], strict=True)))
+            a = b
+        return out
+
+
+@dataclass
+class Rows:
+    """Rows of one layer, each with its place in libosmium's order ``(pos, rank, id)``: a node
+    ``(-1, 0, id)``, a way ``(id, 1, id)``, a relation ``(its last member way, 0, id)``."""
+
+    cols: dict[str, list[Any]]
+    keys: list[tuple[int, int, int]] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, *names: str) -> Rows:
+        return cls({k: [] for k in names})
+
+    def add(self, key: tuple[int, int, int], **values: Any) -> None:
+        for k, v in values.items():
+            self.cols[k].append(v)
+        self.keys.append(key)
+
+    def extend(self, other: Rows) -> None:
+        for k, v in other.cols.items():
+            self.cols[k].extend(v)
+        self.keys.extend(other.keys)
+
+    def order(self) -> np.ndarray:
+        if not self.keys:
+            return np.zeros(0, dtype=np.int64)
+        k = np.asarray(self.keys, dtype=np.int64)
+        return np.lexsort((k[:, 2], k[:, 1], k[:, 0]))
+
+
+@dataclass
+class FlatRead:
+    """What :func:`read_flat` made, and what it leaves to libosmium.
+
+    ``buildings`` holds the columns of ``osm_buildings._BUILDING_COLUMNS`` but ``wkb`` as
+    object arrays, with ``ring`` (the row's ring in ``xy``/``ring_off``, -1 for a relation's
+    row, whose polygon is in ``geom``) and ``key`` (rows of :meth:`Rows.order`'s keys).
+    """
+
+    walk: dict[str, np.ndarray]
+    buildings: dict[str, np.ndarray]
+    xy: np.ndarray
+    ring_off: np.ndarray
+    facilities: Rows
+    green: Rows
+    residential: Rows
+    admin: Rows
+    hard_buildings: Rows
+    newest: int | None
+    stats: dict[str, int]
+
+
+class _Facilities:
+    """The facility test of the main pass (osm._Collector._facility), on tag dicts."""
+
+    def __init__(self, rules: FacilityRules, rows: Rows) -> None:
+        self.rules = rules
+        self.rule_keys = tuple(rules.by_key)
+        self.rows = rows
+
+    def present(self, tags: dict[str, str]) -> list[str]:
+        return [k for k in self.rule_keys if k in tags]
+
+    def add(self, tags: dict[str, str], fid: str, geom: Callable[[], Any], poly: bool,
+            present: list[str], key: tuple[int, int, int]) -> bool:  # fmt: skip
+        name = tags.get("name") or tags.get("name:zh")
+        if not present and not name:
+            return False
+        found = self.rules.classify(tags=tags, name=name, keys=present)
+        if not found:
+            return False
+        g = geom()
+        if g is None:
+            return False
+        for cat, rule in found:
+            self.rows.add(key, fid=fid, cat=cat, rule=rule, name=name, geom=g, poly=poly)
+        return True
+
+
+@dataclass
+class _Ways:
+    """Way nodes located: positions into the node arrays, and per way the tests of areas."""
+
+    off: np.ndarray
+    located: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+    closed_id: np.ndarray
+    area_ok: np.ndarray
+
+
+def _locate(d: PbfData) -> _Ways:
+    nx, ny = d.node_x, d.node_y
+    ok = (np.abs(nx) <= _LON_MAX) & (np.abs(ny) <= _LAT_MAX)
+    refs, off = d.way_refs, d.way_off
+    n = np.diff(off)
+    if len(d.node_id) and len(refs):
+        at = np.searchsorted(d.node_id, refs)
+        np.minimum(at, len(d.node_id) - 1, out=at)
+        located = (d.node_id[at] == refs) & ok[at]
+        x, y = nx[at], ny[at]
+    else:
+        located = np.zeros(len(refs), dtype=bool)
+        x = y = np.zeros(len(refs), dtype=np.int32)
+    if not len(refs):
+        none = np.zeros(len(n), dtype=bool)
+        return _Ways(off, located, x, y, none, none)
+    nonempty = n > 0
+    first = np.minimum(off[:-1], len(refs) - 1)
+    last = np.maximum(off[1:] - 1, 0)
+    closed_id = nonempty & (refs[first] == refs[last])
+    closed_loc = nonempty & (x[first] == x[last]) & (y[first] == y[last])
+    all_located = np.add.reduceat(located.astype(np.int64), first) == n
+    all_located &= nonempty  # reduceat of an empty way reads its neighbour's first node
+    return _Ways(off, located, x, y, closed_id, (n > 3) & closed_loc & all_located)
+
+
+def _walk(walk: np.ndarray, d: PbfData, wt: _Tags, w: _Ways) -> tuple[dict[str, np.ndarray], int]:
+    """The walk ways cut into pieces at nodes without a location (pieces of 2+ nodes kept):
+    the arrays of ``osm._split_walk``, and how many way nodes had no location."""
+    lo, hi = w.off[walk], w.off[walk + 1]
+    at = _ranges(lo, hi)
+    way_of = np.repeat(np.arange(len(walk)), hi - lo)
+    ok = w.located[at]
+    p = np.flatnonzero(ok)
+    new = np.ones(len(p), dtype=bool)
+    new[1:] = (p[1:] != p[:-1] + 1) | (way_of[p[1:]] != way_of[p[:-1]])
+    run = np.cumsum(new) - 1
+    keep_run = np.bincount(run, minlength=int(run[-1]) + 1 if len(run) else 0) >= 2
+    keep = keep_run[run] if len(run) else np.zeros(0, dtype=bool)
+    pk = at[p[keep]]
+    starts = np.flatnonzero(new[keep])
+    piece_way = walk[way_of[p[keep][starts]]] if len(starts) else np.zeros(0, dtype=np.int64)
+    strings = wt.strings
+    return {
+        "refs": d.way_refs[pk],
+        "lon": w.x[pk] / 1e7,
+        "lat": w.y[pk] / 1e7,
+        "starts": starts.astype(np.int64),
+        "way": d.way_id[piece_way],
+        "highway": strings[wt.value("highway")[piece_way]],
+        "name": _or_none(strings, wt.value("name")[piece_way]),
+    }, int((~ok).sum())
+
+
+def _or_none(strings: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    out: np.ndarray = strings[ids].astype(object)
+    out[ids < 0] = None
+    return out
+
+
+def read_flat(path: Path, d: PbfData, rules: FacilityRules, tables: OsmTables) -> FlatRead:
+    """Every layer of the extract ``d`` that NumPy can make as libosmium would (module notes)."""
+    strings = np.asarray([*d.strings, ""], dtype=object)  # string id -1 reads as ""
+    w = _locate(d)
+    ntags = _Tags(len(d.node_id), d.ntag, d, strings)
+    wtags = _Tags(len(d.way_id), d.wtag, d, strings)
+    rtags = _Tags(len(d.rel_id), d.rtag, d, strings, drop="type")
+    fac_keys = sorted(rules.trigger_keys | {"name", "name:zh"})
+    area_keys = sorted(set(fac_keys) | set(AREA_KEYS))
+    fac = _Facilities(rules, Rows.of("fid", "cat", "rule", "name", "geom", "poly"))
+    stamps: list[int] = []
+
+    # nodes: facilities
+    nodes = np.flatnonzero(ntags.any_of(fac_keys))
+    nodes = nodes[(np.abs(d.node_x[nodes]) <= _LON_MAX) & (np.abs(d.node_y[nodes]) <= _LAT_MAX)]
+    for i, tags in zip(nodes.tolist(), ntags.dicts(nodes), strict=True):
+        nid = int(d.node_id[i])
+        point = (d.node_x[i] / 1e7, d.node_y[i] / 1e7)
+        if fac.add(tags, f"osm:n{nid}", _Lazy(value=point), False, fac.present(tags), (-1, 0, nid)):
+            stamps.append(int(d.node_ts[i]))
+
+    # ways: the walk network, and facilities mapped as open lines (their middle node)
+    walk: list[int] = []
+    ways = np.flatnonzero(wtags.any_of(["highway", *fac_keys]))
+    for i, tags in zip(ways.tolist(), wtags.dicts(ways), strict=True):
+        walkable = tables.is_walkable(tags)
+        if walkable:
+            stamps.append(int(d.way_ts[i]))
+            walk.append(i)
+        if w.closed_id[i]:
+            continue
+        present = fac.present(tags)
+        if not present and (walkable or "name" not in tags):
+            continue
+        wid = int(d.way_id[i])
+
+        def middle(i: int = i) -> tuple[float, float] | None:
+            ok = np.flatnonzero(w.located[w.off[i] : w.off[i + 1]])
+            if not len(ok):
+                return None
+            j = w.off[i] + ok[len(ok) // 2]
+            return (w.x[j] / 1e7, w.y[j] / 1e7)
+
+        fac.add(tags, f"osm:w{wid}", middle, False, present, (wid, 1, wid))
+    walk_arrays, missing = _walk(np.asarray(walk, dtype=np.int64), d, wtags, w)
+
+    areas = _areas(d, w, wtags, rtags, area_keys)
+    buildings = _buildings(d, wtags, rtags, tables, areas)
+    items = areas.general(wtags, rtags)
+    hard_buildings = Rows.of(*_BUILDING_COLUMNS)
+    errors = 0
+    if areas.hard:
+        more, hard_buildings, errors = _libosmium(
+            path, areas.hard, tables, area_keys, areas.rel_last
+        )
+        items += more
+    green, res, adm = (
+        Rows.of("id", "kind", "name", "geom"),
+        Rows.of("id", "geom"),
+        Rows.of("id", "name", "admin_level", "geom"),
+    )
+    for kind, ts, key, tags, geom in items:
+        fid = f"{'osm:w' if kind == 'w' else 'osm:r'}{key[2]}"
+        building = tags.get("building")
+        if building is not None:
+            _, _, name, plain = _building_tags(tags)
+            if plain:  # only its name can make it a facility
+                if name is not None and fac.add(tags, fid, geom, True, [], key):
+                    stamps.append(ts)
+                continue
+        used = False
+        present = fac.present(tags)
+        if present or "name" in tags or "name:zh" in tags:
+            used = fac.add(tags, fid, geom, True, present, key) or used
+        green_kind = tables.green_kind(tags)
+        if green_kind is not None and (g := geom()) is not None:
+            green.add(key, id=fid, kind=green_kind, name=tags.get("name"), geom=g)
+            used = True
+        if tables.is_residential_land(tags) and (g := geom()) is not None:
+            res.add(key, id=fid, geom=g)
+            used = True
+        if tables.is_admin(tags) and (g := geom()) is not None:
+            level = tags.get("admin_level")
+            try:
+                value = float(level) if level else np.nan
+            except ValueError:
+                value = np.nan
+            adm.add(key, id=fid, name=tags.get("name"), admin_level=value, geom=g)
+            used = True
+        if used:
+            stamps.append(ts)
+    errors += sum(1 for _, _, _, _, geom in items if getattr(geom, "failed", False))
+    return FlatRead(
+        walk=walk_arrays,
+        buildings=buildings,
+        hard_buildings=hard_buildings,
+        xy=areas.xy,
+        ring_off=areas.ring_off,
+        facilities=fac.rows,
+        green=green,
+        residential=res,
+        admin=adm,
+        newest=max(stamps) if stamps else None,
+        stats={
+            "area_errors": errors,
+            "missing_locations": missing,
+            "walk_ways": len(np.unique(walk_arrays["way"])),
+        },
+    )
+
+
+class _Wkb:
+    """A libosmium area's geometry, made once when asked for (None when libosmium could not:
+    then ``failed``, counted as an area error, as the main pass counts it)."""
+
+    def __init__(self, wkb: bytes | None) -> None:
+        self.wkb, self.geom, self.failed = wkb, None, False
+
+    def __call__(self) -> Any:
+        if self.wkb is None:
+            self.failed = True
+            return None
+        if self.geom is None:
+            self.geom = shapely.from_wkb(self.wkb)
+        return self.geom
+
+
+def _libosmium(
+    path: Path, ids: list[int], tables: OsmTables, area_keys: list[str], rel_last: dict[int, int]
+) -> tuple[list[_Item], Rows, int]:
+    """The areas ``ids`` (pyosmium area ids) as libosmium makes them: the items the main pass
+    sees (an area key besides ``building``), the building rows, and building area errors."""
+    import osmium
+    from osmium.filter import EntityFilter, IdFilter
+
+    buildings = _BuildingRows(tables)
+    rows = Rows.of(*_BUILDING_COLUMNS)
+    factory = osmium.geom.WKBFactory()
+    keys = set(area_keys)
+    items: list[_Item] = []
+    fp = (
+        osmium.FileProcessor(str(path))
+        .with_locations()
+        .with_areas()
+        .with_filter(EntityFilter(osmium.osm.AREA))
+        .with_filter(_only_for(IdFilter(ids), osmium.osm.AREA))
+    )
+    got = buildings.rows
+    area: Any
+    for area in fp:
+        oid = int(area.orig_id())
+        key = (oid, 1, oid) if area.from_way() else (rel_last[oid], 0, oid)
+        tags = {t.k: t.v for t in area.tags}
+        if "building" in tags:
+            before = len(got["id"])
+            buildings.add(area, area.tags, tags["building"])
+            if len(got["id"]) > before:
+                rows.add(key, **{c: got[c][-1] for c in _BUILDING_COLUMNS})
+        if keys.isdisjoint(tags):
+            continue
+        try:
+            wkb: bytes | None = _wkb_bytes(factory.create_multipolygon(area))
+        except RuntimeError:
+            wkb = None
+        kind = "w" if area.from_way() else "r"
+        items.append((kind, int(area.timestamp.timestamp()), key, tags, _Wkb(wkb)))
+    return items, rows, buildings.area_errors
+
+
+#: an area the main pass sees: ("w" or "r", timestamp, order key, tags, its geometry on demand)
+_Item = tuple[str, int, tuple[int, int, int], dict[str, str], Callable[[], Any]]
+
+
+@dataclass
+class _Areas:
+    """The areas NumPy makes: way areas (rings in ``xy``), relation areas (``rel_geom``)."""
+
+    way: np.ndarray  # way positions, ascending
+    way_ring: np.ndarray  # their rings
+    rel: np.ndarray  # relation positions, ascending
+    rel_geom: np.ndarray  # their (multi)polygons
+    rel_last: dict[int, int]
+    xy: np.ndarray
+    ring_off: np.ndarray
+    hard: list[int]
+    keyed_way: np.ndarray  # per way: has an area key (the main pass's area filter)
+    keyed_rel: np.ndarray
+    d: PbfData
+
+    def polygon(self, ring: int) -> Any:
+        return shapely.polygons(self.xy[self.ring_off[ring] : self.ring_off[ring + 1]])
+
+    def general(self, wt: _Tags, rt: _Tags) -> list[_Item]:
+        """The areas the main pass sees (an area key besides ``building``)."""
+        out: list[_Item] = []
+        sel = np.flatnonzero(self.keyed_way[self.way])
+        objs = self.way[sel]
+        for j, i, tags in zip(sel.tolist(), objs.tolist(), wt.dicts(objs), strict=True):
+            wid = int(self.d.way_id[i])
+            ring = int(self.way_ring[j])
+            ts = int(self.d.way_ts[i])
+            out.append(("w", ts, (wid, 1, wid), tags, _Lazy(partial(self.polygon, ring))))
+        sel = np.flatnonzero(self.keyed_rel[self.rel])
+        objs = self.rel[sel]
+        for j, i, tags in zip(sel.tolist(), objs.tolist(), rt.dicts(objs), strict=True):
+            rid = int(self.d.rel_id[i])
+            g = self.rel_geom[j]
+            out.append(
+                ("r", int(self.d.rel_ts[i]), (self.rel_last[rid], 0, rid), tags, _Lazy(value=g))
+            )
+        return out
+
+
+class _Lazy:
+    """A value made once, when first asked for (or given)."""
+
+    def __init__(self, make: Callable[[], Any] | None = None, value: Any = None) -> None:
+        self.make, self.value = make, value
+
+    def __call__(self) -> Any:
+        if self.value is None and self.make is not None:
+            self.value = self.make()
+        return self.value
+
+
+def _areas(d: PbfData, w: _Ways, wt: _Tags, rt: _Tags, area_keys: list[str]) -> _Areas:
+    """Which closed ways and relations are areas, their rings, and those left to libosmium."""
+    n_ways = len(d.way_id)
+    no = d.string_id("no")
+    area_no = wt.value("area") == no if no >= 0 else np.zeros(n_ways, dtype=bool)
+    keyed_way = wt.any_of(area_keys)
+    way_area = w.area_ok & ~area_no & ((wt.value("building") >= 0) | keyed_way)
+
+    # relations: multipolygons and boundaries with an area key or building
+    raw = _Tags(len(d.rel_id), d.rtag, d, rt.strings)
+    kind = raw.value("type")
+    mp = np.isin(kind, [d.string_id("multipolygon"), d.string_id("boundary")]) & (kind >= 0)
+    keyed_rel = rt.any_of(area_keys)
+    cand = mp & (keyed_rel | (rt.value("building") >= 0))
+    rel_of = np.repeat(np.arange(len(d.rel_id)), np.diff(d.rel_off))
+    is_way = (d.mem_type == 1) & cand[rel_of]
+    member = np.full(len(d.mem_id), -1, dtype=np.int64)
+    if n_ways and is_way.any():
+        at = np.minimum(np.searchsorted(d.way_id, d.mem_id[is_way]), n_ways - 1)
+        member[is_way] = np.where(d.way_id[at] == d.mem_id[is_way], at, -1)
+    # complete: every member way is in the file (else libosmium makes no area)
+    missing = np.bincount(rel_of[is_way & (member < 0)], minlength=len(d.rel_id)) > 0
+    n_way_members = np.bincount(rel_of[is_way], minlength=len(d.rel_id))
+    cand &= ~missing
+    is_way &= cand[rel_of]
+
+    # the rings: way areas and the member ways of candidate relations
+    ring_ways = np.union1d(np.flatnonzero(way_area), member[is_way & (member >= 0)])
+    ring_ways = ring_ways[w.area_ok[ring_ways]]
+    lo, hi = w.off[ring_ways], w.off[ring_ways + 1]
+    at = _ranges(lo, hi)
+    xy, ring_off, repeat = closed_rings(w.x[at] / 1e7, w.y[at] / 1e7, _offsets(hi - lo))
+    hard_ring = repeat | ~simple_rings(xy, ring_off)
+    ring_of = np.full(n_ways, -1, dtype=np.int64)
+    ring_of[ring_ways] = np.arange(len(ring_ways))
+    easy_ring = np.zeros(n_ways, dtype=bool)
+    easy_ring[ring_ways] = ~hard_ring
+
+    easy_way = way_area & easy_ring
+    hard = [2 * int(i) for i in d.way_id[way_area & ~easy_ring]]
+
+    # relations NumPy can assemble: every member way a ring of its own, roles outer or inner
+    role = d.mem_role
+    outer, inner = d.string_id("outer"), d.string_id("inner")
+    m_ring = np.where(member >= 0, ring_of[np.maximum(member, 0)], -1)
+    ok_member = ~is_way | ((m_ring >= 0) & easy_ring[np.maximum(member, 0)]
+                           & ((role == outer) | (role == inner)))  # fmt: skip
+    bad = np.bincount(rel_of[~ok_member], minlength=len(d.rel_id)) > 0
+    n_outer = np.bincount(rel_of[is_way & (role == outer)], minlength=len(d.rel_id))
+    easy_rel = cand & ~bad & (n_outer >= 1) & (n_way_members >= 1)
+    rel_last: dict[int, int] = {}
+    if cand.any():
+        last = np.full(len(d.rel_id), -1, dtype=np.int64)
+        np.maximum.at(last, rel_of[is_way], d.mem_id[is_way])
+        rel_last = dict(zip(d.rel_id[cand].tolist(), last[cand].tolist(), strict=True))
+    rels = np.flatnonzero(easy_rel)
+    geoms = _assemble(rels, rel_of, is_way, role == inner, m_ring, xy, ring_off)
+    valid = geoms != None  # noqa: E711 (elementwise)
+    if len(rels):
+        holed = valid & (shapely.get_num_interior_rings(geoms) > 0)
+        holed |= shapely.get_type_id(geoms) == 6
+        valid[holed] = shapely.is_valid(geoms[holed]) & shapely.is_simple(
+            shapely.boundary(geoms[holed])
+        )
+        # a repeated member way makes a ring twice: libosmium's to judge
+        dup = _repeated_members(rels, rel_of, is_way, member)
+        valid &= ~dup
+    hard += [2 * int(r) + 1 for r in d.rel_id[cand & ~easy_rel]]
+    hard += [2 * int(r) + 1 for r in d.rel_id[rels[~valid]]]
+    return _Areas(
+        way=np.flatnonzero(easy_way),
+        way_ring=ring_of[easy_way],
+        rel=rels[valid],
+        rel_geom=geoms[valid],
+        rel_last=rel_last,
+        xy=xy,
+        ring_off=ring_off,
+        hard=sorted(hard),
+        keyed_way=keyed_way,
+        keyed_rel=keyed_rel,
+        d=d,
+    )
+
+
+def _repeated_members(
+    rels: np.ndarray, rel_of: np.ndarray, is_way: np.ndarray, member: np.ndarray
+) -> np.ndarray:
+    sel = is_way & np.isin(rel_of, rels)
+    pairs = np.column_stack([rel_of[sel], member[sel]])
+    if not len(pairs):
+        return np.zeros(len(rels), dtype=bool)
+    uniq, counts = np.unique(pairs, axis=0, return_counts=True)
+    dup_rels = np.unique(uniq[counts > 1, 0])
+    return np.isin(rels, dup_rels)
+
+
+def _assemble(
+    rels: np.ndarray,
+    rel_of: np.ndarray,
+    is_way: np.ndarray,
+    is_inner: np.ndarray,
+    m_ring: np.ndarray,
+    xy: np.ndarray,
+    ring_off: np.ndarray,
+) -> np.ndarray:
+    """The (multi)polygon of each relation in ``rels`` from its member rings: outer rings
+    counter-clockwise, inner ones clockwise, each from its smallest vertex, inner rings and
+    polygons ordered by that vertex; an inner ring goes to the outer ring that contains it."""
+    out = np.empty(len(rels), dtype=object)
+    if not len(rels):
+        return out
+    sel = np.flatnonzero(is_way & np.isin(rel_of, rels))
+    r_of = np.searchsorted(rels, rel_of[sel])
+    ring = m_ring[sel]
+    inner = is_inner[sel]
+    start = xy[ring_off[ring]]
+    # per relation: outer rings first, each group by first vertex
+    order = np.lexsort((start[:, 1], start[:, 0], inner, r_of))
+    r_of, ring, inner = r_of[order], ring[order], inner[order]
+    n_outer = np.bincount(r_of[~inner], minlength=len(rels))
+    # rings as coordinate arrays: inner ones reversed (clockwise from the same first vertex)
+    lengths = ring_off[ring + 1] - ring_off[ring]
+    at = _ranges(ring_off[ring], ring_off[ring + 1])
+    flip = np.repeat(inner, lengths)
+    local = at - np.repeat(ring_off[ring], lengths)
+    rev = np.repeat(ring_off[ring + 1] - 1, lengths) - local
+    coords = xy[np.where(flip, rev, at)]
+    linear = shapely.linearrings(coords, indices=np.repeat(np.arange(len(ring)), lengths))
+    one = n_outer[r_of] == 1
+    if one.any():
+        idx = np.flatnonzero(one)
+        shapely.polygons(linear[idx], indices=r_of[idx], out=out)
+    for r in np.flatnonzero(n_outer > 1).tolist():
+        mine = np.flatnonzero(r_of == r)
+        shells = [linear[j] for j in mine if not inner[j]]
+        holes: list[list[Any]] = [[] for _ in shells]
+        shell_polys = [shapely.polygons(s) for s in shells]
+        for j in mine:
+            if not inner[j]:
+                continue
+            home = [k for k, p in enumerate(shell_polys) if p.contains(linear[j])]
+            if len(home) != 1:  # an inner ring in no outer, or in several: libosmium's
+                out[r] = None
+                break
+            holes[home[0]].append(linear[j])
+        else:
+            out[r] = shapely.multipolygons(
+                [shapely.polygons(s, holes=h or None) for s, h in zip(shells, holes, strict=True)]
+            )
+    return out
+
+
+def _buildings(d: PbfData, wt: _Tags, rt: _Tags, tables: OsmTables, a: _Areas) -> dict[str, np.ndarray]:  # fmt: skip
+    """The building rows of the way and relation areas NumPy made (before libosmium's)."""
+    rules = tables.buildings
+    parts = []
+    for kind, objs, tags, ids in (
+        ("w", a.way, wt, d.way_id),
+        ("r", a.rel, rt, d.rel_id),
+    ):
+        value = tags.value("building")[objs]
+        has = value >= 0
+        objs, value = objs[has], value[has]
+        ring = np.flatnonzero(has) if kind == "w" else None
+        lv, h, name = (tags.value(k)[objs] for k in ("building:levels", "height", "name"))
+        plain = tags.count()[objs] == 1 + (lv >= 0) + (h >= 0) + (name >= 0)
+        uniq, inverse = np.unique(value, return_inverse=True)
+        by_value = np.array([rules.use_of_value(s) for s in tags.strings[uniq].tolist()] + [None],
+                            dtype=object)  # fmt: skip
+        use = by_value[inverse] if len(value) else np.zeros(0, dtype=object)
+        addr = np.full(len(objs), None, dtype=object)
+        vac = np.full(len(objs), None, dtype=object)
+        rich = np.flatnonzero(~plain)
+        for j, t in zip(rich.tolist(), tags.dicts(objs[rich]), strict=True):
+            use[j], addr[j], vac[j] = rules.use(t), _address(t), vacancy_of_pairs(t.items())
+        kept = np.flatnonzero(use != None)  # noqa: E711 (elementwise)
+        oid = ids[objs[kept]]
+        prefix = "osm:w" if kind == "w" else "osm:r"
+        if kind == "w":
+            key = np.column_stack([oid, np.ones_like(oid), oid])
+            ring_col = a.way_ring[ring[kept]]  # type: ignore[index]
+            geom = np.full(len(kept), None, dtype=object)
+        else:
+            key = np.column_stack([[a.rel_last[int(i)] for i in oid], np.zeros_like(oid), oid])
+            ring_col = np.full(len(kept), -1, dtype=np.int64)
+            geom = a.rel_geom[has][kept]
+        s = tags.strings
+        parts.append({
+            "id": np.array([f"{prefix}{i}" for i in oid.tolist()], dtype=object),
+            "building": s[value[kept]].astype(object),
+            "use": use[kept],
+            "lv": _or_none(s, lv[kept]),
+            "h": _or_none(s, h[kept]),
+            "name": _or_none(s, name[kept]),
+            "addr": addr[kept],
+            "vacancy": vac[kept],
+            "ring": ring_col,
+            "geom": geom,
+            "key": key.reshape(-1, 3).astype(np.int64),
+        })  # fmt: skip
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
