@@ -30,7 +30,8 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, MutableMapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,7 @@ import pandas as pd
 import pyproj
 
 from cityos.errors import BundleError
+from cityos.flatlayer import FlatLayer
 from cityos.outputs import atomic_folder
 
 __all__ = [
@@ -227,7 +229,7 @@ class Bundle:
 
     path: Path
     manifest: dict[str, Any]
-    layers: dict[str, gpd.GeoDataFrame]
+    layers: MutableMapping[str, gpd.GeoDataFrame]
     registers: dict[str, pd.DataFrame]
     #: layer name → (the layer projected, the projection): see :meth:`projected`
     _projected: dict[str, tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]] = field(
@@ -418,7 +420,7 @@ def _write_json(path: Path, data: Mapping[str, Any]) -> None:
 
 def write_bundle(
     out: str | os.PathLike[str],
-    layers: Mapping[str, gpd.GeoDataFrame],
+    layers: Mapping[str, gpd.GeoDataFrame | FlatLayer],
     manifest: Mapping[str, Any],
     *,
     registers: Mapping[str, pd.DataFrame] | None = None,
@@ -429,7 +431,8 @@ def write_bundle(
     Every layer of :data:`LAYER_SCHEMAS` must be given (empty layers are written empty) and is
     validated first. With ``force=False`` an existing ``out`` is an :class:`OutputExistsError`;
     with ``force=True`` it is replaced only after the new bundle is complete. Returns the
-    written bundle (the layers given, not re-read).
+    written bundle: the layers given, not re-read, but a :class:`FlatLayer`'s, read from its
+    file when first asked for.
     """
     target = Path(out)
     missing = set(LAYER_SCHEMAS) - set(layers)
@@ -440,14 +443,109 @@ def write_bundle(
         if not _REGISTER_NAME.fullmatch(name):
             raise BundleError(f"register name {name!r}: use letters, digits, '_' or '-'")
     for name in LAYER_SCHEMAS:
-        validate_layer(name, layers[name])
+        layer = layers[name]
+        if isinstance(layer, FlatLayer):
+            validate_flat_layer(name, layer)
+        else:
+            validate_layer(name, layer)
     full = {"schema_version": SCHEMA_VERSION, **manifest, "registers": sorted(registers)}
+
+    def write(name: str, tmp: Path) -> None:
+        layer = layers[name]
+        if isinstance(layer, FlatLayer):
+            layer.write(tmp / f"{name}.parquet")
+        else:
+            layer.to_parquet(tmp / f"{name}.parquet", index=False)
+
     with atomic_folder(target, force=force, kind="bundle") as tmp:
-        for name in LAYER_SCHEMAS:
-            layers[name].to_parquet(tmp / f"{name}.parquet", index=False)
+        # Arrow and GEOS let the threads run together: the buildings beside the rest
+        order = sorted(LAYER_SCHEMAS, key=lambda n: -len(layers[n]))
+        with ThreadPoolExecutor(2) as pool:
+            list(pool.map(lambda n: write(n, tmp), order))
         if registers:
             (tmp / "registers").mkdir()
             for name, table in registers.items():
                 table.to_parquet(tmp / "registers" / f"{name}.parquet", index=False)
         _write_json(tmp / "manifest.json", full)
-    return Bundle(target, full, dict(layers), registers)
+    frames = {n: v for n, v in layers.items() if not isinstance(v, FlatLayer)}
+    lazy = {n: target / f"{n}.parquet" for n, v in layers.items() if isinstance(v, FlatLayer)}
+    return Bundle(target, full, Layers(frames, lazy, list(layers)), registers)
+
+
+class Layers(MutableMapping[str, gpd.GeoDataFrame]):
+    """Layer name → GeoDataFrame, some read from their bundle files when first asked for (the
+    layers :func:`write_bundle` wrote from a :class:`FlatLayer`)."""
+
+    def __init__(
+        self,
+        frames: Mapping[str, gpd.GeoDataFrame],
+        lazy: Mapping[str, Path],
+        order: Sequence[str] = (),
+    ) -> None:
+        self._frames = dict(frames)
+        self._lazy = dict(lazy)
+        names = [*order, *frames, *lazy]
+        self._names = list(dict.fromkeys(n for n in names if n in frames or n in lazy))
+
+    def __getitem__(self, name: str) -> gpd.GeoDataFrame:
+        if name in self._lazy:
+            self._frames[name] = gpd.read_parquet(self._lazy.pop(name))
+        return self._frames[name]
+
+    def __setitem__(self, name: str, frame: gpd.GeoDataFrame) -> None:
+        self._lazy.pop(name, None)
+        if name not in self._frames:
+            self._names.append(name)
+        self._frames[name] = frame
+
+    def __delitem__(self, name: str) -> None:
+        self._lazy.pop(name, None)
+        self._frames.pop(name)
+        self._names.remove(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._names))
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+
+def validate_flat_layer(name: str, layer: FlatLayer) -> None:
+    """:func:`validate_layer` for a :class:`FlatLayer` (its Arrow columns, its polygons)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import shapely
+
+    schema = LAYER_SCHEMAS[name]
+    label = f"layer '{name}'"
+    for col, kind in schema.columns.items():
+        if col not in layer.columns:
+            raise BundleError(f"{label}: missing column '{col}'")
+        values = layer.columns[col]
+        base = kind.rstrip("?")
+        if not kind.endswith("?") and values.null_count:
+            raise BundleError(f"{label}: column '{col}' has missing values; it must be complete")
+        t = values.type
+        ok = {
+            "int": pa.types.is_integer(t),
+            "float": pa.types.is_floating(t) or pa.types.is_integer(t),
+            "str": pa.types.is_string(t) or pa.types.is_null(t),
+        }[base]
+        if not ok:
+            raise BundleError(f"{label}: column '{col}' must be {base}, found {t}")
+        allowed = schema.allowed.get(col)
+        if allowed is not None:
+            bad = set(pc.unique(values.drop_null()).to_pylist()) - set(allowed)
+            if bad:
+                raise BundleError(
+                    f"{label}: column '{col}' has values {sorted(map(str, bad))[:5]}; "
+                    f"allowed: {', '.join(allowed)}"
+                )
+    g = layer.geometry
+    if len(g.other) and (shapely.is_missing(g.other) | shapely.is_empty(g.other)).any():
+        raise BundleError(f"{label}: column 'geometry' has empty or missing geometries")
+    types = set(g.geom_types())
+    if not types <= schema.geometry:
+        raise BundleError(
+            f"{label}: column 'geometry' has {sorted(types)}, expected {sorted(schema.geometry)}"
+        )

@@ -25,6 +25,8 @@ from cityos.bundle import Bundle, empty_layer, write_bundle
 from cityos.classify import FacilityRules, OsmTables, load_osm_tables
 from cityos.errors import CityosWarning, InputError
 from cityos.extent import DataExtent, data_extent
+from cityos.flatlayer import FlatLayer
+from cityos.gcpause import paused_gc
 from cityos.measure import (
     DEFAULT_LEVELS,
     bbox,
@@ -32,6 +34,7 @@ from cityos.measure import (
     measure_buildings,
     measure_crs,
     measure_facilities,
+    measure_flat_buildings,
     utm_crs,
     walk_layers,
     with_area,
@@ -175,11 +178,14 @@ def import_city(
     warn = _Warnings()
     fac_rules = FacilityRules.load(Path(rules) if rules else None)
     tables = load_osm_tables(Path(osm_tables) if osm_tables else None)
-    read = _read(inputs, fac_rules, tables, reporter, warn)
-    layers, crs_out, box, extent = _measure(inputs, read, fac_rules, tables, reporter, warn)
-    manifest = _manifest(inputs, read, layers, crs_out, box, extent, fac_rules, tables, warn)
-    with reporter.stage("writing bundle"):
-        return write_bundle(inputs.target, layers, manifest, registers=read.registers, force=force)
+    with paused_gc():  # millions of objects, no cycles: see cityos.gcpause
+        read = _read(inputs, fac_rules, tables, reporter, warn)
+        layers, crs_out, box, extent = _measure(inputs, read, fac_rules, tables, reporter, warn)
+        manifest = _manifest(inputs, read, layers, crs_out, box, extent, fac_rules, tables, warn)
+        with reporter.stage("writing bundle"):
+            return write_bundle(
+                inputs.target, layers, manifest, registers=read.registers, force=force
+            )
 
 
 def _validate(
@@ -297,11 +303,17 @@ def _measure(
     """Join OSM and the city files, choose the measurement CRS and measure every layer."""
     ext = read.ext
     with reporter.stage("measuring and classifying", total=6) as advance:
-        raw_buildings = concat(read.buildings, "buildings") if read.buildings else None
-        if raw_buildings is None:
-            raw_buildings = (
-                ext.buildings.assign(source="osm") if ext is not None else empty_layer("buildings")
-            )
+        raw_buildings: gpd.GeoDataFrame | FlatLayer
+        # the OSM buildings of the flat reader stay flat (no geometries made) unless city
+        # files replace them
+        if read.buildings:
+            raw_buildings = concat(read.buildings, "buildings")
+        elif ext is not None and ext.flat_buildings is not None:
+            raw_buildings = ext.flat_buildings
+        elif ext is not None:
+            raw_buildings = ext.buildings.assign(source="osm")
+        else:
+            raw_buildings = empty_layer("buildings")
         osm_fac = ext.facilities.assign(source="osm") if ext is not None else None
         raw_fac = concat([f for f in [osm_fac, *read.facilities] if f is not None], "facilities")
         osm_units = (
@@ -311,7 +323,7 @@ def _measure(
         )
         raw_units = concat([f for f in [osm_units, *read.units] if f is not None], "units")
         _refuse_repeated_ids(raw_units, raw_buildings)
-        osm_frames = [ext.walk_edges, ext.buildings] if ext is not None else []
+        osm_frames = [ext.walk_edges, ext.building_layer] if ext is not None else []
         box = bbox([raw_buildings, raw_units, raw_fac, *osm_frames])
         if box is None:
             raise InputError(
@@ -325,8 +337,10 @@ def _measure(
         advance(1)
         walk_nodes, walk_edges = walk_layers(ext, crs_out)
         advance(1)
-        buildings_layer = measure_buildings(
-            raw_buildings, crs_out, tables, inputs.levels_default, warn
+        buildings_layer = (
+            measure_flat_buildings(raw_buildings, crs_out, tables, inputs.levels_default)
+            if isinstance(raw_buildings, FlatLayer)
+            else measure_buildings(raw_buildings, crs_out, tables, inputs.levels_default, warn)
         )
         advance(1)
         facilities_layer = measure_facilities(raw_fac, crs_out, rules)
@@ -346,17 +360,27 @@ def _measure(
     check_suspicious(layers, ext, read.facilities, read.units, warn)
     extent = data_extent(
         ext.header_bbox if ext is not None else None,
-        [ext.walk_edges, ext.buildings, ext.facilities, ext.green_spaces, ext.residential_land]
+        [
+            ext.walk_edges,
+            ext.building_layer,
+            ext.facilities,
+            ext.green_spaces,
+            ext.residential_land,
+        ]
         if ext is not None
         else [],
         buildings_layer,
     )
     if extent is not None and read.units:
-        warn_units_without_data(layers["units"], layers["buildings"], extent, warn)
+        b = layers["buildings"]
+        frame = b.to_geodataframe() if isinstance(b, FlatLayer) else b
+        warn_units_without_data(layers["units"], frame, extent, warn)
     return layers, crs_out, box, extent
 
 
-def _refuse_repeated_ids(units: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame) -> None:
+def _refuse_repeated_ids(units: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame | FlatLayer) -> None:
+    if isinstance(buildings, FlatLayer):  # one OSM extract: its ids are unique by themselves
+        buildings = gpd.GeoDataFrame({"building_id": pd.Series([], dtype=object)})
     for what, ids in (("unit", units["unit_id"]), ("building", buildings["building_id"])):
         dup = ids[ids.duplicated(keep=False)]
         if len(dup):

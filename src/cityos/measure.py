@@ -14,12 +14,15 @@ from collections.abc import Callable, Sequence
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyproj
 import shapely
 
 from cityos.bundle import LAYER_SCHEMAS, empty_layer
 from cityos.classify import FacilityRules, OsmTables, parse_height, parse_levels
 from cityos.errors import InputError
+from cityos.flatlayer import FlatLayer
 from cityos.sources.osm import OsmExtract
 
 __all__ = [
@@ -29,6 +32,7 @@ __all__ = [
     "measure_buildings",
     "measure_crs",
     "measure_facilities",
+    "measure_flat_buildings",
     "projected_area",
     "utm_crs",
     "walk_layers",
@@ -229,6 +233,62 @@ def measure_buildings(
         },
         geometry=raw.geometry.to_numpy(),
         crs=WGS84,
+    )
+
+
+def _parse_column(
+    values: pa.Array, parse: Callable[[str | None], float | None], *, upper: float
+) -> np.ndarray:
+    """:func:`_parse_numbers` of an Arrow text column, each distinct value parsed once."""
+    if pa.types.is_null(values.type):
+        return np.full(len(values), np.nan)
+    codes = values.dictionary_encode()
+    distinct = np.asarray(codes.dictionary.to_numpy(zero_copy_only=False), dtype=object)
+    parsed = _parse_numbers(distinct, parse, upper=upper)
+    at = pc.fill_null(codes.indices, -1).to_numpy()
+    out = np.full(len(values), np.nan)
+    out[at >= 0] = parsed[at[at >= 0]]
+    return out
+
+
+def measure_flat_buildings(
+    raw: FlatLayer, crs: str, tables: OsmTables, levels_default: float
+) -> FlatLayer:
+    """:func:`measure_buildings` for the OSM buildings of the flat reader, column by column:
+    the same layer (``tests/test_importer.py`` compares the two), without making geometries."""
+    footprint = raw.geometry.areas(crs)
+    levels = _parse_column(raw.columns["levels_tag"], parse_levels, upper=200.0)
+    height = _parse_column(raw.columns["height_tag"], parse_height, upper=1000.0)
+    source = np.zeros(len(raw), dtype=np.int8)  # 0 tag, 1 height, 2 default
+    from_height = np.isnan(levels) & ~np.isnan(height)
+    levels[from_height] = np.maximum(
+        1.0, np.round(height[from_height] / tables.buildings.storey_height_m)
+    )
+    source[from_height] = 1
+    default = np.isnan(levels)
+    levels[default] = levels_default
+    source[default] = 2
+
+    def labels(codes: np.ndarray, names: list[str]) -> pa.Array:
+        return pa.DictionaryArray.from_arrays(codes, pa.array(names)).cast(pa.string())
+
+    c = raw.columns
+    return FlatLayer(
+        {
+            "building_id": c["building_id"],
+            "building": c["building"],
+            "use": c["use"],
+            "levels": pa.array(levels),
+            "levels_source": labels(source, ["tag", "height", "default"]),
+            "height_m": pa.array(height),
+            "footprint_m2": pa.array(footprint),
+            "floor_area_m2": pa.array(footprint * levels),
+            "name": c["name"],
+            "address": c["address"],
+            "vacancy": c["vacancy"],
+            "source": labels(np.zeros(len(raw), dtype=np.int8), ["osm"]),
+        },
+        raw.geometry,
     )
 
 

@@ -49,7 +49,7 @@ FAR_KM = 50.0
 def warn_far_away(ext: OsmExtract | None, frames: Sequence[gpd.GeoDataFrame], warn: Warn) -> None:
     """Warn about a city file whose features lie far from the OSM extract (wrong CRS, another
     city), with the distance between the two boxes' centres in kilometres."""
-    osm = bbox([ext.walk_edges, ext.buildings]) if ext is not None else None
+    osm = bbox([ext.walk_edges, ext.building_layer]) if ext is not None else None
     if osm is None:
         return
     for frame in frames:

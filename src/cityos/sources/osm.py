@@ -30,11 +30,13 @@ import geopandas as gpd
 import numpy as np
 import osmium
 import pandas as pd
+import pyarrow as pa
 import shapely
 from osmium.filter import EmptyTagFilter, KeyFilter
 
 from cityos.classify import FacilityRules, OsmTables
 from cityos.errors import CityosWarning, InputError, InputFileNotFoundError
+from cityos.flatlayer import FlatLayer, FlatPolygons
 from cityos.sources import pbf
 from cityos.sources.osm_buildings import (
     _building_tags,
@@ -63,7 +65,6 @@ class OsmExtract:
 
     walk_nodes: pd.DataFrame
     walk_edges: gpd.GeoDataFrame
-    buildings: gpd.GeoDataFrame
     facilities: gpd.GeoDataFrame
     green_spaces: gpd.GeoDataFrame
     residential_land: gpd.GeoDataFrame
@@ -72,6 +73,22 @@ class OsmExtract:
     newest_timestamp: str | None
     header_bbox: tuple[float, float, float, float] | None
     stats: dict[str, int] = field(default_factory=dict)
+    #: the buildings as the flat reader keeps them (None: as a GeoDataFrame)
+    flat_buildings: FlatLayer | None = None
+    shapely_buildings: gpd.GeoDataFrame | None = None
+
+    @property
+    def buildings(self) -> gpd.GeoDataFrame:
+        """The buildings as a GeoDataFrame (made from the flat layer when first asked for)."""
+        if self.shapely_buildings is None:
+            assert self.flat_buildings is not None
+            self.shapely_buildings = self.flat_buildings.to_geodataframe()
+        return self.shapely_buildings
+
+    @property
+    def building_layer(self) -> gpd.GeoDataFrame | FlatLayer:
+        """The buildings as read: the flat layer when there is one (no geometries made)."""
+        return self.flat_buildings if self.flat_buildings is not None else self.buildings
 
 
 def check_osm_file(path: Path) -> None:
@@ -663,39 +680,38 @@ def _rows_layer(rows: Rows) -> _Layer:
     return cols, geoms
 
 
-def _flat_buildings(f: FlatRead) -> _Layer:
-    """The buildings NumPy made and libosmium's, in libosmium's order."""
+def _flat_buildings(f: FlatRead) -> FlatLayer:
+    """The buildings NumPy made and libosmium's, in libosmium's order, as a flat layer."""
     b, hard = f.buildings, f.hard_buildings
-    n_flat = len(b["id"])
     keys = np.concatenate([b["key"], np.asarray(hard.keys, dtype=np.int64).reshape(-1, 3)])
     order = np.lexsort((keys[:, 2], keys[:, 1], keys[:, 0]))
-    cols = {}
-    for k in ("id", "building", "use", "lv", "h", "name", "addr", "vacancy"):
-        both = np.concatenate([b[k], np.asarray(hard.cols[k], dtype=object)])
-        cols[k] = both[order]
-    geoms = np.empty(len(keys), dtype=object)
-    ring = b["ring"]
-    flat = np.flatnonzero(ring >= 0)
-    if len(flat):
-        r = ring[flat]
-        lo, hi = f.ring_off[r], f.ring_off[r + 1]
-        lengths = hi - lo
-        take = np.repeat(lo - (np.cumsum(lengths) - lengths), lengths) + np.arange(lengths.sum())
-        ring_at = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-        geoms[flat] = shapely.from_ragged_array(
-            shapely.GeometryType.POLYGON, f.xy[take], (ring_at, np.arange(len(flat) + 1))
-        )
-    rel = np.flatnonzero(ring < 0)
-    geoms[rel] = b["geom"][rel]
-    if hard.keys:
-        geoms[n_flat:] = shapely.from_wkb(hard.cols["wkb"])
-    return cols, geoms[order]
+    take = pa.array(order)
+    columns = {
+        new: pa.concat_arrays([b[old], pa.array(hard.cols[old], pa.string())]).take(take)
+        for old, new in _BUILDING_NAMES.items()
+    }
+    ring = np.concatenate([b["ring"], np.full(len(hard.keys), -1, dtype=np.int64)])[order]
+    flat = ring >= 0
+    r = ring[flat]
+    lo, hi = f.ring_off[r], f.ring_off[r + 1]
+    n = hi - lo
+    at = np.repeat(lo - (np.cumsum(n) - n), n) + np.arange(int(n.sum()))
+    ring_at = np.zeros(len(r) + 1, dtype=np.int64)
+    np.cumsum(n, out=ring_at[1:])
+    geoms = np.concatenate([b["geom"], shapely.from_wkb(hard.cols["wkb"]) if hard.keys else []])
+    other = np.asarray(geoms, dtype=object)[order[~flat]]
+    return FlatLayer(columns, FlatPolygons(flat, f.xy[at], ring_at, other))
+
+
+#: the readers' building columns → the raw buildings layer's
+_BUILDING_NAMES = {"id": "building_id", "building": "building", "use": "use", "lv": "levels_tag",
+                   "h": "height_tag", "name": "name", "addr": "address", "vacancy": "vacancy"}  # fmt: skip
 
 
 def _extract(
     nodes: pd.DataFrame,
     edges: gpd.GeoDataFrame,
-    buildings: _Layer,
+    buildings: _Layer | FlatLayer,
     facilities: _Layer,
     green: _Layer,
     residential: _Layer,
@@ -713,14 +729,14 @@ def _extract(
         data = {new: pd.Series(d[old], dtype=object) for old, new in cols.items()}
         return gpd.GeoDataFrame(data, geometry=gpd.GeoSeries(geoms, crs=WGS84), crs=WGS84)
 
-    b_cols = {"id": "building_id", "building": "building", "use": "use", "lv": "levels_tag",
-              "h": "height_tag", "name": "name", "addr": "address", "vacancy": "vacancy"}  # fmt: skip
+    flat = buildings if isinstance(buildings, FlatLayer) else None
     adm = frame(admin, {"id": "unit_id", "name": "name"})
     adm["admin_level"] = pd.Series(admin[0]["admin_level"], dtype=float)
     return OsmExtract(
         walk_nodes=nodes,
         walk_edges=edges,
-        buildings=frame(buildings, b_cols),
+        flat_buildings=flat,
+        shapely_buildings=None if flat else frame(buildings, _BUILDING_NAMES),  # type: ignore[arg-type]
         facilities=frame(
             facilities, {"fid": "feature_id", "cat": "category", "rule": "rule", "name": "name"}
         ),

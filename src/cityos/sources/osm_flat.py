@@ -30,6 +30,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import shapely
 
 from cityos.classify import FacilityRules, OsmTables
@@ -255,6 +257,11 @@ def _walk(walk: np.ndarray, d: PbfData, wt: _Tags, w: _Ways) -> tuple[dict[str, 
         "highway": strings[wt.value("highway")[piece_way]],
         "name": _or_none(strings, wt.value("name")[piece_way]),
     }, int((~ok).sum())
+
+
+def _prefixed(prefix: str, ids: np.ndarray) -> pa.Array:
+    """``prefix`` + each id, as Arrow strings."""
+    return pc.binary_join_element_wise(prefix, pc.cast(pa.array(ids), pa.string()), "")
 
 
 def _or_none(strings: np.ndarray, ids: np.ndarray) -> np.ndarray:
@@ -515,8 +522,9 @@ def _areas(d: PbfData, w: _Ways, wt: _Tags, rt: _Tags, area_keys: list[str]) -> 
     is_way &= cand[rel_of]
 
     # the rings: way areas and the member ways of candidate relations
-    ring_ways = np.union1d(np.flatnonzero(way_area), member[is_way & (member >= 0)])
-    ring_ways = ring_ways[w.area_ok[ring_ways]]
+    ring_way = way_area.copy()
+    ring_way[member[is_way & (member >= 0)]] = True
+    ring_ways = np.flatnonzero(ring_way & w.area_ok)
     lo, hi = w.off[ring_ways], w.off[ring_ways + 1]
     at = _ranges(lo, hi)
     xy, ring_off, repeat = closed_rings(w.x[at] / 1e7, w.y[at] / 1e7, _offsets(hi - lo))
@@ -575,13 +583,15 @@ def _areas(d: PbfData, w: _Ways, wt: _Tags, rt: _Tags, area_keys: list[str]) -> 
 def _repeated_members(
     rels: np.ndarray, rel_of: np.ndarray, is_way: np.ndarray, member: np.ndarray
 ) -> np.ndarray:
-    sel = is_way & np.isin(rel_of, rels)
-    pairs = np.column_stack([rel_of[sel], member[sel]])
-    if not len(pairs):
+    sel = np.flatnonzero(is_way)
+    sel = sel[np.isin(rel_of[sel], rels)]
+    if not len(sel):
         return np.zeros(len(rels), dtype=bool)
-    uniq, counts = np.unique(pairs, axis=0, return_counts=True)
-    dup_rels = np.unique(uniq[counts > 1, 0])
-    return np.isin(rels, dup_rels)
+    # members are listed relation by relation: a way twice in one relation is a repeated
+    # (relation, way) pair once the pairs are sorted
+    pair = np.sort(rel_of[sel].astype(np.int64) * (int(member.max()) + 1) + member[sel])
+    twice = pair[1:][pair[1:] == pair[:-1]] // (int(member.max()) + 1)
+    return np.isin(rels, twice)
 
 
 def _assemble(
@@ -640,9 +650,24 @@ def _assemble(
     return out
 
 
-def _buildings(d: PbfData, wt: _Tags, rt: _Tags, tables: OsmTables, a: _Areas) -> dict[str, np.ndarray]:  # fmt: skip
-    """The building rows of the way and relation areas NumPy made (before libosmium's)."""
+def _texts(text: pa.Array, ids: np.ndarray) -> pa.Array:
+    """The strings of ``ids`` (string ids, -1 for none: null)."""
+    return text.take(pa.array(ids, mask=ids < 0))
+
+
+def _objects(values: np.ndarray | None, kept: np.ndarray) -> pa.Array:
+    """The ``kept`` rows of an object column (None: a column of nulls)."""
+    if values is None:
+        return pa.nulls(len(kept), pa.string())
+    return pa.array(values[kept], pa.string())
+
+
+def _buildings(d: PbfData, wt: _Tags, rt: _Tags, tables: OsmTables, a: _Areas) -> dict[str, Any]:  # fmt: skip
+    """The building rows of the way and relation areas NumPy made (before libosmium's): text
+    columns as Arrow arrays, ``ring`` (-1 for a relation's row), ``geom`` (a relation's
+    polygon, else None) and ``key`` (its place in libosmium's order)."""
     rules = tables.buildings
+    text = pa.array(wt.strings.tolist(), pa.string())  # string id -1 is the last, ""
     parts = []
     for kind, objs, tags, ids in (
         ("w", a.way, wt, d.way_id),
@@ -654,15 +679,16 @@ def _buildings(d: PbfData, wt: _Tags, rt: _Tags, tables: OsmTables, a: _Areas) -
         ring = np.flatnonzero(has) if kind == "w" else None
         lv, h, name = (tags.value(k)[objs] for k in ("building:levels", "height", "name"))
         plain = tags.count()[objs] == 1 + (lv >= 0) + (h >= 0) + (name >= 0)
-        uniq, inverse = np.unique(value, return_inverse=True)
-        by_value = np.array([rules.use_of_value(s) for s in tags.strings[uniq].tolist()] + [None],
-                            dtype=object)  # fmt: skip
-        use = by_value[inverse] if len(value) else np.zeros(0, dtype=object)
-        addr = np.full(len(objs), None, dtype=object)
-        vac = np.full(len(objs), None, dtype=object)
+        # the use of a plain building from its value alone, looked up once per value
+        uniq = np.flatnonzero(np.bincount(value, minlength=len(tags.strings)))
+        by_value = np.full(len(tags.strings), None, dtype=object)
+        by_value[uniq] = [rules.use_of_value(s) for s in tags.strings[uniq].tolist()]
+        use = by_value[value]
         rich = np.flatnonzero(~plain)
+        addr = np.full(len(objs), None, dtype=object) if len(rich) else None
+        vac = np.full(len(objs), None, dtype=object) if len(rich) else None
         for j, t in zip(rich.tolist(), tags.dicts(objs[rich]), strict=True):
-            use[j], addr[j], vac[j] = rules.use(t), _address(t), vacancy_of_pairs(t.items())
+            use[j], addr[j], vac[j] = rules.use(t), _address(t), vacancy_of_pairs(t.items())  # type: ignore[index]
         kept = np.flatnonzero(use != None)  # noqa: E711 (elementwise)
         oid = ids[objs[kept]]
         prefix = "osm:w" if kind == "w" else "osm:r"
@@ -674,18 +700,23 @@ def _buildings(d: PbfData, wt: _Tags, rt: _Tags, tables: OsmTables, a: _Areas) -
             key = np.column_stack([[a.rel_last[int(i)] for i in oid], np.zeros_like(oid), oid])
             ring_col = np.full(len(kept), -1, dtype=np.int64)
             geom = a.rel_geom[has][kept]
-        s = tags.strings
+
         parts.append({
-            "id": np.array([f"{prefix}{i}" for i in oid.tolist()], dtype=object),
-            "building": s[value[kept]].astype(object),
-            "use": use[kept],
-            "lv": _or_none(s, lv[kept]),
-            "h": _or_none(s, h[kept]),
-            "name": _or_none(s, name[kept]),
-            "addr": addr[kept],
-            "vacancy": vac[kept],
+            "id": _prefixed(prefix, oid),
+            "building": _texts(text, value[kept]),
+            "use": pa.array(use[kept], pa.string()),
+            "lv": _texts(text, lv[kept]),
+            "h": _texts(text, h[kept]),
+            "name": _texts(text, name[kept]),
+            "addr": _objects(addr, kept),
+            "vacancy": _objects(vac, kept),
             "ring": ring_col,
             "geom": geom,
             "key": key.reshape(-1, 3).astype(np.int64),
         })  # fmt: skip
-    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    return {
+        k: pa.concat_arrays([p[k] for p in parts])
+        if isinstance(parts[0][k], pa.Array)
+        else np.concatenate([p[k] for p in parts])
+        for k in parts[0]
+    }

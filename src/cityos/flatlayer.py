@@ -1,0 +1,255 @@
+"""A bundle layer kept column-wise: Arrow attribute columns and polygons as coordinate arrays.
+
+A million footprints as shapely objects cost seconds to make, to measure and to turn into WKB
+for the GeoParquet file; the flat OSM reader (:mod:`cityos.sources.osm_flat`) has them as
+coordinate arrays already. :class:`FlatLayer` keeps them so from the reader to the bundle file:
+areas by the shoelace formula on projected coordinates (as :func:`cityos.measure.projected_area`
+measures them), WKB written by NumPy (byte for byte what GEOS writes), the GeoParquet file as
+geopandas writes it (``tests/test_flatlayer.py`` compares the two). Rows with holes or several
+parts (relations) stay shapely geometries. :meth:`FlatLayer.to_geodataframe` makes the
+GeoDataFrame whenever one is needed.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import shapely
+
+__all__ = ["FlatLayer", "FlatPolygons", "polygon_wkb"]
+
+WGS84 = "EPSG:4326"
+
+#: WKB header of a little-endian 2D polygon with one ring: byte order, type 3, one ring
+_HEADER = np.frombuffer(b"\x01\x03\x00\x00\x00\x01\x00\x00\x00", dtype=np.uint8)
+#: WKB bytes per one-ring polygon besides its points: header and the ring's point count
+_FIXED = len(_HEADER) + 4
+#: rows per Arrow array of WKB (its 32-bit offsets reach 2 GiB)
+_CHUNK = 4_000_000
+
+
+@dataclass
+class FlatPolygons:
+    """Polygons (WGS84): the ``flat`` rows one ring each, as ``xy`` coordinates (closed rings,
+    in row order) with offsets ``ring_at``; the other rows shapely geometries in ``other``.
+
+    ``flat`` is a boolean mask over the rows; ``other`` has one entry per ``~flat`` row.
+    """
+
+    flat: np.ndarray
+    xy: np.ndarray
+    ring_at: np.ndarray
+    other: np.ndarray
+    _bounds: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __len__(self) -> int:
+        return len(self.flat)
+
+    def take(self, rows: np.ndarray) -> FlatPolygons:
+        """The polygons of ``rows`` (positions), in that order."""
+        flat_pos = np.cumsum(self.flat) - 1  # row -> its ring among the flat rows
+        other_pos = np.cumsum(~self.flat) - 1
+        keep = self.flat[rows]
+        rings = flat_pos[rows[keep]]
+        lo, hi = self.ring_at[rings], self.ring_at[rings + 1]
+        n = hi - lo
+        take = np.repeat(lo - (np.cumsum(n) - n), n) + np.arange(int(n.sum()))
+        ring_at = np.zeros(len(rings) + 1, dtype=np.int64)
+        np.cumsum(n, out=ring_at[1:])
+        return FlatPolygons(keep, self.xy[take], ring_at, self.other[other_pos[rows[~keep]]])
+
+    def total_bounds(self) -> np.ndarray:
+        if self._bounds is None:
+            self._bounds = self._total_bounds()
+        return self._bounds.copy()
+
+    def _total_bounds(self) -> np.ndarray:
+        boxes = []
+        if len(self.xy):
+            x, y = self.xy[:, 0], self.xy[:, 1]  # (a reduction along axis 0 is slow)
+            boxes.append(np.array([x.min(), y.min(), x.max(), y.max()]))
+        if len(self.other):
+            boxes.append(shapely.total_bounds(self.other))
+        if not boxes:
+            return np.full(4, np.nan)
+        b = np.vstack(boxes)
+        return np.array([b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max()])
+
+    def geom_types(self) -> list[str]:
+        """The geometry type names present, sorted (as GeoParquet lists them)."""
+        names = {"Polygon"} if self.flat.any() else set()
+        if len(self.other):
+            names |= {_TYPE_NAMES[t] for t in np.unique(shapely.get_type_id(self.other)).tolist()}
+        return sorted(names)
+
+    def areas(self, crs: str) -> np.ndarray:
+        """Area (m²) of each polygon in the projected ``crs``: exactly
+        :func:`cityos.measure.projected_area` (the same projection, the same shoelace sums)."""
+        import pyproj
+
+        from cityos.measure import _ring_areas, projected_area
+
+        out = np.zeros(len(self.flat))
+        if len(self.xy):
+            project = pyproj.Transformer.from_crs(WGS84, crs, always_xy=True).transform
+            x, y = project(self.xy[:, 0], self.xy[:, 1])
+            out[self.flat] = _ring_areas(np.asarray(x), np.asarray(y), self.ring_at)
+        if len(self.other):
+            out[~self.flat] = projected_area(gpd.GeoSeries(self.other, crs=WGS84), crs)
+        return out
+
+    def to_shapely(self) -> np.ndarray:
+        out = np.empty(len(self.flat), dtype=object)
+        if self.flat.any():
+            out[self.flat] = shapely.from_ragged_array(
+                shapely.GeometryType.POLYGON,
+                self.xy,
+                (self.ring_at, np.arange(int(self.flat.sum()) + 1)),
+            )
+        out[~self.flat] = self.other
+        return out
+
+    def wkb(self) -> pa.ChunkedArray:
+        """Each polygon's WKB, as shapely's ``to_wkb`` writes it, in Arrow binary arrays."""
+        chunks = []
+        for a in range(0, max(len(self.flat), 1), _CHUNK):
+            part = self.take(np.arange(a, min(a + _CHUNK, len(self.flat))))
+            chunks.append(part._wkb_array())
+        return pa.chunked_array(chunks, type=pa.binary())
+
+    def _wkb_array(self) -> pa.Array:
+        points = np.diff(self.ring_at)
+        size = np.empty(len(self.flat), dtype=np.int64)
+        size[self.flat] = _FIXED + 16 * points
+        other = [bytes(b) for b in shapely.to_wkb(self.other)] if len(self.other) else []
+        size[~self.flat] = [len(b) for b in other]
+        offsets = np.zeros(len(self.flat) + 1, dtype=np.int64)
+        np.cumsum(size, out=offsets[1:])
+        buf = np.empty(int(offsets[-1]), dtype=np.uint8)
+        starts = offsets[:-1][self.flat]
+        # headers and point counts at each flat row's start, the points after them
+        head = starts[:, None] + np.arange(_FIXED)
+        buf[head[:, : len(_HEADER)]] = _HEADER
+        buf[head[:, len(_HEADER) :]] = points.astype("<u4").view(np.uint8).reshape(-1, 4)
+        is_point = np.ones(len(buf), dtype=bool)
+        is_point[head.ravel()] = False
+        for start, b in zip(offsets[:-1][~self.flat].tolist(), other, strict=True):
+            is_point[start : start + len(b)] = False
+            buf[start : start + len(b)] = np.frombuffer(b, dtype=np.uint8)
+        buf[is_point] = np.ascontiguousarray(self.xy, dtype="<f8").view(np.uint8).ravel()
+        return pa.Array.from_buffers(
+            pa.binary(), len(self.flat),
+            [None, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(buf)],
+        )  # fmt: skip
+
+
+_TYPE_NAMES = {3: "Polygon", 6: "MultiPolygon"}
+
+
+def polygon_wkb(xy: np.ndarray, ring_at: np.ndarray) -> pa.ChunkedArray:
+    """The WKB of one-ring polygons given as closed rings ``xy[ring_at[i]:ring_at[i + 1]]``."""
+    n = len(ring_at) - 1
+    return FlatPolygons(np.ones(n, dtype=bool), xy, ring_at, np.empty(0, dtype=object)).wkb()
+
+
+@dataclass
+class FlatLayer:
+    """A layer as Arrow columns (attributes, in the layer's order) and :class:`FlatPolygons`.
+
+    It answers what the import asks of a layer (``len``, ``empty``, ``total_bounds``) without
+    making geometries, writes its GeoParquet file (:meth:`write`), and becomes a GeoDataFrame
+    when asked (:meth:`to_geodataframe`).
+    """
+
+    columns: dict[str, pa.Array]
+    geometry: FlatPolygons
+
+    def __len__(self) -> int:
+        return len(self.geometry)
+
+    @property
+    def empty(self) -> bool:
+        return len(self) == 0
+
+    @property
+    def total_bounds(self) -> np.ndarray:
+        return self.geometry.total_bounds()
+
+    def column(self, name: str) -> np.ndarray:
+        """A column as a NumPy array (strings as objects, nulls as None)."""
+        return np.asarray(self.columns[name].to_numpy(zero_copy_only=False))
+
+    def to_geodataframe(self) -> gpd.GeoDataFrame:
+        """The layer as the GeoDataFrame the shapely path makes (object columns for text)."""
+        data = {}
+        for name, col in self.columns.items():
+            values = col.to_numpy(zero_copy_only=False)
+            kind = pa.types.is_floating(col.type) or pa.types.is_integer(col.type)
+            data[name] = pd.Series(values, dtype=None if kind else object)
+        return gpd.GeoDataFrame(
+            data, geometry=gpd.GeoSeries(self.geometry.to_shapely(), crs=WGS84), crs=WGS84
+        )
+
+    def write(self, path: Path) -> None:
+        """The layer's GeoParquet file, as ``GeoDataFrame.to_parquet(path, index=False)``
+        writes it: the same Arrow types (text columns with no value are of type null), the
+        same ``pandas`` and ``geo`` metadata, WKB geometries, snappy compression."""
+        cols = {k: _as_written(v) for k, v in self.columns.items()}
+        wkb = self.geometry.wkb()
+        sample = _sample(cols)
+        # geopandas makes the pandas metadata with the geometry column as Nones, then swaps in
+        # the WKB field
+        meta = pa.Table.from_pandas(sample, preserve_index=False)
+        geo_table = _geo_template()
+        geo = json.loads(geo_table.schema.metadata[b"geo"])
+        column = geo["columns"]["geometry"]
+        column["geometry_types"] = self.geometry.geom_types()
+        column.pop("bbox", None)
+        if len(self):  # geopandas leaves it out for an empty layer
+            column["bbox"] = [float(v) for v in self.total_bounds]
+        schema = pa.schema(
+            [*list(meta.schema)[:-1], geo_table.schema.field("geometry")],
+            metadata={**meta.schema.metadata, b"geo": json.dumps(geo).encode()},
+        )
+        table = pa.Table.from_arrays([*cols.values(), wkb], schema=schema)
+        pq.write_table(table, path, compression="snappy")
+
+
+def _as_written(col: pa.Array) -> pa.Array:
+    """A text column with no value at all is written as type null, as pandas writes an object
+    column of Nones."""
+    if pa.types.is_string(col.type) and col.null_count == len(col):
+        return pa.nulls(len(col))
+    return col
+
+
+def _sample(cols: dict[str, pa.Array]) -> pd.DataFrame:
+    """A one-row frame with the columns' kinds (a value of each where it has one), for the
+    ``pandas`` metadata pyarrow derives from a frame."""
+    row: dict[str, Any] = {}
+    for name, col in cols.items():
+        if pa.types.is_null(col.type):
+            row[name] = pd.Series([None], dtype=object)
+        elif pa.types.is_string(col.type):
+            valid = col.drop_null()
+            row[name] = pd.Series([valid[0].as_py() if len(valid) else None], dtype=object)
+        else:
+            row[name] = pd.Series(np.zeros(1, dtype=col.type.to_pandas_dtype()))
+    row["geometry"] = pd.Series([None], dtype=object)
+    return pd.DataFrame(row)
+
+
+def _geo_template() -> pa.Table:
+    """geopandas' own Arrow table of one polygon: its geometry field and ``geo`` metadata."""
+    from geopandas.io.arrow import _geopandas_to_arrow
+
+    frame = gpd.GeoDataFrame(geometry=[shapely.box(0, 0, 1, 1)], crs=WGS84)
+    return _geopandas_to_arrow(frame, index=False)

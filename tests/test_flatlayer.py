@@ -1,0 +1,98 @@
+"""Flat layers against the shapely path: the same WKB bytes, the same areas bit for bit, the
+same GeoParquet file content (Arrow types, pandas and geo metadata, values)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import shapely
+
+from cityos.flatlayer import FlatLayer, FlatPolygons
+from cityos.measure import projected_area
+
+
+def _polygons(n: int, seed: int = 3) -> tuple[FlatPolygons, np.ndarray]:
+    """``n`` quadrilaterals and pentagons around Helsinki, every fifth row a polygon with a
+    hole or a multipolygon kept as shapely; the flat polygons and the same as shapely."""
+    rng = np.random.default_rng(seed)
+    rings, geoms = [], []
+    flat = np.ones(n, dtype=bool)
+    other = []
+    for i in range(n):
+        x0, y0 = 24.9 + rng.random() * 0.1, 60.1 + rng.random() * 0.05
+        k = 4 + i % 2
+        angle = np.sort(rng.random(k)) * 2 * np.pi
+        ring = np.column_stack([x0 + 1e-4 * np.cos(angle), y0 + 5e-5 * np.sin(angle)])
+        ring = np.round(np.vstack([ring, ring[:1]]), 7)
+        g = shapely.Polygon(ring)
+        if i % 5 == 4:
+            flat[i] = False
+            g = (
+                shapely.Polygon(ring, holes=[shapely.affinity.scale(g, 0.3, 0.3).exterior])
+                if i % 10 == 4
+                else shapely.MultiPolygon([g, shapely.affinity.translate(g, 1e-3)])
+            )
+            other.append(g)
+        else:
+            rings.append(ring)
+        geoms.append(g)
+    ring_at = np.concatenate([[0], np.cumsum([len(r) for r in rings])]).astype(np.int64)
+    xy = np.vstack(rings) if rings else np.zeros((0, 2))
+    return FlatPolygons(flat, xy, ring_at, np.asarray(other, dtype=object)), np.asarray(geoms)
+
+
+def test_wkb_is_what_geos_writes() -> None:
+    flat, geoms = _polygons(200)
+    got = flat.wkb().to_pylist()
+    assert got == [bytes(b) for b in shapely.to_wkb(geoms)]
+
+
+def test_areas_equal_projected_area_bit_for_bit() -> None:
+    flat, geoms = _polygons(300)
+    want = projected_area(gpd.GeoSeries(geoms, crs="EPSG:4326"), "EPSG:32635")
+    np.testing.assert_array_equal(flat.areas("EPSG:32635"), want)
+    assert (want > 0).all()
+
+
+def test_take_and_bounds_and_shapely() -> None:
+    flat, geoms = _polygons(50)
+    rows = np.array([7, 4, 0, 9, 14])
+    part = flat.take(rows)
+    assert shapely.equals_exact(part.to_shapely(), geoms[rows], 0).all()
+    np.testing.assert_array_equal(flat.total_bounds(), shapely.total_bounds(geoms))
+    assert flat.geom_types() == ["MultiPolygon", "Polygon"]
+
+
+@pytest.mark.parametrize("n", [0, 1, 120])
+def test_geoparquet_file_as_geopandas_writes_it(tmp_path: Path, n: int) -> None:
+    flat, geoms = _polygons(n)
+    text = np.array([f"osm:w{i}" for i in range(n)], dtype=object)
+    some = np.where(np.arange(n) % 3 == 0, "Koulu", None).astype(object)
+    columns = {
+        "building_id": pa.array(text, pa.string()),
+        "name": pa.array(some, pa.string()),
+        "address": pa.nulls(n, pa.string()),
+        "floor_area_m2": pa.array(np.arange(n, dtype=float) * 1.5),
+    }
+    layer = FlatLayer(columns, flat)
+    frame = gpd.GeoDataFrame(
+        {"building_id": pd.Series(text, dtype=object), "name": pd.Series(some, dtype=object),
+         "address": pd.Series([None] * n, dtype=object),
+         "floor_area_m2": np.arange(n, dtype=float) * 1.5},
+        geometry=gpd.GeoSeries(geoms, crs="EPSG:4326"), crs="EPSG:4326",
+    )  # fmt: skip
+    frame.to_parquet(tmp_path / "want.parquet", index=False)
+    layer.write(tmp_path / "got.parquet")
+    want, got = pq.read_table(tmp_path / "want.parquet"), pq.read_table(tmp_path / "got.parquet")
+    assert got.schema.equals(want.schema, check_metadata=True)
+    assert got.equals(want)
+    pd.testing.assert_frame_equal(
+        gpd.read_parquet(tmp_path / "got.parquet"), gpd.read_parquet(tmp_path / "want.parquet")
+    )
+    pd.testing.assert_frame_equal(layer.to_geodataframe(), frame)
