@@ -9,7 +9,8 @@
  *
  * decode(block: bytes) -> dict of bytes (arrays, native byte order) and a list of strings:
  *   strings            list[bytes], the block's string table
- *   node_id  int64     node_x, node_y int32 (1e-7 degree)   node_ts int64 (seconds)
+ *   node_id  int64     node_x, node_y int32 (1e-7 degree)
+ *   node_ts  int64     seconds, of the nodes with tags only (in order)
  *   ntag_obj int32     ntag_k, ntag_v int32 (string-table indices), one entry per node tag
  *   way_id   int64     way_ts int64   way_n int32 (nodes per way)   way_refs int64
  *   wtag_obj, wtag_k, wtag_v int32
@@ -206,7 +207,7 @@ static const char *dense(rd_t r, out_t *o) {
         PUSH(o->b[NODE_ID], int64_t, id);
         PUSH(o->b[NODE_X], int32_t, fixed(o->lon_offset, o->granularity, lon));
         PUSH(o->b[NODE_Y], int32_t, fixed(o->lat_offset, o->granularity, lat));
-        PUSH(o->b[NODE_TS], int64_t, t * o->date_granularity / 1000);
+        size_t before = o->b[NTAG_OBJ].n;
         for (;;) { /* keys_vals may stop early when the last nodes have no tags */
             uint64_t k, val;
             int a = packed_next(&pk, &k);
@@ -218,6 +219,8 @@ static const char *dense(rd_t r, out_t *o) {
             PUSH(o->b[NTAG_K], int32_t, k);
             PUSH(o->b[NTAG_V], int32_t, val);
         }
+        if (o->b[NTAG_OBJ].n > before) /* the timestamps of tagged nodes only */
+            PUSH(o->b[NODE_TS], int64_t, t * o->date_granularity / 1000);
         o->nodes++;
     }
     if (s < 0) return "damaged DenseNodes ids";
@@ -264,12 +267,13 @@ static const char *node(rd_t r, out_t *o) {
         } else if (f.num == 8) lat = zigzag(f.value);
         else if (f.num == 9) lon = zigzag(f.value);
     }
+    size_t before = o->b[NTAG_OBJ].n;
     if ((err = tags(&keys, &vals, o->nodes, &o->b[NTAG_OBJ], &o->b[NTAG_K], &o->b[NTAG_V])))
         return err;
     PUSH(o->b[NODE_ID], int64_t, id);
     PUSH(o->b[NODE_X], int32_t, fixed(o->lon_offset, o->granularity, lon));
     PUSH(o->b[NODE_Y], int32_t, fixed(o->lat_offset, o->granularity, lat));
-    PUSH(o->b[NODE_TS], int64_t, ts);
+    if (o->b[NTAG_OBJ].n > before) PUSH(o->b[NODE_TS], int64_t, ts);
     o->nodes++;
     return NULL;
 }
@@ -458,9 +462,186 @@ done:
     return result;
 }
 
+/* ---- node locations of way nodes ------------------------------------------------------ */
+
+/* locate(node_id, node_x, node_y, refs, x_out, y_out, ok_out): for each ref its node's
+ * location (ok 1) or none (ok 0: not in the file, or outside -180..180 / -90..90). node_id
+ * ascending. A table of where each block of ids starts (blocks of about one node) narrows
+ * every binary search to a step or two. */
+static int32_t valid_location(int32_t x, int32_t y) {
+    return x >= -1800000000 && x <= 1800000000 && y >= -900000000 && y <= 900000000;
+}
+
+static PyObject *locate(PyObject *self, PyObject *args) {
+    (void)self;
+    Py_buffer ids, xs, ys, refs, xo, yo, oko;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*w*w*w*", &ids, &xs, &ys, &refs, &xo, &yo, &oko))
+        return NULL;
+    const int64_t *id = ids.buf, *ref = refs.buf;
+    const int32_t *x = xs.buf, *y = ys.buf;
+    int32_t *ox = xo.buf, *oy = yo.buf;
+    uint8_t *ok = oko.buf;
+    Py_ssize_t n = ids.len / 8, m = refs.len / 8;
+    int failed = 0;
+    Py_BEGIN_ALLOW_THREADS
+    if (n > 0) {
+        int64_t lo_id = id[0], hi_id = id[n - 1];
+        /* blocks of 2^bits ids, about one node each: a search is a step or two */
+        int bits = 0;
+        while (bits < 40 && ((hi_id - lo_id) >> (bits + 1)) >= n) bits++;
+        int64_t blocks = ((hi_id - lo_id) >> bits) + 2;
+        int64_t *start = malloc(sizeof(int64_t) * (size_t)blocks);
+        if (!start) failed = 1;
+        else {
+            int64_t b = 0;
+            for (Py_ssize_t i = 0; i < n; i++) {
+                int64_t k = (id[i] - lo_id) >> bits;
+                while (b <= k) start[b++] = i;
+            }
+            while (b < blocks) start[b++] = n;
+            for (Py_ssize_t j = 0; j < m; j++) {
+                int64_t r = ref[j];
+                ok[j] = 0;
+                ox[j] = oy[j] = 0;
+                if (r < lo_id || r > hi_id) continue;
+                int64_t k = (r - lo_id) >> bits;
+                int64_t a = start[k], e = start[k + 1];
+                while (a < e) {
+                    int64_t mid = a + (e - a) / 2;
+                    if (id[mid] < r) a = mid + 1;
+                    else e = mid;
+                }
+                if (a < n && id[a] == r && valid_location(x[a], y[a])) {
+                    ok[j] = 1;
+                    ox[j] = x[a];
+                    oy[j] = y[a];
+                }
+            }
+            free(start);
+        }
+    } else {
+        for (Py_ssize_t j = 0; j < m; j++) ok[j] = 0, ox[j] = oy[j] = 0;
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&ids); PyBuffer_Release(&xs); PyBuffer_Release(&ys);
+    PyBuffer_Release(&refs); PyBuffer_Release(&xo); PyBuffer_Release(&yo);
+    PyBuffer_Release(&oko);
+    if (failed) return PyErr_NoMemory();
+    Py_RETURN_NONE;
+}
+
+/* ---- closed rings in libosmium's form ------------------------------------------------------ */
+
+static inline int64_t cross(int64_t ox, int64_t oy, int64_t ax, int64_t ay, int64_t bx,
+                            int64_t by) {
+    return (ax - ox) * (by - oy) - (ay - oy) * (bx - ox);
+}
+
+static inline int sgn(int64_t v) { return (v > 0) - (v < 0); }
+
+/* whether q lies on segment p-r, given the three are collinear */
+static inline int on_segment(int64_t px, int64_t py, int64_t qx, int64_t qy, int64_t rx,
+                             int64_t ry) {
+    return qx >= (px < rx ? px : rx) && qx <= (px > rx ? px : rx) && qy >= (py < ry ? py : ry) &&
+           qy <= (py > ry ? py : ry);
+}
+
+static int segments_meet(const int32_t *x, const int32_t *y, int a, int b, int c, int d) {
+    int64_t d1 = cross(x[c], y[c], x[d], y[d], x[a], y[a]);
+    int64_t d2 = cross(x[c], y[c], x[d], y[d], x[b], y[b]);
+    int64_t d3 = cross(x[a], y[a], x[b], y[b], x[c], y[c]);
+    int64_t d4 = cross(x[a], y[a], x[b], y[b], x[d], y[d]);
+    if (sgn(d1) * sgn(d2) < 0 && sgn(d3) * sgn(d4) < 0) return 1;
+    if (d1 == 0 && on_segment(x[c], y[c], x[a], y[a], x[d], y[d])) return 1;
+    if (d2 == 0 && on_segment(x[c], y[c], x[b], y[b], x[d], y[d])) return 1;
+    if (d3 == 0 && on_segment(x[a], y[a], x[c], y[c], x[b], y[b])) return 1;
+    if (d4 == 0 && on_segment(x[a], y[a], x[d], y[d], x[b], y[b])) return 1;
+    return 0;
+}
+
+/* 1: the ring of m distinct-in-a-row vertices (not closed here) is simple; exact arithmetic.
+ * Non-adjacent edges must not meet at all; adjacent ones only at their shared vertex (they
+ * must not fold back onto each other). */
+static int ring_simple(const int32_t *x, const int32_t *y, int m) {
+    for (int i = 0; i < m; i++) {
+        int i2 = (i + 1) % m;
+        /* adjacent: edge i and i+1 share vertex i2; folding back means the next vertex lies
+         * on edge i, or the previous one on edge i+1 */
+        int n2 = (i + 2) % m;
+        if (cross(x[i], y[i], x[i2], y[i2], x[n2], y[n2]) == 0 &&
+            (on_segment(x[i], y[i], x[n2], y[n2], x[i2], y[i2]) ||
+             on_segment(x[i2], y[i2], x[i], y[i], x[n2], y[n2])))
+            return 0;
+        for (int j = i + 2; j < m; j++) {
+            if (i == 0 && j == m - 1) continue; /* adjacent through the closing vertex */
+            if (segments_meet(x, y, i, i2, j, (j + 1) % m)) return 0;
+        }
+    }
+    return 1;
+}
+
+/* rings(x, y, off, xy_out, state_out): rings given as int32 vertex arrays with their closing
+ * vertex (off: int64 offsets, n + 1), written to xy_out (float64 pairs, the same length) turned
+ * counter-clockwise and starting at their lexicographically smallest vertex, closed again.
+ * state: 0 simple, 1 a location twice in a row (libosmium's to judge), 2 not simple, 3 too
+ * many vertices to test here (GEOS's to test). */
+#define MAX_TESTED 256
+
+static PyObject *rings(PyObject *self, PyObject *args) {
+    (void)self;
+    Py_buffer xs, ys, offs, out, st;
+    if (!PyArg_ParseTuple(args, "y*y*y*w*w*", &xs, &ys, &offs, &out, &st)) return NULL;
+    const int32_t *x = xs.buf, *y = ys.buf;
+    const int64_t *off = offs.buf;
+    double *xy = out.buf;
+    int8_t *state = st.buf;
+    Py_ssize_t n = offs.len / 8 - 1;
+    int failed = 0;
+    Py_BEGIN_ALLOW_THREADS
+    int32_t *rx = malloc(sizeof(int32_t) * MAX_TESTED), *ry = malloc(sizeof(int32_t) * MAX_TESTED);
+    if (!rx || !ry) failed = 1;
+    for (Py_ssize_t r = 0; r < n && !failed; r++) {
+        int64_t a = off[r];
+        int m = (int)(off[r + 1] - a) - 1; /* vertices without the closing one */
+        const int32_t *px = x + a, *py = y + a;
+        int repeat = 0, first = 0;
+        __int128 twice = 0;
+        for (int i = 0; i < m; i++) {
+            int j = (i + 1) % m;
+            if (px[i] == px[j] && py[i] == py[j]) repeat = 1;
+            twice += (__int128)px[i] * py[j] - (__int128)px[j] * py[i];
+            if (px[i] < px[first] || (px[i] == px[first] && py[i] < py[first])) first = i;
+        }
+        int cw = twice < 0;
+        double *o = xy + 2 * a;
+        for (int k = 0; k < m; k++) {
+            int i = cw ? (first - k + m) % m : (first + k) % m;
+            o[2 * k] = px[i] / 1e7;
+            o[2 * k + 1] = py[i] / 1e7;
+            if (m <= MAX_TESTED) rx[k] = px[i], ry[k] = py[i];
+        }
+        o[2 * m] = o[0];
+        o[2 * m + 1] = o[1];
+        if (repeat) state[r] = 1;
+        else if (m > MAX_TESTED) state[r] = 3;
+        else state[r] = ring_simple(rx, ry, m) ? 0 : 2;
+    }
+    free(rx);
+    free(ry);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&xs); PyBuffer_Release(&ys); PyBuffer_Release(&offs);
+    PyBuffer_Release(&out); PyBuffer_Release(&st);
+    if (failed) return PyErr_NoMemory();
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef METHODS[] = {
     {"decode", decode, METH_O,
      "decode(block) -> dict: one uncompressed OSM PBF PrimitiveBlock as flat arrays"},
+    {"locate", locate, METH_VARARGS,
+     "locate(node_id, node_x, node_y, refs, x_out, y_out, ok_out): way node locations"},
+    {"rings", rings, METH_VARARGS,
+     "rings(x, y, off, xy_out, state_out): closed rings in libosmium's form, tested simple"},
     {NULL, NULL, 0, NULL},
 };
 

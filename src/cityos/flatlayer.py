@@ -13,6 +13,7 @@ GeoDataFrame whenever one is needed.
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import shapely
 
-__all__ = ["FlatLayer", "FlatPolygons", "polygon_wkb"]
+__all__ = ["FlatLayer", "FlatPolygons", "polygon_wkb", "project"]
 
 WGS84 = "EPSG:4326"
 
@@ -93,15 +94,12 @@ class FlatPolygons:
     def areas(self, crs: str) -> np.ndarray:
         """Area (m²) of each polygon in the projected ``crs``: exactly
         :func:`cityos.measure.projected_area` (the same projection, the same shoelace sums)."""
-        import pyproj
-
         from cityos.measure import _ring_areas, projected_area
 
         out = np.zeros(len(self.flat))
         if len(self.xy):
-            project = pyproj.Transformer.from_crs(WGS84, crs, always_xy=True).transform
-            x, y = project(self.xy[:, 0], self.xy[:, 1])
-            out[self.flat] = _ring_areas(np.asarray(x), np.asarray(y), self.ring_at)
+            x, y = project(self.xy, crs)
+            out[self.flat] = _ring_areas(x, y, self.ring_at)
         if len(self.other):
             out[~self.flat] = projected_area(gpd.GeoSeries(self.other, crs=WGS84), crs)
         return out
@@ -152,6 +150,28 @@ class FlatPolygons:
 
 
 _TYPE_NAMES = {3: "Polygon", 6: "MultiPolygon"}
+
+
+def project(xy: np.ndarray, crs: str, threads: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """WGS84 coordinates ``xy`` in ``crs``: x and y. PROJ runs without the GIL, so the
+    coordinates are cut into ``threads`` parts projected at once (each point is projected on
+    its own: the parts give what one call gives)."""
+    import pyproj
+
+    transformer = pyproj.Transformer.from_crs(WGS84, crs, always_xy=True)
+    x, y = np.ascontiguousarray(xy[:, 0]), np.ascontiguousarray(xy[:, 1])
+    cuts = np.linspace(0, len(x), max(1, threads) + 1).astype(int)
+
+    def part(k: int) -> None:
+        a, b = cuts[k], cuts[k + 1]
+        transformer.transform(x[a:b], y[a:b], inplace=True)
+
+    if threads > 1 and len(x) > 100_000:
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(part, range(threads)))
+    else:
+        transformer.transform(x, y, inplace=True)
+    return x, y
 
 
 def polygon_wkb(xy: np.ndarray, ring_at: np.ndarray) -> pa.ChunkedArray:

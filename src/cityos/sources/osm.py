@@ -674,9 +674,12 @@ def _rows_layer(rows: Rows) -> _Layer:
     order = rows.order()
     cols = {k: [v[i] for i in order] for k, v in rows.cols.items() if k != "geom"}
     geoms = np.empty(len(order), dtype=object)
-    for j, i in enumerate(order.tolist()):
-        g = rows.cols["geom"][i]
-        geoms[j] = shapely.Point(g) if isinstance(g, tuple) else g
+    given = [rows.cols["geom"][i] for i in order.tolist()]
+    point = np.fromiter((isinstance(g, tuple) for g in given), dtype=bool, count=len(given))
+    geoms[~point] = [g for g, p in zip(given, point, strict=True) if not p]
+    if point.any():
+        xy = np.array([g for g, p in zip(given, point, strict=True) if p], dtype=float)
+        geoms[point] = shapely.points(xy)
     return cols, geoms
 
 

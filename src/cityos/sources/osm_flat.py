@@ -44,8 +44,8 @@ from cityos.sources.osm_buildings import (
     _wkb_bytes,
     vacancy_of_pairs,
 )
+from cityos.sources.osm_rings import SIMPLE
 from cityos.sources.osm_rings import rings as closed_rings
-from cityos.sources.osm_rings import simple as simple_rings
 from cityos.sources.pbf import PbfData
 
 __all__ = ["AREA_KEYS", "FlatRead", "Rows", "read_flat"]
@@ -206,18 +206,14 @@ class _Ways:
 
 
 def _locate(d: PbfData) -> _Ways:
-    nx, ny = d.node_x, d.node_y
-    ok = (np.abs(nx) <= _LON_MAX) & (np.abs(ny) <= _LAT_MAX)
+    from cityos import _pbf
+
     refs, off = d.way_refs, d.way_off
     n = np.diff(off)
-    if len(d.node_id) and len(refs):
-        at = np.searchsorted(d.node_id, refs)
-        np.minimum(at, len(d.node_id) - 1, out=at)
-        located = (d.node_id[at] == refs) & ok[at]
-        x, y = nx[at], ny[at]
-    else:
-        located = np.zeros(len(refs), dtype=bool)
-        x = y = np.zeros(len(refs), dtype=np.int32)
+    x = np.empty(len(refs), dtype=np.int32)
+    y = np.empty(len(refs), dtype=np.int32)
+    located = np.empty(len(refs), dtype=np.bool_)
+    _pbf.locate(d.node_id, d.node_x, d.node_y, refs, x, y, located.view(np.uint8))
     if not len(refs):
         none = np.zeros(len(n), dtype=bool)
         return _Ways(off, located, x, y, none, none)
@@ -226,7 +222,7 @@ def _locate(d: PbfData) -> _Ways:
     last = np.maximum(off[1:] - 1, 0)
     closed_id = nonempty & (refs[first] == refs[last])
     closed_loc = nonempty & (x[first] == x[last]) & (y[first] == y[last])
-    all_located = np.add.reduceat(located.astype(np.int64), first) == n
+    all_located = np.add.reduceat(located.view(np.uint8), first, dtype=np.int64) == n
     all_located &= nonempty  # reduceat of an empty way reads its neighbour's first node
     return _Ways(off, located, x, y, closed_id, (n > 3) & closed_loc & all_located)
 
@@ -285,11 +281,12 @@ def read_flat(path: Path, d: PbfData, rules: FacilityRules, tables: OsmTables) -
     # nodes: facilities
     nodes = np.flatnonzero(ntags.any_of(fac_keys))
     nodes = nodes[(np.abs(d.node_x[nodes]) <= _LON_MAX) & (np.abs(d.node_y[nodes]) <= _LAT_MAX)]
-    for i, tags in zip(nodes.tolist(), ntags.dicts(nodes), strict=True):
+    node_ts = d.node_ts[np.searchsorted(d.tagged_nodes(), nodes)]
+    for i, ts, tags in zip(nodes.tolist(), node_ts.tolist(), ntags.dicts(nodes), strict=True):
         nid = int(d.node_id[i])
         point = (d.node_x[i] / 1e7, d.node_y[i] / 1e7)
         if fac.add(tags, f"osm:n{nid}", _Lazy(value=point), False, fac.present(tags), (-1, 0, nid)):
-            stamps.append(int(d.node_ts[i]))
+            stamps.append(ts)
 
     # ways: the walk network, and facilities mapped as open lines (their middle node)
     walk: list[int] = []
@@ -527,8 +524,8 @@ def _areas(d: PbfData, w: _Ways, wt: _Tags, rt: _Tags, area_keys: list[str]) -> 
     ring_ways = np.flatnonzero(ring_way & w.area_ok)
     lo, hi = w.off[ring_ways], w.off[ring_ways + 1]
     at = _ranges(lo, hi)
-    xy, ring_off, repeat = closed_rings(w.x[at] / 1e7, w.y[at] / 1e7, _offsets(hi - lo))
-    hard_ring = repeat | ~simple_rings(xy, ring_off)
+    xy, ring_off, state = closed_rings(w.x[at], w.y[at], _offsets(hi - lo))
+    hard_ring = state != SIMPLE
     ring_of = np.full(n_ways, -1, dtype=np.int64)
     ring_of[ring_ways] = np.arange(len(ring_ways))
     easy_ring = np.zeros(n_ways, dtype=bool)

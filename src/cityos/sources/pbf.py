@@ -55,6 +55,7 @@ class PbfData:
 
     Tags are ``(obj, k, v)`` triples per type, ``k`` and ``v`` indices into :attr:`strings`,
     ``obj`` the object's position; ``*_off`` are offsets (length + 1) into the per-object lists.
+    ``node_ts`` holds the timestamps of the nodes with tags only (:meth:`tagged_nodes`).
     """
 
     strings: list[str]
@@ -75,6 +76,11 @@ class PbfData:
     mem_type: np.ndarray
     mem_role: np.ndarray
     rtag: tuple[np.ndarray, np.ndarray, np.ndarray]
+
+    def tagged_nodes(self) -> np.ndarray:
+        """The positions of the nodes with tags, ascending (``node_ts`` is theirs)."""
+        obj = self.ntag[0]
+        return obj[np.flatnonzero(np.diff(obj, prepend=-1))] if len(obj) else obj
 
     def string_id(self, s: str) -> int:
         """The index of ``s`` in :attr:`strings`, -1 when no object uses it."""
