@@ -103,6 +103,7 @@ def worker(tool: str, pbf: str) -> dict[str, object]:
     warnings.simplefilter("ignore")
     if tool == "cityos":
         import cityos
+        import cityos.importer
 
         with tempfile.TemporaryDirectory() as tmp:
             t0 = time.perf_counter()
@@ -134,22 +135,18 @@ def worker(tool: str, pbf: str) -> dict[str, object]:
             "facilities": 0 if pois is None else len(pois),
             "landuse": 0 if landuse is None else len(landuse),
         }
-    elif tool in ("reader-pyosmium", "reader-columnar"):  # the building reader alone
-        from cityos.classify import load_osm_tables
-        from cityos.sources import osm_buildings, osm_columnar
+    elif tool in ("read-pyosmium", "read-flat"):  # read_osm alone: every layer, in memory
+        from cityos.classify import FacilityRules, load_osm_tables
+        from cityos.gcpause import paused_gc
+        from cityos.sources.osm import read_osm
 
-        tables = load_osm_tables()
-        with tempfile.TemporaryDirectory() as tmp:
-            t0 = time.perf_counter()
-            if tool == "reader-columnar":
-                rows = osm_columnar.read_buildings(Path(pbf), tables).table.num_rows
-            else:
-                osm_buildings._read_buildings(pbf, tables, "flex_mem", f"{tmp}/b.arrow")
-                import pyarrow.feather as feather
-
-                rows = feather.read_table(f"{tmp}/b.arrow").num_rows
+        rules, tables = FacilityRules.load(), load_osm_tables()
+        t0 = time.perf_counter()
+        with paused_gc():
+            ext = read_osm(pbf, rules=rules, tables=tables, reader=tool.split("-")[1])  # type: ignore[arg-type]
             seconds = time.perf_counter() - t0
-        counts = {"buildings": rows}
+        counts = {"buildings": len(ext.building_layer), "facilities": len(ext.facilities),
+                  "walk_edges": len(ext.walk_edges)}  # fmt: skip
     else:
         raise SystemExit(f"unknown tool {tool}")
     return {
@@ -266,7 +263,7 @@ def main() -> None:
         spec = SIZES[name]
         pbf = cached_city(spec, cache)
         ours = run_worker("cityos", pbf)
-        readers = {r: run_worker(f"reader-{r}", pbf) for r in ("pyosmium", "columnar")}
+        readers = {r: run_worker(f"read-{r}", pbf) for r in ("pyosmium", "flat")}
         peer = None if args.no_peer else run_worker("pyrosm", pbf)
         quack = (run_quackosm(pbf, python, cache) if python
                  else {"tool": "quackosm", "error": reason})  # fmt: skip
@@ -287,11 +284,13 @@ def main() -> None:
             f"{_ratio(p, c)} | {q.get('seconds', q.get('error', '—'))} | {_ratio(q, c)} |"
         )
     print()
-    print("the building reader alone (the import's second process), each in a fresh process:")
-    print("| city | pyosmium s | pyosmium peak MB | columnar s | columnar peak MB | rows equal |")
+    print(
+        "reading alone (read_osm, every layer in memory, no measuring or writing), each in a fresh process:"
+    )
+    print("| city | pyosmium s | pyosmium peak MB | flat s | flat peak MB | counts equal |")
     print("|---|---:|---:|---:|---:|---|")
     for r in rows:
-        p, c = r["readers"]["pyosmium"], r["readers"]["columnar"]
+        p, c = r["readers"]["pyosmium"], r["readers"]["flat"]
         print(f"| {r['size']} | {p.get('seconds', p.get('error'))} | {p.get('peak_mb', '—')} | "
               f"{c.get('seconds', c.get('error'))} | {c.get('peak_mb', '—')} | "
               f"{p.get('counts') == c.get('counts')} |")  # fmt: skip

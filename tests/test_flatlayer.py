@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 import shapely
 
+from cityos import flatlayer
 from cityos.flatlayer import FlatLayer, FlatPolygons
 from cityos.measure import projected_area
 
@@ -47,10 +48,21 @@ def _polygons(n: int, seed: int = 3) -> tuple[FlatPolygons, np.ndarray]:
     return FlatPolygons(flat, xy, ring_at, np.asarray(other, dtype=object)), np.asarray(geoms)
 
 
-def test_wkb_is_what_geos_writes() -> None:
+@pytest.mark.parametrize("writer", ["C", "NumPy"])
+def test_wkb_is_what_geos_writes(writer: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    if writer == "NumPy":
+        monkeypatch.setattr(flatlayer, "_c_polygon_wkb", lambda: None)
     flat, geoms = _polygons(200)
     got = flat.wkb().to_pylist()
     assert got == [bytes(b) for b in shapely.to_wkb(geoms)]
+
+
+def test_wkb_in_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(flatlayer, "_CHUNK", 7)
+    flat, geoms = _polygons(40)
+    wkb = flat.wkb()
+    assert wkb.num_chunks == 6
+    assert wkb.to_pylist() == [bytes(b) for b in shapely.to_wkb(geoms)]
 
 
 def test_areas_equal_projected_area_bit_for_bit() -> None:

@@ -635,7 +635,37 @@ static PyObject *rings(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* ---- WKB of one-ring polygons ------------------------------------------------------------- */
+
+/* polygon_wkb(xy, ring_at, starts, buf): the little-endian WKB of polygon i (one ring,
+ * xy[ring_at[i]:ring_at[i + 1]] float64 pairs) written at buf[starts[i]:]: byte order 1, type 3,
+ * one ring, its point count, the points; what GEOS writes. */
+static PyObject *polygon_wkb(PyObject *self, PyObject *args) {
+    (void)self;
+    Py_buffer xyb, ringb, startb, out;
+    if (!PyArg_ParseTuple(args, "y*y*y*w*", &xyb, &ringb, &startb, &out)) return NULL;
+    const double *xy = xyb.buf;
+    const int64_t *ring = ringb.buf, *start = startb.buf;
+    uint8_t *buf = out.buf;
+    Py_ssize_t n = startb.len / 8;
+    static const uint8_t head[9] = {1, 3, 0, 0, 0, 1, 0, 0, 0};
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < n; i++) {
+        uint8_t *p = buf + start[i];
+        uint32_t points = (uint32_t)(ring[i + 1] - ring[i]);
+        memcpy(p, head, 9);
+        memcpy(p + 9, &points, 4); /* little-endian machines only: checked in Python */
+        memcpy(p + 13, xy + 2 * ring[i], 16 * (size_t)points);
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&xyb); PyBuffer_Release(&ringb); PyBuffer_Release(&startb);
+    PyBuffer_Release(&out);
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef METHODS[] = {
+    {"polygon_wkb", polygon_wkb, METH_VARARGS,
+     "polygon_wkb(xy, ring_at, starts, buf): one-ring polygons' WKB written into buf"},
     {"decode", decode, METH_O,
      "decode(block) -> dict: one uncompressed OSM PBF PrimitiveBlock as flat arrays"},
     {"locate", locate, METH_VARARGS,

@@ -117,8 +117,10 @@ class FlatPolygons:
 
     def wkb(self) -> pa.ChunkedArray:
         """Each polygon's WKB, as shapely's ``to_wkb`` writes it, in Arrow binary arrays."""
+        if len(self.flat) <= _CHUNK:
+            return pa.chunked_array([self._wkb_array()], type=pa.binary())
         chunks = []
-        for a in range(0, max(len(self.flat), 1), _CHUNK):
+        for a in range(0, len(self.flat), _CHUNK):
             part = self.take(np.arange(a, min(a + _CHUNK, len(self.flat))))
             chunks.append(part._wkb_array())
         return pa.chunked_array(chunks, type=pa.binary())
@@ -132,17 +134,9 @@ class FlatPolygons:
         offsets = np.zeros(len(self.flat) + 1, dtype=np.int64)
         np.cumsum(size, out=offsets[1:])
         buf = np.empty(int(offsets[-1]), dtype=np.uint8)
-        starts = offsets[:-1][self.flat]
-        # headers and point counts at each flat row's start, the points after them
-        head = starts[:, None] + np.arange(_FIXED)
-        buf[head[:, : len(_HEADER)]] = _HEADER
-        buf[head[:, len(_HEADER) :]] = points.astype("<u4").view(np.uint8).reshape(-1, 4)
-        is_point = np.ones(len(buf), dtype=bool)
-        is_point[head.ravel()] = False
+        _write_polygons(self.xy, self.ring_at, offsets[:-1][self.flat], buf)
         for start, b in zip(offsets[:-1][~self.flat].tolist(), other, strict=True):
-            is_point[start : start + len(b)] = False
             buf[start : start + len(b)] = np.frombuffer(b, dtype=np.uint8)
-        buf[is_point] = np.ascontiguousarray(self.xy, dtype="<f8").view(np.uint8).ravel()
         return pa.Array.from_buffers(
             pa.binary(), len(self.flat),
             [None, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(buf)],
@@ -150,6 +144,36 @@ class FlatPolygons:
 
 
 _TYPE_NAMES = {3: "Polygon", 6: "MultiPolygon"}
+
+
+def _c_polygon_wkb() -> Any:
+    """The C writer of :func:`_write_polygons` (None without the compiled decoder, or on a
+    big-endian machine, where NumPy writes)."""
+    import sys
+
+    try:
+        from cityos import _pbf
+    except ImportError:
+        return None
+    return _pbf.polygon_wkb if sys.byteorder == "little" else None
+
+
+def _write_polygons(
+    xy: np.ndarray, ring_at: np.ndarray, starts: np.ndarray, buf: np.ndarray
+) -> None:
+    """The WKB of each one-ring polygon written into ``buf`` at ``starts`` (C where compiled)."""
+    xy = np.ascontiguousarray(xy, dtype=np.float64)
+    write = _c_polygon_wkb()
+    if write is not None:
+        write(xy, np.ascontiguousarray(ring_at, dtype=np.int64),
+              np.ascontiguousarray(starts, dtype=np.int64), buf)  # fmt: skip
+        return
+    points = np.diff(ring_at)
+    head = starts[:, None] + np.arange(_FIXED)
+    buf[head[:, : len(_HEADER)]] = _HEADER
+    buf[head[:, len(_HEADER) :]] = points.astype("<u4").view(np.uint8).reshape(-1, 4)
+    at = np.repeat(starts + _FIXED - 16 * ring_at[:-1], 16 * points) + np.arange(16 * len(xy))
+    buf[at] = xy.astype("<f8").view(np.uint8).ravel()
 
 
 def project(xy: np.ndarray, crs: str, threads: int = 2) -> tuple[np.ndarray, np.ndarray]:
@@ -240,7 +264,11 @@ class FlatLayer:
             metadata={**meta.schema.metadata, b"geo": json.dumps(geo).encode()},
         )
         table = pa.Table.from_arrays([*cols.values(), wkb], schema=schema)
-        pq.write_table(table, path, compression="snappy")
+        # no dictionary or statistics for the WKB column (every value differs): the same values
+        # as geopandas' file, written faster
+        text = [f for f, c in cols.items() if pa.types.is_string(c.type)]
+        pq.write_table(table, path, compression="snappy", use_dictionary=text,
+                       write_statistics=[*cols])  # fmt: skip
 
 
 def _as_written(col: pa.Array) -> pa.Array:
