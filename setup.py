@@ -12,7 +12,8 @@ setup(
             "cityos._pbf",
             ["src/cityos/_pbf.c"],
             optional=True,
-            extra_compile_args=["-O3", "-std=c99", "-Wall", "-Wextra"],
+            extra_compile_args=["-O3", "-std=c99", "-Wall", "-Wextra", "-fno-fast-math"],
+            libraries=["m"],
         )
     ]
 )

@@ -3,6 +3,7 @@ same GeoParquet file content (Arrow types, pandas and geo metadata, values)."""
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import geopandas as gpd
@@ -14,11 +15,11 @@ import pytest
 import shapely
 
 from cityos import flatlayer
-from cityos.flatlayer import FlatLayer, FlatPolygons
+from cityos.flatlayer import FlatGeometry, FlatLayer
 from cityos.measure import projected_area
 
 
-def _polygons(n: int, seed: int = 3) -> tuple[FlatPolygons, np.ndarray]:
+def _polygons(n: int, seed: int = 3) -> tuple[FlatGeometry, np.ndarray]:
     """``n`` quadrilaterals and pentagons around Helsinki, every fifth row a polygon with a
     hole or a multipolygon kept as shapely; the flat polygons and the same as shapely."""
     rng = np.random.default_rng(seed)
@@ -45,7 +46,7 @@ def _polygons(n: int, seed: int = 3) -> tuple[FlatPolygons, np.ndarray]:
         geoms.append(g)
     ring_at = np.concatenate([[0], np.cumsum([len(r) for r in rings])]).astype(np.int64)
     xy = np.vstack(rings) if rings else np.zeros((0, 2))
-    return FlatPolygons(flat, xy, ring_at, np.asarray(other, dtype=object)), np.asarray(geoms)
+    return FlatGeometry(flat, xy, ring_at, np.asarray(other, dtype=object)), np.asarray(geoms)
 
 
 @pytest.mark.parametrize("writer", ["C", "NumPy"])
@@ -108,3 +109,32 @@ def test_geoparquet_file_as_geopandas_writes_it(tmp_path: Path, n: int) -> None:
         gpd.read_parquet(tmp_path / "got.parquet"), gpd.read_parquet(tmp_path / "want.parquet")
     )
     pd.testing.assert_frame_equal(layer.to_geodataframe(), frame)
+
+
+def _lines(n: int, seed: int = 5) -> tuple[FlatGeometry, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    sizes = rng.integers(2, 30, size=n)  # long lines too: a sum in order, not pairwise
+    xy = np.round(np.column_stack([24.9 + rng.random(sizes.sum()) * 0.05,
+                                   60.1 + rng.random(sizes.sum()) * 0.05]), 7)  # fmt: skip
+    at = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    flat = FlatGeometry(np.ones(n, dtype=bool), xy, at, np.empty(0, dtype=object), "LineString")
+    return flat, np.asarray([shapely.LineString(xy[a:b]) for a, b in itertools.pairwise(at)])
+
+
+def test_lines_measure_and_write_as_geos_does() -> None:
+    flat, geoms = _lines(300)
+    want = gpd.GeoSeries(geoms, crs="EPSG:4326").to_crs("EPSG:32635").length.to_numpy()
+    np.testing.assert_array_equal(flat.lengths("EPSG:32635"), want)
+    assert flat.wkb().to_pylist() == [bytes(b) for b in shapely.to_wkb(geoms)]
+    assert shapely.equals_exact(flat.to_shapely(), geoms, 0).all()
+    assert flat.geom_types() == ["LineString"]
+
+
+def test_line_layer_file_as_geopandas_writes_it(tmp_path: Path) -> None:
+    flat, geoms = _lines(50)
+    ids = np.arange(50, dtype=np.int64)
+    FlatLayer({"edge_id": pa.array(ids)}, flat).write(tmp_path / "got.parquet")
+    gpd.GeoDataFrame({"edge_id": ids}, geometry=gpd.GeoSeries(geoms, crs="EPSG:4326"),
+                     crs="EPSG:4326").to_parquet(tmp_path / "want.parquet", index=False)  # fmt: skip
+    want, got = pq.read_table(tmp_path / "want.parquet"), pq.read_table(tmp_path / "got.parquet")
+    assert got.schema.equals(want.schema, check_metadata=True) and got.equals(want)

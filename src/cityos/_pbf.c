@@ -24,6 +24,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <math.h>
 
 typedef struct {
     char *p;
@@ -637,25 +638,29 @@ static PyObject *rings(PyObject *self, PyObject *args) {
 
 /* ---- WKB of one-ring polygons ------------------------------------------------------------- */
 
-/* polygon_wkb(xy, ring_at, starts, buf): the little-endian WKB of polygon i (one ring,
- * xy[ring_at[i]:ring_at[i + 1]] float64 pairs) written at buf[starts[i]:]: byte order 1, type 3,
- * one ring, its point count, the points; what GEOS writes. */
+/* polygon_wkb(xy, ring_at, starts, buf, kind): the little-endian WKB of geometry i (points
+ * xy[ring_at[i]:ring_at[i + 1]], float64 pairs) written at buf[starts[i]:], what GEOS writes:
+ * kind 3, a polygon of that one ring (byte order 1, type 3, one ring, its point count, the
+ * points); kind 2, a line (byte order 1, type 2, point count, points). */
 static PyObject *polygon_wkb(PyObject *self, PyObject *args) {
     (void)self;
     Py_buffer xyb, ringb, startb, out;
-    if (!PyArg_ParseTuple(args, "y*y*y*w*", &xyb, &ringb, &startb, &out)) return NULL;
+    int kind = 3;
+    if (!PyArg_ParseTuple(args, "y*y*y*w*|i", &xyb, &ringb, &startb, &out, &kind)) return NULL;
     const double *xy = xyb.buf;
     const int64_t *ring = ringb.buf, *start = startb.buf;
     uint8_t *buf = out.buf;
     Py_ssize_t n = startb.len / 8;
-    static const uint8_t head[9] = {1, 3, 0, 0, 0, 1, 0, 0, 0};
+    static const uint8_t polygon[9] = {1, 3, 0, 0, 0, 1, 0, 0, 0}, line[5] = {1, 2, 0, 0, 0};
+    const uint8_t *head = kind == 2 ? line : polygon;
+    size_t h = kind == 2 ? 5 : 9;
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t i = 0; i < n; i++) {
         uint8_t *p = buf + start[i];
         uint32_t points = (uint32_t)(ring[i + 1] - ring[i]);
-        memcpy(p, head, 9);
-        memcpy(p + 9, &points, 4); /* little-endian machines only: checked in Python */
-        memcpy(p + 13, xy + 2 * ring[i], 16 * (size_t)points);
+        memcpy(p, head, h);
+        memcpy(p + h, &points, 4); /* little-endian machines only: checked in Python */
+        memcpy(p + h + 4, xy + 2 * ring[i], 16 * (size_t)points);
     }
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&xyb); PyBuffer_Release(&ringb); PyBuffer_Release(&startb);
@@ -663,7 +668,33 @@ static PyObject *polygon_wkb(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* line_lengths(x, y, off, out): each line's length, GEOS's way: the segments' sqrt(dx*dx +
+ * dy*dy) summed one after the other. */
+static PyObject *line_lengths(PyObject *self, PyObject *args) {
+    (void)self;
+    Py_buffer xb, yb, ob, out;
+    if (!PyArg_ParseTuple(args, "y*y*y*w*", &xb, &yb, &ob, &out)) return NULL;
+    const double *x = xb.buf, *y = yb.buf;
+    const int64_t *off = ob.buf;
+    double *len = out.buf;
+    Py_ssize_t n = ob.len / 8 - 1;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < n; i++) {
+        double sum = 0.0;
+        for (int64_t j = off[i] + 1; j < off[i + 1]; j++) {
+            double dx = x[j] - x[j - 1], dy = y[j] - y[j - 1];
+            sum += sqrt(dx * dx + dy * dy);
+        }
+        len[i] = sum;
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&xb); PyBuffer_Release(&yb); PyBuffer_Release(&ob); PyBuffer_Release(&out);
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef METHODS[] = {
+    {"line_lengths", line_lengths, METH_VARARGS,
+     "line_lengths(x, y, off, out): each line's length, segment by segment"},
     {"polygon_wkb", polygon_wkb, METH_VARARGS,
      "polygon_wkb(xy, ring_at, starts, buf): one-ring polygons' WKB written into buf"},
     {"decode", decode, METH_O,

@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import shapely
 
-__all__ = ["FlatLayer", "FlatPolygons", "polygon_wkb", "project"]
+__all__ = ["FlatGeometry", "FlatLayer", "polygon_wkb", "project"]
 
 WGS84 = "EPSG:4326"
 
@@ -33,28 +33,34 @@ WGS84 = "EPSG:4326"
 _HEADER = np.frombuffer(b"\x01\x03\x00\x00\x00\x01\x00\x00\x00", dtype=np.uint8)
 #: WKB bytes per one-ring polygon besides its points: header and the ring's point count
 _FIXED = len(_HEADER) + 4
+#: a little-endian 2D line: byte order, type 2; then its point count
+_LINE_HEADER = np.frombuffer(b"\x01\x02\x00\x00\x00", dtype=np.uint8)
+_LINE_FIXED = len(_LINE_HEADER) + 4
 #: rows per Arrow array of WKB (its 32-bit offsets reach 2 GiB)
 _CHUNK = 4_000_000
 
 
 @dataclass
-class FlatPolygons:
-    """Polygons (WGS84): the ``flat`` rows one ring each, as ``xy`` coordinates (closed rings,
-    in row order) with offsets ``ring_at``; the other rows shapely geometries in ``other``.
+class FlatGeometry:
+    """Polygons or lines (WGS84): the ``flat`` rows as ``xy`` coordinates (polygons one closed
+    ring each, lines their vertices; in row order) with offsets ``ring_at``; the other rows
+    shapely geometries in ``other``.
 
-    ``flat`` is a boolean mask over the rows; ``other`` has one entry per ``~flat`` row.
+    ``flat`` is a boolean mask over the rows; ``other`` has one entry per ``~flat`` row;
+    ``kind`` is ``Polygon`` or ``LineString``, the type of the flat rows.
     """
 
     flat: np.ndarray
     xy: np.ndarray
     ring_at: np.ndarray
     other: np.ndarray
+    kind: str = "Polygon"
     _bounds: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.flat)
 
-    def take(self, rows: np.ndarray) -> FlatPolygons:
+    def take(self, rows: np.ndarray) -> FlatGeometry:
         """The polygons of ``rows`` (positions), in that order."""
         flat_pos = np.cumsum(self.flat) - 1  # row -> its ring among the flat rows
         other_pos = np.cumsum(~self.flat) - 1
@@ -65,7 +71,9 @@ class FlatPolygons:
         take = np.repeat(lo - (np.cumsum(n) - n), n) + np.arange(int(n.sum()))
         ring_at = np.zeros(len(rings) + 1, dtype=np.int64)
         np.cumsum(n, out=ring_at[1:])
-        return FlatPolygons(keep, self.xy[take], ring_at, self.other[other_pos[rows[~keep]]])
+        return FlatGeometry(
+            keep, self.xy[take], ring_at, self.other[other_pos[rows[~keep]]], self.kind
+        )
 
     def total_bounds(self) -> np.ndarray:
         if self._bounds is None:
@@ -86,7 +94,7 @@ class FlatPolygons:
 
     def geom_types(self) -> list[str]:
         """The geometry type names present, sorted (as GeoParquet lists them)."""
-        names = {"Polygon"} if self.flat.any() else set()
+        names = {self.kind} if self.flat.any() else set()
         if len(self.other):
             names |= {_TYPE_NAMES[t] for t in np.unique(shapely.get_type_id(self.other)).tolist()}
         return sorted(names)
@@ -104,9 +112,23 @@ class FlatPolygons:
             out[~self.flat] = projected_area(gpd.GeoSeries(self.other, crs=WGS84), crs)
         return out
 
+    def lengths(self, crs: str) -> np.ndarray:
+        """Length (m) of each line in the projected ``crs``: GEOS's sum, segment by segment in
+        order, of √(dx² + dy²) (``to_crs(crs).length`` bit for bit)."""
+        from cityos import _pbf
+
+        x, y = project(self.xy, crs)
+        out = np.empty(len(self.ring_at) - 1)
+        _pbf.line_lengths(x, y, np.ascontiguousarray(self.ring_at, dtype=np.int64), out)
+        return out
+
     def to_shapely(self) -> np.ndarray:
         out = np.empty(len(self.flat), dtype=object)
-        if self.flat.any():
+        if self.flat.any() and self.kind == "LineString":
+            out[self.flat] = shapely.from_ragged_array(
+                shapely.GeometryType.LINESTRING, self.xy, (self.ring_at,)
+            )
+        elif self.flat.any():
             out[self.flat] = shapely.from_ragged_array(
                 shapely.GeometryType.POLYGON,
                 self.xy,
@@ -128,13 +150,13 @@ class FlatPolygons:
     def _wkb_array(self) -> pa.Array:
         points = np.diff(self.ring_at)
         size = np.empty(len(self.flat), dtype=np.int64)
-        size[self.flat] = _FIXED + 16 * points
+        size[self.flat] = (_FIXED if self.kind == "Polygon" else _LINE_FIXED) + 16 * points
         other = [bytes(b) for b in shapely.to_wkb(self.other)] if len(self.other) else []
         size[~self.flat] = [len(b) for b in other]
         offsets = np.zeros(len(self.flat) + 1, dtype=np.int64)
         np.cumsum(size, out=offsets[1:])
         buf = np.empty(int(offsets[-1]), dtype=np.uint8)
-        _write_polygons(self.xy, self.ring_at, offsets[:-1][self.flat], buf)
+        _write_flat(self.xy, self.ring_at, offsets[:-1][self.flat], buf, self.kind)
         for start, b in zip(offsets[:-1][~self.flat].tolist(), other, strict=True):
             buf[start : start + len(b)] = np.frombuffer(b, dtype=np.uint8)
         return pa.Array.from_buffers(
@@ -147,7 +169,7 @@ _TYPE_NAMES = {3: "Polygon", 6: "MultiPolygon"}
 
 
 def _c_polygon_wkb() -> Any:
-    """The C writer of :func:`_write_polygons` (None without the compiled decoder, or on a
+    """The C writer of :func:`_write_flat` (None without the compiled decoder, or on a
     big-endian machine, where NumPy writes)."""
     import sys
 
@@ -158,21 +180,25 @@ def _c_polygon_wkb() -> Any:
     return _pbf.polygon_wkb if sys.byteorder == "little" else None
 
 
-def _write_polygons(
-    xy: np.ndarray, ring_at: np.ndarray, starts: np.ndarray, buf: np.ndarray
+def _write_flat(
+    xy: np.ndarray, ring_at: np.ndarray, starts: np.ndarray, buf: np.ndarray, kind: str
 ) -> None:
-    """The WKB of each one-ring polygon written into ``buf`` at ``starts`` (C where compiled)."""
+    """The WKB of each one-ring polygon or line written into ``buf`` at ``starts`` (C where
+    compiled)."""
     xy = np.ascontiguousarray(xy, dtype=np.float64)
+    line = kind == "LineString"
     write = _c_polygon_wkb()
     if write is not None:
         write(xy, np.ascontiguousarray(ring_at, dtype=np.int64),
-              np.ascontiguousarray(starts, dtype=np.int64), buf)  # fmt: skip
+              np.ascontiguousarray(starts, dtype=np.int64), buf, 2 if line else 3)  # fmt: skip
         return
+    header = _LINE_HEADER if line else _HEADER
+    fixed = len(header) + 4
     points = np.diff(ring_at)
-    head = starts[:, None] + np.arange(_FIXED)
-    buf[head[:, : len(_HEADER)]] = _HEADER
-    buf[head[:, len(_HEADER) :]] = points.astype("<u4").view(np.uint8).reshape(-1, 4)
-    at = np.repeat(starts + _FIXED - 16 * ring_at[:-1], 16 * points) + np.arange(16 * len(xy))
+    head = starts[:, None] + np.arange(fixed)
+    buf[head[:, : len(header)]] = header
+    buf[head[:, len(header) :]] = points.astype("<u4").view(np.uint8).reshape(-1, 4)
+    at = np.repeat(starts + fixed - 16 * ring_at[:-1], 16 * points) + np.arange(16 * len(xy))
     buf[at] = xy.astype("<f8").view(np.uint8).ravel()
 
 
@@ -201,12 +227,12 @@ def project(xy: np.ndarray, crs: str, threads: int = 2) -> tuple[np.ndarray, np.
 def polygon_wkb(xy: np.ndarray, ring_at: np.ndarray) -> pa.ChunkedArray:
     """The WKB of one-ring polygons given as closed rings ``xy[ring_at[i]:ring_at[i + 1]]``."""
     n = len(ring_at) - 1
-    return FlatPolygons(np.ones(n, dtype=bool), xy, ring_at, np.empty(0, dtype=object)).wkb()
+    return FlatGeometry(np.ones(n, dtype=bool), xy, ring_at, np.empty(0, dtype=object)).wkb()
 
 
 @dataclass
 class FlatLayer:
-    """A layer as Arrow columns (attributes, in the layer's order) and :class:`FlatPolygons`.
+    """A layer as Arrow columns (attributes, in the layer's order) and :class:`FlatGeometry`.
 
     It answers what the import asks of a layer (``len``, ``empty``, ``total_bounds``) without
     making geometries, writes its GeoParquet file (:meth:`write`), and becomes a GeoDataFrame
@@ -214,7 +240,7 @@ class FlatLayer:
     """
 
     columns: dict[str, pa.Array]
-    geometry: FlatPolygons
+    geometry: FlatGeometry
 
     def __len__(self) -> int:
         return len(self.geometry)

@@ -323,7 +323,7 @@ def _measure(
         )
         raw_units = concat([f for f in [osm_units, *read.units] if f is not None], "units")
         _refuse_repeated_ids(raw_units, raw_buildings)
-        osm_frames = [ext.walk_edges, ext.building_layer] if ext is not None else []
+        osm_frames = [ext.walk_edge_layer, ext.building_layer] if ext is not None else []
         box = bbox([raw_buildings, raw_units, raw_fac, *osm_frames])
         if box is None:
             raise InputError(
@@ -361,7 +361,7 @@ def _measure(
     extent = data_extent(
         ext.header_bbox if ext is not None else None,
         [
-            ext.walk_edges,
+            ext.walk_edge_layer,
             ext.building_layer,
             ext.facilities,
             ext.green_spaces,

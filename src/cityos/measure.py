@@ -331,28 +331,30 @@ def with_area(raw: gpd.GeoDataFrame | None, crs: str, name: str) -> gpd.GeoDataF
     return out[[*LAYER_SCHEMAS[name].columns, "geometry"]]
 
 
-def walk_layers(ext: OsmExtract | None, crs: str) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
-    if ext is None or ext.walk_edges.empty:
+def walk_layers(
+    ext: OsmExtract | None, crs: str
+) -> tuple[gpd.GeoDataFrame, FlatLayer | gpd.GeoDataFrame]:
+    """The walk layers: nodes as points, edges (a flat layer) with their length (m) in ``crs``."""
+    if ext is None or ext.walk_edge_layer.empty:
         return empty_layer("walk_nodes"), empty_layer("walk_edges")
     nodes = gpd.GeoDataFrame(
         {"node_id": ext.walk_nodes["node_id"].to_numpy(np.int64)},
         geometry=shapely.points(ext.walk_nodes["lon"].to_numpy(), ext.walk_nodes["lat"].to_numpy()),
         crs=WGS84,
     )
-    e = ext.walk_edges
-    lengths = e.geometry.to_crs(crs).length.to_numpy()
-    edges = gpd.GeoDataFrame(
+    e = ext.walk_edge_layer
+    c = e.columns
+    edges = FlatLayer(
         {
-            "edge_id": np.arange(len(e), dtype=np.int64),
-            "u": e["u"].to_numpy(np.int64),
-            "v": e["v"].to_numpy(np.int64),
-            "osm_way_id": e["osm_way_id"].to_numpy(np.int64),
-            "highway": e["highway"].to_numpy(dtype=object),
-            "name": e["name"].to_numpy(dtype=object),
-            "length_m": lengths,
+            "edge_id": pa.array(np.arange(len(e), dtype=np.int64)),
+            "u": c["u"],
+            "v": c["v"],
+            "osm_way_id": c["osm_way_id"],
+            "highway": c["highway"],
+            "name": c["name"],
+            "length_m": pa.array(e.geometry.lengths(crs)),
         },
-        geometry=e.geometry.to_numpy(),
-        crs=WGS84,
+        e.geometry,
     )
     return nodes, edges
 

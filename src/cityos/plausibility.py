@@ -49,7 +49,7 @@ FAR_KM = 50.0
 def warn_far_away(ext: OsmExtract | None, frames: Sequence[gpd.GeoDataFrame], warn: Warn) -> None:
     """Warn about a city file whose features lie far from the OSM extract (wrong CRS, another
     city), with the distance between the two boxes' centres in kilometres."""
-    osm = bbox([ext.walk_edges, ext.building_layer]) if ext is not None else None
+    osm = bbox([ext.walk_edge_layer, ext.building_layer]) if ext is not None else None
     if osm is None:
         return
     for frame in frames:
@@ -120,8 +120,8 @@ def check_suspicious(
     area: Any = None
     if unit_frames:
         area = shapely.union_all(pd.concat([f.geometry for f in unit_frames]).to_numpy())
-    elif ext is not None and not ext.walk_edges.empty:
-        area = shapely.box(*ext.walk_edges.total_bounds)
+    elif ext is not None and not ext.walk_edge_layer.empty:
+        area = shapely.box(*ext.walk_edge_layer.total_bounds)
     if area is not None:
         for frame in fac_frames:
             if frame.empty:

@@ -36,7 +36,7 @@ from osmium.filter import EmptyTagFilter, KeyFilter
 
 from cityos.classify import FacilityRules, OsmTables
 from cityos.errors import CityosWarning, InputError, InputFileNotFoundError
-from cityos.flatlayer import FlatLayer, FlatPolygons
+from cityos.flatlayer import FlatGeometry, FlatLayer
 from cityos.sources import pbf
 from cityos.sources.osm_buildings import (
     _building_tags,
@@ -64,7 +64,7 @@ class OsmExtract:
     """What one OSM file holds for a city bundle, in WGS84 and before measurement."""
 
     walk_nodes: pd.DataFrame
-    walk_edges: gpd.GeoDataFrame
+    walk_edge_layer: FlatLayer
     facilities: gpd.GeoDataFrame
     green_spaces: gpd.GeoDataFrame
     residential_land: gpd.GeoDataFrame
@@ -76,6 +76,15 @@ class OsmExtract:
     #: the buildings as the flat reader keeps them (None: as a GeoDataFrame)
     flat_buildings: FlatLayer | None = None
     shapely_buildings: gpd.GeoDataFrame | None = None
+
+    _walk_edges: gpd.GeoDataFrame | None = None
+
+    @property
+    def walk_edges(self) -> gpd.GeoDataFrame:
+        """The walk edges as a GeoDataFrame (made from the flat layer when first asked for)."""
+        if self._walk_edges is None:
+            self._walk_edges = self.walk_edge_layer.to_geodataframe()
+        return self._walk_edges
 
     @property
     def buildings(self) -> gpd.GeoDataFrame:
@@ -429,25 +438,17 @@ def _walk_arrays(c: _Collector) -> dict[str, np.ndarray]:
     }
 
 
-def _split_walk(w: dict[str, np.ndarray]) -> tuple[pd.DataFrame, gpd.GeoDataFrame]:
+def _split_walk(w: dict[str, np.ndarray]) -> tuple[pd.DataFrame, FlatLayer]:
     """The walk network from the walk ways' pieces: ``refs``, ``lon``, ``lat`` per piece node,
-    ``starts`` (each piece's first position), ``way``, ``highway`` and ``name`` per piece."""
+    ``starts`` (each piece's first position), ``way``, ``highway`` and ``name`` per piece. The
+    edges come as a flat layer of lines (columns ``u``, ``v``, ``osm_way_id``, ``highway``,
+    ``name``)."""
     refs, lon, lat, starts = w["refs"], w["lon"], w["lat"], w["starts"]
     n = len(refs)
     if n == 0:
         nodes = pd.DataFrame({"node_id": np.zeros(0, np.int64), "lon": [], "lat": []})
-        edges = gpd.GeoDataFrame(
-            {
-                "u": np.zeros(0, np.int64),
-                "v": np.zeros(0, np.int64),
-                "osm_way_id": np.zeros(0, np.int64),
-                "highway": pd.Series([], dtype=object),
-                "name": pd.Series([], dtype=object),
-            },
-            geometry=gpd.GeoSeries([], crs=WGS84),
-            crs=WGS84,
-        )
-        return nodes, edges
+        return nodes, _edges(*(np.zeros(0, np.int64),) * 3, *(np.zeros(0, object),) * 2,
+                             np.zeros((0, 2)), np.zeros(1, np.int64))  # fmt: skip
     ends = np.append(starts[1:], n) - 1  # last position of each piece
     piece_of = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, n)))
     _uniq, inverse, counts = np.unique(refs, return_inverse=True, return_counts=True)
@@ -463,28 +464,33 @@ def _split_walk(w: dict[str, np.ndarray]) -> tuple[pd.DataFrame, gpd.GeoDataFram
     sizes = e_end - e_start + 1
     offsets = np.repeat(e_start - np.concatenate(([0], np.cumsum(sizes)[:-1])), sizes)
     take = np.arange(sizes.sum()) + offsets
-    edge_index = np.repeat(np.arange(len(e_start)), sizes)
-    lines = shapely.linestrings(lon[take], lat[take], indices=edge_index)
+    line_at = np.zeros(len(e_start) + 1, dtype=np.int64)
+    np.cumsum(sizes, out=line_at[1:])
     piece = piece_of[e_start]
-    way_ids = w["way"][piece]
-    highway = w["highway"][piece]
-    names = w["name"][piece]
-    edges = gpd.GeoDataFrame(
-        {
-            "u": refs[e_start],
-            "v": refs[e_end],
-            "osm_way_id": way_ids,
-            "highway": highway,
-            "name": names,
-        },
-        geometry=gpd.GeoSeries(lines, crs=WGS84),
-        crs=WGS84,
-    )
+    edges = _edges(
+        refs[e_start], refs[e_end], w["way"][piece], w["highway"][piece], w["name"][piece],
+        np.column_stack([lon[take], lat[take]]), line_at,
+    )  # fmt: skip
     node_pos = np.unique(np.concatenate([e_start, e_end]))
     node_ids, first = np.unique(refs[node_pos], return_index=True)
     pos = node_pos[first]
     nodes = pd.DataFrame({"node_id": node_ids, "lon": lon[pos], "lat": lat[pos]})
     return nodes, edges
+
+
+def _edges(u: np.ndarray, v: np.ndarray, way: np.ndarray, highway: np.ndarray, name: np.ndarray,
+           xy: np.ndarray, line_at: np.ndarray) -> FlatLayer:  # fmt: skip
+    columns = {
+        "u": pa.array(u, pa.int64()),
+        "v": pa.array(v, pa.int64()),
+        "osm_way_id": pa.array(way, pa.int64()),
+        "highway": pa.array(highway, pa.string()),
+        "name": pa.array(name, pa.string()),
+    }
+    flat = np.ones(len(u), dtype=bool)
+    return FlatLayer(
+        columns, FlatGeometry(flat, xy, line_at, np.empty(0, dtype=object), "LineString")
+    )
 
 
 def _read_sorted(path: Path, tmp: Path, exc: BaseException, **options: Any) -> OsmExtract:
@@ -703,7 +709,7 @@ def _flat_buildings(f: FlatRead) -> FlatLayer:
     np.cumsum(n, out=ring_at[1:])
     geoms = np.concatenate([b["geom"], shapely.from_wkb(hard.cols["wkb"]) if hard.keys else []])
     other = np.asarray(geoms, dtype=object)[order[~flat]]
-    return FlatLayer(columns, FlatPolygons(flat, f.xy[at], ring_at, other))
+    return FlatLayer(columns, FlatGeometry(flat, f.xy[at], ring_at, other))
 
 
 #: the readers' building columns → the raw buildings layer's
@@ -713,7 +719,7 @@ _BUILDING_NAMES = {"id": "building_id", "building": "building", "use": "use", "l
 
 def _extract(
     nodes: pd.DataFrame,
-    edges: gpd.GeoDataFrame,
+    edges: FlatLayer,
     buildings: _Layer | FlatLayer,
     facilities: _Layer,
     green: _Layer,
@@ -737,7 +743,7 @@ def _extract(
     adm["admin_level"] = pd.Series(admin[0]["admin_level"], dtype=float)
     return OsmExtract(
         walk_nodes=nodes,
-        walk_edges=edges,
+        walk_edge_layer=edges,
         flat_buildings=flat,
         shapely_buildings=None if flat else frame(buildings, _BUILDING_NAMES),  # type: ignore[arg-type]
         facilities=frame(

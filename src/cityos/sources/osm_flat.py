@@ -647,6 +647,11 @@ def _assemble(
     return out
 
 
+#: building uses (cityos.classify.BuildingRules.use) as codes; None (dropped) is -1
+_USES = pa.array(["residential", "non_residential", "unknown"])
+_USE_CODE: dict[str | None, int] = {None: -1, "residential": 0, "non_residential": 1, "unknown": 2}
+
+
 def _texts(text: pa.Array, ids: np.ndarray) -> pa.Array:
     """The strings of ``ids`` (string ids, -1 for none: null)."""
     return text.take(pa.array(ids, mask=ids < 0))
@@ -676,17 +681,19 @@ def _buildings(d: PbfData, wt: _Tags, rt: _Tags, tables: OsmTables, a: _Areas) -
         ring = np.flatnonzero(has) if kind == "w" else None
         lv, h, name = (tags.value(k)[objs] for k in ("building:levels", "height", "name"))
         plain = tags.count()[objs] == 1 + (lv >= 0) + (h >= 0) + (name >= 0)
-        # the use of a plain building from its value alone, looked up once per value
+        # the use of a plain building from its value alone, looked up once per value, as a
+        # code into USES (-1: dropped)
         uniq = np.flatnonzero(np.bincount(value, minlength=len(tags.strings)))
-        by_value = np.full(len(tags.strings), None, dtype=object)
-        by_value[uniq] = [rules.use_of_value(s) for s in tags.strings[uniq].tolist()]
+        by_value = np.full(len(tags.strings), -1, dtype=np.int8)
+        by_value[uniq] = [_USE_CODE[rules.use_of_value(s)] for s in tags.strings[uniq].tolist()]
         use = by_value[value]
         rich = np.flatnonzero(~plain)
         addr = np.full(len(objs), None, dtype=object) if len(rich) else None
         vac = np.full(len(objs), None, dtype=object) if len(rich) else None
         for j, t in zip(rich.tolist(), tags.dicts(objs[rich]), strict=True):
-            use[j], addr[j], vac[j] = rules.use(t), _address(t), vacancy_of_pairs(t.items())  # type: ignore[index]
-        kept = np.flatnonzero(use != None)  # noqa: E711 (elementwise)
+            use[j] = _USE_CODE[rules.use(t)]
+            addr[j], vac[j] = _address(t), vacancy_of_pairs(t.items())  # type: ignore[index]
+        kept = np.flatnonzero(use >= 0)
         oid = ids[objs[kept]]
         prefix = "osm:w" if kind == "w" else "osm:r"
         if kind == "w":
@@ -701,7 +708,7 @@ def _buildings(d: PbfData, wt: _Tags, rt: _Tags, tables: OsmTables, a: _Areas) -
         parts.append({
             "id": _prefixed(prefix, oid),
             "building": _texts(text, value[kept]),
-            "use": pa.array(use[kept], pa.string()),
+            "use": pa.DictionaryArray.from_arrays(use[kept], _USES).cast(pa.string()),
             "lv": _texts(text, lv[kept]),
             "h": _texts(text, h[kept]),
             "name": _texts(text, name[kept]),
