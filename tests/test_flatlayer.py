@@ -4,6 +4,7 @@ same GeoParquet file content (Arrow types, pandas and geo metadata, values)."""
 from __future__ import annotations
 
 import itertools
+import sys
 from pathlib import Path
 
 import geopandas as gpd
@@ -121,7 +122,17 @@ def _lines(n: int, seed: int = 5) -> tuple[FlatGeometry, np.ndarray]:
     return flat, np.asarray([shapely.LineString(xy[a:b]) for a, b in itertools.pairwise(at)])
 
 
-def test_lines_measure_and_write_as_geos_does() -> None:
+@pytest.mark.parametrize("compiled", [True, False])
+def test_lines_measure_and_write_as_geos_does(
+    compiled: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not compiled:  # the NumPy sums where the decoder is not compiled
+        import cityos
+
+        monkeypatch.setitem(sys.modules, "cityos._pbf", None)
+        monkeypatch.delattr(cityos, "_pbf", raising=False)
+        with pytest.raises(ImportError):
+            from cityos import _pbf  # noqa: F401
     flat, geoms = _lines(300)
     want = gpd.GeoSeries(geoms, crs="EPSG:4326").to_crs("EPSG:32635").length.to_numpy()
     np.testing.assert_array_equal(flat.lengths("EPSG:32635"), want)

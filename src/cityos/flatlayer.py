@@ -115,11 +115,19 @@ class FlatGeometry:
     def lengths(self, crs: str) -> np.ndarray:
         """Length (m) of each line in the projected ``crs``: GEOS's sum, segment by segment in
         order, of √(dx² + dy²) (``to_crs(crs).length`` bit for bit)."""
-        from cityos import _pbf
-
         x, y = project(self.xy, crs)
-        out = np.empty(len(self.ring_at) - 1)
-        _pbf.line_lengths(x, y, np.ascontiguousarray(self.ring_at, dtype=np.int64), out)
+        at = np.ascontiguousarray(self.ring_at, dtype=np.int64)
+        out = np.zeros(len(at) - 1)
+        try:
+            from cityos import _pbf
+        except ImportError:  # not compiled: NumPy adds the k-th segment of every line at once
+            seg = np.sqrt(np.diff(x) ** 2 + np.diff(y) ** 2)
+            n = np.diff(at) - 1
+            for k in range(int(n.max()) if len(n) else 0):
+                has = n > k
+                out[has] += seg[at[:-1][has] + k]
+            return out
+        _pbf.line_lengths(x, y, at, out)
         return out
 
     def to_shapely(self) -> np.ndarray:
