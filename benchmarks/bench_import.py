@@ -137,12 +137,12 @@ def worker(tool: str, pbf: str) -> dict[str, object]:
         }
     elif tool in ("read-pyosmium", "read-flat"):  # read_osm alone: every layer, in memory
         from cityos.classify import FacilityRules, load_osm_tables
-        from cityos.gcpause import paused_gc
+        from cityos.bulk import bulk_work
         from cityos.sources.osm import read_osm
 
         rules, tables = FacilityRules.load(), load_osm_tables()
         t0 = time.perf_counter()
-        with paused_gc():
+        with bulk_work():
             ext = read_osm(pbf, rules=rules, tables=tables, reader=tool.split("-")[1])  # type: ignore[arg-type]
             seconds = time.perf_counter() - t0
         counts = {"buildings": len(ext.building_layer), "facilities": len(ext.facilities),

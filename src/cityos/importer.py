@@ -26,7 +26,7 @@ from cityos.classify import FacilityRules, OsmTables, load_osm_tables
 from cityos.errors import CityosWarning, InputError
 from cityos.extent import DataExtent, data_extent
 from cityos.flatlayer import FlatLayer
-from cityos.gcpause import paused_gc
+from cityos.bulk import bulk_work
 from cityos.measure import (
     DEFAULT_LEVELS,
     bbox,
@@ -178,7 +178,7 @@ def import_city(
     warn = _Warnings()
     fac_rules = FacilityRules.load(Path(rules) if rules else None)
     tables = load_osm_tables(Path(osm_tables) if osm_tables else None)
-    with paused_gc():  # millions of objects, no cycles: see cityos.gcpause
+    with bulk_work():  # millions of objects, GBs of arrays: see cityos.bulk
         read = _read(inputs, fac_rules, tables, reporter, warn)
         layers, crs_out, box, extent = _measure(inputs, read, fac_rules, tables, reporter, warn)
         manifest = _manifest(inputs, read, layers, crs_out, box, extent, fac_rules, tables, warn)
