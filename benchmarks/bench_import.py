@@ -136,8 +136,8 @@ def worker(tool: str, pbf: str) -> dict[str, object]:
             "landuse": 0 if landuse is None else len(landuse),
         }
     elif tool in ("read-pyosmium", "read-flat"):  # read_osm alone: every layer, in memory
-        from cityos.classify import FacilityRules, load_osm_tables
         from cityos.bulk import bulk_work
+        from cityos.classify import FacilityRules, load_osm_tables
         from cityos.sources.osm import read_osm
 
         rules, tables = FacilityRules.load(), load_osm_tables()
@@ -236,6 +236,25 @@ def run_worker(tool: str, pbf: Path) -> dict[str, object]:
     return dict(json.loads(res.stdout.strip().splitlines()[-1]))
 
 
+def _median(runs: list[dict[str, object]]) -> dict[str, object]:
+    """The run of median time (the first failure if any failed), with every run's seconds."""
+    failed = [r for r in runs if "seconds" not in r]
+    if failed:
+        return failed[0]
+    ranked = sorted(runs, key=lambda r: float(r["seconds"]))  # type: ignore[arg-type]
+    return {**ranked[(len(ranked) - 1) // 2], "runs": [r["seconds"] for r in runs]}
+
+
+def _seconds(run: dict[str, object]) -> str:
+    """A run's seconds, with the range of its repeats: ``3.4 (3.1–3.9)``."""
+    if "seconds" not in run:
+        return str(run.get("error", "—"))
+    many = run.get("runs")
+    if isinstance(many, list) and len(many) > 1:
+        return f"{run['seconds']} ({min(many)}–{max(many)})"
+    return str(run["seconds"])
+
+
 def _ratio(peer: dict[str, object], ours: dict[str, object]) -> str:
     if "seconds" in peer and "seconds" in ours:
         return f"{float(peer['seconds']) / float(ours['seconds']):.2f}×"  # type: ignore[arg-type]
@@ -249,6 +268,10 @@ def main() -> None:
     parser.add_argument("--sizes", default="small,medium,large")
     parser.add_argument("--no-peer", action="store_true", help="skip pyrosm and quackosm")
     parser.add_argument("--no-quackosm", action="store_true", help="skip quackosm")
+    parser.add_argument(
+        "--repeat", type=int, default=1, metavar="N",
+        help="run cityos and pyrosm N times each, in turn, and report the median (the machine is noisy)",
+    )  # fmt: skip
     parser.add_argument("--worker", nargs="+", metavar="ARG", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -262,9 +285,13 @@ def main() -> None:
     for name in args.sizes.split(","):
         spec = SIZES[name]
         pbf = cached_city(spec, cache)
-        ours = run_worker("cityos", pbf)
+        runs: dict[str, list[dict[str, object]]] = {"cityos": [], "pyrosm": []}
+        for _ in range(max(1, args.repeat)):  # in turn, so that a busy spell hits both
+            for tool in ("cityos",) if args.no_peer else ("cityos", "pyrosm"):
+                runs[tool].append(run_worker(tool, pbf))
+        ours = _median(runs["cityos"])
+        peer = None if args.no_peer else _median(runs["pyrosm"])
         readers = {r: run_worker(f"read-{r}", pbf) for r in ("pyosmium", "flat")}
-        peer = None if args.no_peer else run_worker("pyrosm", pbf)
         quack = (run_quackosm(pbf, python, cache) if python
                  else {"tool": "quackosm", "error": reason})  # fmt: skip
         rows.append({"size": name, "buildings": spec.buildings, "file_mb": round(pbf.stat().st_size / 1e6, 1),
@@ -279,8 +306,8 @@ def main() -> None:
     for r in rows:
         c, p, q = r["cityos"], r["pyrosm"] or {}, r["quackosm"] or {}
         print(
-            f"| {r['size']} | {r['buildings']:,} | {r['file_mb']} | {c.get('seconds', c.get('error'))} | "
-            f"{c.get('peak_mb', '—')} | {p.get('seconds', p.get('error', '—'))} | {p.get('peak_mb', '—')} | "
+            f"| {r['size']} | {r['buildings']:,} | {r['file_mb']} | {_seconds(c)} | "
+            f"{c.get('peak_mb', '—')} | {_seconds(p)} | {p.get('peak_mb', '—')} | "
             f"{_ratio(p, c)} | {q.get('seconds', q.get('error', '—'))} | {_ratio(q, c)} |"
         )
     print()

@@ -24,7 +24,8 @@ roles say.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -277,7 +278,21 @@ def read_flat(path: Path, d: PbfData, rules: FacilityRules, tables: OsmTables) -
     area_keys = sorted(set(fac_keys) | set(AREA_KEYS))
     fac = _Facilities(rules, Rows.of("fid", "cat", "rule", "name", "geom", "poly"))
     stamps: list[int] = []
+    areas = _areas(d, w, wtags, rtags, area_keys)
+    # the buildings' columns are Arrow and NumPy work that lets go of the GIL: on a second
+    # thread while this one runs the facility tests, Python's own work
+    with ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(_buildings, d, wtags, rtags, tables, areas)
+        out = _rest(
+            path, d, w, ntags, wtags, rtags, tables, fac, stamps, areas, fac_keys, area_keys
+        )
+        return replace(out, buildings=pending.result())
 
+
+def _rest(path: Path, d: PbfData, w: _Ways, ntags: _Tags, wtags: _Tags, rtags: _Tags,
+          tables: OsmTables, fac: _Facilities, stamps: list[int],
+          areas: _Areas, fac_keys: list[str], area_keys: list[str]) -> FlatRead:  # fmt: skip
+    """:func:`read_flat` but the buildings NumPy makes (``buildings`` left empty)."""
     # nodes: facilities
     nodes = np.flatnonzero(ntags.any_of(fac_keys))
     nodes = nodes[(np.abs(d.node_x[nodes]) <= _LON_MAX) & (np.abs(d.node_y[nodes]) <= _LAT_MAX)]
@@ -312,9 +327,6 @@ def read_flat(path: Path, d: PbfData, rules: FacilityRules, tables: OsmTables) -
 
         fac.add(tags, f"osm:w{wid}", middle, False, present, (wid, 1, wid))
     walk_arrays, missing = _walk(np.asarray(walk, dtype=np.int64), d, wtags, w)
-
-    areas = _areas(d, w, wtags, rtags, area_keys)
-    buildings = _buildings(d, wtags, rtags, tables, areas)
     items = areas.general(wtags, rtags)
     hard_buildings = Rows.of(*_BUILDING_COLUMNS)
     errors = 0
@@ -361,7 +373,7 @@ def read_flat(path: Path, d: PbfData, rules: FacilityRules, tables: OsmTables) -
     errors += sum(1 for _, _, _, _, geom in items if getattr(geom, "failed", False))
     return FlatRead(
         walk=walk_arrays,
-        buildings=buildings,
+        buildings={},
         hard_buildings=hard_buildings,
         xy=areas.xy,
         ring_off=areas.ring_off,
