@@ -692,7 +692,41 @@ static PyObject *line_lengths(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* prefixed_ids(prefix, ids, offsets_out, data_out) -> used: the strings prefix + decimal id,
+ * one after the other in data_out, as Arrow's string layout (int32 offsets, n + 1 of them).
+ * data_out holds at least n * (len(prefix) + 20) bytes; the caller checks that fits int32. */
+static PyObject *prefixed_ids(PyObject *self, PyObject *args) {
+    (void)self;
+    Py_buffer pb, ib, ob, db;
+    if (!PyArg_ParseTuple(args, "y*y*w*w*", &pb, &ib, &ob, &db)) return NULL;
+    const char *prefix = pb.buf;
+    Py_ssize_t plen = pb.len, n = ib.len / 8;
+    const int64_t *ids = ib.buf;
+    int32_t *off = ob.buf;
+    char *data = db.buf;
+    int32_t at = 0;
+    Py_BEGIN_ALLOW_THREADS
+    off[0] = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        memcpy(data + at, prefix, (size_t)plen);
+        at += (int32_t)plen;
+        char digits[24];
+        int k = 0;
+        int64_t v = ids[i];
+        uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+        do { digits[k++] = (char)('0' + u % 10); u /= 10; } while (u);
+        if (v < 0) digits[k++] = '-';
+        while (k) data[at++] = digits[--k];
+        off[i + 1] = at;
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&pb); PyBuffer_Release(&ib); PyBuffer_Release(&ob); PyBuffer_Release(&db);
+    return PyLong_FromLong((long)at);
+}
+
 static PyMethodDef METHODS[] = {
+    {"prefixed_ids", prefixed_ids, METH_VARARGS,
+     "prefixed_ids(prefix, ids, offsets_out, data_out) -> used: prefix + each id as Arrow strings"},
     {"line_lengths", line_lengths, METH_VARARGS,
      "line_lengths(x, y, off, out): each line's length, segment by segment"},
     {"polygon_wkb", polygon_wkb, METH_VARARGS,

@@ -265,3 +265,19 @@ def test_auto_reads_pbf_flat_and_xml_with_pyosmium(
     read_osm(xml.with_suffix(".pbf"), rules=rules, tables=tables,
              location_storage=f"sparse_file_array,{tmp_path / 'idx'}")  # fmt: skip
     assert len(calls) == 1  # a node index on disk: pyosmium
+
+
+@pytest.mark.parametrize(
+    ("prefix", "ids", "expected"),
+    [
+        ("osm:w", [1, 10, 987654321], ["osm:w1", "osm:w10", "osm:w987654321"]),
+        ("osm:r", [0, -7], ["osm:r0", "osm:r-7"]),
+        ("osm:w", [2**63 - 1, -(2**63)], ["osm:w9223372036854775807", "osm:w-9223372036854775808"]),
+        ("", [42], ["42"]),
+        ("osm:w", [], []),
+    ],
+)
+def test_prefixed_ids(prefix: str, ids: list[int], expected: list[str]) -> None:
+    got = osm_flat._prefixed(prefix, np.array(ids, dtype=np.int64))
+    assert got.type == "string"
+    assert got.to_pylist() == expected
