@@ -694,12 +694,17 @@ def _flat_buildings(f: FlatRead) -> FlatLayer:
     b, hard = f.buildings, f.hard_buildings
     keys = np.concatenate([b["key"], np.asarray(hard.keys, dtype=np.int64).reshape(-1, 3)])
     order = np.lexsort((keys[:, 2], keys[:, 1], keys[:, 0]))
-    take = pa.array(order)
-    columns = {
-        new: pa.concat_arrays([b[old], pa.array(hard.cols[old], pa.string())]).take(take)
-        for old, new in _BUILDING_NAMES.items()
-    }
-    ring = np.concatenate([b["ring"], np.full(len(hard.keys), -1, dtype=np.int64)])[order]
+    if not hard.keys and bool((order == np.arange(len(order))).all()):
+        # NumPy's rows already in libosmium's order (so in synthetic cities): nothing to move
+        columns = {new: b[old] for old, new in _BUILDING_NAMES.items()}
+        ring = b["ring"]
+    else:
+        take = pa.array(order)
+        columns = {
+            new: pa.concat_arrays([b[old], pa.array(hard.cols[old], pa.string())]).take(take)
+            for old, new in _BUILDING_NAMES.items()
+        }
+        ring = np.concatenate([b["ring"], np.full(len(hard.keys), -1, dtype=np.int64)])[order]
     flat = ring >= 0
     r = ring[flat]
     lo, hi = f.ring_off[r], f.ring_off[r + 1]
