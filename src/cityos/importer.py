@@ -21,12 +21,12 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 
+from cityos.bulk import bulk_work
 from cityos.bundle import Bundle, empty_layer, write_bundle
 from cityos.classify import FacilityRules, OsmTables, load_osm_tables
 from cityos.errors import CityosWarning, InputError
 from cityos.extent import DataExtent, data_extent
 from cityos.flatlayer import FlatLayer
-from cityos.bulk import bulk_work
 from cityos.measure import (
     DEFAULT_LEVELS,
     bbox,
