@@ -18,41 +18,51 @@ time and peak resident memory (ru_maxrss of the process plus its largest child) 
   spatial extension taken from the ``duckdb-extension-spatial`` wheel (quackosm would download
   it, which an offline machine cannot); "—" with the reason when that cannot be made.
 
-* the building reader alone (the import's second process, issue 16), pyosmium's and the columnar
-  one (:mod:`cityos.sources.osm_columnar`), each in a fresh process, with their row counts.
+* the readers alone (``read_osm``: every layer in memory, nothing measured or written),
+  pyosmium's and the flat one (:mod:`cityos.sources.osm_flat`), each in a fresh process, with
+  their row counts (they must agree).
+
+``--repeat N`` runs cityos and pyrosm N times each, in turn (cityos, pyrosm, cityos, …), and
+reports the run of median time with the range: on the 2-core machine one run of either tool can
+take 2–6× its usual time.
 
 Choosing the reading engine (issue 16), measured on the large city (1,000,000 buildings,
-22 MB PBF) on the 2-core machine, 2026-12-01:
+22 MB PBF) on the 2-core machine, 2026-12-01 to 2026-12-03:
 
-============================================  =========  ==========================================
-engine                                        seconds    note
-============================================  =========  ==========================================
-cityos import (pyosmium, buildings in a 2nd   14.3–16.5  full import: read, classify, project, write
-process, until 2026-12-01)
-  · of which reading                           8.7–9.7   the building callbacks are the long pole
-pyosmium building reader alone                 7.6       a Python callback per area
-columnar building reader alone                 6.0–6.2   DuckDB ``ST_ReadOSM`` scan 1.6 s, rings in
-(DuckDB scan + NumPy + libosmium for the                 NumPy 1.2 s, the 10,007 relations through
-relations and hard rings), in cityos now                  a pyosmium ``IdFilter`` pass 1.2–1.3 s
-  · reading, both processes, the import's      7.6–8.8   the two processes share the two cores:
-    read_osm                                             DuckDB's and libosmium's threads contend
-                                                         with the main pass (DuckDB on one thread
-                                                         is slower still, 8.5–9.1 s)
-pyrosm (Cython decoder, in memory only)        3.2–4.1    (17.7 s once, on a busy machine)
-quackosm 0.19 (DuckDB), the tags cityos reads  27.3–28.0  writes GeoParquet, then reads it back
-============================================  =========  ==========================================
+=============================================  ==========  ======================================
+engine                                         seconds     note
+=============================================  ==========  ======================================
+pyosmium, a Python callback per object (the     8.2–11.4    reading alone, every layer; peak
+reader until 2026-12-02; still the reader of                2.1 GB; the whole import took
+XML, o5m and ``--node-index`` on disk)                      14.3–19.2 s
+DuckDB spatial ``ST_ReadOSM`` scan, rings in    6.0–6.2     the buildings alone (the 2026-12-01
+NumPy, relations through a pyosmium pass                    reader, deleted): the scan is 1.6 s,
+                                                            but its rows must still be joined
+                                                            and put in libosmium's order
+quackosm 0.19 (DuckDB), the tags cityos reads   27.3–32.7   writes GeoParquet, then reads it back
+pyrosm (Cython decoder), the peer               2.2–3.8     network, buildings, POIs, land use
+                                                            in memory; once 19.3 s
+**flat reader** (``cityos/_pbf.c``: blocks      1.7–2.6     reading alone, every layer; peak
+decoded to arrays on two threads, way nodes                 0.9–1.3 GB
+located and rings tested in C, layers made
+with NumPy and Arrow), in cityos now
+=============================================  ==========  ======================================
 
-The columnar building reader gives the same rows in the same order and exactly the same
-geometries as pyosmium's (``tests/sources/test_osm_columnar.py``: Helsinki, Kouvola, the Chinese
-extracts, the synthetic city, a toy of the rings libosmium must judge), because it follows
-libosmium's conventions: coordinates as the fixed-point integer ÷ 1e7, outer rings
-counter-clockwise from their lexicographically smallest vertex, relation areas emitted when
-their last member way is read, before that way's own. It is used for PBF files with the node
-index in memory; XML, o5m and ``--node-index`` on disk keep pyosmium's reader (larger than
-memory). What is left between cityos and pyrosm is the main pass (walk network, facilities,
-green space, land use, admin areas: about 3–4 s of Python callbacks, itself at pyrosm's whole
-figure), then measuring (about 2.3 s) and writing the bundle (about 2.4 s), which pyrosm does
-not do: the main pass must go columnar too, and measuring and writing overlap it.
+The flat reader gives exactly pyosmium's layers (``tests/sources/test_osm_flat.py``: Helsinki,
+Kouvola, the Chinese extracts, synthetic cities, toys of the rings and relations libosmium must
+judge; ``tests/test_import_readers.py``: the bundles of both readers equal table for table),
+because it follows libosmium's rules: coordinates as the fixed-point integer ÷ 1e7, a way node
+without a location splits a walk way and keeps a closed way from being an area, outer rings
+counter-clockwise from their lexicographically smallest vertex, a relation's area emitted when
+its last member way is read. What NumPy cannot judge (a ring with a location twice in a row or
+not simple, a relation whose members are not each a closed ring, such as administrative
+boundaries to be stitched) goes through one pyosmium pass that lets only those areas reach
+Python. It is used for PBF files with the node index in memory; XML, o5m and ``--node-index``
+on disk keep pyosmium's reader, whose on-disk node-location index reads extracts larger than
+memory. The rest of the import is flat too: the buildings' and walk edges' columns stay Arrow
+arrays from the reader to the bundle file (areas and lengths by the same sums GEOS makes, WKB
+written in C), made on a second thread while the facility rules run; the cyclic GC and NumPy's
+huge-page advice are off during the import (:mod:`cityos.bulk`).
 
 Usage::
 
@@ -61,7 +71,7 @@ Usage::
     .venv/bin/python benchmarks/bench_import.py --no-peer       # cityos only
     .venv/bin/python benchmarks/bench_import.py --no-quackosm   # cityos and pyrosm
 
-Targets (issue 2): the 1,000,000-building city in under 60 s and under 6 GB, no slower than pyrosm.
+Targets (issues 2 and 16): the 1,000,000-building city no slower than pyrosm, under 3 GB.
 """
 
 from __future__ import annotations
