@@ -17,7 +17,7 @@ import cityos
 from benchmarks.synthetic_osm import CitySpec, write_city
 from cityos.classify import FacilityRules, load_osm_tables
 from cityos.errors import InputError
-from cityos.sources import osm_flat, pbf
+from cityos.sources import osm_areas, osm_arrays, osm_flat, pbf
 from cityos.sources.osm import OsmExtract, read_osm
 from tests.conftest import SHARED_DATA, ToyOsm, expect_warnings
 
@@ -159,9 +159,11 @@ def test_relations_read_alike(tmp_path: Path) -> None:
 def test_relations_numpy_cannot_make_go_to_libosmium(tmp_path: Path) -> None:
     path = _pbf(_relations_toy().write(tmp_path / "toy.osm"))
     d = pbf.read_pbf(path)
-    areas = osm_flat._areas(
-        d, osm_flat._locate(d), *(osm_flat._Tags(len(ids), t, d, np.asarray([*d.strings, ""], dtype=object), drop)
-                               for ids, t, drop in ((d.way_id, d.wtag, None), (d.rel_id, d.rtag, "type"))),
+    strings = np.asarray([*d.strings, ""], dtype=object)
+    areas = osm_areas._areas(
+        d, osm_arrays._locate(d),
+        *(osm_arrays._Tags(len(ids), t, d, strings, drop)
+          for ids, t, drop in ((d.way_id, d.wtag, None), (d.rel_id, d.rtag, "type"))),
         sorted(osm_flat.AREA_KEYS),
     )  # fmt: skip
     rel_ids = d.rel_id.tolist()

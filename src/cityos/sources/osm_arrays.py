@@ -1,0 +1,104 @@
+"""The decoded extract as tables for the flat reader (:mod:`cityos.sources.osm_flat`): each
+object type's tags as string ids, and the located nodes of every way."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from cityos.sources.pbf import PbfData
+
+
+def _ranges(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """The positions ``lo[i]:hi[i]`` of every ``i``, concatenated."""
+    n = hi - lo
+    total = int(n.sum())
+    if not total:
+        return np.zeros(0, dtype=np.int64)
+    return np.repeat(lo - np.cumsum(n) + n, n) + np.arange(total)
+
+
+def _offsets(counts: np.ndarray) -> np.ndarray:
+    out = np.zeros(len(counts) + 1, dtype=np.int64)
+    np.cumsum(counts, out=out[1:])
+    return out
+
+
+class _Tags:
+    """The tags of one object type as a table: per object, keys and values as string ids."""
+
+    def __init__(self, n: int, tags: tuple[np.ndarray, np.ndarray, np.ndarray], d: PbfData,
+                 strings: np.ndarray, drop: str | None = None) -> None:  # fmt: skip
+        obj, k, v = tags
+        if drop is not None and (s := d.string_id(drop)) >= 0:
+            keep = k != s
+            obj, k, v = obj[keep], k[keep], v[keep]
+        self.n, self.obj, self.k, self.v, self.d, self.strings = n, obj, k, v, d, strings
+        self.off = _offsets(np.bincount(obj, minlength=n)[:n])
+
+    def count(self) -> np.ndarray:
+        return np.diff(self.off)
+
+    def value(self, key: str) -> np.ndarray:
+        """The string id of each object's ``key`` value, -1 without it."""
+        out = np.full(self.n, -1, dtype=np.int64)
+        s = self.d.string_id(key)
+        if s >= 0:
+            m = self.k == s
+            out[self.obj[m]] = self.v[m]
+        return out
+
+    def any_of(self, keys: Sequence[str]) -> np.ndarray:
+        out = np.zeros(self.n, dtype=bool)
+        ids = [s for s in map(self.d.string_id, keys) if s >= 0]
+        if ids:
+            out[self.obj[np.isin(self.k, ids)]] = True
+        return out
+
+    def dicts(self, objs: np.ndarray) -> list[dict[str, str]]:
+        """The tags of ``objs`` (object positions) as dicts, in that order."""
+        lo, hi = self.off[objs], self.off[objs + 1]
+        at = _ranges(lo, hi)
+        ks = self.strings[self.k[at]].tolist()
+        vs = self.strings[self.v[at]].tolist()
+        out, a = [], 0
+        for b in np.cumsum(hi - lo).tolist():
+            out.append(dict(zip(ks[a:b], vs[a:b], strict=True)))
+            a = b
+        return out
+
+
+@dataclass
+class _Ways:
+    """Way nodes located: positions into the node arrays, and per way the tests of areas."""
+
+    off: np.ndarray
+    located: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+    closed_id: np.ndarray
+    area_ok: np.ndarray
+
+
+def _locate(d: PbfData) -> _Ways:
+    from cityos import _pbf
+
+    refs, off = d.way_refs, d.way_off
+    n = np.diff(off)
+    x = np.empty(len(refs), dtype=np.int32)
+    y = np.empty(len(refs), dtype=np.int32)
+    located = np.empty(len(refs), dtype=np.bool_)
+    _pbf.locate(d.node_id, d.node_x, d.node_y, refs, x, y, located.view(np.uint8))
+    if not len(refs):
+        none = np.zeros(len(n), dtype=bool)
+        return _Ways(off, located, x, y, none, none)
+    nonempty = n > 0
+    first = np.minimum(off[:-1], len(refs) - 1)
+    last = np.maximum(off[1:] - 1, 0)
+    closed_id = nonempty & (refs[first] == refs[last])
+    closed_loc = nonempty & (x[first] == x[last]) & (y[first] == y[last])
+    all_located = np.add.reduceat(located.view(np.uint8), first, dtype=np.int64) == n
+    all_located &= nonempty  # reduceat of an empty way reads its neighbour's first node
+    return _Ways(off, located, x, y, closed_id, (n > 3) & closed_loc & all_located)
