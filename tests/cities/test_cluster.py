@@ -132,6 +132,9 @@ def test_ctrl_c_keeps_finished_cities_and_resume_does_the_rest(
     run = subprocess.Popen([*CITYOS, "batch", str(province), "--out", str(out), "--scheduler",
                             "sequential"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)  # fmt: skip
     _wait_for(lambda: (out / "toy_c" / "city.json").is_file(), 120, "the second city")
+    # interrupted while the third city runs (it has started: its work folder is there); the
+    # second city's record alone left a race with a fast third city
+    _wait_for(lambda: any((out / ".work").glob("hel.*")), 120, "the third city to start")
     run.send_signal(signal.SIGINT)
     _, stderr = run.communicate(timeout=60)
     assert run.returncode == 130, stderr.decode(errors="replace")[-4000:]

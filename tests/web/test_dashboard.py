@@ -194,20 +194,26 @@ def test_without_results_the_map_still_draws(city: Path) -> None:
 
 
 def _colour_at(page: Page, lon: float, lat: float) -> tuple[int, int, int]:
-    """The canvas's colour at (lon, lat), read back from WebGL after a render."""
+    """The canvas's colour at (lon, lat), read back from WebGL after a render, once the map is
+    idle (the tiles of a level just chosen may still be loading: the place would read as
+    background)."""
     rgb: list[int] = page.evaluate(
         """([lon, lat]) => new Promise((done) => {
             const map = window.cityos.map;
-            map.once("render", () => {
-                const p = map.project([lon, lat]);
-                const gl = map.painter.context.gl;
-                const px = new Uint8Array(4);
-                const r = window.devicePixelRatio;
-                gl.readPixels(Math.round(p.x * r), Math.round(gl.drawingBufferHeight - p.y * r), 1, 1,
-                              gl.RGBA, gl.UNSIGNED_BYTE, px);
-                done([px[0], px[1], px[2]]);
-            });
-            map.triggerRepaint();
+            const read = () => {
+                map.once("render", () => {
+                    const p = map.project([lon, lat]);
+                    const gl = map.painter.context.gl;
+                    const px = new Uint8Array(4);
+                    const r = window.devicePixelRatio;
+                    gl.readPixels(Math.round(p.x * r), Math.round(gl.drawingBufferHeight - p.y * r),
+                                  1, 1, gl.RGBA, gl.UNSIGNED_BYTE, px);
+                    done([px[0], px[1], px[2]]);
+                });
+                map.triggerRepaint();
+            };
+            if (map.isStyleLoaded() && map.areTilesLoaded()) read();
+            else map.once("idle", read);
         })""",
         [lon, lat],
     )
