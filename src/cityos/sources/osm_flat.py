@@ -15,8 +15,8 @@ rules:
   its last member way is read, before that way's own).
 
 What libosmium must judge is left to it (``_Areas.hard`` of :mod:`cityos.sources.osm_areas`,
-read by an ``IdFilter`` pass that lets only those areas reach Python): rings with a location twice in a row or that are not
-simple, and relations whose member ways are not each a closed ring (boundaries, to be
+read by an ``IdFilter`` pass that lets only those areas reach Python): rings with a location
+twice in a row or that are not simple, and relations whose member ways are not each a closed ring (boundaries, to be
 stitched), whose roles are not ``outer``/``inner``, or whose rings touch or do not nest as their
 roles say.
 
@@ -27,8 +27,8 @@ The tags and way node locations as tables are in :mod:`cityos.sources.osm_arrays
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -165,6 +165,10 @@ def _walk(walk: np.ndarray, d: PbfData, wt: _Tags, w: _Ways) -> tuple[dict[str, 
     }, int((~ok).sum())
 
 
+#: the most bytes an Arrow string array (int32 offsets) holds
+_STRING_BYTES = 2**31
+
+
 def _prefixed(prefix: str, ids: np.ndarray) -> pa.Array:
     """``prefix`` + each id (decimal), as Arrow strings: written in C straight into Arrow's
     layout (Arrow's cast and join would make three arrays on the way)."""
@@ -173,7 +177,7 @@ def _prefixed(prefix: str, ids: np.ndarray) -> pa.Array:
     head = prefix.encode()
     ids = np.ascontiguousarray(ids, dtype=np.int64)
     room = len(ids) * (len(head) + 20)
-    if room >= 2**31:  # more than int32 offsets can address: Arrow's way
+    if room >= _STRING_BYTES:  # more than int32 offsets can address: Arrow's way
         return pc.binary_join_element_wise(prefix, pc.cast(pa.array(ids), pa.string()), "")
     offsets = np.empty(len(ids) + 1, dtype=np.int32)
     data = np.empty(room, dtype=np.uint8)
@@ -206,17 +210,19 @@ def read_flat(path: Path, d: PbfData, rules: FacilityRules, tables: OsmTables) -
     # the buildings' columns are Arrow and NumPy work that lets go of the GIL: on a second
     # thread while this one runs the facility tests, Python's own work
     with ThreadPoolExecutor(1) as pool:
-        pending = pool.submit(_buildings, d, wtags, rtags, tables, areas)
-        out = _rest(
-            path, d, w, ntags, wtags, rtags, tables, fac, stamps, areas, fac_keys, area_keys
-        )
-        return replace(out, buildings=pending.result())
+        buildings = pool.submit(_buildings, d, wtags, rtags, tables, areas)
+        return _with_other_layers(
+            buildings, path, d, w, ntags, wtags, rtags, tables, fac, stamps, areas, fac_keys,
+            area_keys,
+        )  # fmt: skip
 
 
-def _rest(path: Path, d: PbfData, w: _Ways, ntags: _Tags, wtags: _Tags, rtags: _Tags,
-          tables: OsmTables, fac: _Facilities, stamps: list[int],
-          areas: _Areas, fac_keys: list[str], area_keys: list[str]) -> FlatRead:  # fmt: skip
-    """:func:`read_flat` but the buildings NumPy makes (``buildings`` left empty)."""
+def _with_other_layers(buildings: Future[dict[str, Any]], path: Path, d: PbfData, w: _Ways,
+                       ntags: _Tags, wtags: _Tags, rtags: _Tags, tables: OsmTables,
+                       fac: _Facilities, stamps: list[int], areas: _Areas, fac_keys: list[str],
+                       area_keys: list[str]) -> FlatRead:  # fmt: skip
+    """:func:`read_flat`'s layers made here, with ``buildings`` (being made on another
+    thread) waited for at the end."""
     # nodes: facilities
     nodes = np.flatnonzero(ntags.any_of(fac_keys))
     nodes = nodes[(np.abs(d.node_x[nodes]) <= _LON_MAX) & (np.abs(d.node_y[nodes]) <= _LAT_MAX)]
@@ -297,7 +303,7 @@ def _rest(path: Path, d: PbfData, w: _Ways, ntags: _Tags, wtags: _Tags, rtags: _
     errors += sum(1 for _, _, _, _, geom in items if getattr(geom, "failed", False))
     return FlatRead(
         walk=walk_arrays,
-        buildings={},
+        buildings=buildings.result(),
         hard_buildings=hard_buildings,
         xy=areas.xy,
         ring_off=areas.ring_off,
