@@ -32,75 +32,98 @@ def test_required_categories_exist_and_each_has_a_rule(rules: FacilityRules) -> 
     assert set(REQUIRED) <= {r.category for r in rules.rules}
 
 
-@pytest.mark.parametrize(
-    ("tags", "name", "expected"),
-    [
-        ({"amenity": "kindergarten"}, None, {"kindergarten"}),
-        ({"amenity": "kindergarten", "nursery": "yes"}, None, {"kindergarten", "childcare"}),
-        ({"amenity": "childcare"}, None, {"childcare"}),
-        ({"amenity": "school", "isced:level": "1"}, None, {"primary_school"}),
-        ({"amenity": "school", "isced:level": "1;2"}, None, {"primary_school", "middle_school"}),
-        ({"amenity": "school", "isced:level": "3"}, None, {"high_school"}),
-        ({"amenity": "school"}, None, {"school"}),
-        ({"amenity": "school"}, "九年一贯制学校", {"primary_school", "middle_school"}),
-        ({"amenity": "school"}, "上海市卢湾高级中学", {"high_school"}),
-        ({"amenity": "school"}, "市南中学", {"middle_school"}),
-        ({"amenity": "clinic"}, "和平里社区卫生服务站", {"community_health"}),
-        ({"amenity": "clinic"}, None, {"clinic"}),
-        ({"railway": "station"}, "体育场站", {"rail_station"}),
-        ({"amenity": "hospital"}, None, {"hospital"}),
-        ({"amenity": "social_facility", "social_facility": "nursing_home"}, None, {"nursing_home"}),
-        (
-            {
-                "amenity": "social_facility",
-                "social_facility": "day_care",
-                "social_facility:for": "senior",
-            },
-            None,
-            {"elderly_care"},
-        ),
-        (
-            {
-                "amenity": "social_facility",
-                "social_facility": "group_home",
-                "social_facility:for": "child",
-            },
-            None,
-            set(),
-        ),
-        ({"amenity": "marketplace"}, None, {"market"}),
-        ({"shop": "greengrocer"}, None, {"supermarket"}),
-        ({"shop": "convenience"}, None, {"convenience"}),
-        ({"amenity": "toilets"}, None, {"toilets"}),
-        ({"amenity": "toilets", "access": "customers"}, None, set()),
-        ({"highway": "bus_stop"}, None, {"bus_stop"}),
-        ({"railway": "station", "station": "subway"}, None, {"rail_station"}),
-        ({"railway": "station", "usage": "tourism"}, None, set()),
-        ({"emergency": "assembly_point"}, None, {"shelter"}),
-        ({"amenity": "fire_station"}, None, {"fire_station"}),
-        ({"amenity": "police"}, None, {"police"}),
-        ({"amenity": "fuel"}, None, {"fuel"}),
-        ({"amenity": "charging_station"}, None, {"charging_station"}),
-        ({"leisure": "pitch", "sport": "basketball"}, None, {"sports_ground"}),
-        ({"leisure": "fitness_station"}, None, {"fitness"}),
-        ({"leisure": "playground"}, None, {"playground"}),
-        ({"amenity": "community_centre"}, "和平里社区党群服务中心", {"community_centre"}),
-        ({"amenity": "arts_centre"}, None, {"cultural_centre"}),
-        ({"amenity": "pharmacy"}, None, {"pharmacy"}),
-        ({"highway": "residential"}, "幼儿园路", set()),  # a road named after a kindergarten
-        ({"building": "yes"}, "实验幼儿园", {"kindergarten"}),
-        (
-            {"amenity": "hospital"},
-            "宠物医院",
-            {"hospital"},
-        ),  # the tag wins; the name rule excludes pets
-        ({"shop": "pet"}, "宠物医院", set()),
-    ],
-)
+OSM_CASES: list[tuple[dict[str, str], str | None, set[str]]] = [
+    ({"amenity": "kindergarten"}, None, {"kindergarten"}),
+    ({"amenity": "kindergarten", "nursery": "yes"}, None, {"kindergarten", "childcare"}),
+    ({"amenity": "childcare"}, None, {"childcare"}),
+    ({"amenity": "school", "isced:level": "1"}, None, {"primary_school"}),
+    ({"amenity": "school", "isced:level": "1;2"}, None, {"primary_school", "middle_school"}),
+    ({"amenity": "school", "isced:level": "3"}, None, {"high_school"}),
+    ({"amenity": "school"}, None, {"school"}),
+    ({"amenity": "school"}, "九年一贯制学校", {"primary_school", "middle_school"}),
+    ({"amenity": "school"}, "上海市卢湾高级中学", {"high_school"}),
+    ({"amenity": "school"}, "市南中学", {"middle_school"}),
+    ({"amenity": "clinic"}, "和平里社区卫生服务站", {"community_health"}),
+    ({"amenity": "clinic"}, None, {"clinic"}),
+    ({"railway": "station"}, "体育场站", {"rail_station"}),
+    ({"amenity": "hospital"}, None, {"hospital"}),
+    ({"amenity": "social_facility", "social_facility": "nursing_home"}, None, {"nursing_home"}),
+    (
+        {
+            "amenity": "social_facility",
+            "social_facility": "day_care",
+            "social_facility:for": "senior",
+        },
+        None,
+        {"elderly_care"},
+    ),
+    (
+        {
+            "amenity": "social_facility",
+            "social_facility": "group_home",
+            "social_facility:for": "child",
+        },
+        None,
+        set(),
+    ),
+    ({"amenity": "marketplace"}, None, {"market"}),
+    ({"shop": "greengrocer"}, None, {"supermarket"}),
+    ({"shop": "convenience"}, None, {"convenience"}),
+    ({"amenity": "toilets"}, None, {"toilets"}),
+    ({"amenity": "toilets", "access": "customers"}, None, set()),
+    ({"highway": "bus_stop"}, None, {"bus_stop"}),
+    ({"railway": "station", "station": "subway"}, None, {"rail_station"}),
+    ({"railway": "station", "usage": "tourism"}, None, set()),
+    ({"emergency": "assembly_point"}, None, {"shelter"}),
+    ({"amenity": "fire_station"}, None, {"fire_station"}),
+    ({"amenity": "police"}, None, {"police"}),
+    ({"amenity": "fuel"}, None, {"fuel"}),
+    ({"amenity": "charging_station"}, None, {"charging_station"}),
+    ({"leisure": "pitch", "sport": "basketball"}, None, {"sports_ground"}),
+    ({"leisure": "fitness_station"}, None, {"fitness"}),
+    ({"leisure": "playground"}, None, {"playground"}),
+    ({"amenity": "community_centre"}, "和平里社区党群服务中心", {"community_centre"}),
+    ({"amenity": "arts_centre"}, None, {"cultural_centre"}),
+    ({"amenity": "pharmacy"}, None, {"pharmacy"}),
+    ({"highway": "residential"}, "幼儿园路", set()),  # a road named after a kindergarten
+    ({"building": "yes"}, "实验幼儿园", {"kindergarten"}),
+    (
+        {"amenity": "hospital"},
+        "宠物医院",
+        {"hospital"},
+    ),  # the tag wins; the name rule excludes pets
+    ({"shop": "pet"}, "宠物医院", set()),
+]
+
+
+@pytest.mark.parametrize(("tags", "name", "expected"), OSM_CASES)
 def test_osm_tags_and_names(
     rules: FacilityRules, tags: dict[str, str], name: str | None, expected: set[str]
 ) -> None:
     assert cats(rules, tags=tags, name=name) == expected
+
+
+def test_memo_key_groups_only_features_the_rules_treat_alike(rules: FacilityRules) -> None:
+    # every tag set of the cases above with names of each kind: none, plain ones (matching no
+    # rule's pattern) and ones a name or not_name rule reads
+    names = [None, "", "设施1", "Main Street 5", "实验幼儿园", "宠物医院", "体育场站"]
+    seen: dict[tuple[object, ...], set[tuple[str, str]]] = {}
+    for tags, _name, _expected in OSM_CASES:
+        for name in names:
+            key = rules.memo_key(tags, name)
+            got = set(rules.classify(tags=tags, name=name))
+            if name in ("实验幼儿园", "宠物医院", "体育场站"):
+                assert key is None, name
+                continue
+            assert key is not None
+            assert seen.setdefault(key, got) == got, (tags, name)
+    # plain names share a key; a tag a rule reads (access) splits one
+    assert rules.memo_key({"amenity": "toilets"}, "设施1") == rules.memo_key(
+        {"amenity": "toilets", "note": "x"}, "Main Street 5"
+    )
+    assert rules.memo_key({"amenity": "toilets"}, None) != rules.memo_key(
+        {"amenity": "toilets", "access": "customers"}, None
+    )
 
 
 @pytest.mark.parametrize(

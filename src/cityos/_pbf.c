@@ -581,22 +581,30 @@ static int ring_simple(const int32_t *x, const int32_t *y, int m) {
     return 1;
 }
 
-/* rings(x, y, off, xy_out, state_out): rings given as int32 vertex arrays with their closing
- * vertex (off: int64 offsets, n + 1), written to xy_out (float64 pairs, the same length) turned
- * counter-clockwise and starting at their lexicographically smallest vertex, closed again.
+/* rings(x, y, src, off, xy_out, state_out): ring r's vertices are x, y[src[r]:] (int32, with
+ * the closing vertex; off[r + 1] - off[r] of them, off: int64), written to xy_out[off[r]:]
+ * (float64 pairs) turned counter-clockwise and starting at their lexicographically smallest
+ * vertex, closed again. Slices of src, state_out and off (n + 1) give the rings of a slice, so
+ * threads can share the work.
  * state: 0 simple, 1 a location twice in a row (libosmium's to judge), 2 not simple, 3 too
  * many vertices to test here (GEOS's to test). */
 #define MAX_TESTED 256
 
 static PyObject *rings(PyObject *self, PyObject *args) {
     (void)self;
-    Py_buffer xs, ys, offs, out, st;
-    if (!PyArg_ParseTuple(args, "y*y*y*w*w*", &xs, &ys, &offs, &out, &st)) return NULL;
+    Py_buffer xs, ys, srcs, offs, out, st;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*w*w*", &xs, &ys, &srcs, &offs, &out, &st)) return NULL;
     const int32_t *x = xs.buf, *y = ys.buf;
-    const int64_t *off = offs.buf;
+    const int64_t *off = offs.buf, *src = srcs.buf;
     double *xy = out.buf;
     int8_t *state = st.buf;
     Py_ssize_t n = offs.len / 8 - 1;
+    if (srcs.len / 8 < n || st.len < n) {
+        PyBuffer_Release(&xs); PyBuffer_Release(&ys); PyBuffer_Release(&srcs);
+        PyBuffer_Release(&offs); PyBuffer_Release(&out); PyBuffer_Release(&st);
+        PyErr_SetString(PyExc_ValueError, "rings: src and state need one entry per ring");
+        return NULL;
+    }
     int failed = 0;
     Py_BEGIN_ALLOW_THREADS
     int32_t *rx = malloc(sizeof(int32_t) * MAX_TESTED), *ry = malloc(sizeof(int32_t) * MAX_TESTED);
@@ -604,7 +612,7 @@ static PyObject *rings(PyObject *self, PyObject *args) {
     for (Py_ssize_t r = 0; r < n && !failed; r++) {
         int64_t a = off[r];
         int m = (int)(off[r + 1] - a) - 1; /* vertices without the closing one */
-        const int32_t *px = x + a, *py = y + a;
+        const int32_t *px = x + src[r], *py = y + src[r];
         int repeat = 0, first = 0;
         __int128 twice = 0;
         for (int i = 0; i < m; i++) {
@@ -630,8 +638,8 @@ static PyObject *rings(PyObject *self, PyObject *args) {
     free(rx);
     free(ry);
     Py_END_ALLOW_THREADS
-    PyBuffer_Release(&xs); PyBuffer_Release(&ys); PyBuffer_Release(&offs);
-    PyBuffer_Release(&out); PyBuffer_Release(&st);
+    PyBuffer_Release(&xs); PyBuffer_Release(&ys); PyBuffer_Release(&srcs);
+    PyBuffer_Release(&offs); PyBuffer_Release(&out); PyBuffer_Release(&st);
     if (failed) return PyErr_NoMemory();
     Py_RETURN_NONE;
 }
@@ -692,6 +700,34 @@ static PyObject *line_lengths(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* open_ring_areas(x, y, at, out): the unsigned area of each ring x[at[k]:at[k + 1]] given
+ * without its closing vertex (the first one again), by GEOS's shoelace form on the closed ring
+ * p0..pm (pm = p0): |sum over i = 1..m-1 of (x_i - x_0) * (y_{i-1} - y_{i+1})| / 2, the terms
+ * added one after the other as NumPy's bincount adds them (cityos.measure._ring_areas). */
+static PyObject *open_ring_areas(PyObject *self, PyObject *args) {
+    (void)self;
+    Py_buffer xb, yb, ab, out;
+    if (!PyArg_ParseTuple(args, "y*y*y*w*", &xb, &yb, &ab, &out)) return NULL;
+    const double *x = xb.buf, *y = yb.buf;
+    const int64_t *at = ab.buf;
+    double *area = out.buf;
+    Py_ssize_t n = ab.len / 8 - 1;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t k = 0; k < n; k++) {
+        int64_t a = at[k], m = at[k + 1] - a;
+        const double *px = x + a, *py = y + a;
+        double twice = 0.0;
+        for (int64_t i = 1; i < m; i++) {
+            double next = i + 1 < m ? py[i + 1] : py[0];
+            twice += (px[i] - px[0]) * (py[i - 1] - next);
+        }
+        area[k] = fabs(twice) / 2.0;
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&xb); PyBuffer_Release(&yb); PyBuffer_Release(&ab); PyBuffer_Release(&out);
+    Py_RETURN_NONE;
+}
+
 /* prefixed_ids(prefix, ids, offsets_out, data_out) -> used: the strings prefix + decimal id,
  * one after the other in data_out, as Arrow's string layout (int32 offsets, n + 1 of them).
  * data_out holds at least n * (len(prefix) + 20) bytes; the caller checks that fits int32. */
@@ -727,6 +763,8 @@ static PyObject *prefixed_ids(PyObject *self, PyObject *args) {
 static PyMethodDef METHODS[] = {
     {"prefixed_ids", prefixed_ids, METH_VARARGS,
      "prefixed_ids(prefix, ids, offsets_out, data_out) -> used: prefix + each id as Arrow strings"},
+    {"open_ring_areas", open_ring_areas, METH_VARARGS,
+     "open_ring_areas(x, y, at, out): each ring's area (rings without their closing vertex)"},
     {"line_lengths", line_lengths, METH_VARARGS,
      "line_lengths(x, y, off, out): each line's length, segment by segment"},
     {"polygon_wkb", polygon_wkb, METH_VARARGS,
@@ -736,7 +774,7 @@ static PyMethodDef METHODS[] = {
     {"locate", locate, METH_VARARGS,
      "locate(node_id, node_x, node_y, refs, x_out, y_out, ok_out): way node locations"},
     {"rings", rings, METH_VARARGS,
-     "rings(x, y, off, xy_out, state_out): closed rings in libosmium's form, tested simple"},
+     "rings(x, y, src, off, xy_out, state_out): closed rings in libosmium's form, tested simple"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -159,6 +159,10 @@ class FacilityRules:
     amap_only: tuple[int, ...] = ()
     name_only: tuple[int, ...] = ()
     any_name: re.Pattern[str] | None = None
+    # what a feature's categories can depend on: the keys any rule reads, and whether its
+    # name matches any rule's name or not_name pattern (see memo_key)
+    read_keys: tuple[str, ...] = ()
+    any_pattern: re.Pattern[str] | None = None
 
     @classmethod
     def load(cls, path: Path | None = None) -> FacilityRules:
@@ -222,6 +226,7 @@ class FacilityRules:
                 by_key_value.setdefault((first.key, value), []).append(i)
         name_only = tuple(i for i, r in enumerate(rules) if r.name_only)
         patterns = [p.pattern for i in name_only if (p := rules[i].name) is not None]
+        every = [p.pattern for r in rules for p in (r.name, r.not_name) if p is not None]
         return cls(
             rules=tuple(rules),
             categories=cats,
@@ -234,6 +239,8 @@ class FacilityRules:
             amap_only=tuple(i for i, r in enumerate(rules) if r.amap and not r.tags),
             name_only=name_only,
             any_name=re.compile("|".join(f"(?:{p})" for p in patterns), re.I) if patterns else None,
+            read_keys=tuple(sorted({c.key for r in rules for c in (*r.tags, *r.not_tags)} | skip)),
+            any_pattern=re.compile("|".join(f"(?:{p})" for p in every), re.I) if every else None,
         )
 
     def classify(
@@ -294,6 +301,16 @@ class FacilityRules:
                 found.append((rule.category, rule.id))
                 have.add(rule.category)
         return found
+
+    def memo_key(self, tags: Tags, name: str | None) -> tuple[Any, ...] | None:
+        """A key under which :meth:`classify` (``tags``, ``name``, no Amap type) may be kept:
+        features with equal keys get equal categories. The key holds the values of every tag
+        a rule reads and only whether there is a name, when the name matches no rule's
+        ``name`` or ``not_name`` pattern (then every rule treats it alike); None (do not keep)
+        when it matches one."""
+        if name and self.any_pattern is not None and self.any_pattern.search(name):
+            return None
+        return (bool(name), *(tags.get(k) for k in self.read_keys))
 
     def transit_capacity(self, category: str) -> str | None:
         """``"low"`` / ``"high"`` for transit categories (SDG 11.2.1), else None."""

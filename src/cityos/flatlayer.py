@@ -102,12 +102,11 @@ class FlatGeometry:
     def areas(self, crs: str) -> np.ndarray:
         """Area (m²) of each polygon in the projected ``crs``: exactly
         :func:`cityos.measure.projected_area` (the same projection, the same shoelace sums)."""
-        from cityos.measure import _ring_areas, projected_area
+        from cityos.measure import projected_area
 
         out = np.zeros(len(self.flat))
         if len(self.xy):
-            x, y = project(self.xy, crs)
-            out[self.flat] = _ring_areas(x, y, self.ring_at)
+            out[self.flat] = _flat_ring_areas(self.xy, self.ring_at, crs)
         if len(self.other):
             out[~self.flat] = projected_area(gpd.GeoSeries(self.other, crs=WGS84), crs)
         return out
@@ -210,14 +209,42 @@ def _write_flat(
     buf[at] = xy.astype("<f8").view(np.uint8).ravel()
 
 
+def _flat_ring_areas(xy: np.ndarray, ring_at: np.ndarray, crs: str) -> np.ndarray:
+    """The area (m², in ``crs``) of each closed ring ``xy[ring_at[k]:ring_at[k + 1]]``:
+    :func:`cityos.measure._ring_areas` of the projected rings. With the compiled part the
+    closing vertices are not projected (each is its ring's first, and PROJ gives one point the
+    same result every time) and C adds the same terms in the same order."""
+    from cityos.measure import _ring_areas
+
+    try:
+        from cityos import _pbf
+    except ImportError:
+        return _ring_areas(*project(xy, crs), ring_at)
+    open_ = np.ones(len(xy), dtype=bool)
+    open_[ring_at[1:] - 1] = False
+    x, y = project_xy(xy[open_, 0], xy[open_, 1], crs)
+    out = np.empty(len(ring_at) - 1)
+    open_at = np.ascontiguousarray(ring_at - np.arange(len(ring_at)), dtype=np.int64)
+    _pbf.open_ring_areas(x, y, open_at, out)
+    return out
+
+
 def project(xy: np.ndarray, crs: str, threads: int = 2) -> tuple[np.ndarray, np.ndarray]:
-    """WGS84 coordinates ``xy`` in ``crs``: x and y. PROJ runs without the GIL, so the
-    coordinates are cut into ``threads`` parts projected at once (each point is projected on
-    its own: the parts give what one call gives)."""
+    """WGS84 coordinates ``xy`` in ``crs``: x and y (:func:`project_xy` of copies)."""
+    return project_xy(
+        np.array(xy[:, 0], dtype=np.float64), np.array(xy[:, 1], dtype=np.float64), crs, threads
+    )
+
+
+def project_xy(
+    x: np.ndarray, y: np.ndarray, crs: str, threads: int = 2
+) -> tuple[np.ndarray, np.ndarray]:
+    """WGS84 coordinates ``x``, ``y`` (contiguous float64, changed in place) in ``crs``. PROJ
+    runs without the GIL, so the coordinates are cut into ``threads`` parts projected at once
+    (each point is projected on its own: the parts give what one call gives)."""
     import pyproj
 
     transformer = pyproj.Transformer.from_crs(WGS84, crs, always_xy=True)
-    x, y = np.ascontiguousarray(xy[:, 0]), np.ascontiguousarray(xy[:, 1])
     cuts = np.linspace(0, len(x), max(1, threads) + 1).astype(int)
 
     def part(k: int) -> None:

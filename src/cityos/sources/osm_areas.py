@@ -103,8 +103,7 @@ def _areas(d: PbfData, w: _Ways, wt: _Tags, rt: _Tags, area_keys: list[str]) -> 
     ring_way[member[is_way & (member >= 0)]] = True
     ring_ways = np.flatnonzero(ring_way & w.area_ok)
     lo, hi = w.off[ring_ways], w.off[ring_ways + 1]
-    at = _ranges(lo, hi)
-    xy, ring_off, state = closed_rings(w.x[at], w.y[at], _offsets(hi - lo))
+    xy, ring_off, state = closed_rings(w.x, w.y, _offsets(hi - lo), start=lo)
     hard_ring = state != SIMPLE
     ring_of = np.full(n_ways, -1, dtype=np.int64)
     ring_of[ring_ways] = np.arange(len(ring_ways))

@@ -117,6 +117,8 @@ class _Facilities:
         self.rules = rules
         self.rule_keys = tuple(rules.by_key)
         self.rows = rows
+        # the categories of features alike for the rules, found once (FacilityRules.memo_key)
+        self.found: dict[tuple[Any, ...], list[tuple[str, str]]] = {}
 
     def present(self, tags: dict[str, str]) -> list[str]:
         return [k for k in self.rule_keys if k in tags]
@@ -126,7 +128,12 @@ class _Facilities:
         name = tags.get("name") or tags.get("name:zh")
         if not present and not name:
             return False
-        found = self.rules.classify(tags=tags, name=name, keys=present)
+        alike = self.rules.memo_key(tags, name)
+        found = self.found.get(alike) if alike is not None else None
+        if found is None:
+            found = self.rules.classify(tags=tags, name=name, keys=present)
+            if alike is not None:
+                self.found[alike] = found
         if not found:
             return False
         g = geom()
