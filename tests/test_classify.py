@@ -6,7 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from cityos.classify import FacilityRules, load_osm_tables, parse_height, parse_levels
+from cityos.classify import (
+    FacilityRules,
+    _pattern_chars,
+    load_osm_tables,
+    parse_height,
+    parse_levels,
+)
 from cityos.errors import ConfigError
 
 
@@ -124,6 +130,25 @@ def test_memo_key_groups_only_features_the_rules_treat_alike(rules: FacilityRule
     assert rules.memo_key({"amenity": "toilets"}, None) != rules.memo_key(
         {"amenity": "toilets", "access": "customers"}, None
     )
+
+
+@pytest.mark.parametrize(
+    ("patterns", "usable"),
+    [
+        (["幼儿园|kindergarten", "高中$|(小学|幼儿园)$"], True),
+        (["幼.园"], False),  # any character
+        (["\\d+号"], False),  # an escape: a class of characters
+        (["[幼托]儿"], False),
+        (["托儿所|x?"], False),  # matches the empty text, so every text
+    ],
+)
+def test_pattern_characters_only_when_they_decide(patterns: list[str], usable: bool) -> None:
+    chars = _pattern_chars(patterns)
+    assert (chars is not None) == usable
+    if chars is not None:
+        assert chars.search("设施1") is None  # shares no character: matches no pattern
+        assert chars.search("KINDER") is not None  # case-insensitive, as the patterns
+        assert chars.search("小卖部") is not None  # shares one: the patterns must be tried
 
 
 @pytest.mark.parametrize(

@@ -700,6 +700,39 @@ static PyObject *line_lengths(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* copy_ranges(src, lo, hi, out, itemsize): the items src[lo[i]:hi[i]] (items of itemsize
+ * bytes; lo, hi int64) for every i, one range after the other in out (NumPy's
+ * src[concatenated aranges], without the index array). */
+static PyObject *copy_ranges(PyObject *self, PyObject *args) {
+    (void)self;
+    Py_buffer sb, lb, hb, ob;
+    Py_ssize_t item;
+    if (!PyArg_ParseTuple(args, "y*y*y*w*n", &sb, &lb, &hb, &ob, &item)) return NULL;
+    const char *src = sb.buf;
+    const int64_t *lo = lb.buf, *hi = hb.buf;
+    char *out = ob.buf;
+    Py_ssize_t n = lb.len / 8, size = sb.len, room = ob.len;
+    int bad = hb.len / 8 != n || item <= 0;
+    Py_BEGIN_ALLOW_THREADS
+    Py_ssize_t at = 0;
+    for (Py_ssize_t i = 0; i < n && !bad; i++) {
+        Py_ssize_t a = (Py_ssize_t)lo[i] * item, b = (Py_ssize_t)hi[i] * item;
+        if (a < 0 || b < a || b > size || at + (b - a) > room) {
+            bad = 1;
+            break;
+        }
+        memcpy(out + at, src + a, (size_t)(b - a));
+        at += b - a;
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&sb); PyBuffer_Release(&lb); PyBuffer_Release(&hb); PyBuffer_Release(&ob);
+    if (bad) {
+        PyErr_SetString(PyExc_ValueError, "copy_ranges: a range outside src or out");
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
 /* open_ring_areas(x, y, at, out): the unsigned area of each ring x[at[k]:at[k + 1]] given
  * without its closing vertex (the first one again), by GEOS's shoelace form on the closed ring
  * p0..pm (pm = p0): |sum over i = 1..m-1 of (x_i - x_0) * (y_{i-1} - y_{i+1})| / 2, the terms
@@ -763,6 +796,8 @@ static PyObject *prefixed_ids(PyObject *self, PyObject *args) {
 static PyMethodDef METHODS[] = {
     {"prefixed_ids", prefixed_ids, METH_VARARGS,
      "prefixed_ids(prefix, ids, offsets_out, data_out) -> used: prefix + each id as Arrow strings"},
+    {"copy_ranges", copy_ranges, METH_VARARGS,
+     "copy_ranges(src, lo, hi, out, itemsize): the ranges src[lo[i]:hi[i]], one after the other"},
     {"open_ring_areas", open_ring_areas, METH_VARARGS,
      "open_ring_areas(x, y, at, out): each ring's area (rings without their closing vertex)"},
     {"line_lengths", line_lengths, METH_VARARGS,

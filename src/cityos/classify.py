@@ -136,6 +136,19 @@ class FacilityRule:
         return not (tags is not None and any(c.matches(tags) for c in self.not_tags))
 
 
+def _pattern_chars(patterns: list[str]) -> re.Pattern[str] | None:
+    """One character class of every character in ``patterns`` (case-insensitive): a text
+    with none of them matches no pattern, when every pattern matches only text made of its own
+    characters (no ``.``, no escapes, no ``[...]`` classes, no match of the empty text); else
+    None (the patterns must be tried)."""
+    if not patterns or any(c in p for p in patterns for c in ".\\["):
+        return None
+    if any(re.search(p, "", re.I) for p in patterns):
+        return None
+    chars = sorted(set("".join(patterns)))
+    return re.compile("[" + "".join(re.escape(c) for c in chars) + "]", re.I)
+
+
 _RULE_KEYS = {"id", "category", "tags", "not_tags", "name", "not_name", "amap", "unless"}
 
 
@@ -161,8 +174,9 @@ class FacilityRules:
     any_name: re.Pattern[str] | None = None
     # what a feature's categories can depend on: the keys any rule reads, and whether its
     # name matches any rule's name or not_name pattern (see memo_key)
-    read_keys: tuple[str, ...] = ()
+    read_keys: frozenset[str] = frozenset()
     any_pattern: re.Pattern[str] | None = None
+    pattern_chars: re.Pattern[str] | None = None
 
     @classmethod
     def load(cls, path: Path | None = None) -> FacilityRules:
@@ -239,8 +253,9 @@ class FacilityRules:
             amap_only=tuple(i for i, r in enumerate(rules) if r.amap and not r.tags),
             name_only=name_only,
             any_name=re.compile("|".join(f"(?:{p})" for p in patterns), re.I) if patterns else None,
-            read_keys=tuple(sorted({c.key for r in rules for c in (*r.tags, *r.not_tags)} | skip)),
+            read_keys=frozenset({c.key for r in rules for c in (*r.tags, *r.not_tags)} | skip),
             any_pattern=re.compile("|".join(f"(?:{p})" for p in every), re.I) if every else None,
+            pattern_chars=_pattern_chars(every),
         )
 
     def classify(
@@ -302,15 +317,21 @@ class FacilityRules:
                 have.add(rule.category)
         return found
 
-    def memo_key(self, tags: Tags, name: str | None) -> tuple[Any, ...] | None:
+    def memo_key(self, tags: Mapping[str, str], name: str | None) -> tuple[Any, ...] | None:
         """A key under which :meth:`classify` (``tags``, ``name``, no Amap type) may be kept:
         features with equal keys get equal categories. The key holds the values of every tag
         a rule reads and only whether there is a name, when the name matches no rule's
         ``name`` or ``not_name`` pattern (then every rule treats it alike); None (do not keep)
         when it matches one."""
-        if name and self.any_pattern is not None and self.any_pattern.search(name):
+        if (
+            name
+            and self.any_pattern is not None
+            and (self.pattern_chars is None or self.pattern_chars.search(name))
+            and self.any_pattern.search(name)
+        ):
             return None
-        return (bool(name), *(tags.get(k) for k in self.read_keys))
+        read = self.read_keys
+        return (bool(name), *[(k, v) for k, v in tags.items() if k in read])
 
     def transit_capacity(self, category: str) -> str | None:
         """``"low"`` / ``"high"`` for transit categories (SDG 11.2.1), else None."""

@@ -38,6 +38,7 @@ from cityos.classify import FacilityRules, OsmTables
 from cityos.errors import CityosWarning, InputError, InputFileNotFoundError
 from cityos.flatlayer import FlatGeometry, FlatLayer
 from cityos.sources import pbf
+from cityos.sources.osm_arrays import _take_ranges
 from cityos.sources.osm_buildings import (
     _building_tags,
     _BuildingRows,
@@ -471,7 +472,11 @@ def _split_walk(w: dict[str, np.ndarray]) -> tuple[pd.DataFrame, FlatLayer]:
         refs[e_start], refs[e_end], w["way"][piece], w["highway"][piece], w["name"][piece],
         np.column_stack([lon[take], lat[take]]), line_at,
     )  # fmt: skip
-    node_pos = np.unique(np.concatenate([e_start, e_end]))
+    # the positions that end an edge, ascending (np.unique of e_start and e_end, without a sort)
+    ends_edge = np.zeros(n, dtype=bool)
+    ends_edge[e_start] = True
+    ends_edge[e_end] = True
+    node_pos = np.flatnonzero(ends_edge)
     node_ids, first = np.unique(refs[node_pos], return_index=True)
     pos = node_pos[first]
     nodes = pd.DataFrame({"node_id": node_ids, "lon": lon[pos], "lat": lat[pos]})
@@ -694,27 +699,25 @@ def _flat_buildings(f: FlatRead) -> FlatLayer:
     b, hard = f.buildings, f.hard_buildings
     keys = np.concatenate([b["key"], np.asarray(hard.keys, dtype=np.int64).reshape(-1, 3)])
     order = np.lexsort((keys[:, 2], keys[:, 1], keys[:, 0]))
+    own = b["ring"] >= 0  # NumPy's rows with a ring (their rings gathered in b["xy"])
     if not hard.keys and bool((order == np.arange(len(order))).all()):
         # NumPy's rows already in libosmium's order (so in synthetic cities): nothing to move
         columns = {new: b[old] for old, new in _BUILDING_NAMES.items()}
-        ring = b["ring"]
-    else:
-        take = pa.array(order)
-        columns = {
-            new: pa.concat_arrays([b[old], pa.array(hard.cols[old], pa.string())]).take(take)
-            for old, new in _BUILDING_NAMES.items()
-        }
-        ring = np.concatenate([b["ring"], np.full(len(hard.keys), -1, dtype=np.int64)])[order]
-    flat = ring >= 0
-    r = ring[flat]
-    lo, hi = f.ring_off[r], f.ring_off[r + 1]
-    n = hi - lo
-    at = np.repeat(lo - (np.cumsum(n) - n), n) + np.arange(int(n.sum()))
-    ring_at = np.zeros(len(r) + 1, dtype=np.int64)
-    np.cumsum(n, out=ring_at[1:])
+        return FlatLayer(columns, FlatGeometry(own, b["xy"], b["ring_at"], b["geom"][~own]))
+    take = pa.array(order)
+    columns = {
+        new: pa.concat_arrays([b[old], pa.array(hard.cols[old], pa.string())]).take(take)
+        for old, new in _BUILDING_NAMES.items()
+    }
+    flat = np.concatenate([own, np.zeros(len(hard.keys), dtype=bool)])[order]
+    # each flat row's ring among NumPy's gathered ones, in the new order
+    j = (np.cumsum(own) - 1)[order[flat]]
+    lo, hi = b["ring_at"][j], b["ring_at"][j + 1]
+    ring_at = np.zeros(len(j) + 1, dtype=np.int64)
+    np.cumsum(hi - lo, out=ring_at[1:])
     geoms = np.concatenate([b["geom"], shapely.from_wkb(hard.cols["wkb"]) if hard.keys else []])
     other = np.asarray(geoms, dtype=object)[order[~flat]]
-    return FlatLayer(columns, FlatGeometry(flat, f.xy[at], ring_at, other))
+    return FlatLayer(columns, FlatGeometry(flat, _take_ranges(b["xy"], lo, hi), ring_at, other))
 
 
 #: the readers' building columns → the raw buildings layer's

@@ -78,7 +78,8 @@ def _areas(d: PbfData, w: _Ways, wt: _Tags, rt: _Tags, area_keys: list[str]) -> 
     no = d.string_id("no")
     area_no = wt.value("area") == no if no >= 0 else np.zeros(n_ways, dtype=bool)
     keyed_way = wt.any_of(area_keys)
-    way_area = w.area_ok & ~area_no & ((wt.value("building") >= 0) | keyed_way)
+    building = wt.value("building") >= 0
+    way_area = w.area_ok & ~area_no & (building | keyed_way)
 
     # relations: multipolygons and boundaries with an area key or building
     raw = _Tags(len(d.rel_id), d.rtag, d, rt.strings)
@@ -102,6 +103,10 @@ def _areas(d: PbfData, w: _Ways, wt: _Tags, rt: _Tags, area_keys: list[str]) -> 
     ring_way = way_area.copy()
     ring_way[member[is_way & (member >= 0)]] = True
     ring_ways = np.flatnonzero(ring_way & w.area_ok)
+    # the buildings' rings first, in way order: the buildings layer can then take the first
+    # part of xy as it is (osm_flat._buildings)
+    first = (building & way_area)[ring_ways]
+    ring_ways = np.concatenate([ring_ways[first], ring_ways[~first]])
     lo, hi = w.off[ring_ways], w.off[ring_ways + 1]
     xy, ring_off, state = closed_rings(w.x, w.y, _offsets(hi - lo), start=lo)
     hard_ring = state != SIMPLE

@@ -39,7 +39,7 @@ import shapely
 
 from cityos.classify import FacilityRules, OsmTables
 from cityos.sources.osm_areas import _Areas, _areas, _Item, _Lazy
-from cityos.sources.osm_arrays import _locate, _ranges, _Tags, _Ways
+from cityos.sources.osm_arrays import _locate, _offsets, _ranges, _Tags, _take_ranges, _Ways
 from cityos.sources.osm_buildings import (
     _BUILDING_COLUMNS,
     _address,
@@ -99,8 +99,6 @@ class FlatRead:
 
     walk: dict[str, np.ndarray]
     buildings: dict[str, np.ndarray]
-    xy: np.ndarray
-    ring_off: np.ndarray
     facilities: Rows
     green: Rows
     residential: Rows
@@ -312,8 +310,6 @@ def _with_other_layers(buildings: Future[dict[str, Any]], path: Path, d: PbfData
         walk=walk_arrays,
         buildings=buildings.result(),
         hard_buildings=hard_buildings,
-        xy=areas.xy,
-        ring_off=areas.ring_off,
         facilities=fac.rows,
         green=green,
         residential=res,
@@ -434,12 +430,15 @@ def _buildings(d: PbfData, wt: _Tags, rt: _Tags, tables: OsmTables, a: _Areas) -
         kept = np.flatnonzero(use >= 0)
         oid = ids[objs[kept]]
         prefix = "osm:w" if kind == "w" else "osm:r"
+        key = np.empty((len(oid), 3), dtype=np.int64)  # (last way, 1 way / 0 relation, id)
+        key[:, 2] = oid
         if kind == "w":
-            key = np.column_stack([oid, np.ones_like(oid), oid])
+            key[:, 0], key[:, 1] = oid, 1
             ring_col = a.way_ring[ring[kept]]  # type: ignore[index]
             geom = np.full(len(kept), None, dtype=object)
         else:
-            key = np.column_stack([[a.rel_last[int(i)] for i in oid], np.zeros_like(oid), oid])
+            key[:, 0] = [a.rel_last[int(i)] for i in oid.tolist()]
+            key[:, 1] = 0
             ring_col = np.full(len(kept), -1, dtype=np.int64)
             geom = a.rel_geom[has][kept]
 
@@ -454,11 +453,25 @@ def _buildings(d: PbfData, wt: _Tags, rt: _Tags, tables: OsmTables, a: _Areas) -
             "vacancy": _objects(vac, kept),
             "ring": ring_col,
             "geom": geom,
-            "key": key.reshape(-1, 3).astype(np.int64),
+            "key": key,
         })  # fmt: skip
-    return {
-        k: pa.concat_arrays([p[k] for p in parts])
+    parts = [p for p in parts if len(p["key"])] or parts[:1]  # (one part: nothing to join)
+    out = {
+        k: parts[0][k]
+        if len(parts) == 1
+        else pa.concat_arrays([p[k] for p in parts])
         if isinstance(parts[0][k], pa.Array)
         else np.concatenate([p[k] for p in parts])
         for k in parts[0]
     }
+    # the flat rows' rings, ring after ring: ``xy`` and ``ring_at``. The buildings' rings come
+    # first in the areas' xy (osm_areas._areas): when every one is a row, that part as it is;
+    # else gathered here, on this thread
+    r = out["ring"][out["ring"] >= 0]
+    if bool((r == np.arange(len(r))).all()):
+        out["ring_at"] = a.ring_off[: len(r) + 1]
+        out["xy"] = a.xy[: out["ring_at"][-1]]
+    else:
+        lo, hi = a.ring_off[r], a.ring_off[r + 1]
+        out["xy"], out["ring_at"] = _take_ranges(a.xy, lo, hi), _offsets(hi - lo)
+    return out
