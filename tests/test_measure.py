@@ -47,3 +47,29 @@ def test_the_same_numbers_as_geos_after_projection() -> None:
     shapes.append(shapes[0].buffer(30).difference(shapes[1]))
     series = _wgs84(*shapes)
     assert projected_area(series, UTM35).tolist() == series.to_crs(UTM35).area.tolist()
+
+
+def test_facilities_carry_transit_capacity_or_none() -> None:
+    from cityos.classify import FacilityRules
+    from cityos.measure import measure_facilities
+
+    raw = gpd.GeoDataFrame(
+        {
+            "feature_id": ["osm:n1", "osm:n2", "osm:n3"],
+            "category": ["bus_stop", "school", "rail_station"],
+            "rule": ["r", "r", "r"],
+            "name": [None, "x", None],
+            "source": ["osm"] * 3,
+        },
+        geometry=shapely.points([(24.9, 60.1), (24.91, 60.1), (24.92, 60.1)]),
+        crs="EPSG:4326",
+    )
+    got = measure_facilities(raw, UTM35, FacilityRules.load())
+    # missing where a category is no transit (a text column: pandas' missing text)
+    assert got["transit"].isna().tolist() == [False, True, False]
+    assert got["transit"][[0, 2]].tolist() == ["low", "high"]
+    assert got["facility_id"].tolist() == [
+        "osm:n1:bus_stop",
+        "osm:n2:school",
+        "osm:n3:rail_station",
+    ]

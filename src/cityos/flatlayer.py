@@ -13,6 +13,7 @@ GeoDataFrame whenever one is needed.
 from __future__ import annotations
 
 import json
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,6 +57,10 @@ class FlatGeometry:
     other: np.ndarray
     kind: str = "Polygon"
     _bounds: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
+    _wkb: pa.ChunkedArray | None = field(default=None, init=False, repr=False, compare=False)
+    _wkb_lock: threading.Lock = field(
+        default_factory=threading.Lock, init=False, repr=False, compare=False
+    )
 
     def __len__(self) -> int:
         return len(self.flat)
@@ -145,7 +150,14 @@ class FlatGeometry:
         return out
 
     def wkb(self) -> pa.ChunkedArray:
-        """Each polygon's WKB, as shapely's ``to_wkb`` writes it, in Arrow binary arrays."""
+        """Each polygon's WKB, as shapely's ``to_wkb`` writes it, in Arrow binary arrays; made
+        once (a second caller, on another thread, waits for the first)."""
+        with self._wkb_lock:
+            if self._wkb is None:
+                self._wkb = self._make_wkb()
+            return self._wkb
+
+    def _make_wkb(self) -> pa.ChunkedArray:
         if len(self.flat) <= _CHUNK:
             return pa.chunked_array([self._wkb_array()], type=pa.binary())
         chunks = []

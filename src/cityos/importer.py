@@ -14,6 +14,7 @@ import datetime as dt
 import math
 import warnings
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -178,8 +179,13 @@ def import_city(
     warn = _Warnings()
     fac_rules = FacilityRules.load(Path(rules) if rules else None)
     tables = load_osm_tables(Path(osm_tables) if osm_tables else None)
-    with bulk_work():  # millions of objects, GBs of arrays: see cityos.bulk
+    # millions of objects, GBs of arrays: see cityos.bulk
+    with bulk_work(), ThreadPoolExecutor(1) as background:
         read = _read(inputs, fac_rules, tables, reporter, warn)
+        if read.ext is not None and read.ext.flat_buildings is not None and not read.buildings:
+            # the buildings' WKB for the file (C, without the GIL) made while this thread
+            # measures the layers; the writer takes it (FlatGeometry.wkb waits for it)
+            background.submit(read.ext.flat_buildings.geometry.wkb)
         layers, crs_out, box, extent = _measure(inputs, read, fac_rules, tables, reporter, warn)
         manifest = _manifest(inputs, read, layers, crs_out, box, extent, fac_rules, tables, warn)
         with reporter.stage("writing bundle"):

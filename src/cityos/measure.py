@@ -307,6 +307,7 @@ def measure_facilities(raw: gpd.GeoDataFrame, crs: str, rules: FacilityRules) ->
         geoms[line] = shapely.line_interpolate_point(geoms[line], 0.5, normalized=True)
     feature = raw["feature_id"].astype(str)
     category = raw["category"].astype(str)
+    transit = {c: rules.transit_capacity(c) for c in category.unique().tolist()}
     return gpd.GeoDataFrame(
         {
             "facility_id": (feature + ":" + category).to_numpy(dtype=object),
@@ -315,7 +316,7 @@ def measure_facilities(raw: gpd.GeoDataFrame, crs: str, rules: FacilityRules) ->
             "rule": raw["rule"].to_numpy(dtype=object),
             "name": raw["name"].to_numpy(dtype=object),
             "area_m2": area,
-            "transit": np.array([rules.transit_capacity(c) for c in category], dtype=object),
+            "transit": np.array([transit[c] for c in category.tolist()], dtype=object),
             "source": raw["source"].to_numpy(dtype=object),
         },
         geometry=geoms,
