@@ -125,6 +125,7 @@ def _locate(d: PbfData) -> _Ways:
     last = np.maximum(off[1:] - 1, 0)
     closed_id = nonempty & (refs[first] == refs[last])
     closed_loc = nonempty & (x[first] == x[last]) & (y[first] == y[last])
-    all_located = np.add.reduceat(located.view(np.uint8), first, dtype=np.int64) == n
-    all_located &= nonempty  # reduceat of an empty way reads its neighbour's first node
+    # a way with a node not located: the ways of the (few) positions not located
+    all_located = nonempty.copy()
+    all_located[np.searchsorted(off, np.flatnonzero(~located), side="right") - 1] = False
     return _Ways(off, located, x, y, closed_id, (n > 3) & closed_loc & all_located)

@@ -232,10 +232,13 @@ def _with_other_layers(buildings: Future[dict[str, Any]], path: Path, d: PbfData
     nodes = np.flatnonzero(ntags.any_of(fac_keys))
     nodes = nodes[(np.abs(d.node_x[nodes]) <= _LON_MAX) & (np.abs(d.node_y[nodes]) <= _LAT_MAX)]
     node_ts = d.node_ts[np.searchsorted(d.tagged_nodes(), nodes)]
-    for i, ts, tags in zip(nodes.tolist(), node_ts.tolist(), ntags.dicts(nodes), strict=True):
-        nid = int(d.node_id[i])
-        point = (d.node_x[i] / 1e7, d.node_y[i] / 1e7)
-        if fac.add(tags, f"osm:n{nid}", _Lazy(value=point), False, fac.present(tags), (-1, 0, nid)):
+    columns = (
+        d.node_id[nodes].tolist(), (d.node_x[nodes] / 1e7).tolist(),
+        (d.node_y[nodes] / 1e7).tolist(), node_ts.tolist(), ntags.dicts(nodes),
+    )  # fmt: skip
+    for nid, lon, lat, ts, tags in zip(*columns, strict=True):
+        point = _Lazy(value=(lon, lat))
+        if fac.add(tags, f"osm:n{nid}", point, False, fac.present(tags), (-1, 0, nid)):
             stamps.append(ts)
 
     # ways: the walk network, and facilities mapped as open lines (their middle node)
