@@ -203,7 +203,6 @@ def _or_none(strings: np.ndarray, ids: np.ndarray) -> np.ndarray:
 def read_flat(path: Path, d: PbfData, rules: FacilityRules, tables: OsmTables) -> FlatRead:
     """Every layer of the extract ``d`` that NumPy can make as libosmium would (module notes)."""
     strings = np.asarray([*d.strings, ""], dtype=object)  # string id -1 reads as ""
-    w = _locate(d)
     ntags = _Tags(len(d.node_id), d.ntag, d, strings)
     wtags = _Tags(len(d.way_id), d.wtag, d, strings)
     rtags = _Tags(len(d.rel_id), d.rtag, d, strings, drop="type")
@@ -211,24 +210,24 @@ def read_flat(path: Path, d: PbfData, rules: FacilityRules, tables: OsmTables) -
     area_keys = sorted(set(fac_keys) | set(AREA_KEYS))
     fac = _Facilities(rules, Rows.of("fid", "cat", "rule", "name", "geom", "poly"))
     stamps: list[int] = []
-    areas = _areas(d, w, wtags, rtags, area_keys)
-    # the buildings' columns are Arrow and NumPy work that lets go of the GIL: on a second
-    # thread while this one runs the facility tests, Python's own work
+    # on a second thread, in turn: the way-node locations, the areas and the buildings'
+    # columns (C, NumPy and Arrow work that lets go of the GIL), while this one runs the
+    # facility tests (Python's own work)
     with ThreadPoolExecutor(1) as pool:
-        buildings = pool.submit(_buildings, d, wtags, rtags, tables, areas)
+        located = pool.submit(_locate, d)
+        made = pool.submit(lambda: _areas(d, located.result(), wtags, rtags, area_keys))
+        buildings = pool.submit(lambda: _buildings(d, wtags, rtags, tables, made.result()))
+        _facility_nodes(d, ntags, fac, stamps, fac_keys)
         return _with_other_layers(
-            buildings, path, d, w, ntags, wtags, rtags, tables, fac, stamps, areas, fac_keys,
-            area_keys,
+            buildings, path, d, located.result(), wtags, rtags, tables, fac, stamps,
+            made.result(), fac_keys, area_keys,
         )  # fmt: skip
 
 
-def _with_other_layers(buildings: Future[dict[str, Any]], path: Path, d: PbfData, w: _Ways,
-                       ntags: _Tags, wtags: _Tags, rtags: _Tags, tables: OsmTables,
-                       fac: _Facilities, stamps: list[int], areas: _Areas, fac_keys: list[str],
-                       area_keys: list[str]) -> FlatRead:  # fmt: skip
-    """:func:`read_flat`'s layers made here, with ``buildings`` (being made on another
-    thread) waited for at the end."""
-    # nodes: facilities
+def _facility_nodes(
+    d: PbfData, ntags: _Tags, fac: _Facilities, stamps: list[int], fac_keys: list[str]
+) -> None:
+    """The facilities mapped as nodes, added to ``fac`` (their timestamps to ``stamps``)."""
     nodes = np.flatnonzero(ntags.any_of(fac_keys))
     nodes = nodes[(np.abs(d.node_x[nodes]) <= _LON_MAX) & (np.abs(d.node_y[nodes]) <= _LAT_MAX)]
     node_ts = d.node_ts[np.searchsorted(d.tagged_nodes(), nodes)]
@@ -241,6 +240,13 @@ def _with_other_layers(buildings: Future[dict[str, Any]], path: Path, d: PbfData
         if fac.add(tags, f"osm:n{nid}", point, False, fac.present(tags), (-1, 0, nid)):
             stamps.append(ts)
 
+
+def _with_other_layers(buildings: Future[dict[str, Any]], path: Path, d: PbfData, w: _Ways,
+                       wtags: _Tags, rtags: _Tags, tables: OsmTables,
+                       fac: _Facilities, stamps: list[int], areas: _Areas, fac_keys: list[str],
+                       area_keys: list[str]) -> FlatRead:  # fmt: skip
+    """:func:`read_flat`'s layers made here after the facility nodes, with ``buildings``
+    (being made on another thread) waited for at the end."""
     # ways: the walk network, and facilities mapped as open lines (their middle node)
     walk: list[int] = []
     ways = np.flatnonzero(wtags.any_of(["highway", *fac_keys]))
