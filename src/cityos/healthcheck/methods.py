@@ -165,9 +165,16 @@ def _road_density(
     for lv in levels:
         units = ctx.units(lv)
         geoms = units.geometry.to_numpy()
-        # each street clipped to each unit it touches (no union of the whole network)
+        # each street clipped to each unit it touches (no union of the whole network); a
+        # street wholly inside its unit (no point on the boundary) counts its whole length
         e_idx, u_idx = units.sindex.query(lines, predicate="intersects")
-        clipped = shapely.length(shapely.intersection(lines[e_idx], geoms[u_idx]))
+        shapely.prepare(geoms)
+        inside = shapely.contains_properly(geoms[u_idx], lines[e_idx])
+        clipped = shapely.length(lines[e_idx])
+        crossing = ~inside
+        clipped[crossing] = shapely.length(
+            shapely.intersection(lines[e_idx[crossing]], geoms[u_idx[crossing]])
+        )
         index = pd.Index(units["unit_id"], name="unit_id")
         km = pd.Series(
             np.bincount(u_idx, weights=clipped, minlength=len(units)) / 1000.0, index=index
