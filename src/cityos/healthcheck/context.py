@@ -346,7 +346,16 @@ class CheckupContext:
         are measured directly; higher levels sum the communities whose point they hold."""
         pieces, _ = self.residential_pieces
         ids = self.units("community")["unit_id"].to_numpy()
-        num = sliced(lambda p: shapely.area(shapely.intersection(p, served)), pieces)
+        # a piece wholly inside ``served`` (no point on its boundary) counts its own area, one
+        # apart 0; only the pieces that cross the boundary are intersected with it
+        shapely.prepare(served)
+        inside = shapely.contains_properly(served, pieces)
+        crossing = ~inside & shapely.intersects(served, pieces)
+        num = np.zeros(len(pieces))
+        num[inside] = shapely.area(pieces[inside])
+        num[crossing] = sliced(
+            lambda p: shapely.area(shapely.intersection(p, served)), pieces[crossing]
+        )
         den = shapely.area(pieces)
         out = {}
         for lv in levels:
