@@ -676,30 +676,6 @@ static PyObject *polygon_wkb(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
-/* line_lengths(x, y, off, out): each line's length, GEOS's way: the segments' sqrt(dx*dx +
- * dy*dy) summed one after the other. */
-static PyObject *line_lengths(PyObject *self, PyObject *args) {
-    (void)self;
-    Py_buffer xb, yb, ob, out;
-    if (!PyArg_ParseTuple(args, "y*y*y*w*", &xb, &yb, &ob, &out)) return NULL;
-    const double *x = xb.buf, *y = yb.buf;
-    const int64_t *off = ob.buf;
-    double *len = out.buf;
-    Py_ssize_t n = ob.len / 8 - 1;
-    Py_BEGIN_ALLOW_THREADS
-    for (Py_ssize_t i = 0; i < n; i++) {
-        double sum = 0.0;
-        for (int64_t j = off[i] + 1; j < off[i + 1]; j++) {
-            double dx = x[j] - x[j - 1], dy = y[j] - y[j - 1];
-            sum += sqrt(dx * dx + dy * dy);
-        }
-        len[i] = sum;
-    }
-    Py_END_ALLOW_THREADS
-    PyBuffer_Release(&xb); PyBuffer_Release(&yb); PyBuffer_Release(&ob); PyBuffer_Release(&out);
-    Py_RETURN_NONE;
-}
-
 /* copy_ranges(src, lo, hi, out, itemsize): the items src[lo[i]:hi[i]] (items of itemsize
  * bytes; lo, hi int64) for every i, one range after the other in out (NumPy's
  * src[concatenated aranges], without the index array). */
@@ -733,28 +709,39 @@ static PyObject *copy_ranges(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
-/* open_ring_areas(x, y, at, out): the unsigned area of each ring x[at[k]:at[k + 1]] given
- * without its closing vertex (the first one again), by GEOS's shoelace form on the closed ring
- * p0..pm (pm = p0): |sum over i = 1..m-1 of (x_i - x_0) * (y_{i-1} - y_{i+1})| / 2, the terms
- * added one after the other as NumPy's bincount adds them (cityos.measure._ring_areas). */
-static PyObject *open_ring_areas(PyObject *self, PyObject *args) {
+/* part_sums(x, y, at, out, what): one number per part x, y[at[k]:at[k + 1]] (float64).
+ * what 0, a line's length GEOS's way: the segments' sqrt(dx*dx + dy*dy) summed one after the
+ * other. what 1, the unsigned area of a ring given without its closing vertex (the first one
+ * again), by GEOS's shoelace form on the closed ring p0..pm (pm = p0):
+ * |sum over i = 1..m-1 of (x_i - x_0) * (y_{i-1} - y_{i+1})| / 2, the terms added one after the
+ * other as NumPy's bincount adds them (cityos.measure._ring_areas). */
+static PyObject *part_sums(PyObject *self, PyObject *args) {
     (void)self;
     Py_buffer xb, yb, ab, out;
-    if (!PyArg_ParseTuple(args, "y*y*y*w*", &xb, &yb, &ab, &out)) return NULL;
+    int what;
+    if (!PyArg_ParseTuple(args, "y*y*y*w*i", &xb, &yb, &ab, &out, &what)) return NULL;
     const double *x = xb.buf, *y = yb.buf;
     const int64_t *at = ab.buf;
-    double *area = out.buf;
+    double *sum = out.buf;
     Py_ssize_t n = ab.len / 8 - 1;
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t k = 0; k < n; k++) {
         int64_t a = at[k], m = at[k + 1] - a;
         const double *px = x + a, *py = y + a;
-        double twice = 0.0;
-        for (int64_t i = 1; i < m; i++) {
-            double next = i + 1 < m ? py[i + 1] : py[0];
-            twice += (px[i] - px[0]) * (py[i - 1] - next);
+        double total = 0.0;
+        if (what == 0) {
+            for (int64_t i = 1; i < m; i++) {
+                double dx = px[i] - px[i - 1], dy = py[i] - py[i - 1];
+                total += sqrt(dx * dx + dy * dy);
+            }
+        } else {
+            for (int64_t i = 1; i < m; i++) {
+                double next = i + 1 < m ? py[i + 1] : py[0];
+                total += (px[i] - px[0]) * (py[i - 1] - next);
+            }
+            total = fabs(total) / 2.0;
         }
-        area[k] = fabs(twice) / 2.0;
+        sum[k] = total;
     }
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&xb); PyBuffer_Release(&yb); PyBuffer_Release(&ab); PyBuffer_Release(&out);
@@ -798,10 +785,8 @@ static PyMethodDef METHODS[] = {
      "prefixed_ids(prefix, ids, offsets_out, data_out) -> used: prefix + each id as Arrow strings"},
     {"copy_ranges", copy_ranges, METH_VARARGS,
      "copy_ranges(src, lo, hi, out, itemsize): the ranges src[lo[i]:hi[i]], one after the other"},
-    {"open_ring_areas", open_ring_areas, METH_VARARGS,
-     "open_ring_areas(x, y, at, out): each ring's area (rings without their closing vertex)"},
-    {"line_lengths", line_lengths, METH_VARARGS,
-     "line_lengths(x, y, off, out): each line's length, segment by segment"},
+    {"part_sums", part_sums, METH_VARARGS,
+     "part_sums(x, y, at, out, what): per part, a line's length (0) or an open ring's area (1)"},
     {"polygon_wkb", polygon_wkb, METH_VARARGS,
      "polygon_wkb(xy, ring_at, starts, buf): one-ring polygons' WKB written into buf"},
     {"decode", decode, METH_O,

@@ -131,7 +131,7 @@ class FlatGeometry:
                 has = n > k
                 out[has] += seg[at[:-1][has] + k]
             return out
-        _pbf.line_lengths(x, y, at, out)
+        _pbf.part_sums(x, y, at, out, 0)
         return out
 
     def to_shapely(self) -> np.ndarray:
@@ -237,7 +237,7 @@ def _flat_ring_areas(xy: np.ndarray, ring_at: np.ndarray, crs: str) -> np.ndarra
     x, y = project_xy(xy[open_, 0], xy[open_, 1], crs)
     out = np.empty(len(ring_at) - 1)
     open_at = np.ascontiguousarray(ring_at - np.arange(len(ring_at)), dtype=np.int64)
-    _pbf.open_ring_areas(x, y, open_at, out)
+    _pbf.part_sums(x, y, open_at, out, 1)
     return out
 
 
