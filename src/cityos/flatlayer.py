@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import shapely
+
+from cityos.threads import map_threads
 
 __all__ = ["FlatGeometry", "FlatLayer", "polygon_wkb", "project"]
 
@@ -257,17 +258,14 @@ def project_xy(
     import pyproj
 
     transformer = pyproj.Transformer.from_crs(WGS84, crs, always_xy=True)
-    cuts = np.linspace(0, len(x), max(1, threads) + 1).astype(int)
+    parts = max(1, threads) if len(x) > 100_000 else 1
+    cuts = np.linspace(0, len(x), parts + 1).astype(int)
 
     def part(k: int) -> None:
         a, b = cuts[k], cuts[k + 1]
         transformer.transform(x[a:b], y[a:b], inplace=True)
 
-    if threads > 1 and len(x) > 100_000:
-        with ThreadPoolExecutor(threads) as pool:
-            list(pool.map(part, range(threads)))
-    else:
-        transformer.transform(x, y, inplace=True)
+    map_threads(part, range(parts), parts)
     return x, y
 
 

@@ -38,7 +38,7 @@ from cityos.classify import FacilityRules, OsmTables
 from cityos.errors import CityosWarning, InputError, InputFileNotFoundError
 from cityos.flatlayer import FlatGeometry, FlatLayer
 from cityos.sources import pbf
-from cityos.sources.osm_arrays import _take_ranges
+from cityos.sources.osm_arrays import _offsets, _take_ranges
 from cityos.sources.osm_buildings import (
     _building_tags,
     _BuildingRows,
@@ -713,8 +713,7 @@ def _flat_buildings(f: FlatRead) -> FlatLayer:
     # each flat row's ring among NumPy's gathered ones, in the new order
     j = (np.cumsum(own) - 1)[order[flat]]
     lo, hi = b["ring_at"][j], b["ring_at"][j + 1]
-    ring_at = np.zeros(len(j) + 1, dtype=np.int64)
-    np.cumsum(hi - lo, out=ring_at[1:])
+    ring_at = _offsets(hi - lo)
     geoms = np.concatenate([b["geom"], shapely.from_wkb(hard.cols["wkb"]) if hard.keys else []])
     other = np.asarray(geoms, dtype=object)[order[~flat]]
     return FlatLayer(columns, FlatGeometry(flat, _take_ranges(b["xy"], lo, hi), ring_at, other))

@@ -4,12 +4,12 @@ object type's tags as string ids, and the located nodes of every way."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
 from cityos.sources.pbf import PbfData
+from cityos.threads import map_threads
 
 
 def _ranges(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
@@ -115,8 +115,7 @@ def _locate(d: PbfData) -> _Ways:
         a, b = cuts[k], cuts[k + 1]
         _pbf.locate(d.node_id, d.node_x, d.node_y, refs[a:b], x[a:b], y[a:b], ok[a:b])
 
-    with ThreadPoolExecutor(len(cuts) - 1) as pool:
-        list(pool.map(part, range(len(cuts) - 1)))
+    map_threads(part, range(len(cuts) - 1))
     if not len(refs):
         none = np.zeros(len(n), dtype=bool)
         return _Ways(off, located, x, y, none, none)

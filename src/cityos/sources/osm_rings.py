@@ -11,10 +11,10 @@ ring that is not simple as GEOS's ``is_simple`` says (edges that cross or touch,
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
 import shapely
+
+from cityos.threads import cpu_threads, map_threads
 
 __all__ = ["NOT_SIMPLE", "REPEAT", "SIMPLE", "rings"]
 
@@ -27,7 +27,7 @@ def rings(
     y: np.ndarray,
     off: np.ndarray,
     start: np.ndarray | None = None,
-    threads: int = 2,
+    threads: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Closed rings (vertex arrays ``x``, ``y`` of fixed-point int32 with the closing vertex,
     ``off`` int64 offsets) in libosmium's form: ``(xy, off, state)``, ``xy`` float64 degrees
@@ -35,8 +35,9 @@ def rings(
 
     ``start``: where ring ``i``'s ``off[i + 1] - off[i]`` vertices begin in ``x``, ``y`` (the
     rings are read in place); by default ``off[:-1]``, rings one after another. The rings are
-    cut into ``threads`` parts of about equal vertex counts made at once (the C code lets go of
-    the GIL; each ring is made on its own, so the parts give what one call gives)."""
+    cut into ``threads`` parts (default: every CPU) of about equal vertex counts made at once
+    (the C code lets go of the GIL; each ring is made on its own, so the parts give what one
+    call gives)."""
     from cityos import _pbf
 
     x = np.ascontiguousarray(x, dtype=np.int32)
@@ -48,7 +49,8 @@ def rings(
         raise ValueError(f"rings: {len(src)} starts for {n} rings")
     xy = np.empty((int(off[-1]) if n else 0, 2), dtype=np.float64)
     state = np.empty(n, dtype=np.int8)
-    cuts = np.searchsorted(off, np.linspace(0, off[-1] if n else 0, max(1, threads) + 1))
+    parts = (threads or cpu_threads()) if n > 100_000 else 1
+    cuts = np.searchsorted(off, np.linspace(0, off[-1] if n else 0, parts + 1))
     cuts[0], cuts[-1] = 0, n
 
     def part(k: int) -> None:
@@ -56,12 +58,7 @@ def rings(
         if b > a:
             _pbf.rings(x, y, src[a:b], off[a : b + 1], xy, state[a:b])
 
-    if threads > 1 and n > 100_000:
-        with ThreadPoolExecutor(threads) as pool:
-            list(pool.map(part, range(threads)))
-    else:
-        for k in range(len(cuts) - 1):
-            part(k)
+    map_threads(part, range(parts), parts)
     big = np.flatnonzero(state == UNTESTED)
     if len(big):  # rings of hundreds of vertices: GEOS tests them
         lengths = off[big + 1] - off[big]

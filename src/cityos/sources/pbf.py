@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from cityos.threads import map_threads
+
 __all__ = ["PbfData", "PbfError", "UnsortedError", "UnsupportedError", "available", "read_pbf"]
 
 #: the features a file may require that this reader understands (osmformat.proto)
@@ -267,10 +269,9 @@ def _merge(blocks: list[dict[str, Any]]) -> PbfData:
         parts = arrays[key]
         return np.concatenate(parts) if parts else np.zeros(0, _TYPES[key])
 
-    # the biggest first, on two threads (NumPy copies without the GIL)
+    # the biggest first, on threads (NumPy copies without the GIL)
     keys = sorted(arrays, key=lambda k: -sum(map(len, arrays[k])))
-    with ThreadPoolExecutor(2) as pool:
-        cat = dict(zip(keys, pool.map(join, keys), strict=True))
+    cat = dict(zip(keys, map_threads(join, keys), strict=True))
     for kind in ("node_id", "way_id", "rel_id"):
         ids = cat[kind]
         if len(ids) > 1 and not bool(np.all(ids[1:] > ids[:-1])):
