@@ -13,6 +13,7 @@ import shapely
 from cityos.errors import InputError
 from cityos.healthcheck.measures import (
     area_coverage,
+    area_within,
     park_service_area,
     per_capita_area,
     population_coverage,
@@ -20,6 +21,7 @@ from cityos.healthcheck.measures import (
     register_count,
     register_flags,
     register_sum,
+    residential_by_unit,
     share,
 )
 
@@ -31,11 +33,15 @@ UNITS = gpd.GeoDataFrame(
 )
 
 
-def test_population_coverage() -> None:
+@pytest.mark.parametrize("kind", ["object", "categorical"])
+def test_population_coverage(kind: str) -> None:
+    units = ["A", "A", "A", "B", None]
     got = population_coverage(
         pd.Series([100.0, 300.0, 301.0, np.nan, np.inf]),
         pd.Series([10.0, 20.0, 30.0, 40.0, 50.0]),
-        pd.Series(["A", "A", "A", "B", None], dtype=object),
+        pd.Series(units, dtype=object)
+        if kind == "object"
+        else pd.Series(pd.Categorical(units, categories=["B", "C", "A"])),
         radius_m=300,
         units=["A", "B", "C"],
     )
@@ -47,6 +53,10 @@ def test_population_coverage() -> None:
         population_coverage(
             pd.Series([1.0]), pd.Series([1.0]), pd.Series(["A"]), radius_m=-1, units=["A"]
         )
+    with pytest.raises(InputError, match="same buildings"):
+        population_coverage(
+            pd.Series([1.0]), pd.Series([1.0], index=[7]), pd.Series(["A"]), radius_m=1, units=["A"]
+        )
 
 
 def test_area_coverage() -> None:
@@ -56,6 +66,40 @@ def test_area_coverage() -> None:
         [2500.0, 5000.0, 50.0]
     )
     assert got.loc["B", "denominator"] == 0 and math.isnan(got.loc["B", "value"])
+
+
+def test_residential_by_unit_grows_merges_and_clips() -> None:
+    box = shapely.box
+    footprints = np.array([
+        box(20, 20, 30, 30), box(35, 20, 45, 30),  # 5 m apart: grown 5 m they touch, 35 × 20
+        box(60, 60, 70, 70), box(65, 60, 75, 70),  # overlapping: grown, 25 × 20
+        box(92, 50, 98, 56),  # grown 5 m it reaches x = 103; clipped at 100: 13 × 16
+        shapely.MultiPolygon([box(120, 10, 130, 20), box(160, 10, 170, 20)]),  # 2 × 20 × 20
+        box(40, 40, 50, 50),  # in no unit
+    ], dtype=object)  # fmt: skip
+    units = np.array([*UNITS.geometry, box(0, 100, 100, 200)], dtype=object)
+    got = residential_by_unit(footprints, np.array([0, 0, 0, 0, 0, 1, -1]), units, 5.0)
+    np.testing.assert_allclose(shapely.area(got), [700 + 500 + 208, 800, 0], rtol=1e-12)
+    assert shapely.covers(units[:2], got[:2]).all() and got[2].is_empty
+    # mitred: the grown squares stay squares (a round join would cut 4·(1 − π/4)·25 m² a piece)
+    assert shapely.get_num_coordinates(got[1]) == 10
+
+
+def test_area_within() -> None:
+    box = shapely.box
+    # an L-shaped region in two parts and a pond (a hole) in the first
+    region = shapely.MultiPolygon([
+        shapely.Polygon(box(0, 0, 100, 100).exterior.coords, [box(40, 40, 60, 60).exterior.coords]),
+        box(100, 0, 200, 50),
+    ])  # fmt: skip
+    geoms = np.array([
+        box(10, 10, 30, 30),  # inside: 400
+        box(300, 300, 310, 310),  # apart: 0
+        box(90, 20, 150, 80),  # across both parts: 10 × 60 + 50 × 30 = 2100
+        box(30, 30, 70, 70),  # around the pond: 1600 − 400 = 1200
+        shapely.Polygon(),  # empty: 0
+    ], dtype=object)  # fmt: skip
+    np.testing.assert_allclose(area_within(geoms, region), [400, 0, 2100, 1200, 0], rtol=1e-12)
 
 
 def test_per_capita_area_counts_features_of_unknown_area() -> None:

@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 from cityos.bundle import Bundle
 from cityos.errors import CityosWarning, InputError
 from cityos.extent import extent_from_manifest, unit_data_status
-from cityos.healthcheck.measures import ratio_frame
+from cityos.healthcheck.measures import area_within, ratio_frame, residential_by_unit
 from cityos.healthcheck.policy import Policy, load_policy
 from cityos.network import (
     ACCESS_COLUMNS,
@@ -30,7 +30,6 @@ from cityos.network import (
     snap_points,
 )
 from cityos.population import PopulationEstimate, estimate_population
-from cityos.threads import map_threads, sliced
 from cityos.units import UnitSet, assign_to_units, bundle_units
 
 __all__ = ["GREEN_EDGE_STEP_M", "UNIT_LEVEL_ORDER", "CheckupContext", "with_derived_registers"]
@@ -291,22 +290,11 @@ class CheckupContext:
             return shapely.intersection(geoms, merged), "landuse=residential"
         res = self.population.residential.to_numpy()
         buffer_m = self.policy.residential_buffer_m
-        # mitred corners: a rectangle stays a rectangle, which keeps the unions cheap
-        buffers = shapely.buffer(
-            self.buildings.geometry.to_numpy()[res], buffer_m, join_style="mitre"
+        index = pd.Series(np.arange(len(units)), index=units["unit_id"].to_numpy())
+        owner = index.reindex(self.unit_of["community"].to_numpy()[res]).fillna(-1)
+        pieces = residential_by_unit(
+            self.buildings.geometry.to_numpy()[res], owner.to_numpy(np.int64), geoms, buffer_m
         )
-        owner = self.unit_of["community"].to_numpy()[res]
-        index = {uid: k for k, uid in enumerate(units["unit_id"])}
-        pieces = np.array([shapely.Polygon()] * len(units), dtype=object)
-        frame = pd.DataFrame({"owner": owner, "k": np.arange(len(owner))}).dropna(subset=["owner"])
-        groups = [(index[uid], rows.to_numpy()) for uid, rows in frame.groupby("owner")["k"]]
-
-        def piece(group: tuple[int, NDArray[np.int64]]) -> shapely.Geometry:
-            k, rows = group
-            return shapely.intersection(geoms[k], shapely.union_all(buffers[rows]))
-
-        for (k, _), geom in zip(groups, map_threads(piece, groups), strict=True):
-            pieces[k] = geom
         return pieces, f"residential building footprints grown {buffer_m:g} m (mitred) [OP]"
 
     def method_of(self, params: Any) -> str:
@@ -346,16 +334,7 @@ class CheckupContext:
         are measured directly; higher levels sum the communities whose point they hold."""
         pieces, _ = self.residential_pieces
         ids = self.units("community")["unit_id"].to_numpy()
-        # a piece wholly inside ``served`` (no point on its boundary) counts its own area, one
-        # apart 0; only the pieces that cross the boundary are intersected with it
-        shapely.prepare(served)
-        inside = shapely.contains_properly(served, pieces)
-        crossing = ~inside & shapely.intersects(served, pieces)
-        num = np.zeros(len(pieces))
-        num[inside] = shapely.area(pieces[inside])
-        num[crossing] = sliced(
-            lambda p: shapely.area(shapely.intersection(p, served)), pieces[crossing]
-        )
+        num = area_within(pieces, served)
         den = shapely.area(pieces)
         out = {}
         for lv in levels:
@@ -380,6 +359,18 @@ class CheckupContext:
         reason it has no data (None when it has); see :func:`cityos.extent.unit_data_status`."""
         return {
             lv: unit_data_status(self.units(lv), self.unit_of[lv], self.extent, self.extent_source)
+            for lv in UNIT_LEVEL_ORDER
+        }
+
+    @cached_property
+    def unit_category(self) -> dict[str, pd.Series]:
+        """:attr:`unit_of` per level as a categorical of the level's unit ids: the codes that
+        every population share of the level groups by, made once."""
+        return {
+            lv: pd.Series(
+                pd.Categorical(self.unit_of[lv].to_numpy(), categories=self.units(lv)["unit_id"]),
+                index=self.unit_of.index,
+            )
             for lv in UNIT_LEVEL_ORDER
         }
 

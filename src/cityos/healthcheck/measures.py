@@ -26,12 +26,14 @@ from numpy.typing import ArrayLike, NDArray
 
 from cityos.errors import InputError
 from cityos.network.access import TOLERANCE_M
+from cityos.threads import map_threads, sliced
 
 __all__ = [
     "FALSE_VALUES",
     "TRUE_VALUES",
     "ParkTier",
     "area_coverage",
+    "area_within",
     "park_service_area",
     "per_capita_area",
     "population_coverage",
@@ -41,7 +43,9 @@ __all__ = [
     "register_flags",
     "register_mean",
     "register_sum",
+    "residential_by_unit",
     "share",
+    "unit_codes",
 ]
 
 #: register cells read as "yes" / "no"; anything else (blank, unreadable) is unknown
@@ -112,14 +116,53 @@ def population_coverage(
     """
     if radius_m < 0:
         raise InputError(f"radius must be >= 0 m, got {radius_m}")
-    d = distance_m.astype(float).fillna(np.inf)
-    pop = population.astype(float)
-    covered = pop.where(d <= radius_m + TOLERANCE_M, 0.0)
-    frame = pd.DataFrame({"unit": unit_of, "pop": pop, "covered": covered}).dropna(subset=["unit"])
-    grouped = frame.groupby("unit")
-    return ratio_frame(
-        grouped["covered"].sum(), grouped["pop"].sum(), pd.Index(units, name="unit_id")
+    if not (distance_m.index.equals(population.index) and unit_of.index.equals(population.index)):
+        raise InputError("distances, residents and units must be indexed by the same buildings")
+    d = distance_m.to_numpy(dtype=float, na_value=np.inf)
+    pop = np.nan_to_num(population.to_numpy(dtype=float, na_value=0.0), nan=0.0)
+    covered = np.where(d <= radius_m + TOLERANCE_M, pop, 0.0)
+    codes, labels = unit_codes(unit_of)
+    inside = codes >= 0
+    covered_sum, pop_sum = (
+        pd.Series(np.bincount(codes[inside], weights=w[inside], minlength=len(labels)), labels)
+        for w in (covered, pop)
     )
+    return ratio_frame(covered_sum, pop_sum, pd.Index(units, name="unit_id"))
+
+
+def unit_codes(unit_of: pd.Series) -> tuple[NDArray[np.intp], pd.Index]:
+    """Each row's unit as a position in the returned labels (-1: in no unit). A categorical
+    ``unit_of`` gives its codes as they are, so a caller that groups the same buildings many
+    times (the health check: once per indicator and level) factorizes the ids only once."""
+    if isinstance(unit_of.dtype, pd.CategoricalDtype):
+        codes = np.asarray(unit_of.cat.codes.to_numpy(), dtype=np.intp)
+        return codes, pd.Index(unit_of.cat.categories)
+    codes, labels = pd.factorize(unit_of.to_numpy(dtype=object))
+    return np.asarray(codes, dtype=np.intp), pd.Index(labels)
+
+
+def area_within(geoms: NDArray[np.object_], region: shapely.Geometry) -> NDArray[np.float64]:
+    """``area(g ∩ region)`` for each geometry ``g`` (m² in a projected CRS).
+
+    A geometry wholly inside the region (no point on its boundary) counts its own area, one
+    apart from it 0. One crossing the boundary is intersected with the region cut to its
+    bounding box first, so each intersection reads the region nearby instead of all of it (a
+    city's park service area: 7.7 s → 2.7 s for 2,230 residential pieces). The areas agree
+    with a plain intersection to about 1e-15 of the region's area.
+    """
+    shapely.prepare(region)
+    inside = shapely.contains_properly(region, geoms)
+    crossing = ~inside & shapely.intersects(region, geoms)
+    out = np.zeros(len(geoms))
+    out[inside] = shapely.area(geoms[inside])
+
+    def cut(part: NDArray[np.object_]) -> NDArray[np.float64]:
+        x0, y0, x1, y1 = shapely.bounds(part).T
+        near = shapely.intersection(region, shapely.box(x0, y0, x1, y1))
+        return np.asarray(shapely.area(shapely.intersection(part, near)), dtype=float)
+
+    out[crossing] = sliced(cut, geoms[crossing])
+    return out
 
 
 def area_coverage(
@@ -139,10 +182,40 @@ def area_coverage(
     unit_geoms = units.geometry.to_numpy()
     res_in_unit = shapely.intersection(unit_geoms, res)
     den = pd.Series(shapely.area(res_in_unit), index=units["unit_id"].to_numpy())
-    num = pd.Series(
-        shapely.area(shapely.intersection(res_in_unit, served)), index=units["unit_id"].to_numpy()
-    )
+    num = pd.Series(area_within(res_in_unit, served), index=units["unit_id"].to_numpy())
     return ratio_frame(num, den, pd.Index(units["unit_id"], name="unit_id"))
+
+
+def residential_by_unit(
+    footprints: NDArray[np.object_],
+    unit_of: NDArray[np.int64],
+    units: NDArray[np.object_],
+    buffer_m: float,
+) -> NDArray[np.object_]:
+    """RES ∩ U per unit: the footprints of its residential buildings grown by ``buffer_m`` on
+    every side (mitred corners), dissolved, clipped to the unit (STANDARDS §11.1 fallback).
+
+    ``unit_of`` is each footprint's position in ``units`` (-1: in none). The footprints of a
+    unit are grown as one multipolygon: GEOS then nodes their offset outlines once, which is
+    the union of the grown footprints (overlaps merged) at about a third of the cost of growing
+    each and dissolving them. Units are dissolved one at a time, so a million buildings never
+    become one union; a unit without residential buildings gets an empty polygon.
+    """
+    pieces = np.array([shapely.Polygon()] * len(units), dtype=object)
+    keep = unit_of >= 0
+    order = np.argsort(unit_of[keep], kind="stable")
+    rows, owner = np.flatnonzero(keep)[order], unit_of[keep][order]
+    starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]]) if len(owner) else owner
+    groups = np.split(rows, starts[1:])
+
+    def piece(group: NDArray[np.int64]) -> shapely.Geometry:
+        parts = shapely.get_parts(footprints[group])
+        grown = shapely.buffer(shapely.multipolygons(parts), buffer_m, join_style="mitre")
+        return shapely.intersection(units[unit_of[group[0]]], grown)
+
+    for group, geom in zip(groups, map_threads(piece, groups), strict=True):
+        pieces[unit_of[group[0]]] = geom
+    return pieces
 
 
 def per_capita_area(

@@ -31,6 +31,7 @@ from cityos.healthcheck.context import CheckupContext
 from cityos.healthcheck.evaluation import Evaluation, levels_for, unmeasured
 from cityos.healthcheck.measures import (
     area_coverage,
+    area_within,
     park_service_area,
     population_coverage,
     ratio_frame,
@@ -96,7 +97,7 @@ def _coverage(
         ev.uncovered = (ctx.population.population > 0) & ~(d.fillna(np.inf) <= radius + TOLERANCE_M)
         for lv in levels:
             ev.frames[lv] = population_coverage(
-                d, ctx.population.population, ctx.unit_of[lv], radius_m=radius,
+                d, ctx.population.population, ctx.unit_category[lv], radius_m=radius,
                 units=list(ctx.units(lv)["unit_id"]),
             )  # fmt: skip
         return ev
@@ -259,7 +260,7 @@ def _coverage_any(
                     note=f"unmeasured rules: {'; '.join(unmeasured)}" if unmeasured else "",
                     unknown_what="residents who might reach an unmeasured rule (share is a lower bound)")  # fmt: skip
     for lv in levels:
-        frame = population_coverage(d0, ctx.population.population, ctx.unit_of[lv], radius_m=0.0,
+        frame = population_coverage(d0, ctx.population.population, ctx.unit_category[lv], radius_m=0.0,
                                     units=list(ctx.units(lv)["unit_id"]))  # fmt: skip
         if unmeasured:
             frame["unknown"] = frame["denominator"] - frame["numerator"]
@@ -285,7 +286,7 @@ def _complete_set(
         if d is None:
             unmeasured.append(str(item["label"]))
             continue
-        cov = population_coverage(d, ctx.population.population, ctx.unit_of["community"],
+        cov = population_coverage(d, ctx.population.population, ctx.unit_category["community"],
                                   radius_m=float(item["radius_m"]), units=list(ids))  # fmt: skip
         # 1 met, 0 not met, NaN nobody to reach it
         met[str(item["label"])] = (
@@ -298,13 +299,14 @@ def _complete_set(
                     population_based=True,
                     note=f"unmeasured items (no facility of the category in the bundle): {', '.join(unmeasured)}" if unmeasured else "")  # fmt: skip
     n_met = met.sum(axis=1)
+    n_measured = met.shape[1]
     notes = []
-    for uid in ids:
-        gaps = [c for c in met.columns if met.loc[uid, c] == 0.0]
-        parts = [f"missing: {', '.join(gaps)}"] if gaps and has_people[uid] else []
-        if unmeasured and has_people[uid]:
-            parts.append(f"{int(n_met[uid])} of {met.shape[1]} measured items met "
-                         f"({share(n_met[uid], met.shape[1]).item():.1f} %)")  # fmt: skip
+    for row, people, n, pct in zip(met.to_numpy().tolist(), has_people, n_met,
+                                   share(n_met, n_measured), strict=True):  # fmt: skip
+        gaps = [c for c, v in zip(met.columns, row, strict=True) if v == 0.0]
+        parts = [f"missing: {', '.join(gaps)}"] if gaps and people else []
+        if unmeasured and people:
+            parts.append(f"{int(n)} of {n_measured} measured items met ({pct:.1f} %)")
         notes.append("; ".join(parts))
     value = pd.Series(share(n_met, n_items), index=ids).where(has_people)
     ev.frames["community"] = pd.DataFrame(
@@ -344,7 +346,7 @@ def _area_share(
         units = ctx.units(lv)
         geoms = units.geometry.to_numpy()
         index = pd.Index(units["unit_id"], name="unit_id")
-        num = pd.Series(shapely.area(shapely.intersection(geoms, merged)), index=index)
+        num = pd.Series(area_within(geoms, merged), index=index)
         ev.frames[lv] = ratio_frame(num, pd.Series(shapely.area(geoms), index=index), index)
     return ev
 

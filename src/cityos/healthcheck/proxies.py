@@ -104,7 +104,7 @@ def units_without(
         radius = float(params["radius_m"])
         d = ctx.distance(cats, ctx.method_of(params))
         assert d is not None
-        cov = population_coverage(d, ctx.population.population, ctx.unit_of[base_level],
+        cov = population_coverage(d, ctx.population.population, ctx.unit_category[base_level],
                                   radius_m=radius, units=list(ids))  # fmt: skip
         lack = (cov["value"] < ctx.policy.majority_share).astype(float).where(cov["value"].notna())
         method = (f"{base_level} units where under {ctx.policy.majority_share:g} % of the residents have "
