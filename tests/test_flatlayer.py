@@ -16,7 +16,7 @@ import pytest
 import shapely
 
 from cityos import flatlayer
-from cityos.flatlayer import FlatGeometry, FlatLayer
+from cityos.flatlayer import FlatGeometry, FlatLayer, to_crs
 from cityos.measure import projected_area
 
 
@@ -157,3 +157,19 @@ def test_line_layer_file_as_geopandas_writes_it(tmp_path: Path) -> None:
                      crs="EPSG:4326").to_parquet(tmp_path / "want.parquet", index=False)  # fmt: skip
     want, got = pq.read_table(tmp_path / "want.parquet"), pq.read_table(tmp_path / "got.parquet")
     assert got.schema.equals(want.schema, check_metadata=True) and got.equals(want)
+
+
+@pytest.mark.parametrize("kind", ["polygons", "points"])
+def test_to_crs_equals_geopandas_bit_for_bit(kind: str) -> None:
+    rng = np.random.default_rng(5)
+    lon, lat = 24.9 + rng.random(120_000) * 0.1, 60.1 + rng.random(120_000) * 0.1
+    geoms = (
+        shapely.box(lon, lat, lon + 1e-4, lat + 2e-4)
+        if kind == "polygons"
+        else shapely.points(lon, lat)
+    )
+    frame = gpd.GeoDataFrame({"n": np.arange(len(lon)), "geometry": geoms}, crs="EPSG:4326")
+    got, want = to_crs(frame, "EPSG:32635"), frame.to_crs("EPSG:32635")
+    assert list(got.columns) == ["n", "geometry"] and got.crs == want.crs
+    assert shapely.equals_identical(got.geometry.to_numpy(), want.geometry.to_numpy()).all()
+    assert frame.crs == "EPSG:4326" and frame.geometry.iloc[0].bounds[0] < 180  # not changed

@@ -41,7 +41,7 @@ import pandas as pd
 import pyproj
 
 from cityos.errors import BundleError
-from cityos.flatlayer import FlatLayer
+from cityos.flatlayer import FlatLayer, to_crs
 from cityos.outputs import atomic_folder
 
 __all__ = [
@@ -257,7 +257,7 @@ class Bundle:
         layer = self.layers[name]
         hit = self._projected.get(name)
         if hit is None or hit[0] is not layer:
-            hit = (layer, layer.to_crs(self.crs))
+            hit = (layer, to_crs(layer, self.crs))
             self._projected[name] = hit
         return hit[1].copy(deep=False)
 

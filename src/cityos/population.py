@@ -22,6 +22,7 @@ Two steps, each recorded in :attr:`PopulationEstimate.method`:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import geopandas as gpd
@@ -30,6 +31,7 @@ import pandas as pd
 import shapely
 
 from cityos.errors import InputError
+from cityos.threads import query_sliced
 
 __all__ = [
     "DEFAULT_AREA_PER_PERSON_M2",
@@ -156,7 +158,7 @@ def estimate_population(
         land = residential_land.to_crs(buildings.crs)
         unknown = buildings["use"].eq("unknown").to_numpy()
         inside = np.zeros(len(buildings), dtype=bool)
-        hit = land.sindex.query(points.to_numpy(), predicate="within")[0]
+        hit = query_sliced(partial(land.sindex.query, predicate="within"), points.to_numpy())[0]
         inside[np.unique(hit)] = True
         extra = unknown & inside
         unknown_in_res = int(extra.sum())
@@ -226,7 +228,7 @@ def _calibrate_to_units(
     if units.empty:
         raise InputError(f"units: column '{column}' has no numbers")
     # each building belongs to the first unit (in file order) containing its representative point
-    b_idx, u_idx = units.sindex.query(points.to_numpy(), predicate="within")
+    b_idx, u_idx = query_sliced(partial(units.sindex.query, predicate="within"), points.to_numpy())
     order = np.lexsort((u_idx, b_idx))
     b_idx, u_idx = b_idx[order], u_idx[order]
     first = np.r_[True, b_idx[1:] != b_idx[:-1]] if len(b_idx) else np.zeros(0, dtype=bool)

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["cpu_threads", "map_threads", "sliced"]
+__all__ = ["cpu_threads", "map_threads", "query_sliced", "sliced"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -57,3 +57,29 @@ def sliced(
     parts = list(itertools.pairwise(bounds))
     out = map_threads(lambda ab: func(*(a[ab[0] : ab[1]] for a in arrays)), parts, n)
     return np.concatenate(out)
+
+
+def query_sliced(
+    query: Callable[[NDArray[np.object_]], Any],
+    geoms: NDArray[np.object_],
+    threads: int | None = None,
+) -> Any:
+    """``query(geoms)`` for an STRtree query (``tree.query`` with a predicate, or
+    ``tree.query_nearest``), run on slices of ``geoms`` in threads (GEOS searches the tree
+    without the GIL). Its (input, tree) index pairs come back with the input positions of each
+    slice shifted to the whole array, in order, and with the distances when ``query`` returns
+    them: the same arrays one call gives."""
+    length = len(geoms)
+    n = min(threads or cpu_threads(), max(1, length // MIN_PARALLEL))
+    if n == 1:
+        return query(geoms)
+    bounds = [int(b) for b in np.linspace(0, length, n + 1)]
+    parts = map_threads(
+        lambda ab: (ab[0], query(geoms[ab[0] : ab[1]])), list(itertools.pairwise(bounds)), n
+    )
+    with_distance = isinstance(parts[0][1], tuple)
+    pairs = [(r[0] if with_distance else r) + np.array([[lo], [0]]) for lo, r in parts]
+    joined = np.concatenate(pairs, axis=1) if pairs else np.zeros((2, 0), dtype=np.intp)
+    if with_distance:
+        return joined, np.concatenate([r[1] for _, r in parts])
+    return joined

@@ -12,6 +12,7 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 from importlib import resources
 from typing import Any
 
@@ -22,6 +23,7 @@ import shapely
 
 from cityos.bundle import UNIT_LEVELS, Bundle
 from cityos.errors import ConfigError, InputError
+from cityos.threads import query_sliced
 
 __all__ = [
     "GRID_SIZE_M",
@@ -150,7 +152,7 @@ def units_by_level(
         if not len(pts):
             raise InputError(f"no units at level '{lv}' and no buildings to lay a grid over")
         if lv == "city":
-            hull = shapely.convex_hull(shapely.union_all(pts.to_numpy())).buffer(
+            hull = shapely.convex_hull(shapely.multipoints(pts.to_numpy())).buffer(
                 sizes.get("community", 500.0) / 2
             )
             grid = gpd.GeoDataFrame(
@@ -160,7 +162,9 @@ def units_by_level(
         else:
             size = sizes[lv]
             grid = square_grid(tuple(pts.total_bounds), size, crs)
-            occupied = np.unique(grid.sindex.query(pts.to_numpy(), predicate="intersects")[1])
+            occupied = np.unique(
+                query_sliced(partial(grid.sindex.query, predicate="intersects"), pts.to_numpy())[1]
+            )
             grid = grid.iloc[occupied].reset_index(drop=True)
             sources[lv] = f"generated: {size:g} m square grid"
         levels[lv] = grid.assign(level=lv, generated=True)[
@@ -176,7 +180,7 @@ def assign_to_units(points: gpd.GeoSeries, unit_set: UnitSet) -> pd.DataFrame:
     out = pd.DataFrame(index=points.index)
     for lv, frame in unit_set.levels.items():
         p = points.to_crs(frame.crs).to_numpy()
-        b_idx, u_idx = frame.sindex.query(p, predicate="intersects")
+        b_idx, u_idx = query_sliced(partial(frame.sindex.query, predicate="intersects"), p)
         order = np.lexsort((u_idx, b_idx))
         b_idx, u_idx = b_idx[order], u_idx[order]
         first = np.r_[True, b_idx[1:] != b_idx[:-1]] if len(b_idx) else np.zeros(0, dtype=bool)

@@ -7,7 +7,7 @@ import copy
 import dataclasses
 import warnings
 from collections.abc import Sequence
-from functools import cached_property
+from functools import cached_property, partial
 from typing import Any
 
 import geopandas as gpd
@@ -30,6 +30,7 @@ from cityos.network import (
     snap_points,
 )
 from cityos.population import PopulationEstimate, estimate_population
+from cityos.threads import query_sliced
 from cityos.units import UnitSet, assign_to_units, bundle_units
 
 __all__ = ["GREEN_EDGE_STEP_M", "UNIT_LEVEL_ORDER", "CheckupContext", "with_derived_registers"]
@@ -260,8 +261,9 @@ class CheckupContext:
                 dist = res.distance
             else:
                 tree = shapely.STRtree(parks.geometry.to_numpy())
-                _, d = tree.query_nearest(
-                    self.points.to_numpy(), return_distance=True, all_matches=False
+                _, d = query_sliced(
+                    partial(tree.query_nearest, return_distance=True, all_matches=False),
+                    self.points.to_numpy(),
                 )
                 dist = d
             self._distances[key] = pd.Series(

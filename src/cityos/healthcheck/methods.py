@@ -17,6 +17,7 @@ import tomllib
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from importlib import resources
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -45,6 +46,7 @@ from cityos.healthcheck.proxies import per_capita, units_with_area_below, units_
 from cityos.healthcheck.registers import register_ratio, register_units
 from cityos.healthcheck.survey import survey_score
 from cityos.network import TOLERANCE_M, service_area, snap_points
+from cityos.threads import query_sliced
 
 if TYPE_CHECKING:
     from cityos.healthcheck.catalogue import Indicator
@@ -168,7 +170,7 @@ def _road_density(
         geoms = units.geometry.to_numpy()
         # each street clipped to each unit it touches (no union of the whole network); a
         # street wholly inside its unit (no point on the boundary) counts its whole length
-        e_idx, u_idx = units.sindex.query(lines, predicate="intersects")
+        e_idx, u_idx = query_sliced(partial(units.sindex.query, predicate="intersects"), lines)
         shapely.prepare(geoms)
         inside = shapely.contains_properly(geoms[u_idx], lines[e_idx])
         clipped = shapely.length(lines[e_idx])

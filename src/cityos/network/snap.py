@@ -11,6 +11,7 @@ joined silently.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import shapely
@@ -18,6 +19,7 @@ from numpy.typing import NDArray
 
 from cityos.errors import InputError
 from cityos.network.graph import WalkGraph
+from cityos.threads import query_sliced
 
 __all__ = ["DEFAULT_MAX_SNAP_M", "Snapped", "snap_points"]
 
@@ -174,9 +176,11 @@ def snap_points(
     hit, along, dist, proven = _nearest_pieces(graph, xy[idx])
     if not proven.all():  # the few the KD-tree bound cannot settle: exact R-tree search
         rest = idx[~proven]
-        (which, h), dd = graph.edge_tree.query_nearest(
-            pts[rest], max_distance=max_snap, return_distance=True, all_matches=False
-        )
+        nearest = partial(
+            graph.edge_tree.query_nearest,
+            max_distance=max_snap, return_distance=True, all_matches=False,
+        )  # fmt: skip
+        (which, h), dd = query_sliced(nearest, pts[rest])
         sub = np.full(len(rest), -1, dtype=np.int64)
         sub[which] = h
         hit[~proven] = sub

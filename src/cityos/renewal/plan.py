@@ -26,6 +26,7 @@ import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -57,6 +58,7 @@ from cityos.renewal.scenario import (
     siting_system,
 )
 from cityos.renewal.siting import DEFAULT_TIME_LIMIT_S, SitingResult, max_cover, p_median
+from cityos.threads import query_sliced
 
 __all__ = ["PLAN_STAGES", "SITE_COLUMNS", "SitePlan", "plan_sites", "write_plan"]
 
@@ -428,7 +430,9 @@ def _existing_sites(
                           else np.full(len(ctx.buildings), None, dtype=object))  # fmt: skip
         else:
             tree = shapely.STRtree(fac.geometry.to_numpy())
-            idx = tree.query_nearest(ctx.points.to_numpy(), all_matches=False)[1]
+            idx = query_sliced(
+                partial(tree.query_nearest, all_matches=False), ctx.points.to_numpy()
+            )[1]
             nearest_id = fac["facility_id"].to_numpy()[idx]
         inside = d_now <= radius + TOLERANCE_M
         sums = pd.Series(pop[inside]).groupby(nearest_id[inside]).sum()
