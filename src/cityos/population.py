@@ -31,7 +31,7 @@ import pandas as pd
 import shapely
 
 from cityos.errors import InputError
-from cityos.threads import query_sliced
+from cityos.threads import query_sliced, sliced
 
 __all__ = [
     "DEFAULT_AREA_PER_PERSON_M2",
@@ -111,6 +111,7 @@ def estimate_population(
     unit_population: str = "population",
     city_total: float | None = None,
     max_factor: float = 3.0,
+    points: gpd.GeoSeries | None = None,
 ) -> PopulationEstimate:
     """Estimate residents per building, optionally calibrated to unit or city totals.
 
@@ -129,6 +130,9 @@ def estimate_population(
         A total for the whole city, used when no units are given.
     max_factor
         Calibration factors above this, or below its inverse, are implausible (listed, flagged).
+    points
+        The buildings' points on surface (``shapely.point_on_surface``, same index and CRS)
+        when the caller has them already; computed otherwise.
 
     Returns
     -------
@@ -147,11 +151,12 @@ def estimate_population(
             )
     if units is not None and city_total is not None:
         raise InputError("give unit totals or a city total, not both")
-    points = gpd.GeoSeries(
-        shapely.point_on_surface(buildings.geometry.to_numpy()),
-        index=buildings.index,
-        crs=buildings.crs,
-    )
+    if points is None:
+        points = gpd.GeoSeries(
+            sliced(shapely.point_on_surface, buildings.geometry.to_numpy()),
+            index=buildings.index,
+            crs=buildings.crs,
+        )
     residential = buildings["use"].eq("residential").to_numpy()
     unknown_in_res = 0
     if residential_land is not None and len(residential_land):

@@ -30,7 +30,7 @@ from cityos.network import (
     snap_points,
 )
 from cityos.population import PopulationEstimate, estimate_population
-from cityos.threads import query_sliced
+from cityos.threads import query_sliced, sliced
 from cityos.units import UnitSet, assign_to_units, bundle_units
 
 __all__ = ["GREEN_EDGE_STEP_M", "UNIT_LEVEL_ORDER", "CheckupContext", "with_derived_registers"]
@@ -91,7 +91,7 @@ class CheckupContext:
                 f"{bundle.path}: the bundle has no buildings; the health check needs them"
             )
         self.points = gpd.GeoSeries(
-            shapely.point_on_surface(self.buildings.geometry.to_numpy()),
+            sliced(shapely.point_on_surface, self.buildings.geometry.to_numpy()),
             index=self.buildings.index,
             crs=self.crs,
         )
@@ -114,6 +114,7 @@ class CheckupContext:
             self.buildings,
             area_per_person=area_per_person,
             residential_land=bundle.projected("residential_land"),
+            points=self.points,
             units=self.unit_set.levels[calib_level]
             if calib_level and city_population is None
             else None,
