@@ -19,6 +19,7 @@ import json
 import math
 import os
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,14 +50,20 @@ def write_results(
     """Write ``result`` into the folder ``out`` (temporary folder, then renamed)."""
     target = Path(out)
     with atomic_folder(target, force=force, kind="results") as tmp:
-        result.indicators.to_parquet(tmp / "indicators.parquet", index=False)
-        result.indicators.to_csv(tmp / "indicators.csv", index=False, encoding="utf-8-sig")
         access = result.access.copy()
         access.attrs = {}
         # a row per building and category (20 M rows for a city of 1 M buildings): zstd makes
-        # it a third smaller than snappy in the same time; min/max of ids would help no reader
-        access.to_parquet(tmp / "access.parquet", index=False, compression="zstd",
-                          write_statistics=["category", "distance_m"])  # fmt: skip
+        # it a third smaller than snappy in the same time; min/max of ids would help no reader.
+        # Arrow writes it without the GIL, on a second thread while pandas writes the CSV
+        # (4.9 s and 8.1 s on the 1M city, one after the other)
+        with ThreadPoolExecutor(1) as pool:
+            written = pool.submit(
+                access.to_parquet, tmp / "access.parquet", index=False, compression="zstd",
+                write_statistics=["category", "distance_m"],
+            )  # fmt: skip
+            result.indicators.to_parquet(tmp / "indicators.parquet", index=False)
+            result.indicators.to_csv(tmp / "indicators.csv", index=False, encoding="utf-8-sig")
+            written.result()
         result.problems.to_csv(tmp / "problems.csv", index=False, encoding="utf-8-sig")
         for level, layer in result.units.items():
             layer.to_file(tmp / "units.gpkg", layer=level, driver="GPKG")
