@@ -197,9 +197,11 @@ def residential_by_unit(
 
     ``unit_of`` is each footprint's position in ``units`` (-1: in none). The footprints of a
     unit are grown as one multipolygon: GEOS then nodes their offset outlines once, which is
-    the union of the grown footprints (overlaps merged) at about a third of the cost of growing
-    each and dissolving them. Units are dissolved one at a time, so a million buildings never
-    become one union; a unit without residential buildings gets an empty polygon.
+    the union of the grown footprints (overlaps merged) at 60 % of the cost of growing each and
+    dissolving them (13.5 s instead of 22.3 s of CPU for 374,662 footprints in 6,509 units;
+    areas equal to 1e-12). Units are dissolved one at a time, on the cores in threads, so a
+    million buildings never become one union; a unit without residential buildings gets an
+    empty polygon.
     """
     pieces = np.array([shapely.Polygon()] * len(units), dtype=object)
     keep = unit_of >= 0
