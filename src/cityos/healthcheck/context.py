@@ -293,10 +293,10 @@ class CheckupContext:
             return shapely.intersection(geoms, merged), "landuse=residential"
         res = self.population.residential.to_numpy()
         buffer_m = self.policy.residential_buffer_m
-        index = pd.Series(np.arange(len(units)), index=units["unit_id"].to_numpy())
-        owner = index.reindex(self.unit_of["community"].to_numpy()[res]).fillna(-1)
+        # the community categories are the units in order: a code is a position in ``geoms``
+        owner = self.unit_category["community"].cat.codes.to_numpy(np.int64)[res]
         pieces = residential_by_unit(
-            self.buildings.geometry.to_numpy()[res], owner.to_numpy(np.int64), geoms, buffer_m
+            self.buildings.geometry.to_numpy()[res], owner, geoms, buffer_m
         )
         return pieces, f"residential building footprints grown {buffer_m:g} m (mitred) [OP]"
 

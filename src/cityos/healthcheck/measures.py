@@ -119,7 +119,7 @@ def population_coverage(
     if not (distance_m.index.equals(population.index) and unit_of.index.equals(population.index)):
         raise InputError("distances, residents and units must be indexed by the same buildings")
     d = distance_m.to_numpy(dtype=float, na_value=np.inf)
-    pop = np.nan_to_num(population.to_numpy(dtype=float, na_value=0.0), nan=0.0)
+    pop = population.to_numpy(dtype=float, na_value=0.0)
     covered = np.where(d <= radius_m + TOLERANCE_M, pop, 0.0)
     codes, labels = unit_codes(unit_of)
     inside = codes >= 0
