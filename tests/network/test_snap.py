@@ -67,3 +67,26 @@ def test_empty_and_missing_points() -> None:
     s = snap_points(graph, np.array([None, shapely.Point()], dtype=object))
     assert list(s.edge) == [-1, -1]
     assert len(snap_points(graph, np.array([], dtype=object))) == 0
+
+
+@pytest.mark.parametrize("seed", [3, 11, 29])
+def test_snap_does_not_depend_on_point_order(seed: int) -> None:
+    # the points are queried in grid-cell order internally; each answer must be the point's own
+    graph = graph_from_edges(random_network(seed, 40))
+    rng = np.random.default_rng(seed)
+    pts = shapely.points(rng.uniform(-300, 2300, (500, 2)))
+    perm = rng.permutation(len(pts))
+    a = snap_points(graph, pts)
+    b = snap_points(graph, pts[perm])
+    assert np.array_equal(a.edge[perm], b.edge)
+    assert np.array_equal(a.offset[perm], b.offset)
+    assert np.array_equal(a.access[perm], b.access, equal_nan=True)
+
+
+def test_spatial_order_visits_cells_row_by_row() -> None:
+    from cityos.network.snap import spatial_order
+
+    # cells of 100 m: (250, 10) is cell (2, 0), (10, 150) cell (0, 1), (120, 20) cell (1, 0)
+    xy = np.array([[10.0, 150.0], [250.0, 10.0], [120.0, 20.0], [0.0, 0.0]])
+    assert list(spatial_order(xy)) == [3, 2, 1, 0]
+    assert len(spatial_order(np.zeros((0, 2)))) == 0

@@ -151,6 +151,12 @@ class WalkGraph:
         return STRtree(self.edge_geometry)
 
     @cached_property
+    def geometry_length(self) -> NDArray[np.float64]:
+        """Length of each edge's geometry in ``crs`` units (``edge_length`` may differ: it is the
+        bundle's measured length, to which along-geometry positions are scaled)."""
+        return np.asarray(shapely.length(self.edge_geometry), dtype=np.float64)
+
+    @cached_property
     def pieces(self) -> Pieces:
         """The edges cut into straight pieces of at most :data:`PIECE_M` metres, for snapping."""
         return _pieces(self.edge_geometry)

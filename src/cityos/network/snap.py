@@ -95,28 +95,46 @@ class Snapped:
         return Snapped(self.edge[mask], self.offset[mask], self.access[mask], self.xy[mask])
 
 
-#: nearest pieces fetched per point before the exactness bound is checked
+#: nearest pieces fetched per point before the exactness bound is checked, then for the points
+#: that bound leaves unproven (the rest go to the exact R-tree search)
 _K = 8
+_K_RETRY = 32
 #: points per block in the vectorised candidate search
 _CHUNK = 65_536
+#: side of the grid cells (metres) whose order the points are queried in
+_CELL_M = 100.0
 
 
-def _nearest_pieces(
-    graph: WalkGraph, xy: NDArray[np.float64]
+def spatial_order(xy: NDArray[np.float64], cell: float = _CELL_M) -> NDArray[np.int64]:
+    """A permutation of ``xy`` that visits the points cell by cell (square cells of ``cell``
+    metres, rows of cells from south to north, west to east within a row).
+
+    Tree queries in this order walk the same branches one point after another, so they stay in
+    the CPU caches: on the 1,000,000-building synthetic city the KD-tree query of the buildings
+    takes 0.9 s in this order and 2.6 s in the bundle's (measured 2026-12-03).
+    """
+    if len(xy) == 0:
+        return np.zeros(0, dtype=np.int64)
+    cells = ((xy - xy.min(axis=0)) // cell).astype(np.int64)
+    key = cells[:, 1] * (int(cells[:, 0].max()) + 1) + cells[:, 0]
+    return np.argsort(key, kind="stable").astype(np.int64, copy=False)
+
+
+def _query_pieces(
+    graph: WalkGraph, xy: NDArray[np.float64], k: int
 ) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64], NDArray[np.bool_]]:
-    """Nearest edge per point via the pieces' KD-tree: edge, distance along the edge geometry,
-    distance to it, and whether the result is proven exact (no piece outside the ``_K`` fetched
-    can be closer: its midpoint is at least as far as the last fetched one, minus ``half``)."""
+    """Nearest edge per point among the ``k`` nearest pieces, in ``xy``'s order."""
     p = graph.pieces
     ax, ay, dx, dy, inv, plen = p.columns
     n = len(xy)
-    k = min(_K, len(p.edge))
+    k = min(k, len(p.edge))
     edge = np.empty(n, dtype=np.int64)
     along = np.empty(n)
     dist = np.empty(n)
     proven = np.empty(n, dtype=bool)
-    for lo in range(0, n, _CHUNK):  # chunks keep the (points × k) temporaries in cache
-        hi = min(lo + _CHUNK, n)
+    chunk = max(1, _CHUNK * _K // k)
+    for lo in range(0, n, chunk):  # chunks keep the (points × k) temporaries in cache
+        hi = min(lo + chunk, n)
         px, py = xy[lo:hi, 0:1], xy[lo:hi, 1:2]
         dmid, cand = p.tree.query(xy[lo:hi], k=k, workers=-1)
         dmid = dmid.reshape(hi - lo, k)
@@ -135,6 +153,29 @@ def _nearest_pieces(
         dist[lo:hi] = bd
         proven[lo:hi] = (k == len(p.edge)) | (bd <= dmid[:, -1] - p.half)
     return edge, along, dist, proven
+
+
+def _nearest_pieces(
+    graph: WalkGraph, xy: NDArray[np.float64]
+) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64], NDArray[np.bool_]]:
+    """Nearest edge per point via the pieces' KD-tree: edge, distance along the edge geometry,
+    distance to it, and whether the result is proven exact (no piece outside the ``k`` fetched
+    can be closer: its midpoint is at least as far as the last fetched one, minus ``half``).
+
+    The points are queried in :func:`spatial_order` with ``_K`` pieces each, the unproven ones
+    again with ``_K_RETRY``; the results come back in ``xy``'s order, and each point's result
+    does not depend on the order (a KD-tree answer is a function of the point alone).
+    """
+    order = spatial_order(xy)
+    edge, along, dist, proven = _query_pieces(graph, xy[order], _K)
+    again = np.flatnonzero(~proven)
+    if len(again):  # (none when there are no more than _K pieces: then all are proven)
+        e2, a2, d2, p2 = _query_pieces(graph, xy[order[again]], _K_RETRY)
+        edge[again], along[again], dist[again], proven[again] = e2, a2, d2, p2
+    out = (np.empty_like(edge), np.empty_like(along), np.empty_like(dist), np.empty_like(proven))
+    for dst, src in zip(out, (edge, along, dist, proven), strict=True):
+        dst[order] = src
+    return out
 
 
 def snap_points(
@@ -193,7 +234,7 @@ def snap_points(
         along[~proven] = sub_a
     ok = (hit >= 0) & (dist <= max_snap)
     which, hit, along, dist = idx[ok], hit[ok], along[ok], dist[ok]
-    geom_len = shapely.length(graph.edge_geometry[hit])
+    geom_len = graph.geometry_length[hit]
     length = graph.edge_length[hit]
     scale = np.divide(length, geom_len, out=np.zeros_like(length), where=geom_len > 0)
     edge[which] = hit
