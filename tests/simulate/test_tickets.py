@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from zoneinfo import ZoneInfo
 
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 
 from cityos.simulate.plan import Delay, load_plan
-from cityos.simulate.tickets import arrival_times, drawn_delay
+from cityos.simulate.tickets import arrival_times, drawn_categories, drawn_delay
 
 START = dt.datetime(2026, 11, 2)  # a Monday, 00:00 UTC
 
@@ -62,3 +63,16 @@ def test_the_built_in_plan_says_where_its_numbers_come_from() -> None:
     assert plan.categories["inquiry"][0] == pytest.approx(58.5)  # Beijing 2019-2021 [P]
     assert plan.per_1000_per_day == pytest.approx(11_039_400 / 21_890_000 / 366 * 1000, rel=0.01)
     assert "OPS.md" in plan.source or plan.source == "built-in simulate.toml"
+
+
+def test_categories_are_drawn_by_their_shares() -> None:
+    # shares 60 / 30 / 10 % of 40,000 draws: 24,000 / 12,000 / 4,000, sd ≤ √(40000 × .6 × .4) ≈ 98
+    plan = dataclasses.replace(
+        load_plan(), categories={"a": (60.0, "residents"), "b": (30.0, "streets"),
+                                 "c": (10.0, "facilities")},
+    )  # fmt: skip
+    drawn = drawn_categories(np.random.default_rng(5), plan, 40_000)
+    counts = {c: drawn.count(c) for c in "abc"}
+    assert abs(counts["a"] - 24_000) < 500 and abs(counts["b"] - 12_000) < 500
+    assert abs(counts["c"] - 4_000) < 300 and sum(counts.values()) == 40_000
+    assert drawn_categories(np.random.default_rng(5), plan, 0) == []

@@ -12,7 +12,6 @@ import itertools
 import time
 from collections.abc import Callable
 
-import numpy as np
 from sqlalchemy.orm import sessionmaker
 
 from cityos.lifelines.ingest import create_observations
@@ -33,8 +32,6 @@ def run_live(sim: Simulation, *, speed: float = 120.0, seconds: float | None = N
     rng, plan = sim.rng, sim.plan
     where = tickets.places(sim.bundle, sim.residents)
     per_s = plan.per_1000_per_day * float(sim.residents.sum()) / 1000.0 / 86400.0 * speed
-    codes = list(plan.categories)
-    p = np.array([plan.categories[c][0] for c in codes])
     run = tickets.TicketRun(sim.hotline, plan, rng, sim.tz,
                             tuple(sorted({s.department for s in sim.hotline.services.services.values()})),
                             monitor=sim.monitor)  # fmt: skip
@@ -54,8 +51,7 @@ def run_live(sim: Simulation, *, speed: float = 120.0, seconds: float | None = N
         while seconds is None or time.monotonic() - started < seconds:
             tick = time.monotonic()
             now = _now()
-            for _ in range(int(rng.poisson(per_s))):
-                code = codes[int(rng.choice(len(codes), p=p / p.sum()))]
+            for code in tickets.drawn_categories(rng, plan, int(rng.poisson(per_s))):
                 lon, lat = where.draw(rng, plan.categories[code][1])
                 heapq.heappush(queue, tickets.Next(now, next(seq), tickets.Life(code, lon, lat)))
             with factory() as s:

@@ -213,13 +213,10 @@ def _arrivals(sim: Simulation, start: dt.datetime, end: dt.datetime,
     where = tickets.places(sim.bundle, sim.residents)
     times = tickets.arrival_times(rng, start, end, plan.per_1000_per_day * float(sim.residents.sum()) / 1000.0,
                                   plan.hourly, plan.weekly, sim.tz)  # fmt: skip
-    codes = list(plan.categories)
-    p = np.array([plan.categories[c][0] for c in codes]) / 100.0
-    drawn = rng.choice(len(codes), size=len(times), p=p / p.sum())
     out = []
-    for t, i in zip(times, drawn, strict=True):
-        lon, lat = where.draw(rng, plan.categories[codes[i]][1])
-        out.append((t, codes[i], lon, lat, False))
+    for t, code in zip(times, tickets.drawn_categories(rng, plan, len(times)), strict=True):
+        lon, lat = where.draw(rng, plan.categories[code][1])
+        out.append((t, code, lon, lat, False))
     by_name = {d.name: d for d in sim.devices}
     for inc in found:
         for minutes, service, name in inc.calls:

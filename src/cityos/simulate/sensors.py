@@ -325,9 +325,9 @@ _REASONS = {"confirm": "研判: confirmed on the video and the readings", "notif
 
 def alert_summary(conn: Connection) -> dict[str, Any]:
     """Alerts by kind and highest level, and those still open."""
-    rows = conn.execute(select(Alert.hazard, Alert.max_level, Alert.closed_at, Alert.rule_id)).all()
+    rows = conn.execute(select(Alert.hazard, Alert.max_level, Alert.closed_at)).all()
     out: dict[str, Any] = {"hazard": {}, "device": {}, "open": 0}
-    for hazard, level, closed, _rule in rows:
+    for hazard, level, closed in rows:
         part = out["hazard" if hazard else "device"]
         part[level] = part.get(level, 0) + 1
         out["open"] += closed is None

@@ -77,6 +77,14 @@ def drawn_delay(rng: np.random.Generator, d: Delay, limit: dt.timedelta) -> dt.t
     return max(dt.timedelta(minutes=1), limit * frac)
 
 
+def drawn_categories(rng: np.random.Generator, plan: Plan, n: int) -> list[str]:
+    """``n`` ticket categories drawn independently by their shares in ``plan.categories``
+    (code → (share in %, place kind)); the shares are normalised to sum to 1."""
+    codes = list(plan.categories)
+    p = np.array([plan.categories[c][0] for c in codes]) / 100.0
+    return [codes[i] for i in rng.choice(len(codes), size=n, p=p / p.sum())]
+
+
 @dataclass(frozen=True)
 class Places:
     """Candidate points (WGS84) per place kind, with the probability of each."""

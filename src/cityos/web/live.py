@@ -24,6 +24,7 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy import func, select
 
 from cityos.lifelines.models import Alert
+from cityos.lifelines.rules import LEVEL_RANK
 from cityos.ops.hotline import now
 from cityos.ops.models import Ticket
 from cityos.ops.workflow import CLOSED_STATES
@@ -126,10 +127,10 @@ def sensors(ops: OpsDep) -> dict[str, Any]:
             select(Alert.datastream_id, Alert.hazard, Alert.level).where(Alert.closed_at.is_(None))
         ).all()  # fmt: skip
     offline = {a.datastream_id for a in open_ if not a.hazard}
-    rank = {"red": 4, "orange": 3, "yellow": 2, "blue": 1}
     worst: dict[int, str] = {}
     for a in open_:
-        if a.hazard and rank[a.level] > rank.get(worst.get(a.datastream_id, ""), 0):
+        held = worst.get(a.datastream_id)
+        if a.hazard and (held is None or LEVEL_RANK[a.level] > LEVEL_RANK[held]):
             worst[a.datastream_id] = a.level
     features = []
     for r in rows:
