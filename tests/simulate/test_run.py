@@ -160,6 +160,39 @@ def test_older_hazard_alerts_are_worked_through_their_lifecycle(month: tuple[sql
         assert times == sorted(times) and all(t < END for t in times)
 
 
+def test_a_dispatched_alert_opens_its_work_order_as_the_service_does(month: tuple[sqlite3.Connection, dict]) -> None:  # fmt: skip
+    conn, summary = month
+    service = {
+        "gas": "gas_leak",
+        "water": "water_outage",
+        "drainage": "waterlogging",
+        "bridge": "road_damage",
+    }  # rules.toml [work_orders]
+    rows = conn.execute(
+        "SELECT a.id, a.domain, a.max_level, a.ticket_id, s.at FROM alerts a "
+        "JOIN alert_steps s ON s.alert_id = a.id AND s.action = 'dispatch'"
+    ).fetchall()  # fmt: skip
+    assert len(rows) >= 4 and {r["domain"] for r in rows} >= {"gas", "water", "drainage"}
+    assert summary["alerts"]["work_orders"] == len(rows)
+    for r in rows:
+        t = conn.execute("SELECT * FROM tickets WHERE id = ?", (r["ticket_id"],)).fetchone()
+        assert t["service_code"] == service[r["domain"]] and t["channel"] == "lifeline"
+        assert _t(t["requested_at"]) == _t(r["at"])
+        # the level at the dispatch: the alert may rise later (a reading, a citizen's call)
+        at_dispatch = t["description"].removeprefix(f"lifeline alert {r['id']} (").split(")")[0]
+        order = ["blue", "yellow", "orange", "red"]
+        assert order.index(at_dispatch) <= order.index(r["max_level"])
+        assert "; readings 2026-11-" in t["description"]
+        # the owner unit works it: signed (or returned) after the dispatch
+        steps = [a for (a,) in conn.execute(
+            "SELECT action FROM transitions WHERE ticket_id = ? ORDER BY id", (t["id"],))]  # fmt: skip
+        assert steps[0] == "receive" and len(steps) > 2
+        assert steps[2] in ("sign", "request_return")
+    # no alert has a work order without a dispatch
+    linked = conn.execute("SELECT count(*) FROM alerts WHERE ticket_id IS NOT NULL").fetchone()[0]
+    assert linked == len(rows)
+
+
 def test_inspections_are_register_rows_of_the_homes(month: tuple[sqlite3.Connection, dict]) -> None:  # fmt: skip
     conn, summary = month
     events = [json.loads(r[0]) for r in conn.execute("SELECT event FROM inspections")]

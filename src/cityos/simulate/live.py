@@ -56,15 +56,16 @@ def run_live(sim: Simulation, *, speed: float = 120.0, seconds: float | None = N
                 heapq.heappush(queue, tickets.Next(now, next(seq), tickets.Life(code, lon, lat)))
             with factory() as s:
                 while queue and queue[0].at <= now:
-                    item = heapq.heappop(queue)
-                    new = item.life.action == "intake"
-                    nxt = run.step(s, item.life, now)
+                    life = heapq.heappop(queue).life
+                    assert isinstance(life, tickets.Life)  # live feeds tickets only
+                    new = life.action == "intake"
+                    nxt = run.step(s, life, now)
                     counts["tickets" if new else "steps"] += 1
                     if new:
-                        on_event(f"ticket {item.life.tid}: {item.life.service}")
+                        on_event(f"ticket {life.tid}: {life.service}")
                     if nxt is not None:
                         heapq.heappush(
-                            queue, tickets.Next(now + (nxt - now) / speed, next(seq), item.life)
+                            queue, tickets.Next(now + (nxt - now) / speed, next(seq), life)
                         )
                 s.commit()
             if tick >= next_spike:

@@ -183,11 +183,12 @@ def simulate(sim: Simulation, *, days: float = 30.0, end: dt.datetime | None = N
                             tuple(sorted({s.department for s in sim.hotline.services.services.values()})),
                             monitor=sim.monitor)  # fmt: skip
     arrivals = list(_arrivals(sim, start, end, found))
+    with sim.engine.connect() as conn:
+        work = sensors.alert_work(conn, rng, end, plan.open_after_h)
     factory = sessionmaker(sim.engine)
     with reporter.stage("hotline tickets", total=len(arrivals)) as advance:
-        tickets.run_tickets(factory, run, iter(arrivals), end, progress=advance)
+        tickets.run_tickets(factory, run, iter(arrivals), end, progress=advance, work=work)
     with sim.engine.begin() as conn:
-        sensors.work_alerts(conn, rng, end, plan.open_after_h)
         events = housing.inspection_events(
             rng, plan, sim.bundle.buildings, sim.residents, end.date()
         )

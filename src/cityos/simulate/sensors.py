@@ -2,8 +2,8 @@
 Location and one Datastream each), a month of readings around each device's usual value, the
 plan's incidents written into them (a gas leak beside a gas main, sewer gas, a burst main, a
 storm, a bridge moving, a silent and a flat device), fed through the real ingest and the real
-rules in time order — every alert is one the monitor raised — and the operations centre working
-the older alerts through their lifecycle."""
+rules in time order — every alert is one the monitor raised — and the operations centre's work
+on the older alerts through their lifecycle (:func:`alert_work`, taken among the tickets)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,6 @@ import pyproj
 from numpy.typing import NDArray
 from sqlalchemy import Connection, Engine, select
 
-from cityos.lifelines import desk
 from cityos.lifelines.entities import ENTITY_SETS
 from cityos.lifelines.ingest import create_observations
 from cityos.lifelines.models import Alert, StaDatastream
@@ -29,9 +28,12 @@ from cityos.ops.keys import KeyInfo
 from cityos.simulate.plan import Plan, SensorKind
 
 __all__ = [
+    "OPERATOR",
+    "AlertTask",
     "Device",
     "Incident",
     "alert_summary",
+    "alert_work",
     "devices_in_store",
     "edges",
     "feed",
@@ -39,7 +41,6 @@ __all__ = [
     "place_devices",
     "register",
     "series",
-    "work_alerts",
 ]
 
 OPERATOR = KeyInfo("simulate:operations-centre", "dispatcher")
@@ -287,24 +288,35 @@ _WORK = (("confirm", 3, 8), ("notify", 2, 5), ("dispatch", 5, 10), ("arrive", 15
          ("handle", 60, 180), ("feedback", 30, 120), ("close", 10, 60))  # fmt: skip
 
 
-def work_alerts(conn: Connection, rng: np.random.Generator, end: dt.datetime, open_after_h: float) -> int:  # fmt: skip
-    """The operations centre's work: hazard alerts raised more than ``open_after_h`` hours
-    before ``end`` are confirmed, notified, dispatched, reached, handled, reported back and
-    closed (a step that would fall after ``end`` waits); a device alert whose condition has
-    cleared is closed as a device fault. Returns the steps taken."""
+@dataclass(frozen=True)
+class AlertTask:
+    """One step of the operations centre's work on an alert, taken at its time among the
+    tickets (a ``dispatch`` opens the alert's hotline work order)."""
+
+    alert_id: int
+    action: str
+    reason: str
+
+
+def alert_work(conn: Connection, rng: np.random.Generator, end: dt.datetime,
+               open_after_h: float) -> list[tuple[dt.datetime, AlertTask]]:  # fmt: skip
+    """The operations centre's work, as timed steps before ``end``: hazard alerts raised more
+    than ``open_after_h`` hours before ``end`` are confirmed, notified, dispatched, reached,
+    handled, reported back and closed (a step that would fall after ``end`` waits, and so do
+    those after it); a device alert whose condition has cleared is closed as a device fault
+    half an hour later."""
     rows = conn.execute(
         select(Alert.id, Alert.hazard, Alert.raised_at, Alert.cleared_at, Alert.state)
         .where(Alert.closed_at.is_(None)).order_by(Alert.raised_at)
     ).all()  # fmt: skip
-    taken = 0
+    out: list[tuple[dt.datetime, AlertTask]] = []
     limit = end - dt.timedelta(hours=open_after_h)
     for aid, hazard, raised, cleared, state in rows:
         if state != "detected":
             continue
         if not hazard:
             if cleared is not None and cleared < end:
-                desk.act(conn, aid, "device_fault", OPERATOR, "the device was serviced", at=cleared + _MINUTE * 30)  # fmt: skip
-                taken += 1
+                out.append((cleared + _MINUTE * 30, AlertTask(aid, "device_fault", "the device was serviced")))  # fmt: skip
             continue
         if raised >= limit:
             continue
@@ -313,9 +325,8 @@ def work_alerts(conn: Connection, rng: np.random.Generator, end: dt.datetime, op
             at = at + _MINUTE * float(rng.uniform(lo, hi))
             if at >= end:
                 break
-            desk.act(conn, aid, action, OPERATOR, _REASONS[action], at=at)
-            taken += 1
-    return taken
+            out.append((at, AlertTask(aid, action, _REASONS[action])))
+    return out
 
 
 _REASONS = {"confirm": "研判: confirmed on the video and the readings", "notify": "the owner unit told",
@@ -324,13 +335,14 @@ _REASONS = {"confirm": "研判: confirmed on the video and the readings", "notif
 
 
 def alert_summary(conn: Connection) -> dict[str, Any]:
-    """Alerts by kind and highest level, and those still open."""
-    rows = conn.execute(select(Alert.hazard, Alert.max_level, Alert.closed_at)).all()
-    out: dict[str, Any] = {"hazard": {}, "device": {}, "open": 0}
-    for hazard, level, closed in rows:
+    """Alerts by kind and highest level, those still open, and those with a work order."""
+    rows = conn.execute(select(Alert.hazard, Alert.max_level, Alert.closed_at, Alert.ticket_id)).all()  # fmt: skip
+    out: dict[str, Any] = {"hazard": {}, "device": {}, "open": 0, "work_orders": 0}
+    for hazard, level, closed, ticket in rows:
         part = out["hazard" if hazard else "device"]
         part[level] = part.get(level, 0) + 1
         out["open"] += closed is None
+        out["work_orders"] += ticket is not None
     return out
 
 

@@ -12,7 +12,7 @@ import datetime as dt
 import heapq
 import itertools
 import math
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -26,12 +26,15 @@ from sqlalchemy.orm import Session
 
 from cityos.bundle import Bundle
 from cityos.errors import ConfigError
+from cityos.lifelines import desk
 from cityos.lifelines.monitor import Monitor
+from cityos.lifelines.workorder import open_work_order
 from cityos.ops.hotline import Hotline, Intake
 from cityos.ops.keys import KeyInfo
 from cityos.ops.models import Ticket
 from cityos.ops.workflow import OPEN_STATES
 from cityos.simulate.plan import Delay, Plan
+from cityos.simulate.sensors import OPERATOR, AlertTask
 
 __all__ = [
     "ACTOR",
@@ -40,6 +43,7 @@ __all__ = [
     "Places",
     "TicketRun",
     "arrival_times",
+    "drawn_categories",
     "drawn_delay",
     "places",
     "run_tickets",
@@ -139,7 +143,7 @@ class Next:
 
     at: dt.datetime
     seq: int
-    life: Life = field(compare=False)
+    life: Life | AlertTask = field(compare=False)
 
 
 @dataclass
@@ -238,6 +242,22 @@ class TicketRun:
         self.hotline.act(s, life.tid, life.action, who, life.params, at=at)
         return self._after(life, ticket, at)
 
+    def work(self, s: Session, task: AlertTask, at: dt.datetime) -> tuple[dt.datetime, Life] | None:
+        """Take the operations centre's step on an alert at ``at``. A dispatch opens the alert's
+        work order as the service does (:func:`~cityos.lifelines.workorder.open_work_order`);
+        returns it with when its owner unit's first step comes, or None."""
+        desk.act(s.connection(), task.alert_id, task.action, OPERATOR, task.reason, at=at)
+        if task.action != "dispatch" or self.monitor is None:
+            return None
+        tid = open_work_order(s, task.alert_id, self.monitor, self.hotline, OPERATOR, at=at)
+        if tid is None:
+            return None
+        ticket = s.get(Ticket, tid)
+        assert ticket is not None
+        life = Life(ticket.service_code, math.nan, math.nan, tid=tid)  # taken in: no place to draw
+        self.counts["work_order"] = self.counts.get("work_order", 0) + 1
+        return self._to_sign(life, ticket, at), life
+
     def _after_intake(self, life: Life, t: Ticket, at: dt.datetime) -> dt.datetime | None:
         if t.state == "received":  # not dispatched at intake: an inquiry, answered there
             life.action, life.params = "answer", {"reason": "answered from the knowledge base"}
@@ -325,25 +345,34 @@ class TicketRun:
 
 def run_tickets(session_factory: Callable[[], Any], run: TicketRun,
                 arrivals: Iterator[tuple[dt.datetime, str, float, float, bool]], end: dt.datetime,
-                progress: Callable[[float], None] = lambda n: None, batch: int = 500) -> int:  # fmt: skip
-    """Take in every arrival and step every ticket's history in time order up to ``end``,
-    committing every ``batch`` steps; returns the tickets written."""
+                progress: Callable[[float], None] = lambda n: None, batch: int = 500,
+                work: Iterable[tuple[dt.datetime, AlertTask]] = ()) -> int:  # fmt: skip
+    """Take in every arrival and step every ticket's history in time order up to ``end``, with
+    the operations centre's steps on alerts (``work``) among them, committing every ``batch``
+    steps; returns the citizens' tickets written (``progress`` hears each)."""
     seq = itertools.count()
     queue: list[Next] = []
     for at, service, lon, lat, corroborates in arrivals:
         heapq.heappush(queue, Next(at, next(seq), Life(service, lon, lat, corroborates)))
+    for at, task in work:
+        heapq.heappush(queue, Next(at, next(seq), task))
     n_tickets = 0
     done = 0
     with session_factory() as s:
         while queue and queue[0].at < end:
             item = heapq.heappop(queue)
-            new = item.life.action == "intake"
-            nxt = run.step(s, item.life, item.at)
-            n_tickets += new
-            if new:
-                progress(1)
-            if nxt is not None:
-                heapq.heappush(queue, Next(nxt, next(seq), item.life))
+            if isinstance(item.life, AlertTask):
+                order = run.work(s, item.life, item.at)
+                if order is not None:
+                    heapq.heappush(queue, Next(order[0], next(seq), order[1]))
+            else:
+                new = item.life.action == "intake"
+                nxt = run.step(s, item.life, item.at)
+                n_tickets += new
+                if new:
+                    progress(1)
+                if nxt is not None:
+                    heapq.heappush(queue, Next(nxt, next(seq), item.life))
             done += 1
             if done % batch == 0:
                 s.commit()

@@ -18,7 +18,7 @@ from cityos.lifelines.cap import cap_feed, cap_message
 from cityos.lifelines.lifecycle import ALERT_ACTIONS, ALERT_STATES
 from cityos.lifelines.models import Alert
 from cityos.lifelines.rules import LEVELS
-from cityos.ops.hotline import Intake
+from cityos.lifelines.workorder import open_work_order
 from cityos.web.deps import KeyDep, OpsDep
 
 __all__ = ["router"]
@@ -108,16 +108,7 @@ async def act(
         conn = s.connection()
         desk.act(conn, alert_id, action, key, body.reason)
         if action == "dispatch":  # the crew's work order: a hotline ticket for the owner unit
-            view = desk.view(conn, alert_id, ops.monitor.rules, ops.monitor.limits)
-            service = ops.monitor.rules.work_orders.get(view["domain"])
-            if service and service in ops.hotline.services.services:
-                readings = "; ".join(f"{t} {v:g}" for t, v in view["readings"])
-                intake = Intake(service_code=service, lat=view["lat"], lon=view["lon"],
-                                description=f"lifeline alert {alert_id} ({view['max_level']}): "
-                                            f"{view['event']}; readings {readings}"[:4000],
-                                channel="lifeline")  # fmt: skip
-                ticket, _ = ops.hotline.store(s, ops.hotline.prepare(intake, key))
-                desk.link_ticket(conn, alert_id, ticket.id)
+            open_work_order(s, alert_id, ops.monitor, ops.hotline, key)
 
     await ops.write(write)
     with ops.reading() as conn:
