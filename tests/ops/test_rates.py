@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cityos.errors import InputError
+from cityos.errors import ConfigError, InputError
 from cityos.ops.rates import load_rate_rule, month_bounds, rates
 
 D = dt.datetime
@@ -92,6 +93,39 @@ def test_read_before_the_months_end_a_limit_still_to_come_does_not_count() -> No
     first = rates(frames(), "2026-11", "subdistrict", load_rate_rule(), as_of=D(2026, 11, 1, 1))
     blank = first[first["rate"].isin(["response", "composite"])].set_index("rate")
     assert list(blank.index) == ["composite", "response"] and blank["percent"].isna().all()
+
+
+def test_a_ticket_merged_or_withdrawn_before_a_limit_was_missed_leaves_the_response_rate(
+    tmp_path: Path,
+) -> None:
+    d0, h = D(2026, 11, 10, 8), dt.timedelta(hours=1)
+    sign, contact = d0 + 24 * h, d0 + 48 * h  # limits: sign 24 h, contact 48 h after dispatch
+    t = pd.DataFrame({
+        "id": [5, 6, 7, 8],
+        "state": ["merged_duplicate", "merged_duplicate", "cancelled", "merged_duplicate"],
+        "department": ["roads"] * 4, "subdistrict_id": ["S1"] * 4, "community_id": ["C1"] * 4,
+        "requested_at": [d0] * 4, "dispatched_at": [d0] * 4, "due_sign": [sign] * 4,
+        "due_contact": [contact] * 4, "due_resolve": [d0 + 168 * h] * 4, "handled_at": [None] * 4,
+        # T5 merged 3 h in, unsigned; T6 merged 30 h in, never signed (the sign limit passed);
+        # T7 signed at 2 h, cancelled at 10 h, not contacted; T8 signed and contacted, merged
+        "closed_at": [d0 + 3 * h, d0 + 30 * h, d0 + 10 * h, d0 + 20 * h],
+        "signed_at": [None, None, d0 + 2 * h, d0 + 2 * h],
+        "contacted_at": [None, None, None, d0 + 5 * h],
+    })  # fmt: skip
+    calls = pd.DataFrame(columns=["ticket_id", "at", "reached", "resolved", "satisfaction"])
+    frames_ = {"tickets": t, "callbacks": calls}
+    got = rates(frames_, "2026-11", "subdistrict", load_rate_rule()).set_index("rate")
+    # T5 and T7 had nothing left to answer; T6 had already missed its sign-off: a failure
+    assert got.loc["response", "denominator_tickets"] == "6,8"
+    assert got.loc["response", ["numerator", "denominator"]].tolist() == [1, 2]
+    # a city that counts every dispatched ticket: no withdrawn states
+    every = dataclasses.replace(load_rate_rule(), withdrawn=frozenset())
+    got = rates(frames_, "2026-11", "subdistrict", every).set_index("rate")
+    assert got.loc["response", "denominator_tickets"] == "5,6,7,8"
+    bad = tmp_path / "rates.toml"
+    bad.write_text('[response]\nwithdrawn_states = ["dispatched"]\n')
+    with pytest.raises(ConfigError, match=r"withdrawn_states must be closed states"):
+        load_rate_rule(bad)
 
 
 def test_month_format() -> None:

@@ -19,7 +19,7 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from cityos.errors import ConfigError, InputError
-from cityos.ops.workflow import OPEN_STATES
+from cityos.ops.workflow import CLOSED_STATES, OPEN_STATES
 from cityos.tomlfiles import read_with_defaults
 
 __all__ = [
@@ -32,6 +32,7 @@ __all__ = [
     "month_bounds",
     "rates",
     "read_frames",
+    "withdrawn_early",
 ]
 
 #: what rates are grouped by
@@ -44,7 +45,9 @@ RATE_COLUMNS = (
 
 @dataclass(frozen=True)
 class RateRule:
-    """The satisfaction words, the weight of partly satisfied, the composite weights."""
+    """The satisfaction words, the weight of partly satisfied, the composite weights, and the
+    closed states that take a ticket out of the response rate when reached before a limit was
+    missed."""
 
     satisfied: frozenset[str]
     partly: frozenset[str]
@@ -53,6 +56,7 @@ class RateRule:
     composite_id: str
     version: str
     source: str
+    withdrawn: frozenset[str] = frozenset({"merged_duplicate", "cancelled"})
 
 
 def load_rate_rule(path: str | Path | None = None) -> RateRule:
@@ -61,7 +65,8 @@ def load_rate_rule(path: str | Path | None = None) -> RateRule:
     Raises
     ------
     ConfigError
-        Weights not numbers in [0, 1], unknown rate names in the weights.
+        Weights not numbers in [0, 1], unknown rate names in the weights, withdrawn states
+        that are not closed states of the workflow.
     """
     raw, where = read_with_defaults("cityos.ops", "rates.toml", path, what="rate rule")
     sat, comp = raw.get("satisfaction", {}), raw.get("composite", {})
@@ -71,6 +76,10 @@ def load_rate_rule(path: str | Path | None = None) -> RateRule:
         raise ConfigError(f"{where}: [composite] weights of unknown rates {sorted(bad)}")
     if any(not isinstance(v, int | float) or not 0 <= v <= 1 for v in weights.values()):
         raise ConfigError(f"{where}: [composite] weights must be numbers in [0, 1]")
+    withdrawn = raw.get("response", {}).get("withdrawn_states", ["merged_duplicate", "cancelled"])
+    if not isinstance(withdrawn, list) or not set(map(str, withdrawn)) <= CLOSED_STATES:
+        raise ConfigError(f"{where}: [response] withdrawn_states must be closed states of the "
+                          f"workflow: {', '.join(sorted(CLOSED_STATES))}")  # fmt: skip
     pw = sat.get("partly_weight", 0.5)
     if not isinstance(pw, int | float) or not 0 <= pw <= 1:
         raise ConfigError(f"{where}: [satisfaction] partly_weight must lie in [0, 1]")
@@ -82,6 +91,7 @@ def load_rate_rule(path: str | Path | None = None) -> RateRule:
         str(comp.get("id", "")),
         str(raw.get("version", "")),
         where,
+        frozenset(map(str, withdrawn)),
     )
 
 
@@ -229,6 +239,20 @@ def _rows(g: _Grouped, num: pd.Series, den: pd.Series, rate: str, note: str = ""
     return out
 
 
+def withdrawn_early(t: pd.DataFrame, states: frozenset[str]) -> pd.Series:
+    """Tickets closed in one of ``states`` (merged into a twin, withdrawn) before the unit had
+    missed a response limit: not contacted, closed before the contact limit, and signed in
+    time or closed before the sign-off limit. Aligned with ``t``.
+
+    Such a ticket leaves the response rate's denominator (``rates.toml`` [response]); one left
+    unsigned past its limit and merged later stays in, as the failure it was."""
+    closed = t["closed_at"]
+    sign_missed = (t["signed_at"] > t["due_sign"]) | (t["signed_at"].isna() & (closed > t["due_sign"]))  # fmt: skip
+    return (
+        t["state"].isin(states) & t["contacted_at"].isna() & (closed < t["due_contact"]) & ~sign_missed
+    )  # fmt: skip
+
+
 def rates(frames: dict[str, pd.DataFrame], month: str, level: str, rule: RateRule,
           as_of: dt.datetime | None = None) -> pd.DataFrame:  # fmt: skip
     """Every rate of ``month`` per group of ``level`` (``subdistrict``, ``community``,
@@ -251,8 +275,12 @@ def rates(frames: dict[str, pd.DataFrame], month: str, level: str, rule: RateRul
     codes = codes.astype(np.int16 if len(labels) < 2**15 else np.int32)
     text = np.array(list(map(str, t["id"].tolist())), dtype=object)
     tg = _Grouped(codes, labels, text)
-    # response: dispatched, contact limit in the month; signed and contacted in time
-    den = t["dispatched_at"].notna() & (t["due_contact"] >= start) & (t["due_contact"] < end_fallen)
+    # response: dispatched, contact limit in the month, not withdrawn early; signed and
+    # contacted in time
+    den = (
+        t["dispatched_at"].notna() & (t["due_contact"] >= start) & (t["due_contact"] < end_fallen)
+        & ~withdrawn_early(t, rule.withdrawn)
+    )  # fmt: skip
     num = den & (t["signed_at"] <= t["due_sign"]) & (t["contacted_at"] <= t["due_contact"])
     parts = [_rows(tg, num, den, "response")]
     # callbacks of the month, with their ticket's group
