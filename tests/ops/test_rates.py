@@ -33,6 +33,7 @@ def frames() -> dict[str, pd.DataFrame]:
         "dispatched_at": [D(2026, 11, 2, 10), D(2026, 11, 3, 10), D(2026, 11, 29, 23), D(2026, 10, 30, 9)],
         "signed_at": [D(2026, 11, 2, 12), D(2026, 11, 3, 10) + 30 * h, None, D(2026, 10, 30, 10)],
         "contacted_at": [D(2026, 11, 2, 15), D(2026, 11, 4, 20), None, None],
+        "withdrawn_at": [None] * 4,
     })  # fmt: skip
     calls = pd.DataFrame([
         (1, D(2026, 11, 6), True, True, "满意"), (2, D(2026, 11, 13), True, False, "基本满意"),
@@ -108,7 +109,9 @@ def test_a_ticket_merged_or_withdrawn_before_a_limit_was_missed_leaves_the_respo
         "due_contact": [contact] * 4, "due_resolve": [d0 + 168 * h] * 4, "handled_at": [None] * 4,
         # T5 merged 3 h in, unsigned; T6 merged 30 h in, never signed (the sign limit passed);
         # T7 signed at 2 h, cancelled at 10 h, not contacted; T8 signed and contacted, merged
-        "closed_at": [d0 + 3 * h, d0 + 30 * h, d0 + 10 * h, d0 + 20 * h],
+        # (a merged ticket closes when its twin does: withdrawn_at is when it was merged)
+        "withdrawn_at": [d0 + 3 * h, d0 + 30 * h, d0 + 10 * h, d0 + 20 * h],
+        "closed_at": [None, d0 + 50 * h, d0 + 10 * h, None],
         "signed_at": [None, None, d0 + 2 * h, d0 + 2 * h],
         "contacted_at": [None, None, None, d0 + 5 * h],
     })  # fmt: skip
@@ -124,7 +127,9 @@ def test_a_ticket_merged_or_withdrawn_before_a_limit_was_missed_leaves_the_respo
     assert got.loc["response", "denominator_tickets"] == "5,6,7,8"
     bad = tmp_path / "rates.toml"
     bad.write_text('[response]\nwithdrawn_states = ["dispatched"]\n')
-    with pytest.raises(ConfigError, match=r"withdrawn_states must be closed states"):
+    with pytest.raises(
+        ConfigError, match=r"withdrawn_states must be states that end a ticket unhandled"
+    ):
         load_rate_rule(bad)
 
 

@@ -19,7 +19,7 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from cityos.errors import ConfigError, InputError
-from cityos.ops.workflow import CLOSED_STATES, OPEN_STATES
+from cityos.ops.workflow import OPEN_STATES
 from cityos.tomlfiles import read_with_defaults
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "GROUPS",
     "RATE_COLUMNS",
     "TICKET_COLUMNS",
+    "WITHDRAWN_STATES",
     "RateRule",
     "load_rate_rule",
     "month_bounds",
@@ -77,9 +78,9 @@ def load_rate_rule(path: str | Path | None = None) -> RateRule:
     if any(not isinstance(v, int | float) or not 0 <= v <= 1 for v in weights.values()):
         raise ConfigError(f"{where}: [composite] weights must be numbers in [0, 1]")
     withdrawn = raw.get("response", {}).get("withdrawn_states", ["merged_duplicate", "cancelled"])
-    if not isinstance(withdrawn, list) or not set(map(str, withdrawn)) <= CLOSED_STATES:
-        raise ConfigError(f"{where}: [response] withdrawn_states must be closed states of the "
-                          f"workflow: {', '.join(sorted(CLOSED_STATES))}")  # fmt: skip
+    if not isinstance(withdrawn, list) or not set(map(str, withdrawn)) <= WITHDRAWN_STATES:
+        raise ConfigError(f"{where}: [response] withdrawn_states must be states that end a "
+                          f"ticket unhandled: {', '.join(sorted(WITHDRAWN_STATES))}")  # fmt: skip
     pw = sat.get("partly_weight", 0.5)
     if not isinstance(pw, int | float) or not 0 <= pw <= 1:
         raise ConfigError(f"{where}: [satisfaction] partly_weight must lie in [0, 1]")
@@ -104,6 +105,10 @@ def month_bounds(month: str) -> tuple[dt.datetime, dt.datetime]:
     end = dt.datetime(start.year + (start.month == 12), start.month % 12 + 1, 1)
     return start, end
 
+
+#: the states that end a ticket without handling it: merged into a twin (closed only when the
+#: twin closes), withdrawn, out of scope; the frames give when each ticket entered one
+WITHDRAWN_STATES = frozenset({"merged_duplicate", "cancelled", "rejected_out_of_scope"})
 
 #: the ticket columns the rates read, as Arrow types
 TICKET_COLUMNS = {
@@ -169,8 +174,8 @@ def _arrow_frame(
 
 def read_frames(engine: Engine, start: dt.datetime, end: dt.datetime) -> dict[str, pd.DataFrame]:
     """The tickets a month's rates can involve (requested before its end and not closed in the
-    two months before its start) with their dispatch, sign-off and contact times, and the
-    month's callbacks of those tickets."""
+    two months before its start) with their dispatch, sign-off and contact times and when they
+    were merged or withdrawn (``withdrawn_at``), and the month's callbacks of those tickets."""
     conn, mark, bind = _arrow_store(engine)
     sqlite = mark == "?"
 
@@ -186,6 +191,16 @@ def read_frames(engine: Engine, start: dt.datetime, end: dt.datetime) -> dict[st
             f"AND (closed_at IS NULL OR closed_at >= {p(2)})",
             [bind(end), bind(start - dt.timedelta(days=62))], TICKET_COLUMNS, sqlite=sqlite,
         )  # fmt: skip
+        # when each merged or withdrawn ticket entered its state (a merged one's closed_at
+        # waits for its twin): by the tickets' state index, then each one's transitions
+        states = ", ".join(f"'{x}'" for x in sorted(WITHDRAWN_STATES))
+        left = _arrow_frame(
+            conn,
+            f"SELECT t.id AS id, max(tr.at) AS at FROM tickets t JOIN transitions tr "
+            f"ON tr.ticket_id = t.id AND tr.to_state = t.state WHERE t.state IN ({states}) "
+            f"AND t.requested_at < {p(1)} GROUP BY t.id",
+            [bind(end)], {"id": "int64", "at": "time"}, sqlite=sqlite,
+        )  # fmt: skip
         calls = _arrow_frame(
             conn,
             f"SELECT {', '.join(CALLBACK_COLUMNS)} FROM callbacks WHERE at >= {p(1)} AND at < {p(2)}",
@@ -194,6 +209,10 @@ def read_frames(engine: Engine, start: dt.datetime, end: dt.datetime) -> dict[st
     finally:
         conn.close()
     calls = calls[calls["ticket_id"].isin(tickets["id"])].reset_index(drop=True)
+    pos = pd.Index(left["id"]).get_indexer(tickets["id"])
+    gone = np.full(len(tickets), np.datetime64("NaT"), dtype="datetime64[us]")
+    gone[pos >= 0] = left["at"].to_numpy(dtype="datetime64[us]")[pos[pos >= 0]]
+    tickets["withdrawn_at"] = gone
     return {"tickets": tickets, "callbacks": calls}
 
 
@@ -240,16 +259,16 @@ def _rows(g: _Grouped, num: pd.Series, den: pd.Series, rate: str, note: str = ""
 
 
 def withdrawn_early(t: pd.DataFrame, states: frozenset[str]) -> pd.Series:
-    """Tickets closed in one of ``states`` (merged into a twin, withdrawn) before the unit had
-    missed a response limit: not contacted, closed before the contact limit, and signed in
-    time or closed before the sign-off limit. Aligned with ``t``.
+    """Tickets that went into one of ``states`` (merged into a twin, withdrawn) before the
+    unit had missed a response limit: not contacted, gone (``withdrawn_at``) before the contact
+    limit, and signed in time or gone before the sign-off limit. Aligned with ``t``.
 
     Such a ticket leaves the response rate's denominator (``rates.toml`` [response]); one left
     unsigned past its limit and merged later stays in, as the failure it was."""
-    closed = t["closed_at"]
-    sign_missed = (t["signed_at"] > t["due_sign"]) | (t["signed_at"].isna() & (closed > t["due_sign"]))  # fmt: skip
+    gone = t["withdrawn_at"]
+    sign_missed = (t["signed_at"] > t["due_sign"]) | (t["signed_at"].isna() & (gone > t["due_sign"]))  # fmt: skip
     return (
-        t["state"].isin(states) & t["contacted_at"].isna() & (closed < t["due_contact"]) & ~sign_missed
+        t["state"].isin(states) & t["contacted_at"].isna() & (gone < t["due_contact"]) & ~sign_missed
     )  # fmt: skip
 
 

@@ -88,7 +88,9 @@ def trends(
         al = pd.DataFrame(conn.execute(select(Alert.raised_at, Alert.domain, Alert.hazard)
                                        .where(Alert.raised_at >= since)).all(),
                           columns=["at", "domain", "hazard"])  # fmt: skip
-    ranked = tk["service"].value_counts().index[:top].tolist() if len(tk) else []
+    # the most frequent categories, a tie going to the code first in alphabetical order
+    counts = tk["service"].value_counts()
+    ranked = sorted(counts.index, key=lambda code: (-int(counts[code]), str(code)))[:top]
     tk["group"] = tk["service"].where(tk["service"].isin(ranked), "other")
     ticket_days = daily_counts(tk["at"], tk["group"], day_index) if len(tk) else {}
     alert_days = daily_counts(al["at"], al["domain"], day_index) if len(al) else {}
