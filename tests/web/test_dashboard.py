@@ -307,6 +307,14 @@ def test_the_page_in_chromium(live: str, webgl: Browser, indicators: pd.DataFram
     assert "西社区" in side and "Renewal priority" in side and "Hotline tickets" in side
     assert "Residents within 500 m walk of: supermarket" in side
     page.screenshot(path=str(ARTIFACTS / "dashboard-drill-down.png"))
+    # every word follows the language, the selects' "all" options too
+    first = "document.querySelector('#%s option').textContent"
+    assert page.evaluate(first % "ticket-category") == "all categories"
+    assert page.evaluate(first % "problems-system") == "all systems"
+    page.click("#lang")
+    assert page.evaluate(first % "ticket-category") == "全部类别"
+    assert page.evaluate(first % "problems-system") == "全部体系"
+    assert page.inner_text("#panel h1") == "一屏观全城"
     assert not errors, errors
     # the page's own server, and what the page made itself (MapLibre's worker as a blob: URL)
     outside = [u for u in requests if not u.startswith((f"{live}/", f"blob:{live}/", "data:"))]

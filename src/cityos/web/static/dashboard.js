@@ -160,9 +160,11 @@ function legend() {
   if (state.values.units.some((r) => r.confirmed === false)) add(`<div class="note unconfirmed">${t("unconfirmedNote")}</div>`);
 }
 
-function option(select, value, label) {
+// an option; one whose label is a word of TEXT (key) follows the language when it changes
+function option(select, value, label, key) {
   const o = document.createElement("option");
   o.value = value; o.textContent = label; select.append(o);
+  if (key) o.dataset.t = key;
 }
 
 function fillSelects(keep) {
@@ -252,7 +254,7 @@ function ticketFilter(map) {
   const have = [...select.options].map((o) => o.value).slice(1);
   if (codes.join() !== have.join()) {
     select.replaceChildren();
-    option(select, "", t("allCategories"));
+    option(select, "", t("allCategories"), "allCategories");
     for (const c of codes) option(select, c, c);
     select.value = codes.includes(code) ? code : "";
   }
@@ -321,7 +323,7 @@ async function main() {
   if (cfg.previous) document.getElementById("by-change").hidden = false;
   document.getElementById("problems").hidden = state.indicators.length === 0;
   const psys = document.getElementById("problems-system");
-  option(psys, "", t("allSystems"));
+  option(psys, "", t("allSystems"), "allSystems");
   for (const s of new Set(state.indicators.map((i) => i.system).filter((s) => s !== "renewal"))) {
     option(psys, s, s === "complete-community" ? `${s} (${t("gaps")})` : s);
   }
