@@ -8,13 +8,15 @@ import math
 from pathlib import Path
 
 import mapbox_vector_tile
+import pandas as pd
+import pyarrow as pa
 import pyproj
 import pytest
 
 from cityos.bundle import read_bundle
 from cityos.errors import InputError
 from cityos.web.dashboard import load_map
-from cityos.web.tiles import TileStore, load_map_layers, tile_bounds
+from cityos.web.tiles import TileStore, _strings, load_map_layers, tile_bounds
 from tests.web.conftest import toy_point
 
 HALF = 20037508.342789244  # half the EPSG:3857 square, metres
@@ -104,3 +106,20 @@ def test_catalogue_minzooms() -> None:
         layers[i].minzoom for i in ("units", "green_spaces", "streets", "facilities", "buildings")
     ] == [0, 11, 13, 13, 15]
     assert layers["units"].label == "unit_labels"
+
+
+@pytest.mark.parametrize(
+    ("values", "want"),
+    [
+        (pd.Series(["主干道", None, float("nan"), "b"], dtype=object), ["主干道", None, None, "b"]),
+        (pd.Series(["a", pd.NA], dtype="string"), ["a", None]),
+        (pd.Series(["x", "y", "x"], dtype="category"), ["x", "y", "x"]),
+        (pd.Series([None, None], dtype=object), [None, None]),
+        # not all strings: each value as str, as the tiles always wrote them
+        (pd.Series(["a", 3, None], dtype=object), ["a", "3", None]),
+        (pd.Series([True, None], dtype=object), ["True", None]),
+    ],
+)
+def test_string_properties_keep_missing_values_missing(values: pd.Series, want: list[object]) -> None:  # fmt: skip
+    got = _strings(values)
+    assert got.type == pa.string() and got.to_pylist() == want

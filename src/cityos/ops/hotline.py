@@ -406,9 +406,11 @@ def load_hotline(
     deadlines: str | Path | None = None,
     outside: str = "flag",
     media_dir: Path | None = None,
+    city: CityModel | None = None,
 ) -> Hotline:
     """The hotline of a bundle (a :class:`cityos.Bundle`) with the built-in or a city's own
-    catalogue, routing and deadlines, checked against each other."""
+    catalogue, routing and deadlines, checked against each other; ``city``: the bundle's city
+    model when made already (default: made here)."""
     from cityos.ops.catalogue import load_services
     from cityos.ops.deadlines import load_deadlines
     from cityos.ops.routing import load_routing
@@ -417,7 +419,7 @@ def load_hotline(
     catalogue = load_services(services, urgencies=dl.urgencies)
     return Hotline(
         services=catalogue, routing=load_routing(routing, services=catalogue.services),
-        deadlines=dl, city=CityModel.from_bundle(bundle),
+        deadlines=dl, city=city or CityModel.from_bundle(bundle),
         media_dir=media_dir or Path(bundle.path).with_name(Path(bundle.path).name + ".media"),
         outside=outside,
     )  # fmt: skip

@@ -12,6 +12,7 @@ import json
 import logging
 import os
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
@@ -37,6 +38,7 @@ from cityos.lifelines.lifecycle import load_limits
 from cityos.lifelines.monitor import Monitor
 from cityos.lifelines.mqtt import IngestStats, claim_client_id, parse_mqtt_url, run_subscriber
 from cityos.lifelines.rules import load_rules
+from cityos.ops.city import CityModel
 from cityos.ops.hotline import load_hotline
 from cityos.ops.rates import load_rate_rule
 from cityos.ops.store import check_current, connect
@@ -112,12 +114,19 @@ def create_app(
     if mqtt:
         parse_mqtt_url(mqtt)  # a bad URL is one line before anything starts
     b = read_bundle(bundle)
-    map_data = dashboard.load_map(b, results, previous)
+    # the hotline's units (grids generated over a million buildings take seconds) are formed on
+    # a second thread while the map's tiles load: both run mostly in GEOS, PROJ and DuckDB,
+    # which release the GIL
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        city = pool.submit(CityModel.from_bundle, b)
+        map_data = dashboard.load_map(b, results, previous)
+        city_model = city.result()
     engine = connect(db_url)
     check_current(engine, db_url)
     hotline = load_hotline(
         b, services=services, routing=routing, deadlines=deadlines, outside=outside,
         media_dir=Path(str(engine.url.database)).with_suffix(".media") if db_url.startswith("sqlite") else None,
+        city=city_model,
     )  # fmt: skip
     sessions = sessionmaker(engine, expire_on_commit=False)
     shared = engine.dialect.name == "sqlite" and workers > 1

@@ -22,6 +22,7 @@ from typing import Any
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import shapely
 
@@ -101,6 +102,18 @@ def _mercator(geoms: gpd.GeoSeries) -> np.ndarray:
     return out
 
 
+def _strings(values: pd.Series) -> pa.Array:
+    """A column as Arrow strings, missing values (None, NaN) as nulls: in one Arrow pass when
+    every value is a string, else value by value with ``str``."""
+    try:
+        arr = pa.array(values.to_numpy(dtype=object), from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        arr = None
+    if arr is not None and (pa.types.is_string(arr.type) or pa.types.is_null(arr.type)):
+        return arr.cast(pa.string())
+    return pa.array([None if v is None or v != v else str(v) for v in values], pa.string())
+
+
 class TileStore:
     """Vector tiles of ``layers`` (bundle layer name → WGS84 GeoDataFrame), as ``catalogue``
     says; thread-safe (one DuckDB cursor per call)."""
@@ -138,8 +151,7 @@ class TileStore:
             elif values.dtype.kind in "fiub":
                 data[col] = pa.array(values.to_numpy(dtype=float), mask=values.isna().to_numpy())
             else:
-                data[col] = pa.array([None if v is None or v != v else str(v) for v in values],
-                                     pa.string())  # fmt: skip
+                data[col] = _strings(values)
         data.update(
             wkb=shapely.to_wkb(merc), x0=box[:, 0], y0=box[:, 1], x1=box[:, 2], y1=box[:, 3]
         )
