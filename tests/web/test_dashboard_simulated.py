@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import re
 import sqlite3
 import subprocess
 import sys
@@ -240,6 +241,14 @@ def test_the_trend_charts_draw(served: tuple[str, Path, Path], webgl: Browser) -
     assert page.locator("#trends canvas").count() == 3
     legend = page.inner_text("#chart-rates")
     assert "response" in legend and "satisfaction" in legend
+    # the city's three rates this month in the live panel, as the trends count them
+    shown = page.evaluate("document.body.dataset.liveRates").split("/")
+    for rate, value in zip(("response", "resolution", "satisfaction"), shown, strict=True):
+        want = d["rates"][rate][-1]["percent"]
+        assert value == "no_data" if want is None else float(value) == pytest.approx(want)
+    panel = " ".join(page.inner_text("#live-rates").split())
+    value = r"(\S+%|no data)"
+    assert re.fullmatch(f"response {value} resolution {value} satisfaction {value}", panel), panel
     page.screenshot(path=str(ARTIFACTS / "dashboard-trends.png"))
     page.close()
 

@@ -95,6 +95,12 @@ async function trendCharts(_map) {
   chart(document.getElementById("chart-rates"), months, rates, { label: t, unit: "%", range: [0, 100] });
   chart(document.getElementById("chart-alerts"), days, d.alerts, { label: t });
   document.body.dataset.trends = `${Object.keys(d.tickets).length}/${d.months.length}/${Object.keys(d.alerts).length}`;
+  // the city's three rates this month, each with what it counts; nothing to count is no data
+  const now = ["response", "resolution", "satisfaction"].map((k) => [k, d.rates[k].at(-1)]);
+  document.getElementById("live-rates").innerHTML = now.map(([k, x]) =>
+    `<span class="count" title="${esc(fmt(x.numerator))} / ${esc(fmt(x.denominator))}">${t(k)} ` +
+    `<b>${x.percent === null ? t("no_data") : fmt(x.percent) + "%"}</b></span>`).join(" ");
+  document.body.dataset.liveRates = now.map(([, x]) => x.percent ?? "no_data").join("/");
 }
 
 // the problem list: every failing indicator in a unit, the city first; "locate" draws its
