@@ -13,9 +13,11 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+import sqlalchemy
 
 import cityos
 from cityos.cli import main
@@ -256,14 +258,33 @@ def test_bad_input_is_one_line_and_exit_2(bundle: Path, capsys: pytest.CaptureFi
     assert "pothole_party are not services of the catalogue" in err and "Traceback" not in err
 
 
-def test_live_feeds_tickets_readings_and_a_red_alert(bundle: Path) -> None:
-    path = bundle.parent / "live.sqlite"
-    url = _store(path)
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_live_feeds_tickets_readings_and_a_red_alert(
+    bundle: Path, backend: str, request: pytest.FixtureRequest
+) -> None:
+    if backend == "sqlite":
+        url = _store(bundle.parent / "live.sqlite")
+    else:
+        from tests.pg import fresh_database
+
+        url = fresh_database(request.getfixturevalue("pg_cluster"), "simulate_live")
+        assert main(["db", "upgrade", "--db", url, "-q"]) == 0
     sim = prepare(bundle, url, seed=3)
     simulate(sim, days=3, seed=3)
     sim.engine.dispose()
-    conn = sqlite3.connect(path)
-    before = conn.execute("SELECT count(*) FROM tickets").fetchone()[0]
+    engine = sqlalchemy.create_engine(url)
+
+    def one(sql: str, **params: object) -> Any:
+        with engine.connect() as conn:
+            return conn.execute(sqlalchemy.text(sql), params).scalar_one()
+
+    def red_since(t: dt.datetime) -> list[tuple[str, str]]:
+        with engine.connect() as conn:
+            rows = conn.execute(sqlalchemy.text(
+                "SELECT rule_id, max_level FROM alerts WHERE raised_at >= :t"), {"t": t}).all()  # fmt: skip
+        return [tuple(r) for r in rows]
+
+    before = one("SELECT count(*) FROM tickets")
     started = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     t0 = time.monotonic()
     out = subprocess.run(
@@ -273,15 +294,13 @@ def test_live_feeds_tickets_readings_and_a_red_alert(bundle: Path) -> None:
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert time.monotonic() - t0 < 60
-    after = conn.execute("SELECT count(*) FROM tickets").fetchone()[0]
+    after = one("SELECT count(*) FROM tickets")
     # 7,950 residents × 1.38 ‰ a day × 20,000 / 86,400 s ≈ 2.5 a second: about 30 in 13 s
     assert after - before > 10
-    newest = conn.execute("SELECT max(phenomenon_time) FROM sta_observations").fetchone()[0]
-    assert _t(newest) >= started
-    red = conn.execute("SELECT rule_id, max_level FROM alerts WHERE raised_at >= ?",
-                       (started.isoformat(sep=" "),)).fetchall()  # fmt: skip
-    assert ("gas-methane", "red") in red
+    assert one("SELECT count(*) FROM sta_observations WHERE phenomenon_time >= :t", t=started) > 0
+    assert ("gas-methane", "red") in red_since(started)
     assert "spike on gas-1 (methane)" in out.stderr
+    engine.dispose()
 
 
 def test_a_month_in_postgresql_is_the_same_month(bundle: Path, pg_cluster: str) -> None:
