@@ -54,6 +54,10 @@ class MapData:
     #: with a previous year's results: each value's change and trend
     changes: pd.DataFrame | None = None
     previous: str | None = None
+    #: the indicators' listing (``/api/v1/map/indicators``) and each indicator's rows by
+    #: (system, level, indicator_id), made once: the results do not change while served
+    listing: tuple[dict[str, Any], ...] = ()
+    rows_of: dict[tuple[str, str, str], Any] = field(default_factory=dict)
 
 
 def _units(bundle: Bundle, results: Path | None) -> gpd.GeoDataFrame:
@@ -110,8 +114,37 @@ def load_map(bundle: Bundle, results: str | Path | None,
     changes = None
     if previous is not None and folder is not None:
         changes = checkup_layers.changes(Path(previous), folder)
+    rows_of: dict[tuple[str, str, str], Any] = {}
+    if indicators is not None:  # in the results' order: the order the page lists them
+        at = indicators.groupby(_KEYS, sort=False).indices
+        rows_of = {(str(a), str(b), str(c)): at[(a, b, c)]
+                   for a, b, c in indicators[_KEYS].drop_duplicates().itertuples(index=False)}  # fmt: skip
     return MapData(tiles, bounds, levels, indicators, str(folder) if folder else None, priorities,
-                   checkup_layers.unit_boxes(units), changes, str(previous) if previous else None)  # fmt: skip
+                   checkup_layers.unit_boxes(units), changes, str(previous) if previous else None,
+                   _listing(indicators, rows_of), rows_of)  # fmt: skip
+
+
+_KEYS = ["system", "level", "indicator_id"]
+
+
+def _listing(frame: pd.DataFrame | None,
+             rows_of: dict[tuple[str, str, str], Any]) -> tuple[dict[str, Any], ...]:  # fmt: skip
+    """Each indicator of the results once, in their order: names, unit, direction, whether its
+    thresholds are all confirmed, units, units measured and the units by status."""
+    if frame is None:
+        return ()
+    out = []
+    for (system, level, ind), at in rows_of.items():
+        g = frame.iloc[at]
+        first = g.iloc[0]
+        out.append({
+            "system": system, "level": level, "indicator_id": ind,
+            "name_zh": first["name_zh"], "name_en": first["name_en"], "unit": first["unit"],
+            "direction": _plain(first.get("direction")), "confirmed": bool(g["confirmed"].all()),
+            "units": len(g), "measured": int(g["value"].notna().sum()),
+            "status": {str(k): int(v) for k, v in g["status"].value_counts().items()},
+        })  # fmt: skip
+    return tuple(out)
 
 
 def get_map(request: Request) -> MapData:
@@ -173,21 +206,9 @@ def tile(z: int, x: int, y: int, data: MapDep) -> Response:
 
 @router.get("/api/v1/map/indicators", summary="The health check's indicators, by system and level")
 def indicators(data: MapDep) -> dict[str, Any]:
-    frame = data.indicators
-    if frame is None:
+    if data.indicators is None:
         return {"results": None, "indicators": []}
-    rows = []
-    keys = ["system", "level", "indicator_id"]
-    for (system, level, ind), g in frame.groupby(keys, sort=False):
-        first = g.iloc[0]
-        rows.append({
-            "system": system, "level": level, "indicator_id": ind,
-            "name_zh": first["name_zh"], "name_en": first["name_en"], "unit": first["unit"],
-            "direction": _plain(first.get("direction")), "confirmed": bool(g["confirmed"].all()),
-            "units": len(g), "measured": int(g["value"].notna().sum()),
-            "status": {str(k): int(v) for k, v in g["status"].value_counts().items()},
-        })  # fmt: skip
-    return {"results": data.results, "indicators": rows}
+    return {"results": data.results, "indicators": list(data.listing)}
 
 
 @router.get(
@@ -198,8 +219,7 @@ def indicator_values(system: str, level: str, indicator_id: str, data: MapDep) -
     frame = data.indicators
     if frame is None:
         raise NotFoundError("no health-check results are loaded: serve with --results RESULTS")
-    rows = frame[(frame["system"] == system) & (frame["level"] == level)
-                 & (frame["indicator_id"] == indicator_id)]  # fmt: skip
+    rows = frame.iloc[data.rows_of.get((system, level, indicator_id), [])]
     if rows.empty:
         raise NotFoundError(
             f"no indicator {indicator_id!r} at level {level!r} in system {system!r}; "
