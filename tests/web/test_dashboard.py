@@ -305,6 +305,7 @@ def test_the_page_in_chromium(live: str, webgl: Browser, indicators: pd.DataFram
     page.wait_for_function("document.body.dataset.detail === 'community:C2'")
     side = page.inner_text("#detail")
     assert "西社区" in side and "Renewal priority" in side and "Hotline tickets" in side
+    assert "Housing safety grade C 0 · grade D 0 · inspection overdue 0" in " ".join(side.split())
     assert "Residents within 500 m walk of: supermarket" in side
     page.screenshot(path=str(ARTIFACTS / "dashboard-drill-down.png"))
     # every word follows the language, the selects' "all" options too
@@ -383,8 +384,26 @@ def test_a_unit_side_by_side(live: str, city: Path, results: Path, indicators: p
     r = httpx.post(f"{live}/open311/v2/requests.json", data={
         "api_key": intake, "service_code": "streetlight", "lat": lat, "long": lon})  # fmt: skip
     assert r.status_code == 200, r.text
+    # housing safety: B7 and B8 (x = 650, 750 m: in C2) appraised D a year and a half ago
+    # (watched quarterly: overdue) and C today (yearly: not yet); B2 (in C1) D, not C2's
+    inspector = {"X-API-Key": _key(f"sqlite:///{city.parent / 'ops.sqlite'}", "inspector")}
+    ids = cityos.read_bundle(city).buildings.set_index("name")["building_id"]
+    today = dt.datetime.now(dt.UTC).date()
+    for name, grade, day in [("B7", "D", today - dt.timedelta(days=550)), ("B8", "C", today),
+                             ("B2", "D", today)]:  # fmt: skip
+        fields = {
+            "inspection_kind": "安全鉴定",
+            "inspection_date": day.isoformat(),
+            "appraisal_grade": grade,
+        }
+        r = httpx.post(f"{live}/api/v1/housing/inspections", headers=inspector,
+                       json={"building_id": str(ids[name]), "fields": fields})  # fmt: skip
+        assert r.status_code == 201, r.text
     body = httpx.get(f"{live}/api/v1/map/units/community/C2").json()
     assert body["name"] == "西社区"
+    assert body["housing"] == {"C": 1, "D": 1, "overdue": 1}
+    c1 = httpx.get(f"{live}/api/v1/map/units/community/C1").json()["housing"]
+    assert c1 == {"C": 0, "D": 1, "overdue": 0}
     rows = indicators[(indicators["level"] == "community") & (indicators["unit_id"] == "C2")]
     assert [i["indicator_id"] for i in body["indicators"]] == rows["indicator_id"].tolist()
     shop = next(i for i in body["indicators"] if i["indicator_id"] == "pop_supermarket_500m")

@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
+import shapely
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 
@@ -58,6 +60,8 @@ class MapData:
     #: (system, level, indicator_id), made once: the results do not change while served
     listing: tuple[dict[str, Any], ...] = ()
     rows_of: dict[tuple[str, str, str], Any] = field(default_factory=dict)
+    #: every level's units (WGS84, ``key`` = LEVEL:UNIT_ID), for what lies in a unit
+    units: gpd.GeoDataFrame | None = None
 
 
 def _units(bundle: Bundle, results: Path | None) -> gpd.GeoDataFrame:
@@ -121,7 +125,7 @@ def load_map(bundle: Bundle, results: str | Path | None,
                    for a, b, c in indicators[_KEYS].drop_duplicates().itertuples(index=False)}  # fmt: skip
     return MapData(tiles, bounds, levels, indicators, str(folder) if folder else None, priorities,
                    checkup_layers.unit_boxes(units), changes, str(previous) if previous else None,
-                   _listing(indicators, rows_of), rows_of)  # fmt: skip
+                   _listing(indicators, rows_of), rows_of, units[["key", "geometry"]])  # fmt: skip
 
 
 _KEYS = ["system", "level", "indicator_id"]
@@ -255,13 +259,14 @@ _PRIORITY = ("rank", "score", "score_per_1000_residents", "population", "failing
 
 @router.get(
     "/api/v1/map/units/{level}/{unit_id}",
-    summary="One unit side by side: its indicators, renewal priority, tickets and alerts",
+    summary="One unit side by side: its indicators, renewal priority, tickets, alerts and housing safety",
 )
 def unit_detail(level: str, unit_id: str, data: MapDep, ops: OpsDep) -> dict[str, Any]:
     """What the page shows when a unit is clicked: every indicator of every system at its
     level (value, target, status), its renewal priority (rank among the level's units), and the
     counts of its hotline tickets (open, overdue, closed in 30 days) and of its alerts not
-    closed, by level. Counts only: no ticket's content."""
+    closed, by level, and its buildings graded C or D or overdue for inspection. Counts only:
+    no ticket's content."""
     frame = data.indicators
     rows = pd.DataFrame() if frame is None else frame[
         (frame["level"] == level) & (frame["unit_id"] == unit_id)
@@ -283,6 +288,7 @@ def unit_detail(level: str, unit_id: str, data: MapDep, ops: OpsDep) -> dict[str
         "indicators": [{c: _plain(r[c]) for c in cols} for r in rows.to_dict("records")],
         "priority": priority,
         **live.unit_counts(ops, level, unit_id),
+        "housing": unit_housing(data, ops, f"{level}:{unit_id}"),
     }  # fmt: skip
 
 
@@ -317,6 +323,11 @@ def housing_layer(data: MapDep, ops: OpsDep) -> dict[str, Any]:
     building danger) or whose next inspection is overdue today (``inspection.toml``), at a point
     on its footprint, as a GeoJSON FeatureCollection. No person's data: the register's
     responsible person never leaves it."""
+    return {"type": "FeatureCollection", "features": housing_state(data, ops)}
+
+
+def housing_state(data: MapData, ops: Any) -> list[dict[str, Any]]:
+    """The features of :func:`housing_layer`: buildings graded C or D or overdue today."""
     import datetime as dt
 
     from cityos.ops.inspections import events_table
@@ -327,7 +338,7 @@ def housing_layer(data: MapDep, ops: OpsDep) -> dict[str, Any]:
     if ops.housing_safety is not None:
         events = pd.concat([ops.housing_safety.astype(str), events], ignore_index=True)
     if events.empty:
-        return {"type": "FeatureCollection", "features": []}
+        return []
     table = next_due(events, load_inspection_rules(), dt.datetime.now(dt.UTC).date())
     shown = table[table["appraisal_grade"].isin(["C", "D"]) | table["overdue"].astype(bool)]
     where = data.tiles.points("buildings", "building_id", [str(b) for b in shown["building_id"]])
@@ -343,4 +354,25 @@ def housing_layer(data: MapDep, ops: OpsDep) -> dict[str, Any]:
                                         "overdue": bool(r["overdue"]), "days_overdue": int(r["days_overdue"]),
                                         "next_due": None if r["next_due"] is None else str(r["next_due"]),
                                         "rule": str(r["rule"])}})  # fmt: skip
-    return {"type": "FeatureCollection", "features": features}
+    return features
+
+
+def unit_housing(data: MapData, ops: Any, key: str) -> dict[str, int]:
+    """A unit's housing-safety state: its buildings (by their point on the footprint, boundary
+    included) graded C and D, and those whose inspection is overdue today."""
+    out = {"C": 0, "D": 0, "overdue": 0}
+    if data.units is None:
+        return out
+    shapes = data.units.geometry[data.units["key"] == key]
+    features = housing_state(data, ops) if len(shapes) else []
+    if not features:
+        return out
+    xy = np.array([f["geometry"]["coordinates"] for f in features], dtype=float)
+    inside = shapely.intersects_xy(shapes.iloc[0], xy[:, 0], xy[:, 1])
+    for f, hit in zip(features, inside, strict=True):
+        if hit:
+            p = f["properties"]
+            if p["grade"] in ("C", "D"):
+                out[p["grade"]] += 1
+            out["overdue"] += bool(p["overdue"])
+    return out

@@ -1,7 +1,8 @@
 // cityos dashboard, the drill-down: a clicked unit, ticket or alert side by side in the detail panel.
 "use strict";
 
-// a clicked unit side by side: renewal priority, tickets, alerts, every indicator at its level
+// a clicked unit side by side: renewal priority, tickets, alerts, housing safety, every indicator
+// at its level
 async function detail(props) {
   const [level, ...rest] = String(props.key).split(":");
   const d = await getJSON(`/api/v1/map/units/${encodeURIComponent(level)}/${encodeURIComponent(rest.join(":"))}`);
@@ -15,6 +16,8 @@ async function detail(props) {
   html += `<h3>${t("tickets")}</h3><p>${t("open")} <b>${tk.open}</b> · ${t("overdue")} <b>${tk.overdue}</b> · ${t("closed")} <b>${tk.closed}</b></p>`;
   const al = Object.entries(d.alerts);
   html += `<h3>${t("alerts")}</h3><p>${al.length ? al.map(([k, n]) => `${t(k)} <b>${n}</b>`).join(" · ") : t("none")}</p>`;
+  const h = d.housing;
+  html += `<h3>${t("housing")}</h3><p>${t("gradeC")} <b>${h.C}</b> · ${t("gradeD")} <b>${h.D}</b> · ${t("overdueInspection")} <b>${h.overdue}</b></p>`;
   const systems = [...new Set(d.indicators.map((i) => i.system))];
   for (const sys of systems) {
     html += `<h3>${esc(sys)}</h3><table>` + d.indicators.filter((i) => i.system === sys).map((i) =>
