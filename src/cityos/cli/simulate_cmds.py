@@ -79,7 +79,8 @@ def simulate_cmd(
                 click.echo(
                     f"{db}: {sum(t.values())} tickets ({open_} open), {summary.devices} sensors, "
                     f"{summary.readings:,} readings, {sum(summary.alerts['hazard'].values())} hazard and "
-                    f"{sum(summary.alerts['device'].values())} device alerts ({summary.alerts['open']} open), "
+                    f"{sum(summary.alerts['device'].values())} device alerts ({summary.alerts['open']} open, "
+                    f"{summary.alerts['work_orders']} with a hotline work order), "
                     f"{summary.inspections} inspections; {summary.start} → {summary.end}, seed {seed}", err=True,
                 )  # fmt: skip
         if live:
