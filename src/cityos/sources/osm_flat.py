@@ -109,7 +109,7 @@ class FlatRead:
 
 
 class _Facilities:
-    """The facility test of the main pass (osm._Collector._facility), on tag dicts."""
+    """The facility test of the main pass (osm_collect._Collector._facility), on tag dicts."""
 
     def __init__(self, rules: FacilityRules, rows: Rows) -> None:
         self.rules = rules
